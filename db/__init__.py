@@ -1,0 +1,1 @@
+"""The database room: models, engine, migrations, the job queue's SQL, read queries and blob storage."""

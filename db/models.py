@@ -1,0 +1,363 @@
+"""Zixly's tables as typed SQLAlchemy 2 models.
+
+The schema is built only by the Alembic migrations in ``db/migrations``; a test checks
+that these models and the migrated schema agree. Timestamps are UTC-aware everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import BigId, Json, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("ADMIN", "EDITOR", "VIEWER")
+JOB_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")
+CONNECTION_STATUSES = ("connected", "expiring", "expired", "revoked", "error", "disconnected")
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: Json}
+
+
+class Tenant(Base):
+    """A client business of the agency."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class User(Base):
+    """A member of the agency's staff."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(8))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class ApiToken(Base):
+    """A bearer token for the listener's job API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="api", server_default="api")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class Connection(Base):
+    """A tenant's OAuth link to one vendor system. Tokens are stored encrypted."""
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "system"),
+        CheckConstraint(_in("status", CONNECTION_STATUSES), name="status"),
+        # The listener resolves a webhook's tenant by (system, external org id).
+        Index("ix_connections_system_external_org_id", "system", "external_org_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(16))
+    external_org_id: Mapped[str | None] = mapped_column(String(200))
+    org_name: Mapped[str | None] = mapped_column(String(200))
+    token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    webhook_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    scopes: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="connected", server_default="connected")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_refresh_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class OAuthState(Base):
+    """An OAuth authorization in flight: the state, PKCE verifier and who started it."""
+
+    __tablename__ = "oauth_states"
+
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(16))
+    code_verifier: Mapped[str | None] = mapped_column(String(128))
+    shop: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[dt.datetime]
+
+
+class PipelineJob(Base):
+    """One unit of work: at once the queue entry and the permanent record."""
+
+    __tablename__ = "pipeline_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        # The claim query's index: only QUEUED rows, in claim order.
+        Index(
+            "ix_pipeline_jobs_claimable",
+            text("priority DESC"),
+            "run_at",
+            "id",
+            postgresql_where=text("status = 'QUEUED'"),
+            sqlite_where=text("status = 'QUEUED'"),
+        ),
+        # The reaper's index: running rows by lease end.
+        Index(
+            "ix_pipeline_jobs_running_lease",
+            "locked_until",
+            postgresql_where=text("status = 'RUNNING'"),
+            sqlite_where=text("status = 'RUNNING'"),
+        ),
+        # The concurrency-key check: is a job with this key running?
+        Index(
+            "ix_pipeline_jobs_running_concurrency_key",
+            "concurrency_key",
+            postgresql_where=text("status = 'RUNNING' AND concurrency_key IS NOT NULL"),
+            sqlite_where=text("status = 'RUNNING' AND concurrency_key IS NOT NULL"),
+        ),
+        # The dashboard's keyset-paginated browser and its filters.
+        Index("ix_pipeline_jobs_created_at_id", "created_at", "id"),
+        Index("ix_pipeline_jobs_tenant_id_created_at", "tenant_id", "created_at"),
+        Index("ix_pipeline_jobs_status_created_at", "status", "created_at"),
+        Index("ix_pipeline_jobs_job_type_created_at", "job_type", "created_at"),
+        Index("ix_pipeline_jobs_parent_job_id", "parent_job_id"),
+        Index("ix_pipeline_jobs_completed_at", "completed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    job_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="QUEUED", server_default="QUEUED")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None]
+    metrics: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    run_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    timeout_s: Mapped[int] = mapped_column(Integer, default=3600, server_default="3600")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    concurrency_key: Mapped[str | None] = mapped_column(String(255))
+    parent_job_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("pipeline_jobs.id", ondelete="SET NULL"))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    locked_until: Mapped[dt.datetime | None]
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    deadline_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[dt.datetime | None]
+    completed_at: Mapped[dt.datetime | None]
+
+
+class JobStep(Base):
+    """One line of a job's ordered step log, including every external API call."""
+
+    __tablename__ = "job_steps"
+    __table_args__ = (Index("ix_job_steps_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    kind: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    system: Mapped[str | None] = mapped_column(String(16))
+    method: Mapped[str | None] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(String(500))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class RelatedRecord(Base):
+    """An external record a job read or wrote: the ledger behind record lookup."""
+
+    __tablename__ = "related_records"
+    __table_args__ = (
+        CheckConstraint(_in("action", RECORD_ACTIONS), name="action"),
+        Index("ix_related_records_tenant_id_record_id", "tenant_id", "record_id"),
+        Index("ix_related_records_record_id", "record_id"),
+        Index("ix_related_records_job_id", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_jobs.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(16))
+    record_type: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """A vendor delivery as received: kept raw so it can be replayed, and deduplicated."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id"),
+        Index("ix_webhook_deliveries_received_at", "received_at"),
+        Index("ix_webhook_deliveries_tenant_id_received_at", "tenant_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    external_org_id: Mapped[str | None] = mapped_column(String(200))
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature_ok: Mapped[bool] = mapped_column(Boolean)
+    outcome: Mapped[str] = mapped_column(String(16))
+    job_ids: Mapped[list[int]] = mapped_column(Json, default=list)
+    received_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Schedule(Base):
+    """A recurring job for one tenant: a cron expression in the tenant's timezone."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index(
+            "ix_schedules_due",
+            "next_run_at",
+            postgresql_where=text("enabled"),
+            sqlite_where=text("enabled"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    job_type: Mapped[str] = mapped_column(String(64))
+    cron: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    next_run_at: Mapped[dt.datetime | None]
+    last_fired_at: Mapped[dt.datetime | None]
+    last_job_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("pipeline_jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class WorkflowSetting(Base):
+    """Per-tenant switch and options of one workflow (validated by its pydantic model)."""
+
+    __tablename__ = "workflow_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", "workflow"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    workflow: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class SyncCursor(Base):
+    """Where a scheduled sync got to (e.g. Xero contacts modified since …)."""
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("tenant_id", "system", "resource"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(16))
+    resource: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class AuditEntry(Base):
+    """Who did what to which target, allowed or refused."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    details: Mapped[dict[str, Any] | None]
+    at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Runner(Base):
+    """A live (or recently live) runner process, for the dashboard and for lease ownership."""
+
+    __tablename__ = "runners"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    slots: Mapped[int] = mapped_column(Integer)
+    busy: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    started_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    stopped_at: Mapped[dt.datetime | None]
+
+
+class RateLimitHit(Base):
+    """A fixed-window request counter shared by every listener process (key = tenant:window)."""
+
+    __tablename__ = "rate_limit_hits"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[dt.datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
