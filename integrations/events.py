@@ -1,0 +1,42 @@
+"""The normalized vendor event every ``<vendor>/webhooks.py`` parses deliveries into."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class VendorEvent(BaseModel):
+    """One thing that happened at a vendor, in the same shape for all four.
+
+    ``dedup_key`` identifies the event across redeliveries (built as CONTRACTS.md prescribes
+    per vendor); ``org_id`` is the tenant's external organisation id (Xero tenantId, HubSpot
+    portalId, Shopify shop domain, Asana workspace/webhook gid) used to find the connection.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    event_type: str
+    external_ids: dict[str, str]
+    occurred_at: dt.datetime
+    dedup_key: str
+    org_id: str | None
+    payload: dict[str, Any]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        # Vendors send naive UTC timestamps (Xero's eventDateUtc has no offset).
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def make_dedup_key(source: str, *parts: object) -> str:
+    """A stable, bounded dedup key from the fields a vendor's contract names."""
+    raw = "|".join("" if p is None else str(p) for p in parts)
+    return f"{source}:{hashlib.sha256(raw.encode()).hexdigest()[:40]}"

@@ -1,0 +1,33 @@
+"""``python -m integrations.sandbox``: serve the vendor emulators on 127.0.0.1:ZIXLY_SANDBOX_PORT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from werkzeug.serving import make_server
+
+from integrations.sandbox.app import create_sandbox_app
+from settings import load_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m integrations.sandbox", description=__doc__)
+    parser.add_argument("--port", type=int, default=None, help="overrides ZIXLY_SANDBOX_PORT")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    port = args.port if args.port is not None else settings.sandbox_port
+    logging.basicConfig(level=settings.log_level)
+    # One process, many threads: emulator state is in memory and shared by every request.
+    server = make_server("127.0.0.1", port, create_sandbox_app(settings), threaded=True)
+    logging.getLogger("zixly.sandbox").info("sandbox listening on http://127.0.0.1:%s", server.server_port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
