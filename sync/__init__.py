@@ -1,0 +1,1 @@
+"""The runner: APScheduler wiring, worker pool, leases, schedules and workflows."""

@@ -1,0 +1,61 @@
+"""Prometheus metrics of the runner (served on ``ZIXLY_RUNNER_METRICS_PORT``, default 9102).
+
+Only metric objects and tiny helpers; the runner sets and observes them. Status label values
+are the job statuses in lower case (``queued``, ``running``, ``completed``, ``failed``,
+``cancelled``): use :func:`status_label`.
+
+Gauge multiprocess modes matter only if the runner ever runs with ``PROMETHEUS_MULTIPROC_DIR``
+set: database-derived gauges are the same in every process (``mostrecent``), slots add up
+(``livesum``), the oldest queued job is the maximum (``max``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Jobs run from sub-second webhook reactions up to the default 3600 s timeout.
+JOB_DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+JOB_DURATION = Histogram(
+    "pipeline_job_duration_seconds",
+    "Wall time of one job attempt, by job type and final status of the attempt",
+    ["job_type", "status"],
+    buckets=JOB_DURATION_BUCKETS,
+)
+JOBS_PROCESSED = Counter(
+    "pipeline_jobs_processed_total",
+    "Job attempts finished by this runner, by job type and status (completed, failed, retried, cancelled)",
+    ["job_type", "status"],
+)
+JOBS = Gauge(
+    "pipeline_jobs",
+    "Jobs in the database by status (refreshed by the runner's metric tick)",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "pipeline_queue_oldest_age_seconds",
+    "Age of the oldest claimable queued job (0 when the queue is empty)",
+    multiprocess_mode="max",
+)
+RUNNER_SLOTS_BUSY = Gauge(
+    "runner_slots_busy",
+    "Worker slots of this runner currently executing a job",
+    multiprocess_mode="livesum",
+)
+RUNNER_SLOTS_TOTAL = Gauge(
+    "runner_slots_total",
+    "Worker slots of this runner (ZIXLY_RUNNER_CONCURRENCY)",
+    multiprocess_mode="livesum",
+)
+TRADING_API_LATENCY = Histogram(
+    "trading_api_latency_seconds",
+    "Latency of the daily price API used by the trading sweep",
+    ["endpoint"],
+    buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+)
+
+
+def status_label(db_status: str) -> str:
+    """The metric label for a job status (``FAILED`` -> ``failed``)."""
+    return db_status.lower()

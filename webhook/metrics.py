@@ -1,0 +1,37 @@
+"""Prometheus metrics of the webhook listener (``GET /metrics`` on the listener's port).
+
+Only metric objects and tiny helpers. The listener runs under gunicorn in prometheus-client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``); counters and histograms sum across workers
+without further ado. Expose with :func:`render_metrics`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from integrations.metrics import metrics_registry
+
+# The outcome of one delivery, as counted by webhook_deliveries_total.
+DELIVERY_OUTCOMES = ("accepted", "duplicate", "bad_signature", "unmatched", "rejected")
+
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Duration of HTTP requests to the listener, by method, route template and status code",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+JOBS_QUEUED = Counter(
+    "pipeline_jobs_queued_total",
+    "Jobs enqueued by the listener, by job type",
+    ["job_type"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Vendor webhook deliveries by source and outcome (accepted, duplicate, bad_signature, unmatched, rejected)",
+    ["source", "outcome"],
+)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The /metrics body and its content type, summed over gunicorn workers when needed."""
+    return generate_latest(metrics_registry()), CONTENT_TYPE_LATEST
