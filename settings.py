@@ -190,3 +190,34 @@ def load_settings(**overrides: object) -> Settings:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     settings.check_production()
     return settings
+
+
+def _env_rows() -> list[tuple[str, str, str]]:
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default is None else str(default.value if hasattr(default, "value") else default)
+        rows.append((f"ZIXLY_{name.upper()}", shown, field.description or ""))
+    return rows
+
+
+def render_env_example() -> str:
+    """The text of .env.example (a test keeps the committed file equal to this)."""
+    lines = ["# Zixly settings: every variable, with its default. Copy to .env and edit.", ""]
+    for var, default, description in _env_rows():
+        lines += [f"# {description}", f"# {var}={default}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown_table() -> str:
+    """The README's configuration table (a test keeps the README in step with this)."""
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    for var, default, description in _env_rows():
+        lines.append(f"| `{var}` | `{default}` | {description} |" if default else f"| `{var}` | | {description} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(render_markdown_table() if "--markdown" in sys.argv else render_env_example(), end="")

@@ -1,0 +1,90 @@
+"""``python -m db``: migrate the database and manage tenants, users and tokens.
+
+Commands print only their result on stdout (ids, tokens), so scripts can capture them;
+everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy import select
+
+from db.auth import create_api_token, create_user, generate_password
+from db.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from db.models import Tenant, User
+from settings import ConfigurationError, Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("upgrade", help="apply all migrations (idempotent)")
+    p = sub.add_parser("create-tenant", help="create a tenant; prints its id")
+    p.add_argument("name")
+    p.add_argument("--timezone", default="UTC")
+    p = sub.add_parser("create-user", help="create a staff user; prints a generated password once")
+    p.add_argument("email")
+    p.add_argument("--role", required=True, type=str.upper, choices=["ADMIN", "EDITOR", "VIEWER"])
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p = sub.add_parser("create-token", help="create an API token for a user; prints it once")
+    p.add_argument("email")
+    p.add_argument("--name", default="api")
+    sub.add_parser("seed-demo", help="demo tenant, sandbox connections and a week of history (idempotent)")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        return _run(args, settings)
+    except (ConfigurationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings)
+    if args.command == "upgrade":
+        upgrade(engine)
+        print("database is up to date", file=sys.stderr)
+        return 0
+    with make_session_factory(engine)() as session:
+        if args.command == "create-tenant":
+            if session.scalar(select(Tenant.id).where(Tenant.name == args.name)) is not None:
+                raise ValueError(f"a tenant named {args.name!r} already exists")
+            tenant = Tenant(name=args.name, timezone=args.timezone)
+            session.add(tenant)
+            session.commit()
+            print(tenant.id)
+        elif args.command == "create-user":
+            generated = not args.password_stdin
+            password = generate_password() if generated else sys.stdin.readline().rstrip("\n")
+            if len(password) < 8:
+                raise ValueError("the password must be at least 8 characters")
+            user = create_user(session, args.email, args.role, password)
+            session.commit()
+            print(f"created {user.email} ({user.role})", file=sys.stderr)
+            if generated:
+                print(password)
+        elif args.command == "create-token":
+            user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+            if user is None:
+                raise ValueError(f"no user with email {args.email}")
+            token = create_api_token(session, user, name=args.name)
+            session.commit()
+            print(token)
+        elif args.command == "seed-demo":
+            if settings.env == "production":
+                raise ValueError("seed-demo is for development; refusing in production")
+            created = seed_demo(session)
+            session.commit()
+            print("demo data seeded" if created else "demo data already present", file=sys.stderr)
+            print(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}", file=sys.stderr)
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
