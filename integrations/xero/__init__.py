@@ -1,0 +1,1 @@
+"""Xero: the Accounting API client, its models, webhooks and OAuth description."""
