@@ -51,7 +51,7 @@ ChunkCallback = Callable[[int, int], None]
 def periods_per_year_for(dates: pd.DatetimeIndex | Sequence[object]) -> int:
     """365 when the calendar trades on weekends (crypto), else 252 (exchange days)."""
     index = pd.DatetimeIndex(dates)
-    return 365 if bool((index.dayofweek >= 5).any()) else 252
+    return 365 if bool((index.day_of_week >= 5).any()) else 252
 
 
 def moving_averages(close: FloatArray, windows: IntArray, strategy: Strategy) -> FloatArray:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 MAX_PAIRS = 100_000
@@ -116,11 +116,13 @@ class SweepParams(BaseModel):
             raise _reject("pairs", f"the grid has {pairs:,} pairs; at most {MAX_PAIRS:,} are allowed")
         return value
 
-    @model_validator(mode="after")
-    def _dates_ordered(self) -> SweepParams:
-        if self.start is not None and self.end is not None and self.start > self.end:
-            raise _reject("dates", f"start {self.start} is after end {self.end}")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _dates_ordered(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and start > value:
+            raise _reject("dates", f"end {value} is before start {start}")
+        return value
 
     # -- derived ---------------------------------------------------------------------------
     def pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
