@@ -1,0 +1,63 @@
+"""The job queue: every SQL statement that touches ``pipeline_jobs`` and its logs lives here.
+
+Functions take a ``Session`` (or a ``Connection``) and never commit: the caller owns the
+transaction (STYLE.md P7). The runner's hot path passes connections and commits once per
+batch. See DESIGN.md "Job lifecycle" for the states and rules this implements.
+"""
+
+from __future__ import annotations
+
+from db.jobs._sql import CHANNEL, Executor
+from db.jobs.claim import ClaimedJob, claim, release
+from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, rerun
+from db.jobs.finish import (
+    BACKOFF_BASE_S,
+    Finished,
+    backoff_s,
+    cancel,
+    complete,
+    default_jitter,
+    fail,
+    finish_cancelled,
+    heartbeat,
+    poll_later,
+    reap_expired,
+)
+from db.jobs.log import STEP_KINDS, append_step, cancel_requested, prune, record_related, set_progress
+from db.jobs.runners import beat_runner, job_counts, oldest_queued_age_s, register_runner, stop_runner
+
+__all__ = [
+    "BACKOFF_BASE_S",
+    "CHANNEL",
+    "STEP_KINDS",
+    "ClaimedJob",
+    "Enqueued",
+    "Executor",
+    "Finished",
+    "JobSpec",
+    "append_step",
+    "backoff_s",
+    "beat_runner",
+    "bulk_rerun",
+    "cancel",
+    "cancel_requested",
+    "claim",
+    "complete",
+    "default_jitter",
+    "enqueue",
+    "enqueue_many",
+    "fail",
+    "finish_cancelled",
+    "heartbeat",
+    "job_counts",
+    "oldest_queued_age_s",
+    "poll_later",
+    "prune",
+    "reap_expired",
+    "record_related",
+    "register_runner",
+    "release",
+    "rerun",
+    "set_progress",
+    "stop_runner",
+]

@@ -1,0 +1,208 @@
+"""Claiming jobs and giving them back: the runner's side of the queue.
+
+``claim`` marks a batch ``RUNNING`` in one statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``
+in a CTE; SQLite: one atomic ``UPDATE … RETURNING``, SQLite having a single writer):
+``attempts += 1``, ``locked_by``, ``locked_until = now + lease``, ``started_at`` (first start)
+and ``deadline_at`` (this attempt's deadline, kept across ``poll_later``).
+
+Concurrency keys: a candidate whose key is held by a RUNNING job is not claimable, and a batch
+takes at most one job per key. On PostgreSQL two runners could still claim two jobs of one
+key at the same instant (neither sees the other's uncommitted claim), so a batch holding
+keyed jobs then takes a transaction-scoped advisory lock per key (in key order: no
+deadlock), re-checks with a fresh snapshot and gives back the losers — all before commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+
+from db.jobs._sql import Executor, dialect, read_json, read_ts, ts, utcnow
+
+# The advisory-lock namespace of concurrency keys (first argument of pg_advisory_xact_lock).
+ADVISORY_NS = 7_001_013
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this runner holds. ``attempt`` is the attempt number being run (1-based)."""
+
+    id: int
+    tenant_id: int
+    job_type: str
+    params: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    timeout_s: int
+    deadline_at: dt.datetime
+    claimed_at: dt.datetime
+    priority: int
+    run_at: dt.datetime
+    concurrency_key: str | None
+    cancel_requested: bool
+
+
+_CANDIDATES = """
+    SELECT j.id, j.concurrency_key, j.priority, j.run_at FROM pipeline_jobs j
+    WHERE j.status = 'QUEUED' AND j.run_at <= :now
+      AND (j.concurrency_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM pipeline_jobs r
+            WHERE r.status = 'RUNNING' AND r.concurrency_key = j.concurrency_key))
+    ORDER BY j.priority DESC, j.run_at, j.id
+    LIMIT :limit
+"""
+_ONE_PER_KEY = """
+    SELECT id FROM (
+        SELECT id, concurrency_key, row_number() OVER (
+            PARTITION BY concurrency_key ORDER BY priority DESC, run_at, id) AS rn
+        FROM candidates) AS c
+    WHERE concurrency_key IS NULL OR rn = 1
+"""
+_RETURNING = """
+RETURNING pipeline_jobs.id, pipeline_jobs.tenant_id, pipeline_jobs.job_type, pipeline_jobs.params,
+    pipeline_jobs.attempts, pipeline_jobs.max_attempts, pipeline_jobs.timeout_s,
+    pipeline_jobs.deadline_at, pipeline_jobs.priority, pipeline_jobs.run_at,
+    pipeline_jobs.concurrency_key, pipeline_jobs.cancel_requested
+"""
+
+_PG_CLAIM = text(
+    f"""
+WITH candidates AS ({_CANDIDATES} FOR UPDATE SKIP LOCKED),
+picked AS ({_ONE_PER_KEY})
+UPDATE pipeline_jobs SET status = 'RUNNING', attempts = pipeline_jobs.attempts + 1,
+    locked_by = :runner, locked_until = :until,
+    started_at = COALESCE(pipeline_jobs.started_at, :now),
+    deadline_at = COALESCE(pipeline_jobs.deadline_at,
+                           :now + make_interval(secs => pipeline_jobs.timeout_s))
+FROM picked WHERE pipeline_jobs.id = picked.id
+{_RETURNING}
+"""
+).bindparams(bindparam("now"), bindparam("until"))
+
+_SQLITE_DEADLINE = "strftime('%Y-%m-%d %H:%M:%f', :now, '+' || timeout_s || ' seconds')"
+_SQLITE_CLAIM = text(
+    f"""
+WITH candidates AS ({_CANDIDATES})
+UPDATE pipeline_jobs SET status = 'RUNNING', attempts = attempts + 1,
+    locked_by = :runner, locked_until = :until,
+    started_at = COALESCE(started_at, :now),
+    deadline_at = COALESCE(deadline_at, {_SQLITE_DEADLINE})
+WHERE id IN ({_ONE_PER_KEY})
+{_RETURNING}
+"""
+)
+
+# Giving a claimed job back undoes the claim: the attempt was never spent, and first-start
+# fields set by that claim (recognisable by the claim's own timestamp) are cleared again.
+_RELEASE = {
+    "postgresql": text(
+        """
+UPDATE pipeline_jobs SET status = 'QUEUED', attempts = attempts - 1,
+    locked_by = NULL, locked_until = NULL,
+    started_at = CASE WHEN started_at = :now THEN NULL ELSE started_at END,
+    deadline_at = CASE WHEN deadline_at = :now + make_interval(secs => timeout_s)
+                       THEN NULL ELSE deadline_at END
+WHERE id = ANY(:ids) AND status = 'RUNNING' AND locked_by = :runner
+RETURNING id
+"""
+    ),
+    "sqlite": text(
+        f"""
+UPDATE pipeline_jobs SET status = 'QUEUED', attempts = attempts - 1,
+    locked_by = NULL, locked_until = NULL,
+    started_at = CASE WHEN started_at = :now THEN NULL ELSE started_at END,
+    deadline_at = CASE WHEN deadline_at = {_SQLITE_DEADLINE} THEN NULL ELSE deadline_at END
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'RUNNING' AND locked_by = :runner
+RETURNING id
+"""
+    ),
+}
+
+
+def claim(
+    session: Executor,
+    runner_id: str,
+    *,
+    limit: int,
+    lease_s: float,
+    now: dt.datetime | None = None,
+) -> list[ClaimedJob]:
+    """Claim up to ``limit`` due jobs for ``runner_id``, best first (priority, run_at, id).
+
+    The caller commits; until then the claim is invisible to everyone else.
+    """
+    now = now or utcnow()
+    name = dialect(session)
+    params = {
+        "now": ts(now, name),
+        "until": ts(now + dt.timedelta(seconds=lease_s), name),
+        "runner": runner_id,
+        "limit": limit,
+    }
+    rows = session.execute(_PG_CLAIM if name == "postgresql" else _SQLITE_CLAIM, params).all()
+    jobs = [
+        ClaimedJob(
+            id=r[0],
+            tenant_id=r[1],
+            job_type=r[2],
+            params=read_json(r[3]) or {},
+            attempt=r[4],
+            max_attempts=r[5],
+            timeout_s=r[6],
+            deadline_at=read_ts(r[7]) or now,
+            claimed_at=now,
+            priority=r[8],
+            run_at=read_ts(r[9]) or now,
+            concurrency_key=r[10],
+            cancel_requested=bool(r[11]),
+        )
+        for r in rows
+    ]
+    jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+    if name == "postgresql" and any(j.concurrency_key for j in jobs):
+        jobs = _drop_key_races(session, runner_id, jobs, now)
+    return jobs
+
+
+def _drop_key_races(session: Executor, runner_id: str, jobs: list[ClaimedJob], now: dt.datetime) -> list[ClaimedJob]:
+    keys = sorted({j.concurrency_key for j in jobs if j.concurrency_key})
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:ns, hashtext(k)) "
+            "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
+        ),
+        {"ns": ADVISORY_NS, "keys": keys},
+    )
+    # A new statement, so a new snapshot: it sees every claim committed before our locks.
+    busy = {
+        r[0]
+        for r in session.execute(
+            text(
+                "SELECT DISTINCT concurrency_key FROM pipeline_jobs WHERE status = 'RUNNING' "
+                "AND concurrency_key = ANY(:keys) AND NOT (id = ANY(:ids))"
+            ),
+            {"keys": keys, "ids": [j.id for j in jobs]},
+        )
+    }
+    losers = [j for j in jobs if j.concurrency_key in busy]
+    if losers:
+        release(session, runner_id, losers)
+    return [j for j in jobs if j.concurrency_key not in busy]
+
+
+def release(session: Executor, runner_id: str, jobs: Sequence[ClaimedJob]) -> list[int]:
+    """Give back claimed jobs that never started (shutdown, lost key race): as if never claimed."""
+    name = dialect(session)
+    by_claim: dict[dt.datetime, list[int]] = {}
+    for j in jobs:
+        by_claim.setdefault(j.claimed_at, []).append(j.id)
+    released: list[int] = []
+    for claimed_at, ids in by_claim.items():
+        params: dict[str, Any] = {"now": ts(claimed_at, name), "runner": runner_id}
+        params["ids"] = ids if name == "postgresql" else str(ids)
+        released += [r[0] for r in session.execute(_RELEASE[name], params)]
+    return released

@@ -1,0 +1,286 @@
+"""Putting jobs on the queue: enqueue one or many, rerun one or many.
+
+Each function takes a session (or connection) and never commits: the caller's transaction
+makes the jobs visible, and on PostgreSQL the ``NOTIFY zixly_jobs`` sent here is delivered
+when that transaction commits, waking the runners' dispatch within milliseconds.
+
+A batch is one ``INSERT … SELECT`` over a JSON document (``jsonb_to_recordset`` on
+PostgreSQL, ``json_each`` on SQLite): one statement and one bind parameter whatever the
+batch size, so the statement is compiled once and cached. An idempotency key that already
+exists (per tenant) is skipped by ``ON CONFLICT DO NOTHING`` and the existing job's id is
+returned with ``created=False``; a concurrent duplicate waits on the unique index and then
+resolves to the winner's row, so two callers can never create two jobs for one key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, insert, literal, select, text, tuple_
+
+from db.filters import JobFilter
+from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, dumps, ts_json, utcnow
+from db.models import PipelineJob
+
+# PostgreSQL binds at most 65,535 parameters but this path binds one; the chunk keeps
+# each statement's JSON document and its RETURNING set reasonably small.
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to enqueue. Defaults follow the job lifecycle in DESIGN.md."""
+
+    tenant_id: int
+    job_type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0  # higher runs first
+    run_at: dt.datetime | None = None  # None: now
+    max_attempts: int = 3
+    timeout_s: int = 3600
+    idempotency_key: str | None = None  # unique per tenant
+    concurrency_key: str | None = None  # jobs sharing one never run at the same time
+    created_by: str | None = None  # a user's email, "webhook:xero", "schedule:7", …
+    parent_job_id: int | None = None  # set by rerun
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: int
+    created: bool  # False: the idempotency key existed and ``id`` is the existing job
+
+
+_PG_INSERT = text(
+    f"""
+WITH ins AS (
+    INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, priority, run_at, attempts,
+        max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
+        cancel_requested, created_at)
+    SELECT r.tenant_id, r.job_type, 'QUEUED', r.params, r.priority, r.run_at, 0,
+        r.max_attempts, r.timeout_s, r.idempotency_key, r.concurrency_key, r.created_by,
+        r.parent_job_id, false, CAST(:now AS timestamptz)
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(i int, tenant_id int, job_type text,
+        params jsonb, priority int, run_at timestamptz, max_attempts int, timeout_s int,
+        idempotency_key text, concurrency_key text, created_by text, parent_job_id bigint)
+    ORDER BY r.i
+    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+    RETURNING id, tenant_id, idempotency_key
+)
+SELECT ins.id, ins.tenant_id, ins.idempotency_key
+FROM ins CROSS JOIN (SELECT pg_notify('{CHANNEL}', '')) AS woken
+"""
+)
+
+_SQLITE_INSERT = text(
+    """
+INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, priority, run_at, attempts,
+    max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
+    cancel_requested, created_at)
+SELECT json_extract(value, '$.tenant_id'), json_extract(value, '$.job_type'), 'QUEUED',
+    json_extract(value, '$.params'), json_extract(value, '$.priority'),
+    json_extract(value, '$.run_at'), 0, json_extract(value, '$.max_attempts'),
+    json_extract(value, '$.timeout_s'), json_extract(value, '$.idempotency_key'),
+    json_extract(value, '$.concurrency_key'), json_extract(value, '$.created_by'),
+    json_extract(value, '$.parent_job_id'), 0, :now
+FROM json_each(:rows) WHERE true ORDER BY key
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+RETURNING id, tenant_id, idempotency_key
+"""
+)
+
+
+def enqueue(
+    session: Executor,
+    *,
+    tenant_id: int,
+    job_type: str,
+    params: dict[str, Any] | None = None,
+    priority: int = 0,
+    run_at: dt.datetime | None = None,
+    max_attempts: int = 3,
+    timeout_s: int = 3600,
+    idempotency_key: str | None = None,
+    concurrency_key: str | None = None,
+    created_by: str | None = None,
+    parent_job_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> Enqueued:
+    """Queue one job (one statement; a second only when the idempotency key existed)."""
+    spec = JobSpec(
+        tenant_id=tenant_id,
+        job_type=job_type,
+        params=params or {},
+        priority=priority,
+        run_at=run_at,
+        max_attempts=max_attempts,
+        timeout_s=timeout_s,
+        idempotency_key=idempotency_key,
+        concurrency_key=concurrency_key,
+        created_by=created_by,
+        parent_job_id=parent_job_id,
+    )
+    return enqueue_many(session, [spec], now=now)[0]
+
+
+def enqueue_many(session: Executor, specs: Sequence[JobSpec], *, now: dt.datetime | None = None) -> list[Enqueued]:
+    """Queue many jobs, one statement per chunk of 5,000; results are in ``specs`` order."""
+    out: list[Enqueued] = []
+    for start in range(0, len(specs), CHUNK):
+        out.extend(_enqueue_chunk(session, specs[start : start + CHUNK], now or utcnow()))
+    return out
+
+
+def _enqueue_chunk(session: Executor, specs: Sequence[JobSpec], now: dt.datetime) -> list[Enqueued]:
+    if not specs:
+        return []
+    name = dialect(session)
+    rows = [
+        {
+            "i": i,
+            "tenant_id": s.tenant_id,
+            "job_type": s.job_type,
+            "params": s.params,
+            "priority": s.priority,
+            "run_at": ts_json(s.run_at or now, name),
+            "max_attempts": s.max_attempts,
+            "timeout_s": s.timeout_s,
+            "idempotency_key": s.idempotency_key,
+            "concurrency_key": s.concurrency_key,
+            "created_by": s.created_by,
+            "parent_job_id": s.parent_job_id,
+        }
+        for i, s in enumerate(specs)
+    ]
+    stmt = _PG_INSERT if name == "postgresql" else _SQLITE_INSERT
+    inserted = list(session.execute(stmt, {"rows": dumps(rows), "now": ts_json(now, name)}).all())
+    # Sequence values follow the insert order, so ascending ids are specs order minus skips.
+    inserted.sort(key=lambda r: r[0])
+    created_keys = {(r[1], r[2]) for r in inserted if r[2] is not None}
+    fresh = iter(r[0] for r in inserted)
+    out: list[Enqueued | None] = []
+    existing: set[tuple[int, str]] = set()
+    claimed_keys: set[tuple[int, str]] = set()
+    for s in specs:
+        key = (s.tenant_id, s.idempotency_key) if s.idempotency_key is not None else None
+        if key is None:
+            out.append(Enqueued(next(fresh), True))
+        elif key in created_keys and key not in claimed_keys:
+            claimed_keys.add(key)
+            out.append(Enqueued(next(fresh), True))
+        else:
+            existing.add(key)
+            out.append(None)
+    if existing:
+        ids = _ids_for_keys(session, existing)
+        # A key created earlier in this batch resolves to that new row too.
+        out = [
+            o if o is not None else Enqueued(ids[(s.tenant_id, s.idempotency_key)], False)  # type: ignore[index]
+            for o, s in zip(out, specs, strict=True)
+        ]
+    return [o for o in out if o is not None]
+
+
+def _ids_for_keys(session: Executor, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    t = JOBS
+    rows = session.execute(
+        select(t.c.id, t.c.tenant_id, t.c.idempotency_key).where(
+            tuple_(t.c.tenant_id, t.c.idempotency_key).in_(sorted(keys))
+        )
+    ).all()
+    return {(r[1], r[2]): r[0] for r in rows}
+
+
+def rerun(session: Executor, job_id: int, *, params: dict[str, Any] | None = None, created_by: str) -> int:
+    """A new job with the original's (or edited) params and ``parent_job_id``; the original never changes."""
+    t = JOBS
+    row = session.execute(
+        select(
+            t.c.tenant_id,
+            t.c.job_type,
+            t.c.params,
+            t.c.priority,
+            t.c.max_attempts,
+            t.c.timeout_s,
+            t.c.concurrency_key,
+        ).where(t.c.id == job_id)
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"job {job_id} does not exist")
+    spec = JobSpec(
+        tenant_id=row.tenant_id,
+        job_type=row.job_type,
+        params=dict(row.params if params is None else params),
+        priority=row.priority,
+        max_attempts=row.max_attempts,
+        timeout_s=row.timeout_s,
+        concurrency_key=row.concurrency_key,
+        created_by=created_by,
+        parent_job_id=job_id,
+    )
+    return enqueue_many(session, [spec])[0].id
+
+
+def bulk_rerun(
+    session: Executor, job_filter: JobFilter, *, created_by: str, now: dt.datetime | None = None
+) -> list[int]:
+    """Rerun every FAILED job matching the dashboard's filter, in one statement.
+
+    A failed job whose rerun is still queued or running is skipped, so pressing the button
+    twice does not double the work. Returns the new jobs' ids.
+    """
+    now = now or utcnow()
+    jobs = JOBS
+    child = jobs.alias("child")
+    in_flight = (
+        select(child.c.id).where(child.c.parent_job_id == jobs.c.id, child.c.status.in_(("QUEUED", "RUNNING"))).exists()
+    )
+    source = (
+        select(
+            jobs.c.tenant_id,
+            jobs.c.job_type,
+            literal("QUEUED"),
+            jobs.c.params,
+            jobs.c.priority,
+            literal(now, PipelineJob.run_at.type),
+            literal(0),
+            jobs.c.max_attempts,
+            jobs.c.timeout_s,
+            jobs.c.concurrency_key,
+            literal(created_by),
+            jobs.c.id,
+            literal(False),
+            literal(now, PipelineJob.created_at.type),
+        )
+        .where(and_(job_filter.where(), jobs.c.status == "FAILED", ~in_flight))
+        .order_by(jobs.c.id)
+    )
+    stmt = (
+        insert(jobs)
+        .from_select(
+            [
+                "tenant_id",
+                "job_type",
+                "status",
+                "params",
+                "priority",
+                "run_at",
+                "attempts",
+                "max_attempts",
+                "timeout_s",
+                "concurrency_key",
+                "created_by",
+                "parent_job_id",
+                "cancel_requested",
+                "created_at",
+            ],
+            source,
+        )
+        .returning(jobs.c.id)
+    )
+    ids = sorted(r[0] for r in session.execute(stmt))
+    if ids and dialect(session) == "postgresql":
+        session.execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
+    return ids

@@ -1,0 +1,253 @@
+"""Ending an attempt: complete (batched), fail with backoff, poll later, cancel; leases.
+
+Every runner-side write is guarded by ``locked_by = runner AND attempts = attempt``: if the
+lease expired and the job went to someone else, a late result changes nothing and the
+function reports it (an empty list, or ``None``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from db.jobs._sql import Executor, dialect, dumps, ts, utcnow
+
+BACKOFF_BASE_S = 2.0
+
+
+def default_jitter(delay_s: float) -> float:
+    """Up to +25 % of the delay, so retries of a burst of failures spread out."""
+    return random.uniform(0.0, delay_s * 0.25)
+
+
+def backoff_s(attempt: int, jitter: Callable[[float], float] = default_jitter) -> float:
+    """Delay before retrying after failed attempt ``attempt`` (1-based): 2 s × 2^(n-1) + jitter."""
+    delay: float = BACKOFF_BASE_S * 2.0 ** (attempt - 1)
+    return delay + jitter(delay)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One successful attempt for :func:`complete`."""
+
+    job_id: int
+    attempt: int
+    result: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+
+
+_COMPLETE = {
+    "postgresql": text(
+        """
+UPDATE pipeline_jobs AS j SET status = 'COMPLETED', result = v.result,
+    metrics = CASE WHEN v.metrics IS NULL THEN j.metrics
+                   ELSE COALESCE(j.metrics, '{}'::jsonb) || v.metrics END,
+    error = NULL, completed_at = :now, locked_by = NULL, locked_until = NULL
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id bigint, attempt int, result jsonb, metrics jsonb)
+WHERE j.id = v.id AND j.status = 'RUNNING' AND j.locked_by = :runner AND j.attempts = v.attempt
+RETURNING j.id
+"""
+    ),
+    "sqlite": text(
+        """
+UPDATE pipeline_jobs SET status = 'COMPLETED', result = json_extract(v.value, '$.result'),
+    metrics = CASE WHEN json_extract(v.value, '$.metrics') IS NULL THEN metrics
+                   ELSE json_patch(COALESCE(metrics, '{}'), json_extract(v.value, '$.metrics')) END,
+    error = NULL, completed_at = :now, locked_by = NULL, locked_until = NULL
+FROM json_each(:rows) AS v
+WHERE pipeline_jobs.id = json_extract(v.value, '$.id') AND status = 'RUNNING'
+  AND locked_by = :runner AND attempts = json_extract(v.value, '$.attempt')
+RETURNING pipeline_jobs.id
+"""
+    ),
+}
+
+
+def complete(
+    session: Executor, runner_id: str, finished: Sequence[Finished], *, now: dt.datetime | None = None
+) -> list[int]:
+    """Mark a batch COMPLETED in one statement; returns the ids this runner still held."""
+    if not finished:
+        return []
+    name = dialect(session)
+    rows = [{"id": f.job_id, "attempt": f.attempt, "result": f.result, "metrics": f.metrics} for f in finished]
+    params = {"rows": dumps(rows), "now": ts(now or utcnow(), name), "runner": runner_id}
+    return [r[0] for r in session.execute(_COMPLETE[name], params)]
+
+
+# CANCELLED wins over a retry: a cancel asked while the job ran is honoured when it stops.
+_FAIL = text(
+    """
+UPDATE pipeline_jobs SET
+    status = CASE WHEN cancel_requested THEN 'CANCELLED'
+                  WHEN :permanent OR attempts >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
+    run_at = CASE WHEN cancel_requested OR :permanent OR attempts >= max_attempts
+                  THEN run_at ELSE :retry_at END,
+    completed_at = CASE WHEN cancel_requested OR :permanent OR attempts >= max_attempts
+                        THEN :now ELSE NULL END,
+    error = :error, deadline_at = NULL, locked_by = NULL, locked_until = NULL
+WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt
+RETURNING status
+"""
+)
+
+
+def fail(
+    session: Executor,
+    job_id: int,
+    *,
+    runner_id: str,
+    attempt: int,
+    error: str,
+    permanent: bool,
+    now: dt.datetime | None = None,
+    jitter: Callable[[float], float] = default_jitter,
+) -> str | None:
+    """End a failed attempt: back to QUEUED after a backoff, or FAILED (permanent or last attempt).
+
+    Returns the new status, or None when this runner no longer held the job.
+    """
+    now = now or utcnow()
+    name = dialect(session)
+    params = {
+        "id": job_id,
+        "runner": runner_id,
+        "attempt": attempt,
+        "error": error,
+        "permanent": permanent,
+        "now": ts(now, name),
+        "retry_at": ts(now + dt.timedelta(seconds=backoff_s(attempt, jitter)), name),
+    }
+    row = session.execute(_FAIL, params).first()
+    return None if row is None else str(row[0])
+
+
+_POLL_LATER = text(
+    """
+UPDATE pipeline_jobs SET
+    status = CASE WHEN cancel_requested THEN 'CANCELLED' ELSE 'QUEUED' END,
+    completed_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
+    attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
+    run_at = :run_at, locked_by = NULL, locked_until = NULL
+WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt
+RETURNING status
+"""
+)
+
+
+def poll_later(
+    session: Executor, job_id: int, *, runner_id: str, attempt: int, after_s: float, now: dt.datetime | None = None
+) -> str | None:
+    """Requeue a job that waits on external work, without spending an attempt.
+
+    The attempt's ``deadline_at`` is kept, so the overall deadline still holds; the runner
+    checks it before asking.
+    """
+    now = now or utcnow()
+    name = dialect(session)
+    params = {
+        "id": job_id,
+        "runner": runner_id,
+        "attempt": attempt,
+        "now": ts(now, name),
+        "run_at": ts(now + dt.timedelta(seconds=after_s), name),
+    }
+    row = session.execute(_POLL_LATER, params).first()
+    return None if row is None else str(row[0])
+
+
+def finish_cancelled(
+    session: Executor, job_id: int, *, runner_id: str, attempt: int, now: dt.datetime | None = None
+) -> bool:
+    """A running job stopped because it was asked to: CANCELLED."""
+    name = dialect(session)
+    row = session.execute(
+        text(
+            "UPDATE pipeline_jobs SET status = 'CANCELLED', completed_at = :now, locked_by = NULL, "
+            "locked_until = NULL, error = COALESCE(error, 'cancelled') "
+            "WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt RETURNING id"
+        ),
+        {"id": job_id, "runner": runner_id, "attempt": attempt, "now": ts(now or utcnow(), name)},
+    ).first()
+    return row is not None
+
+
+def cancel(session: Executor, job_id: int, *, by: str, now: dt.datetime | None = None) -> str:
+    """Cancel a job: QUEUED → CANCELLED at once; RUNNING → ``cancel_requested`` (stops at its next step).
+
+    Returns the job's status afterwards (a finished job is left as it is).
+    """
+    name = dialect(session)
+    why = f"cancelled by {by}"
+    row = session.execute(
+        text(
+            "UPDATE pipeline_jobs SET status = 'CANCELLED', completed_at = :now, error = :why "
+            "WHERE id = :id AND status = 'QUEUED' RETURNING status"
+        ),
+        {"id": job_id, "now": ts(now or utcnow(), name), "why": why},
+    ).first()
+    if row is None:
+        row = session.execute(
+            text(
+                "UPDATE pipeline_jobs SET cancel_requested = true, error = :why "
+                "WHERE id = :id AND status = 'RUNNING' RETURNING status"
+            ),
+            {"id": job_id, "why": why},
+        ).first()
+    if row is None:
+        row = session.execute(text("SELECT status FROM pipeline_jobs WHERE id = :id"), {"id": job_id}).first()
+    if row is None:
+        raise LookupError(f"job {job_id} does not exist")
+    return str(row[0])
+
+
+def heartbeat(
+    session: Executor, runner_id: str, job_ids: Sequence[int], *, lease_s: float, now: dt.datetime | None = None
+) -> dict[int, bool]:
+    """Extend the leases of the jobs this runner holds, in one statement.
+
+    Returns ``{job_id: cancel_requested}`` for the jobs still held; a missing id was reaped.
+    """
+    if not job_ids:
+        return {}
+    name = dialect(session)
+    until = ts((now or utcnow()) + dt.timedelta(seconds=lease_s), name)
+    ids: Any = list(job_ids) if name == "postgresql" else str(list(job_ids))
+    where = "id = ANY(:ids)" if name == "postgresql" else "id IN (SELECT value FROM json_each(:ids))"
+    rows = session.execute(
+        text(
+            f"UPDATE pipeline_jobs SET locked_until = :until WHERE {where} "
+            "AND status = 'RUNNING' AND locked_by = :runner RETURNING id, cancel_requested"
+        ),
+        {"until": until, "ids": ids, "runner": runner_id},
+    )
+    return {r[0]: bool(r[1]) for r in rows}
+
+
+_REAP = text(
+    """
+UPDATE pipeline_jobs SET
+    status = CASE WHEN cancel_requested THEN 'CANCELLED'
+                  WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
+    completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now ELSE NULL END,
+    error = 'lease expired: runner ' || COALESCE(locked_by, '?') || ' stopped during attempt '
+            || CAST(attempts AS VARCHAR),
+    deadline_at = NULL, locked_by = NULL, locked_until = NULL
+WHERE status = 'RUNNING' AND locked_until < :now
+RETURNING id, status
+"""
+)
+
+
+def reap_expired(session: Executor, *, now: dt.datetime | None = None) -> dict[int, str]:
+    """Requeue jobs whose lease expired (their runner died); the dead attempt counts.
+
+    Returns ``{job_id: new status}``.
+    """
+    name = dialect(session)
+    return {r[0]: str(r[1]) for r in session.execute(_REAP, {"now": ts(now or utcnow(), name)})}

@@ -1,0 +1,381 @@
+"""The queue's SQL on SQLite and PostgreSQL: enqueue, claim, finish, retry, cancel, rerun."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import jobs
+from db.engine import make_engine
+from db.filters import JobFilter
+from db.models import JobStep, PipelineJob, RelatedRecord, Tenant
+
+T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+def no_jitter(_delay: float) -> float:
+    return 0.0
+
+
+@pytest.fixture
+def tenant_id(session: Session) -> int:
+    t = Tenant(name="Acme")
+    session.add(t)
+    session.commit()
+    return t.id
+
+
+def job(session: Session, job_id: int) -> PipelineJob:
+    session.expire_all()
+    found = session.get(PipelineJob, job_id)
+    assert found is not None
+    return found
+
+
+def test_enqueue_stores_a_queued_job_with_the_lifecycle_defaults(session: Session, tenant_id: int) -> None:
+    out = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", params={"a": 1}, created_by="alice", now=T0)
+    session.commit()
+    assert out.created
+    row = job(session, out.id)
+    assert (row.status, row.params, row.attempts, row.max_attempts, row.timeout_s) == ("QUEUED", {"a": 1}, 0, 3, 3600)
+    assert row.run_at == T0 and row.created_by == "alice"
+
+
+def test_an_existing_idempotency_key_returns_the_existing_job(session: Session, tenant_id: int) -> None:
+    first = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", idempotency_key="xero:evt-1")
+    session.commit()
+    again = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", idempotency_key="xero:evt-1")
+    session.commit()
+    assert again == jobs.Enqueued(first.id, False)
+    assert session.query(PipelineJob).count() == 1
+
+
+def test_enqueue_many_keeps_order_and_dedupes_within_and_across_batches(session: Session, tenant_id: int) -> None:
+    old = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", idempotency_key="k0").id
+    specs = [
+        jobs.JobSpec(tenant_id, "noop", {"n": 1}),
+        jobs.JobSpec(tenant_id, "noop", {"n": 2}, idempotency_key="k0"),
+        jobs.JobSpec(tenant_id, "noop", {"n": 3}, idempotency_key="k1"),
+        jobs.JobSpec(tenant_id, "noop", {"n": 4}),
+        jobs.JobSpec(tenant_id, "noop", {"n": 5}, idempotency_key="k1"),
+    ]
+    out = jobs.enqueue_many(session, specs)
+    session.commit()
+    assert [o.created for o in out] == [True, False, True, True, False]
+    assert out[1].id == old and out[4].id == out[2].id
+    assert [job(session, out[i].id).params["n"] for i in (0, 2, 3)] == [1, 3, 4]
+    assert session.query(PipelineJob).count() == 4
+
+
+def test_claim_takes_higher_priority_first_then_older_run_at(session: Session, tenant_id: int) -> None:
+    low = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=0, run_at=T0).id
+    high = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=5, run_at=T0).id
+    mid_late = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=1, run_at=T0).id
+    mid_early = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=1, run_at=T0 - dt.timedelta(1)).id
+    future = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=9, run_at=T0 + dt.timedelta(1)).id
+    session.commit()
+    claimed = jobs.claim(session, "r1", limit=10, lease_s=30, now=T0)
+    session.commit()
+    assert [c.id for c in claimed] == [high, mid_early, mid_late, low]
+    assert future not in [c.id for c in claimed]
+    row = job(session, high)
+    assert (row.status, row.attempts, row.locked_by) == ("RUNNING", 1, "r1")
+    assert row.locked_until == T0 + dt.timedelta(seconds=30)
+    assert row.started_at == T0 and row.deadline_at == T0 + dt.timedelta(seconds=3600)
+    assert claimed[0].attempt == 1 and claimed[0].deadline_at == row.deadline_at
+
+
+def test_claim_respects_the_limit(session: Session, tenant_id: int) -> None:
+    jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop") for _ in range(5)], now=T0)
+    assert len(jobs.claim(session, "r1", limit=3, lease_s=30, now=T0)) == 3
+    assert len(jobs.claim(session, "r1", limit=3, lease_s=30, now=T0)) == 2
+    assert jobs.claim(session, "r1", limit=3, lease_s=30, now=T0) == []
+
+
+def test_complete_records_the_result_and_ignores_a_runner_that_lost_the_job(session: Session, tenant_id: int) -> None:
+    a, b = (e.id for e in jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop")] * 2, now=T0))
+    claimed = jobs.claim(session, "r1", limit=2, lease_s=30, now=T0)
+    done = jobs.complete(
+        session, "r1", [jobs.Finished(a, 1, {"ok": True}, {"duration_ms": 3}), jobs.Finished(b, 2, {"x": 1})], now=T0
+    )
+    assert len(claimed) == 2 and done == [a]  # b: wrong attempt number
+    assert jobs.complete(session, "r2", [jobs.Finished(b, 1, {})]) == []  # r2 never held b
+    session.commit()
+    row = job(session, a)
+    assert (row.status, row.result, row.metrics, row.locked_by) == ("COMPLETED", {"ok": True}, {"duration_ms": 3}, None)
+    assert row.completed_at == T0 and job(session, b).status == "RUNNING"
+
+
+def test_a_transient_failure_backs_off_exponentially_then_fails_with_the_error(
+    session: Session, tenant_id: int
+) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", now=T0).id
+    now = T0
+    for attempt, delay in ((1, 2), (2, 4)):
+        [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=now)
+        assert c.attempt == attempt
+        status = jobs.fail(
+            session,
+            jid,
+            runner_id="r1",
+            attempt=attempt,
+            error=f"boom {attempt}",
+            permanent=False,
+            now=now,
+            jitter=no_jitter,
+        )
+        row = job(session, jid)
+        assert (status, row.status, row.error) == ("QUEUED", "QUEUED", f"boom {attempt}")
+        assert row.run_at == now + dt.timedelta(seconds=delay)
+        assert jobs.claim(session, "r1", limit=1, lease_s=30, now=now + dt.timedelta(seconds=delay - 0.1)) == []
+        now += dt.timedelta(seconds=delay)
+    [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=now)
+    assert jobs.fail(session, jid, runner_id="r1", attempt=3, error="boom 3", permanent=False, now=now) == "FAILED"
+    session.commit()
+    row = job(session, jid)
+    assert (row.status, row.attempts, row.error, row.completed_at) == ("FAILED", 3, "boom 3", now)
+
+
+def test_backoff_adds_the_jitter_to_two_seconds_times_two_to_the_attempt() -> None:
+    assert [jobs.backoff_s(n, no_jitter) for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
+    assert jobs.backoff_s(3, lambda d: d / 10) == pytest.approx(8.8)
+    assert all(8 <= jobs.backoff_s(3) <= 10 for _ in range(100))
+
+
+def test_a_permanent_failure_fails_at_once(session: Session, tenant_id: int) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop").id
+    jobs.claim(session, "r1", limit=1, lease_s=30)
+    assert jobs.fail(session, jid, runner_id="r1", attempt=1, error="404 contact gone", permanent=True) == "FAILED"
+    session.commit()
+    assert (job(session, jid).status, job(session, jid).attempts) == ("FAILED", 1)
+
+
+def test_cancel_stops_a_queued_job_at_once_and_flags_a_running_one(session: Session, tenant_id: int) -> None:
+    queued = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=-1).id
+    running = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop").id
+    jobs.claim(session, "r1", limit=1, lease_s=30)
+    assert jobs.cancel(session, queued, by="alice") == "CANCELLED"
+    assert jobs.cancel(session, running, by="alice") == "RUNNING"
+    assert jobs.heartbeat(session, "r1", [running], lease_s=30) == {running: True}
+    session.commit()
+    assert job(session, queued).error == "cancelled by alice"
+    assert job(session, running).cancel_requested
+    # A failing attempt of a job asked to stop is not retried.
+    assert jobs.fail(session, running, runner_id="r1", attempt=1, error="x", permanent=False) == "CANCELLED"
+    assert jobs.cancel(session, running, by="bob") == "CANCELLED"
+    with pytest.raises(LookupError):
+        jobs.cancel(session, 10_000, by="alice")
+
+
+def test_rerun_makes_a_child_job_and_never_touches_the_original(session: Session, tenant_id: int) -> None:
+    orig = jobs.enqueue(
+        session,
+        tenant_id=tenant_id,
+        job_type="noop",
+        params={"a": 1},
+        priority=3,
+        idempotency_key="once",
+        concurrency_key="k",
+    ).id
+    jobs.claim(session, "r1", limit=1, lease_s=30)
+    jobs.fail(session, orig, runner_id="r1", attempt=1, error="bad", permanent=True)
+    session.commit()
+    before = {c: getattr(job(session, orig), c) for c in ("status", "params", "error", "attempts", "completed_at")}
+    same = jobs.rerun(session, orig, created_by="alice")
+    edited = jobs.rerun(session, orig, params={"a": 2}, created_by="bob")
+    session.commit()
+    assert {c: getattr(job(session, orig), c) for c in before} == before
+    for child_id, params, by in ((same, {"a": 1}, "alice"), (edited, {"a": 2}, "bob")):
+        child = job(session, child_id)
+        assert (child.parent_job_id, child.params, child.created_by, child.status) == (orig, params, by, "QUEUED")
+        assert (child.priority, child.concurrency_key, child.idempotency_key) == (3, "k", None)
+
+
+def test_bulk_rerun_reruns_the_failed_jobs_matching_the_filter_once(session: Session, tenant_id: int) -> None:
+    other = Tenant(name="Other")
+    session.add(other)
+    session.flush()
+    ids = [
+        e.id
+        for e in jobs.enqueue_many(
+            session,
+            [
+                jobs.JobSpec(tenant_id, "noop"),
+                jobs.JobSpec(tenant_id, "xero_sync"),
+                jobs.JobSpec(other.id, "noop"),
+                jobs.JobSpec(tenant_id, "noop"),
+            ],
+        )
+    ]
+    jobs.claim(session, "r1", limit=4, lease_s=30)
+    for jid in ids[:3]:
+        jobs.fail(session, jid, runner_id="r1", attempt=1, error="x", permanent=True)
+    jobs.complete(session, "r1", [jobs.Finished(ids[3], 1)])
+    session.commit()
+    new = jobs.bulk_rerun(session, JobFilter(tenant_ids=(tenant_id,), job_types=("noop",)), created_by="alice")
+    session.commit()
+    assert [job(session, n).parent_job_id for n in new] == [ids[0]]
+    assert jobs.bulk_rerun(session, JobFilter(tenant_ids=(tenant_id,)), created_by="alice") == [new[0] + 1]
+    assert job(session, new[0] + 1).parent_job_id == ids[1]
+
+
+def test_jobs_sharing_a_concurrency_key_never_run_together(session: Session, tenant_id: int) -> None:
+    a, b, c = (
+        e.id
+        for e in jobs.enqueue_many(
+            session,
+            [
+                jobs.JobSpec(tenant_id, "noop", concurrency_key="shopify:order:1"),
+                jobs.JobSpec(tenant_id, "noop", concurrency_key="shopify:order:1"),
+                jobs.JobSpec(tenant_id, "noop", concurrency_key="shopify:order:2"),
+            ],
+            now=T0,
+        )
+    )
+    session.commit()
+    assert [j.id for j in jobs.claim(session, "r1", limit=10, lease_s=30, now=T0)] == [a, c]
+    session.commit()
+    assert jobs.claim(session, "r2", limit=10, lease_s=30, now=T0) == []
+    jobs.complete(session, "r1", [jobs.Finished(a, 1)])
+    session.commit()
+    assert [j.id for j in jobs.claim(session, "r2", limit=10, lease_s=30, now=T0)] == [b]
+
+
+def test_an_expired_lease_is_reaped_and_the_dead_attempt_counts(session: Session, tenant_id: int) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", max_attempts=2, now=T0).id
+    jobs.claim(session, "dead", limit=1, lease_s=2, now=T0)
+    assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=1)) == {}
+    assert jobs.heartbeat(session, "dead", [jid], lease_s=2, now=T0 + dt.timedelta(seconds=1)) == {jid: False}
+    assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=3.5)) == {jid: "QUEUED"}
+    assert "runner dead" in (job(session, jid).error or "")
+    [again] = jobs.claim(session, "r2", limit=1, lease_s=2, now=T0 + dt.timedelta(seconds=4))
+    assert again.attempt == 2
+    assert jobs.heartbeat(session, "dead", [jid], lease_s=2) == {}
+    assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=9)) == {jid: "FAILED"}
+
+
+def test_poll_later_requeues_without_spending_an_attempt_and_keeps_the_deadline(
+    session: Session, tenant_id: int
+) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", timeout_s=60, now=T0).id
+    [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0)
+    assert jobs.poll_later(session, jid, runner_id="r1", attempt=1, after_s=10, now=T0) == "QUEUED"
+    row = job(session, jid)
+    assert (row.attempts, row.run_at, row.deadline_at) == (0, T0 + dt.timedelta(seconds=10), c.deadline_at)
+    [again] = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0 + dt.timedelta(seconds=10))
+    assert (again.attempt, again.deadline_at) == (1, T0 + dt.timedelta(seconds=60))
+
+
+def test_released_jobs_are_as_if_never_claimed(session: Session, tenant_id: int) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", now=T0).id
+    claimed = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0)
+    assert jobs.release(session, "r1", claimed) == [jid]
+    session.commit()
+    row = job(session, jid)
+    assert (row.status, row.attempts, row.started_at, row.deadline_at, row.locked_by) == ("QUEUED", 0, None, None, None)
+
+
+def test_steps_records_and_progress_are_kept_and_pruned_with_their_job(session: Session, tenant_id: int) -> None:
+    old, recent, queued = (e.id for e in jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop")] * 3, now=T0))
+    jobs.claim(session, "r1", limit=2, lease_s=30, now=T0)
+    jobs.append_step(
+        session,
+        old,
+        "GET /contacts",
+        kind="call",
+        system="xero",
+        method="GET",
+        path="/contacts/{id}",
+        status_code=200,
+        latency_ms=12.5,
+    )
+    jobs.record_related(
+        session, old, tenant_id=tenant_id, system="xero", record_type="Contact", record_id="c-1", action="READ"
+    )
+    jobs.set_progress(session, old, 0.5)
+    jobs.complete(session, "r1", [jobs.Finished(old, 1)], now=T0 - dt.timedelta(days=91))
+    jobs.complete(session, "r1", [jobs.Finished(recent, 1)], now=T0 - dt.timedelta(days=89))
+    session.commit()
+    assert job(session, old).metrics == {"progress": 0.5}
+    step = session.scalars(select(JobStep)).one()
+    assert (step.kind, step.system, step.path, step.status_code) == ("call", "xero", "/contacts/{id}", 200)
+    assert jobs.prune(session, 90, now=T0) == 1
+    session.commit()
+    assert {j.id for j in session.scalars(select(PipelineJob))} == {recent, queued}
+    assert session.query(JobStep).count() == 0 and session.query(RelatedRecord).count() == 0
+
+
+def test_runner_rows_and_metric_queries(session: Session, tenant_id: int) -> None:
+    jobs.register_runner(session, "h:1", host="h", pid=1, slots=4, now=T0)
+    jobs.beat_runner(session, "h:1", busy=2, now=T0)
+    jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", run_at=T0 - dt.timedelta(seconds=30))
+    session.commit()
+    assert jobs.job_counts(session)["QUEUED"] == 1
+    assert jobs.oldest_queued_age_s(session, now=T0) == pytest.approx(30)
+    jobs.stop_runner(session, "h:1", now=T0)
+    session.commit()
+
+
+def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_url: str) -> None:
+    engine: Engine = make_engine(pg_url)
+    factory = sessionmaker(engine)
+    with factory() as s:
+        t = Tenant(name="Race")
+        s.add(t)
+        s.flush()
+        a, b = (e.id for e in jobs.enqueue_many(s, [jobs.JobSpec(t.id, "noop", concurrency_key="k")] * 2))
+        s.commit()
+    first = factory()
+    got_a = jobs.claim(first, "r1", limit=1, lease_s=30)  # holds a and the key's lock, uncommitted
+    result: list[list[jobs.ClaimedJob]] = []
+
+    def second() -> None:
+        with factory() as s:
+            result.append(jobs.claim(s, "r2", limit=1, lease_s=30))
+            s.commit()
+
+    # Force the race: r2 claims b while r1's claim of a is not yet committed.
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(0.5)
+    first.commit()
+    thread.join(5)
+    first.close()
+    assert [j.id for j in got_a] == [a]
+    assert result == [[]]
+    with factory() as s:
+        assert s.get(PipelineJob, b).status == "QUEUED"  # type: ignore[union-attr]
+        assert s.get(PipelineJob, b).attempts == 0  # type: ignore[union-attr]
+    engine.dispose()
+
+
+def test_concurrent_enqueues_of_one_idempotency_key_make_one_job(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    factory = sessionmaker(engine)
+    with factory() as s:
+        t = Tenant(name="Dup")
+        s.add(t)
+        s.commit()
+        tenant = t.id
+    barrier = threading.Barrier(6)
+    results: list[jobs.Enqueued] = []
+
+    def deliver() -> None:
+        with factory() as s:
+            barrier.wait()
+            results.append(jobs.enqueue(s, tenant_id=tenant, job_type="noop", idempotency_key="evt-9"))
+            s.commit()
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert len({r.id for r in results}) == 1 and sorted(r.created for r in results) == [False] * 5 + [True]
+    with factory() as s:
+        assert s.query(PipelineJob).count() == 1
+    engine.dispose()
