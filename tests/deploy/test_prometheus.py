@@ -39,10 +39,7 @@ def test_the_alert_unit_tests_pass():
 
 def test_it_scrapes_the_listener_and_the_runner_on_their_ports():
     config = _load(PROM / "prometheus.yml")
-    ports = {
-        job["job_name"]: {sd["port"] for sd in job.get("dns_sd_configs", [])}
-        for job in config["scrape_configs"]
-    }
+    ports = {job["job_name"]: {sd["port"] for sd in job.get("dns_sd_configs", [])} for job in config["scrape_configs"]}
     assert ports["webhook"] == {3000}
     assert ports["runner"] == {9102}
     assert config["rule_files"] == ["alerts.yml"]
