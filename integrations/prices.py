@@ -160,6 +160,9 @@ class PriceClient(ApiClient):
             raise PriceDataError("ZIXLY_PRICES_URL is not set (required in production)")
         return cls(settings.prices_url, recorder=recorder, **kwargs)
 
+    def __enter__(self) -> PriceClient:
+        return self
+
     def available(self) -> dict[str, int]:
         """Ticker -> number of bars the provider holds (for :func:`validate_sweep_params`)."""
         body = self.request("GET", "/").json()
