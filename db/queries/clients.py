@@ -1,0 +1,182 @@
+"""The Clients health board and the Connections page.
+
+A job belongs to an integration when its job type names the system (job types are named
+``<source>-<what>-to-<target>``, e.g. ``shopify-order-to-xero`` touches Shopify and Xero).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Connection, PipelineJob, Schedule, SyncCursor, Tenant, WebhookDelivery, WorkflowSetting
+from db.queries._sql import as_utc, utcnow
+
+SYSTEMS = ("xero", "hubspot", "shopify", "asana")
+LOOKBACK = dt.timedelta(days=7)  # job history the board looks at per row (bounded work)
+WEBHOOK_SILENCE_H = 24.0
+CURSOR_LAG_H = 24.0
+LIVE = ("connected", "expiring")
+
+
+def _severity(row: dict[str, Any]) -> int:
+    status = row["status"]
+    if status in ("expired", "revoked", "error"):
+        return 100
+    if status == "not connected":
+        return 0
+    score = 0
+    if row["consecutive_failures"]:
+        score += 10 + min(row["consecutive_failures"], 80)
+    if row["webhook_silent"]:
+        score += 5
+    if status == "expiring":
+        score += 3
+    if row["cursor_lag_h"] is not None and row["cursor_lag_h"] > CURSOR_LAG_H:
+        score += 2
+    return score or 1
+
+
+def health_board(
+    session: Session, tenant_ids: tuple[int, ...] = (), silence_h: float = WEBHOOK_SILENCE_H
+) -> list[dict[str, Any]]:
+    """One row per active tenant × system, worst first."""
+    now = utcnow()
+    since = now - LOOKBACK
+    touches = PipelineJob.job_type.contains(Connection.system)
+    mine = (PipelineJob.tenant_id == Connection.tenant_id) & touches & (PipelineJob.created_at >= since)
+    # Each subquery correlates to the outer connection row only (not to the jobs they read).
+    last_ok_created = (
+        select(PipelineJob.created_at)
+        .where(mine, PipelineJob.status == "COMPLETED")
+        .order_by(PipelineJob.created_at.desc())
+        .limit(1)
+        .correlate(Connection)
+        .scalar_subquery()
+    )
+    last_ok_done = (
+        select(PipelineJob.completed_at)
+        .where(mine, PipelineJob.status == "COMPLETED")
+        .order_by(PipelineJob.created_at.desc())
+        .limit(1)
+        .correlate(Connection)
+        .scalar_subquery()
+    )
+    # Failures since the last success, within the lookback window (so the count is bounded).
+    failures = (
+        select(func.count())
+        .where(mine, PipelineJob.status == "FAILED", PipelineJob.created_at > func.coalesce(last_ok_created, since))
+        .correlate(Connection)
+        .scalar_subquery()
+    )
+    last_delivery = (
+        select(WebhookDelivery.received_at)
+        .where(WebhookDelivery.tenant_id == Connection.tenant_id, WebhookDelivery.source == Connection.system)
+        .order_by(WebhookDelivery.received_at.desc())
+        .limit(1)
+        .correlate(Connection)
+        .scalar_subquery()
+    )
+    cursor_at = (
+        select(func.max(SyncCursor.updated_at))
+        .where(SyncCursor.tenant_id == Connection.tenant_id, SyncCursor.system == Connection.system)
+        .correlate(Connection)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Connection.tenant_id,
+            Tenant.name.label("tenant"),
+            Connection.system,
+            Connection.status,
+            Connection.org_name,
+            Connection.expires_at,
+            Connection.last_error,
+            Connection.created_at,
+            last_ok_done.label("last_success"),
+            failures.label("consecutive_failures"),
+            last_delivery.label("last_delivery"),
+            cursor_at.label("cursor_at"),
+        )
+        .join(Tenant, Tenant.id == Connection.tenant_id)
+        .where(Tenant.active.is_(True))
+    )
+    tenants_q = select(Tenant.id, Tenant.name).where(Tenant.active.is_(True))
+    if tenant_ids:
+        query = query.where(Connection.tenant_id.in_(tenant_ids))
+        tenants_q = tenants_q.where(Tenant.id.in_(tenant_ids))
+    seen: set[tuple[int, str]] = set()
+    out: list[dict[str, Any]] = []
+    for r in session.execute(query).mappings():
+        row = dict(r)
+        seen.add((row["tenant_id"], row["system"]))
+        last = as_utc(row.pop("last_delivery"))
+        quiet_since = last or as_utc(row["created_at"])
+        row["last_delivery"] = last
+        row["silence_h"] = (now - quiet_since).total_seconds() / 3600 if quiet_since else None
+        row["webhook_silent"] = bool(
+            row["status"] in LIVE and row["silence_h"] is not None and row["silence_h"] > silence_h
+        )
+        cursor = as_utc(row.pop("cursor_at"))
+        row["cursor_lag_h"] = (now - cursor).total_seconds() / 3600 if cursor else None
+        row["last_success"] = as_utc(row["last_success"])
+        row["consecutive_failures"] = int(row["consecutive_failures"] or 0)
+        out.append(row)
+    for tenant_id, name in session.execute(tenants_q):
+        for system in SYSTEMS:
+            if (tenant_id, system) not in seen:
+                out.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "tenant": name,
+                        "system": system,
+                        "status": "not connected",
+                        "org_name": None,
+                        "expires_at": None,
+                        "last_error": None,
+                        "created_at": None,
+                        "last_success": None,
+                        "consecutive_failures": 0,
+                        "last_delivery": None,
+                        "silence_h": None,
+                        "webhook_silent": False,
+                        "cursor_lag_h": None,
+                    }
+                )
+    for row in out:
+        row["severity"] = _severity(row)
+    out.sort(key=lambda r: (-r["severity"], -r["consecutive_failures"], r["tenant"], r["system"]))
+    return out
+
+
+def connections(session: Session, tenant_id: int) -> list[dict[str, Any]]:
+    """The tenant's four systems (connected or not), with what depends on each."""
+    by_system = {c.system: c for c in session.scalars(select(Connection).where(Connection.tenant_id == tenant_id))}
+    schedules = session.execute(
+        select(Schedule.id, Schedule.job_type, Schedule.cron, Schedule.enabled).where(Schedule.tenant_id == tenant_id)
+    ).all()
+    workflows = session.execute(
+        select(WorkflowSetting.workflow, WorkflowSetting.enabled).where(WorkflowSetting.tenant_id == tenant_id)
+    ).all()
+    out = []
+    for system in SYSTEMS:
+        c = by_system.get(system)
+        out.append(
+            {
+                "system": system,
+                "connection_id": c.id if c else None,
+                "status": c.status if c else "not connected",
+                "org_name": c.org_name if c else None,
+                "external_org_id": c.external_org_id if c else None,
+                "scopes": c.scopes if c else None,
+                "expires_at": c.expires_at if c else None,
+                "last_refresh_at": c.last_refresh_at if c else None,
+                "last_error": c.last_error if c else None,
+                "workflows": [w.workflow + ("" if w.enabled else " (off)") for w in workflows if system in w.workflow],
+                "schedules": [f"#{s.id} {s.job_type} ({s.cron})" for s in schedules if system in s.job_type],
+            }
+        )
+    return out

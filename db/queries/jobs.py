@@ -1,0 +1,247 @@
+"""The job browser (keyset pages), the job detail with its lineage, and the record ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from db.filters import JobFilter
+from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant
+from db.queries._sql import duration_s
+from db.queries.links import record_url
+
+PAGE_SIZE = 50
+LINEAGE_MAX = 50  # a rerun chain longer than this is cut (and says so)
+LOOKUP_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: the (created_at, id) of its last row, newest first."""
+
+    created_at: dt.datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class JobPage:
+    rows: list[dict[str, Any]]
+    next_cursor: Cursor | None
+
+
+def _job_columns(session: Session) -> list[Any]:
+    return [
+        PipelineJob.id,
+        Tenant.name.label("tenant"),
+        PipelineJob.job_type,
+        PipelineJob.status,
+        PipelineJob.created_at,
+        duration_s(session).label("duration_s"),
+        PipelineJob.attempts,
+        PipelineJob.created_by,
+        PipelineJob.parent_job_id,
+        func.substr(PipelineJob.error, 1, 200).label("error"),
+    ]
+
+
+def browse_jobs(
+    session: Session, job_filter: JobFilter, after: Cursor | None = None, page_size: int = PAGE_SIZE
+) -> JobPage:
+    """One page of jobs, newest first, after ``after``.
+
+    Keyset pagination on (created_at, id): the 100th page costs what the first does, and no
+    whole-table count is ever taken; ``LIMIT n+1`` tells whether another page follows.
+    """
+    query = (
+        select(*_job_columns(session))
+        .join(Tenant, Tenant.id == PipelineJob.tenant_id)
+        .where(job_filter.where())
+        .order_by(PipelineJob.created_at.desc(), PipelineJob.id.desc())
+        .limit(page_size + 1)
+    )
+    if after is not None:
+        query = query.where(tuple_(PipelineJob.created_at, PipelineJob.id) < tuple_(after.created_at, after.id))
+    rows = [dict(r) for r in session.execute(query).mappings()]
+    next_cursor = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        next_cursor = Cursor(rows[-1]["created_at"], rows[-1]["id"])
+    return JobPage(rows, next_cursor)
+
+
+def count_jobs(session: Session, job_filter: JobFilter, cap: int) -> int:
+    """How many jobs match, counting no further than ``cap + 1`` (bounded work)."""
+    inner = select(PipelineJob.id).where(job_filter.where()).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(inner)) or 0)
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    job: dict[str, Any]
+    steps: list[dict[str, Any]]
+    records: list[dict[str, Any]]
+    ancestors: list[dict[str, Any]] = field(default_factory=list)  # oldest first, without the job itself
+    reruns: list[dict[str, Any]] = field(default_factory=list)  # every descendant, oldest first
+
+
+def _lineage_row(session: Session, job_id: int) -> dict[str, Any] | None:
+    row = (
+        session.execute(
+            select(
+                PipelineJob.id,
+                PipelineJob.parent_job_id,
+                PipelineJob.status,
+                PipelineJob.created_at,
+                PipelineJob.created_by,
+            ).where(PipelineJob.id == job_id)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def job_detail(session: Session, job_id: int) -> JobDetail | None:
+    job_row = session.execute(
+        select(PipelineJob, Tenant.name.label("tenant"), duration_s(session).label("duration_s"))
+        .join(Tenant, Tenant.id == PipelineJob.tenant_id)
+        .where(PipelineJob.id == job_id)
+    ).first()
+    if job_row is None:
+        return None
+    job_obj = job_row[0]
+    job = {c.key: getattr(job_obj, c.key) for c in PipelineJob.__table__.columns}
+    job["tenant"] = job_row.tenant
+    job["duration_s"] = job_row.duration_s
+    steps = [
+        dict(r)
+        for r in session.execute(
+            select(
+                JobStep.id,
+                JobStep.attempt,
+                JobStep.kind,
+                JobStep.message,
+                JobStep.system,
+                JobStep.method,
+                JobStep.path,
+                JobStep.status_code,
+                JobStep.latency_ms,
+                JobStep.at,
+            )
+            .where(JobStep.job_id == job_id)
+            .order_by(JobStep.id)
+        ).mappings()
+    ]
+    orgs = dict(
+        session.execute(
+            select(Connection.system, Connection.external_org_id).where(Connection.tenant_id == job["tenant_id"])
+        ).all()
+    )
+    records = []
+    for r in session.execute(
+        select(
+            RelatedRecord.system,
+            RelatedRecord.record_type,
+            RelatedRecord.record_id,
+            RelatedRecord.action,
+            RelatedRecord.url,
+            RelatedRecord.at,
+        )
+        .where(RelatedRecord.job_id == job_id)
+        .order_by(RelatedRecord.id)
+    ).mappings():
+        rec = dict(r)
+        rec["link"] = record_url(
+            rec["system"], rec["record_type"], rec["record_id"], orgs.get(rec["system"]), rec["url"]
+        )
+        records.append(rec)
+    ancestors: list[dict[str, Any]] = []
+    parent = job["parent_job_id"]
+    while parent is not None and len(ancestors) < LINEAGE_MAX:
+        row = _lineage_row(session, parent)
+        if row is None:
+            break
+        ancestors.insert(0, row)
+        parent = row["parent_job_id"]
+    reruns: list[dict[str, Any]] = []
+    frontier = [job_id]
+    while frontier and len(reruns) < LINEAGE_MAX:
+        children = [
+            dict(r)
+            for r in session.execute(
+                select(
+                    PipelineJob.id,
+                    PipelineJob.parent_job_id,
+                    PipelineJob.status,
+                    PipelineJob.created_at,
+                    PipelineJob.created_by,
+                )
+                .where(PipelineJob.parent_job_id.in_(frontier))
+                .order_by(PipelineJob.id)
+                .limit(LINEAGE_MAX)
+            ).mappings()
+        ]
+        reruns += children
+        frontier = [c["id"] for c in children]
+    return JobDetail(job, steps, records, ancestors, reruns[:LINEAGE_MAX])
+
+
+def _id_variants(query: str) -> list[str]:
+    q = query.strip()
+    bare = q.lstrip("#")
+    return sorted({q, q.upper(), q.lower(), bare, bare.upper(), "#" + bare})
+
+
+def lookup_record(
+    session: Session, query: str, tenant_ids: tuple[int, ...] = (), limit: int = LOOKUP_LIMIT
+) -> list[dict[str, Any]]:
+    """Every job that read or wrote the external record ``query``, newest first.
+
+    Matches the record id exactly (an index lookup), trying common spellings: any case, and
+    with or without a leading ``#`` (Shopify order names).
+    """
+    if not query.strip():
+        return []
+    cond: ColumnElement[bool] = RelatedRecord.record_id.in_(_id_variants(query))
+    if tenant_ids:
+        cond = and_(cond, RelatedRecord.tenant_id.in_(tenant_ids))
+    rows = session.execute(
+        select(
+            RelatedRecord.job_id,
+            Tenant.name.label("tenant"),
+            RelatedRecord.tenant_id,
+            RelatedRecord.system,
+            RelatedRecord.record_type,
+            RelatedRecord.record_id,
+            RelatedRecord.action,
+            RelatedRecord.url,
+            RelatedRecord.at,
+            PipelineJob.job_type,
+            PipelineJob.status,
+            PipelineJob.created_at,
+        )
+        .join(PipelineJob, PipelineJob.id == RelatedRecord.job_id)
+        .join(Tenant, Tenant.id == RelatedRecord.tenant_id)
+        .where(cond)
+        .order_by(RelatedRecord.at.desc(), RelatedRecord.id.desc())
+        .limit(limit)
+    ).mappings()
+    out = [dict(r) for r in rows]
+    orgs: dict[tuple[int, str], str | None] = {}
+    if out:
+        tenants = {r["tenant_id"] for r in out}
+        for tid, system, org in session.execute(
+            select(Connection.tenant_id, Connection.system, Connection.external_org_id).where(
+                Connection.tenant_id.in_(tenants)
+            )
+        ):
+            orgs[(tid, system)] = org
+    for r in out:
+        r["link"] = record_url(
+            r["system"], r["record_type"], r["record_id"], orgs.get((r["tenant_id"], r["system"])), r.pop("url")
+        )
+    return out

@@ -1,0 +1,151 @@
+"""The dashboard's read queries, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from dashboard_seed import NOW, Seeded, seed
+from sqlalchemy.orm import Session
+
+from db import queries
+from db.filters import JobFilter
+
+
+@pytest.fixture
+def data(session: Session) -> Seeded:
+    return seed(session)
+
+
+DAY = (NOW - dt.timedelta(hours=24), NOW + dt.timedelta(minutes=1))
+
+
+def test_kpis_count_the_window_and_the_queue(session: Session, data: Seeded) -> None:
+    k = queries.kpis(session, (), *DAY)
+    assert k.jobs == 39  # the cancelled job is two days old
+    assert (k.completed, k.failed) == (31, 6)
+    assert k.success_rate == pytest.approx(31 / 37)
+    assert k.queue_depth == 1 and k.oldest_queued_age_s == pytest.approx(300, abs=60)
+    assert (k.live_runners, k.busy_slots, k.total_slots) == (1, 1, 4)
+    assert k.needs_attention == 4  # failed jobs that were rerun are handled
+    assert k.p95_s == pytest.approx(5.0, abs=0.01)
+
+
+def test_kpis_follow_the_tenant_filter(session: Session, data: Seeded) -> None:
+    k = queries.kpis(session, (data.bolt,), *DAY)
+    assert (k.jobs, k.failed, k.queue_depth) == (5, 2, 0)
+
+
+def test_chart_series_group_by_hour_status_type_and_tenant(session: Session, data: Seeded) -> None:
+    series = queries.jobs_over_time(session, (), *DAY)
+    assert sum(r["jobs"] for r in series) == 39
+    assert all(r["bucket"].minute == 0 and r["bucket"].tzinfo is not None for r in series)
+    pct = {r["job_type"]: r for r in queries.duration_percentiles(session, (), *DAY)}
+    assert pct["xero-invoice-paid"]["p50"] <= pct["xero-invoice-paid"]["p95"] <= pct["xero-invoice-paid"]["p99"]
+    volume = {(r["tenant"], r["status"]): r["jobs"] for r in queries.volume_by_tenant(session, (), *DAY)}
+    assert volume[("Bolt Bikes", "FAILED")] == 2
+
+
+def test_the_browser_pages_by_keyset_without_gaps_or_repeats(session: Session, data: Seeded) -> None:
+    seen: list[int] = []
+    times: list[dt.datetime] = []
+    page = queries.browse_jobs(session, JobFilter(), page_size=7)
+    while True:
+        seen += [r["id"] for r in page.rows]
+        times += [r["created_at"] for r in page.rows]
+        if page.next_cursor is None:
+            break
+        page = queries.browse_jobs(session, JobFilter(), page.next_cursor, page_size=7)
+    assert len(seen) == len(set(seen)) == 40
+    assert times == sorted(times, reverse=True)
+
+
+def test_the_browser_filters_by_status_tenant_and_text(session: Session, data: Seeded) -> None:
+    failed = queries.browse_jobs(session, JobFilter(statuses=("FAILED",)))
+    assert {r["id"] for r in failed.rows} == set(data.failed_ids) and failed.next_cursor is None
+    bolt = queries.browse_jobs(session, JobFilter(tenant_ids=(data.bolt,), text="validation"))
+    assert [r["error"] for r in bolt.rows] == ["Xero validation error"]
+    assert bolt.rows[0]["tenant"] == "Bolt Bikes"
+    assert queries.count_jobs(session, JobFilter(statuses=("FAILED",)), cap=100) == 6
+    assert queries.count_jobs(session, JobFilter(), cap=10) == 11  # stops counting past the cap
+
+
+def test_a_job_detail_has_steps_records_with_deep_links_and_lineage(session: Session, data: Seeded) -> None:
+    detail = queries.job_detail(session, data.invoice_job)
+    assert detail is not None and detail.job["tenant"] == "Acme Outdoor"
+    assert [s["message"] for s in detail.steps] == ["GET invoice", "contact updated"]
+    links = {r["record_id"]: r["link"] for r in detail.records}
+    assert links["INV-0042"] == "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=INV-0042"
+    assert links["901"] == "https://app.hubspot.com/contacts/62515/record/0-1/901"
+    middle = queries.job_detail(session, data.rerun_child)
+    assert middle is not None
+    assert [a["id"] for a in middle.ancestors] == [data.rerun_of_failed]
+    assert len(middle.reruns) == 1 and middle.reruns[0]["status"] == "COMPLETED"
+    root = queries.job_detail(session, data.rerun_of_failed)
+    assert root is not None and len(root.reruns) == 2
+    assert queries.job_detail(session, 999_999) is None
+
+
+def test_record_lookup_finds_every_job_newest_first(session: Session, data: Seeded) -> None:
+    rows = queries.lookup_record(session, "inv-0042")
+    assert len(rows) == 2 and rows[0]["at"] > rows[1]["at"]
+    assert rows[1]["job_id"] == data.invoice_job
+    order = queries.lookup_record(session, "1042")  # Shopify order name without '#'
+    assert (order[0]["tenant"], order[0]["record_id"], order[0]["link"]) == ("Bolt Bikes", "#1042", None)
+    assert queries.lookup_record(session, "INV-0042", tenant_ids=(data.bolt,)) == []
+    assert queries.lookup_record(session, "  ") == []
+
+
+def test_the_health_board_puts_the_worst_first(session: Session, data: Seeded) -> None:
+    board = queries.health_board(session)
+    assert (board[0]["tenant"], board[0]["system"], board[0]["status"]) == ("Bolt Bikes", "xero", "expired")
+    assert len(board) == 8  # two tenants × four systems
+    acme_xero = next(r for r in board if r["tenant"] == "Acme Outdoor" and r["system"] == "xero")
+    assert acme_xero["consecutive_failures"] == 0 and acme_xero["last_success"] is not None
+    assert acme_xero["webhook_silent"] and acme_xero["silence_h"] == pytest.approx(30, abs=0.1)
+    assert acme_xero["cursor_lag_h"] == pytest.approx(2, abs=0.1)
+    assert board[-1]["status"] == "not connected"
+
+
+def test_the_health_board_counts_failures_since_the_last_success(session: Session, data: Seeded) -> None:
+    bolt = next(r for r in queries.health_board(session, (data.bolt,)) if r["system"] == "shopify")
+    assert bolt["status"] == "not connected"
+    acme = queries.health_board(session, (data.acme,))
+    assert all(r["tenant"] == "Acme Outdoor" for r in acme)
+
+
+def test_connections_list_four_systems_with_their_dependents(session: Session, data: Seeded) -> None:
+    rows = {r["system"]: r for r in queries.connections(session, data.acme)}
+    assert list(rows) == ["xero", "hubspot", "shopify", "asana"]
+    assert rows["asana"]["status"] == "not connected"
+    assert rows["xero"]["workflows"] == ["xero-invoice-paid"]
+    assert rows["hubspot"]["schedules"][0].endswith("xero-contacts-to-hubspot (0 * * * *)")
+
+
+def test_lists_for_webhooks_schedules_admin_and_filters(session: Session, data: Seeded) -> None:
+    deliveries = queries.deliveries(session)
+    assert [d["delivery_id"] for d in deliveries] == ["evt-2", "evt-1"]
+    assert queries.deliveries(session, source="xero")[0]["job_ids"] == [data.invoice_job]
+    assert queries.deliveries(session, before_id=deliveries[0]["id"])[0]["delivery_id"] == "evt-1"
+    schedule = queries.schedules(session)[0]
+    assert schedule["last_status"] == "COMPLETED" and schedule["tenant"] == "Acme Outdoor"
+    assert queries.job_types(session) == [
+        "hubspot-deal-won-to-asana", "shopify-order-to-xero", "xero-contacts-to-hubspot", "xero-invoice-paid",
+    ]
+    assert [t["name"] for t in queries.tenants(session)] == ["Acme Outdoor", "Bolt Bikes"]
+    assert [u["role"] for u in queries.users(session)] == ["ADMIN", "EDITOR", "VIEWER"]
+    assert queries.workflow_settings(session, data.acme)[0]["workflow"] == "xero-invoice-paid"
+    assert queries.api_tokens(session) == []
+    assert queries.audit_log(session) == []
+
+
+def test_deep_links_cover_the_four_vendors() -> None:
+    url = queries.record_url
+    assert url("hubspot", "deal", "77", "62515") == "https://app.hubspot.com/contacts/62515/record/0-3/77"
+    assert url("shopify", "order", "450789469", "acme.myshopify.com") == (
+        "https://acme.myshopify.com/admin/orders/450789469"
+    )
+    assert url("asana", "task", "1201") == "https://app.asana.com/0/0/1201/f"
+    assert url("xero", "contacts", "c-1") == "https://go.xero.com/Contacts/View/c-1"
+    assert url("hubspot", "contact", "1") is None  # no portal id, no link
+    assert url("xero", "invoice", "x", stored="https://example.test/x") == "https://example.test/x"
