@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from integrations.hubspot import webhooks
 from integrations.sandbox import control
+from integrations.sandbox.oauth_server import OAuthServer, register_oauth_routes
 from integrations.sandbox.webhook_sender import deliver
 from settings import Settings
 
@@ -29,7 +30,8 @@ blueprint = Blueprint("hubspot", __name__, url_prefix="/hubspot")
 
 PORTAL_ID = 7001234
 APP_ID = 3901
-DEV_CLIENT_SECRET = "sandbox-hubspot-client-secret"  # noqa: S105 (used only when no secret is configured)
+# providers.get_provider uses this secret outside production when none is configured.
+DEV_CLIENT_SECRET = "sandbox-secret"  # noqa: S105
 VERSIONS = ("2026-03", "2026-09")
 TYPES = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 ALIASES = {**{t: t for t in TYPES}, **{v: k for k, v in TYPES.items()}}
@@ -65,6 +67,26 @@ _ids = itertools.count()
 _event_ids = itertools.count()
 
 control.set_default_budgets("hubspot", [("burst", 100, 10.0)])
+OAUTH = OAuthServer(
+    "hubspot",
+    access_ttl=1800,
+    rotate_refresh=False,  # HubSpot refresh tokens are long-lived and reusable
+    orgs=lambda: [str(PORTAL_ID)],
+    token_extra=lambda grant: {
+        "hub_id": PORTAL_ID,
+        "user_id": 9001,
+        "token_use": "access_token",
+        "scopes": grant.scope.split(),
+    },
+)
+# Authorize lives on app.hubspot.com (settings.hubspot_app_url = …/hubspot/app), tokens on the API host.
+register_oauth_routes(
+    blueprint,
+    OAUTH,
+    authorize="/app/oauth/authorize",
+    token="/oauth/v3/token",  # noqa: S106
+    revoke="/oauth/v3/token/revoke",
+)
 control.set_default_budgets("hubspot-search", [("search", 4, 1.0)])
 
 
@@ -159,7 +181,8 @@ def _rate_limit() -> Response | None:
     if "/_sandbox/" in request.path or not request.path.startswith("/hubspot/crm/"):
         return None
     token = request.headers.get("Authorization", "")
-    if not token.startswith("Bearer ") or len(token) <= len("Bearer "):
+    # OAuth access tokens from the emulated authorization server, or private-app tokens (pat-…).
+    if OAUTH.grant_for(token) is None and not token.startswith("Bearer pat-"):
         return error(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
     verdicts = control.spend("hubspot", token)
     if request.path.endswith("/search"):

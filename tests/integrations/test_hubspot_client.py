@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def base(live: tuple[str, Receiver, Settings]) -> str:
 
 @pytest.fixture
 def client(base: str) -> Iterator[HubSpotClient]:
-    with HubSpotClient(base + "/hubspot", Bearer("token-1"), sleep=lambda s: None) as api:
+    with HubSpotClient(base + "/hubspot", Bearer("pat-na1-token-1"), sleep=lambda s: None) as api:
         yield api  # type: ignore[misc]
 
 
@@ -105,7 +106,7 @@ def test_it_waits_out_a_429_as_the_headers_say_and_then_succeeds(base: str) -> N
         waits.append(seconds)
         time.sleep(0.6)  # the window is shorter than the whole second Retry-After promises
 
-    with HubSpotClient(base + "/hubspot", Bearer("token-429"), sleep=sleep) as api:
+    with HubSpotClient(base + "/hubspot", Bearer("pat-na1-token-429"), sleep=sleep) as api:
         for _ in range(3):
             assert api.find_contact_by_email("alice@northwind.example") is not None
     assert waits == [1.0]
@@ -117,7 +118,7 @@ def test_the_search_budget_is_four_per_second_per_token(base: str) -> None:
         response = httpx.post(
             base + "/hubspot/crm/objects/2026-09/contacts/search",
             json={"limit": 1},
-            headers={"Authorization": "Bearer token-search"},
+            headers={"Authorization": "Bearer pat-na1-search"},
         )
         statuses.append(response.status_code)
     assert statuses == [200, 200, 200, 200, 429]
@@ -199,3 +200,30 @@ def test_the_target_can_be_given_in_the_request(base: str, live: tuple[str, Rece
     deal_id = next(iter(sandbox._objects["deals"]))
     httpx.post(f"{base}/hubspot/_sandbox/deals/{deal_id}/stage", json={"target": target})
     assert live[1].received[0].url == target
+
+
+def test_an_oauth_grant_gives_a_token_the_api_accepts_until_it_is_revoked(base: str) -> None:
+    redirect = "http://127.0.0.1:3000/oauth/hubspot/callback"
+    authorize = httpx.get(
+        base + "/hubspot/app/oauth/authorize",
+        params={"client_id": "app-1", "redirect_uri": redirect, "scope": "crm.objects.contacts.read", "state": "s1"},
+    )
+    assert authorize.status_code == 302
+    query = parse_qs(urlsplit(authorize.headers["Location"]).query)
+    assert query["state"] == ["s1"]
+    form = {"client_id": "app-1", "client_secret": "s"}
+    token = httpx.post(
+        base + "/hubspot/oauth/v3/token",
+        data={**form, "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect},
+    ).json()
+    assert token["hub_id"] == sandbox.PORTAL_ID and token["expires_in"] == 1800
+    with HubSpotClient(base + "/hubspot", Bearer(token["access_token"])) as api:
+        assert api.find_contact_by_email("alice@northwind.example") is not None
+        refreshed = httpx.post(
+            base + "/hubspot/oauth/v3/token",
+            data={**form, "grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        ).json()
+        assert refreshed["refresh_token"] == token["refresh_token"]  # HubSpot's refresh token is reusable
+        httpx.post(base + "/hubspot/oauth/v3/token/revoke", data={"token": token["refresh_token"]})
+        with pytest.raises(AuthError):
+            api.find_contact_by_email("alice@northwind.example")

@@ -52,7 +52,7 @@ def exercise(base: str) -> RecordingTransport:
     """Every call the client makes, including its error paths, through a recording transport."""
     reset(base)
     transport = RecordingTransport()
-    with HubSpotClient(base + "/hubspot", Bearer("contract"), transport=transport, sleep=lambda s: None) as api:
+    with HubSpotClient(base + "/hubspot", Bearer("pat-na1-contract"), transport=transport, sleep=lambda s: None) as api:
         api.find_contact_by_email("alice@northwind.example")
         api.find_contact_by_email("nobody@example.com")
         created = api.create_contact({"email": "contract@example.com", "firstname": "Con"})
@@ -101,7 +101,7 @@ def test_the_sandbox_429_answer_matches_the_error_schema(
     reset(base)
     httpx.post(base + "/_sandbox/limits", json={"vendor": "hubspot", "budget": "burst", "limit": 0})
     transport = RecordingTransport()
-    api = HubSpotClient(base + "/hubspot", Bearer("limited"), transport=transport, max_retries=0)
+    api = HubSpotClient(base + "/hubspot", Bearer("pat-na1-limited"), transport=transport, max_retries=0)
     with api, pytest.raises(RateLimited):
         api.find_contact_by_email("alice@northwind.example")
     [(request, response)] = transport.exchanges
@@ -121,7 +121,7 @@ def test_a_request_the_spec_forbids_is_caught(
         raw.post(
             base + "/hubspot/crm/objects/2026-09/contacts/search",
             json={"filterGroups": []},
-            headers={"Authorization": "Bearer x"},
+            headers={"Authorization": "Bearer pat-na1-x"},
         )
     with pytest.raises(Exception, match=r"(?i)valid|required"):
         check_exchanges(
