@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from integrations.events import VendorEvent
+from settings import Settings
 
 SOURCE = "xero"
 HEADER_SIGNATURE = "x-xero-signature"
@@ -98,3 +99,15 @@ def _event(item: dict[str, Any]) -> VendorEvent:
         org_id=str(tenant) if tenant else None,
         payload=item,
     )
+
+
+# In development and tests the sandbox and the listener share this key when
+# ZIXLY_XERO_WEBHOOK_KEY is unset; production refuses to start without the real one.
+DEV_WEBHOOK_KEY = "zixly-sandbox-xero-webhook-key"
+
+
+def webhook_key(settings: Settings) -> str | None:
+    """The key deliveries are signed with: the setting, or the sandbox key outside production."""
+    if settings.xero_webhook_key is not None:
+        return settings.xero_webhook_key.get_secret_value()
+    return None if settings.env == "production" else DEV_WEBHOOK_KEY

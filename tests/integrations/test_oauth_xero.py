@@ -1,0 +1,209 @@
+"""Connect Xero through the sandbox over real HTTP: consent, encrypted tokens, refresh, revoke."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_session_factory
+from db.models import Connection, OAuthState, Tenant
+from integrations.connection_auth import ConnectionAuth, refresh_connection
+from integrations.http import AuthError
+from integrations.oauth import OAuthFlowError, disconnect, finish_authorization, start_authorization
+from integrations.sandbox.xero_data import DEMO_TENANT_ID, DEMO_TENANT_NAME
+from integrations.tokens import FernetTokenStore, token_store
+from settings import Settings
+from tests.integrations.sandbox_live import Receiver, serving
+
+# Tests that exercise no locking run on SQLite only (PostgreSQL clones cost seconds each).
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+class Env:
+    def __init__(self, base: str, settings: Settings, factory: sessionmaker[Session], tenant_id: int) -> None:
+        self.base = base
+        self.settings = settings
+        self.factory = factory
+        self.tenant_id = tenant_id
+
+    def control(self, path: str, **body: object) -> dict[str, object]:
+        response = httpx.post(f"{self.base}/_sandbox/{path}", json=body, trust_env=False)
+        response.raise_for_status()
+        result: dict[str, object] = response.json()
+        return result
+
+    def connect(self) -> Connection:
+        """The whole consent dance, as the dashboard and the callback route do it."""
+        with self.factory() as session, session.begin():
+            url = start_authorization(session, self.settings, self.tenant_id, "xero", "alice@agency.example")
+        consent = httpx.get(url, follow_redirects=False, trust_env=False)
+        assert consent.status_code == 302
+        callback = urlsplit(consent.headers["Location"])
+        assert callback.path == "/oauth/xero/callback"
+        query = {k: v[0] for k, v in parse_qs(callback.query).items()}
+        with self.factory() as session, session.begin():
+            return finish_authorization(session, self.settings, "xero", query)
+
+    def api(self, connection_id: int) -> httpx.Client:
+        auth = ConnectionAuth(self.factory, self.settings, connection_id)
+        return httpx.Client(base_url=self.base + "/xero", auth=auth, trust_env=False)
+
+    def row(self, connection_id: int) -> Connection:
+        with self.factory() as session:
+            row = session.get(Connection, connection_id)
+            assert row is not None
+            return row
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path) -> Iterator[Env]:
+    receiver = Receiver()
+    with serving(receiver.app()) as receiver_url:
+        app_settings = Settings(env="test", var_dir=tmp_path, public_url=receiver_url, _env_file=None)  # type: ignore[call-arg]
+        from integrations.sandbox.app import create_sandbox_app
+
+        with serving(create_sandbox_app(app_settings)) as base:
+            httpx.post(base + "/_sandbox/reset", trust_env=False).raise_for_status()
+            settings = Settings(
+                env="test",
+                var_dir=tmp_path,
+                database_url=db_url,
+                public_url=receiver_url,
+                sandbox_port=int(base.rsplit(":", 1)[1]),
+                _env_file=None,  # type: ignore[call-arg]
+            )
+            engine = make_engine(settings)
+            factory = make_session_factory(engine)
+            with factory() as session, session.begin():
+                tenant = Tenant(name="Acme Outdoor Co")
+                session.add(tenant)
+                session.flush()
+                tenant_id = tenant.id
+            yield Env(base, settings, factory, tenant_id)
+            engine.dispose()
+
+
+def test_connecting_stores_encrypted_tokens_and_the_chosen_organisation(env: Env) -> None:
+    connection = env.connect()
+    assert connection.status == "connected"
+    assert connection.external_org_id == DEMO_TENANT_ID
+    assert connection.org_name == DEMO_TENANT_NAME
+    assert connection.scopes == env.settings.xero_scopes
+    tokens = FernetTokenStore(env.settings.fernet_key()).load(env.row(connection.id))
+    assert tokens is not None and tokens.refresh_token
+    stored = env.row(connection.id).token_ciphertext or ""
+    assert tokens.access_token not in stored and tokens.refresh_token not in stored
+    with env.factory() as session:
+        assert session.scalars(select(OAuthState)).all() == []  # the state is single use
+
+
+@SQLITE_ONLY
+def test_the_consent_url_carries_state_pkce_and_the_configured_scopes(env: Env) -> None:
+    with env.factory() as session, session.begin():
+        url = start_authorization(session, env.settings, env.tenant_id, "xero", None)
+        (state,) = session.scalars(select(OAuthState)).all()
+    query = parse_qs(urlsplit(url).query)
+    assert query["state"] == [state.state]
+    assert query["code_challenge_method"] == ["S256"] and state.code_verifier
+    assert query["scope"] == [env.settings.xero_scopes]
+    assert query["redirect_uri"] == [env.settings.public_url + "/oauth/xero/callback"]
+
+
+@SQLITE_ONLY
+def test_a_replayed_or_forged_callback_is_refused(env: Env) -> None:
+    with env.factory() as session, session.begin(), pytest.raises(OAuthFlowError):
+        finish_authorization(session, env.settings, "xero", {"code": "x", "state": "forged"})
+    with env.factory() as session, session.begin(), pytest.raises(OAuthFlowError, match="not granted"):
+        finish_authorization(session, env.settings, "xero", {"error": "access_denied", "state": "x"})
+
+
+def test_an_expired_access_token_is_refreshed_once_on_401_and_the_rotated_token_kept(env: Env) -> None:
+    connection = env.connect()
+    store = token_store(env.settings)
+    before = store.load(env.row(connection.id))
+    with env.api(connection.id) as api:
+        assert api.get("/connections").status_code == 200
+        env.control("oauth/xero/expire")
+        assert api.get("/connections").status_code == 200
+    after = store.load(env.row(connection.id))
+    assert before is not None and after is not None
+    assert after.refresh_token != before.refresh_token  # Xero rotates; the new one is stored
+    assert env.row(connection.id).last_refresh_at is not None
+    # The spent refresh token is dead: only the stored one works from now on.
+    env.control("oauth/xero/expire")
+    with env.api(connection.id) as api:
+        assert api.get("/connections").status_code == 200
+
+
+@SQLITE_ONLY
+def test_a_token_near_expiry_is_refreshed_before_the_call(env: Env) -> None:
+    env.control("oauth/xero/settings", access_ttl=60)  # expires inside the 120 s leeway
+    connection = env.connect()
+    before = int(str(env.control("oauth/xero/settings")["refreshes"]))
+    with env.api(connection.id) as api:
+        assert api.get("/connections").status_code == 200  # the token still worked: no 401 needed
+    assert int(str(env.control("oauth/xero/settings")["refreshes"])) == before + 1
+
+
+def test_concurrent_refreshes_spend_the_single_use_refresh_token_once(env: Env) -> None:
+    connection = env.connect()
+    env.control("oauth/xero/settings", refresh_grace_s=0)
+    stale = token_store(env.settings).load(env.row(connection.id))
+    assert stale is not None
+    start = int(str(env.control("oauth/xero/settings")["refreshes"]))
+    errors: list[BaseException] = []
+
+    def racer() -> None:
+        try:
+            refresh_connection(env.factory, env.settings, connection.id, stale_access_token=stale.access_token)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=racer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert int(str(env.control("oauth/xero/settings")["refreshes"])) == start + 1
+    assert env.row(connection.id).status == "connected"
+    env.control("oauth/xero/expire")
+    with env.api(connection.id) as api:
+        assert api.get("/connections").status_code == 200  # the stored refresh token is the live one
+
+
+def test_a_revoked_grant_marks_the_connection_revoked_and_asks_to_reconnect(env: Env) -> None:
+    connection = env.connect()
+    env.control("oauth/xero/revoke")
+    env.control("oauth/xero/expire")
+    with env.api(connection.id) as api, pytest.raises(AuthError, match="Reconnect Xero for Acme Outdoor Co"):
+        api.get("/connections")
+    row = env.row(connection.id)
+    assert row.status == "revoked" and "invalid_grant" in (row.last_error or "")
+
+
+def test_disconnect_revokes_at_xero_and_forgets_the_tokens(env: Env) -> None:
+    connection = env.connect()
+    tokens = token_store(env.settings).load(env.row(connection.id))
+    assert tokens is not None
+    with env.factory() as session, session.begin():
+        row = session.get(Connection, connection.id)
+        assert row is not None
+        disconnect(session, env.settings, row)
+    row = env.row(connection.id)
+    assert row.status == "disconnected" and row.token_ciphertext is None and row.last_error is None
+    # The vendor no longer honours the refresh token.
+    token = httpx.post(
+        f"{env.base}/xero/identity/connect/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
+        auth=("zixly-dev-xero", "sandbox-secret"),
+        trust_env=False,
+    )
+    assert token.status_code == 400 and token.json()["error"] == "invalid_grant"
