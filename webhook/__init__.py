@@ -1,1 +1,110 @@
-"""The webhook listener: a Flask app that verifies, records and enqueues vendor events."""
+"""The webhook listener: a Flask app that verifies, records and enqueues vendor events.
+
+``create_app(settings)`` builds it (flaskr-style factory); ``python -m webhook`` serves it
+with gunicorn. Routes: ``webhook/vendors.py`` (vendor deliveries), ``webhook/jobs_api.py``
+(the job API), ``webhook/service.py`` (health, metrics, OpenAPI, OAuth redirect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from flask import Flask, Response, g, request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from settings import Settings
+
+log = logging.getLogger("webhook")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Flask:
+    """The listener for ``settings``. Tests may pass their own session factory and clock."""
+    from db.engine import make_engine, make_session_factory
+    from webhook import jobs_api, problems, service, vendors
+    from webhook.context import Listener, close_session
+    from webhook.logs import install_request_id_filter
+
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+    if session_factory is None:
+        # A sync gunicorn worker serves one request at a time: a small pool is plenty, and a
+        # short connect timeout turns a dead database into a quick 503.
+        extra: dict[str, object] = {"pool_size": 4}
+        if not settings.is_sqlite:
+            extra["connect_args"] = {"connect_timeout": 3}
+        session_factory = make_session_factory(make_engine(settings, **extra))
+    app.extensions["zixly"] = Listener(settings=settings, session_factory=session_factory, clock=clock)
+    install_request_id_filter()
+
+    problems.register(app)
+    app.register_error_handler(SQLAlchemyError, _database_unavailable)
+    app.register_error_handler(Exception, _internal_error)
+    app.register_blueprint(vendors.bp)
+    app.register_blueprint(jobs_api.bp)
+    app.register_blueprint(service.bp)
+    app.teardown_appcontext(close_session)
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    return app
+
+
+def _start_request() -> None:
+    incoming = request.headers.get("X-Request-Id", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+    g.started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    from webhook.metrics import HTTP_REQUEST_DURATION
+
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    started = g.get("started")
+    if started is not None:
+        HTTP_REQUEST_DURATION.labels(method=request.method, route=route, status=str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+    return response
+
+
+def _database_unavailable(exc: SQLAlchemyError) -> Response:
+    """Never a 2xx for something not stored: the vendor will retry later."""
+    from webhook.context import get_session
+    from webhook.problems import Problem, problem_response
+
+    log.error("database error: %s", type(exc).__name__)
+    with contextlib.suppress(SQLAlchemyError):
+        get_session().rollback()
+    return problem_response(
+        Problem(503, "Service Unavailable", "the database is unavailable; retry later", headers={"Retry-After": "5"})
+    )
+
+
+def _internal_error(exc: Exception) -> Response:
+    from webhook.problems import Problem, problem_response
+
+    log.exception("unhandled error: %s", type(exc).__name__)
+    return problem_response(Problem(500, "Internal Server Error", "an unexpected error occurred"))

@@ -1,0 +1,253 @@
+"""The webhook listener's SQL: deliveries, dedup, tenant resolution, rate limit, job status.
+
+The listener (``webhook/``) never writes SQL itself; it calls these functions inside the
+transaction it owns. A delivery row is claimed with ``INSERT … ON CONFLICT DO NOTHING`` on
+``(source, delivery_id)``: a concurrent duplicate waits on the unique index and then sees
+the winner's row, so two copies of one event can never both enqueue jobs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import Connection, JobStep, PipelineJob, RateLimitHit, Tenant, WebhookDelivery, WorkflowSetting
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def ping(session: Session) -> None:
+    """Raise (an SQLAlchemy error) unless the database answers."""
+    session.execute(text("SELECT 1"))
+
+
+# -- tenants and connections -------------------------------------------------------------
+
+
+def tenants_for_orgs(session: Session, system: str, org_ids: Iterable[str]) -> dict[str, int]:
+    """``external_org_id -> tenant_id`` for the given vendor orgs that have a live connection."""
+    wanted = sorted(set(org_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Connection.external_org_id, Connection.tenant_id)
+        .join(Tenant, Tenant.id == Connection.tenant_id)
+        .where(
+            Connection.system == system,
+            Connection.external_org_id.in_(wanted),
+            Connection.status != "disconnected",
+            Tenant.active.is_(True),
+        )
+    ).all()
+    return {str(org): int(tenant) for org, tenant in rows}
+
+
+@dataclass(frozen=True)
+class HookTarget:
+    """The connection an Asana webhook was created for (the URL carries its id)."""
+
+    connection_id: int
+    tenant_id: int
+    external_org_id: str | None
+    secret_ciphertext: str | None
+
+
+def hook_target(session: Session, connection_id: int, system: str) -> HookTarget | None:
+    row = session.execute(
+        select(Connection.id, Connection.tenant_id, Connection.external_org_id, Connection.webhook_secret_ciphertext)
+        .join(Tenant, Tenant.id == Connection.tenant_id)
+        .where(Connection.id == connection_id, Connection.system == system, Tenant.active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    return HookTarget(int(row[0]), int(row[1]), row[2], row[3])
+
+
+def store_webhook_secret(session: Session, connection_id: int, ciphertext: str) -> None:
+    """Keep the (encrypted) secret a webhook handshake delivered."""
+    session.execute(
+        update(Connection)
+        .where(Connection.id == connection_id)
+        .values(webhook_secret_ciphertext=ciphertext, updated_at=utcnow())
+    )
+
+
+def tenant_id_for(session: Session, ref: int | str) -> int | None:
+    """An active tenant by id, or by exact name."""
+    cond = Tenant.id == ref if isinstance(ref, int) else Tenant.name == ref
+    found = session.scalar(select(Tenant.id).where(cond, Tenant.active.is_(True)))
+    return int(found) if found is not None else None
+
+
+def disabled_workflows(session: Session, tenant_id: int, workflows: Iterable[str]) -> set[str]:
+    """Which of ``workflows`` the tenant switched off (no settings row means enabled)."""
+    names = sorted(set(workflows))
+    if not names:
+        return set()
+    rows = session.scalars(
+        select(WorkflowSetting.workflow).where(
+            WorkflowSetting.tenant_id == tenant_id,
+            WorkflowSetting.workflow.in_(names),
+            WorkflowSetting.enabled.is_(False),
+        )
+    )
+    return set(rows)
+
+
+# -- deliveries --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    source: str
+    delivery_id: str
+    tenant_id: int | None
+    event_type: str | None
+    external_org_id: str | None
+    headers: dict[str, Any]
+    body: bytes
+    outcome: str  # accepted | unmatched
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def claim_delivery(session: Session, row: NewDelivery) -> int | None:
+    """Insert the delivery; its primary key, or None when ``(source, delivery_id)`` exists."""
+    stmt = (
+        _insert(session)(WebhookDelivery)
+        .values(
+            source=row.source,
+            delivery_id=row.delivery_id,
+            tenant_id=row.tenant_id,
+            event_type=row.event_type[:64] if row.event_type else None,
+            external_org_id=row.external_org_id,
+            headers=row.headers,
+            body=row.body,
+            signature_ok=True,
+            outcome=row.outcome,
+            job_ids=[],
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(WebhookDelivery.id)
+    )
+    found = session.execute(stmt).scalar()
+    return int(found) if found is not None else None
+
+
+def original_job_ids(session: Session, source: str, delivery_ids: Sequence[str]) -> dict[str, list[int]]:
+    """``delivery_id -> job ids`` of deliveries already recorded."""
+    if not delivery_ids:
+        return {}
+    rows = session.execute(
+        select(WebhookDelivery.delivery_id, WebhookDelivery.job_ids).where(
+            WebhookDelivery.source == source, WebhookDelivery.delivery_id.in_(sorted(set(delivery_ids)))
+        )
+    ).all()
+    return {str(d): [int(j) for j in (ids or [])] for d, ids in rows}
+
+
+def set_delivery_jobs(session: Session, delivery_pk: int, job_ids: Sequence[int]) -> None:
+    session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_pk).values(job_ids=list(job_ids)))
+
+
+def count_deliveries(session: Session, source: str | None = None) -> int:
+    stmt = select(func.count()).select_from(WebhookDelivery)
+    if source is not None:
+        stmt = stmt.where(WebhookDelivery.source == source)
+    return int(session.scalar(stmt) or 0)
+
+
+# -- rate limit --------------------------------------------------------------------------
+
+WINDOW_S = 60
+
+
+@dataclass(frozen=True)
+class RateVerdict:
+    allowed: bool
+    count: int
+    retry_after_s: int  # seconds until the window resets
+
+
+def hit_rate_limit(session: Session, tenant_id: int, limit: int, now: dt.datetime | None = None) -> RateVerdict:
+    """Count one request for the tenant in the current one-minute window (shared by processes).
+
+    Run it in its own short transaction and commit right after: the counter row is hot, so
+    its lock must not be held across the intake work. On PostgreSQL the commit skips the WAL
+    flush wait (``synchronous_commit off``): losing a few counts in a crash is harmless.
+    """
+    now = now or utcnow()
+    epoch = int(now.timestamp())
+    start_epoch = epoch - epoch % WINDOW_S
+    window_start = dt.datetime.fromtimestamp(start_epoch, dt.UTC)
+    key = f"tenant:{tenant_id}:{start_epoch}"
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    stmt = (
+        _insert(session)(RateLimitHit)
+        .values(key=key, window_start=window_start, count=1)
+        .on_conflict_do_update(index_elements=["key"], set_={"count": RateLimitHit.count + 1})
+        .returning(RateLimitHit.count)
+    )
+    count = int(session.execute(stmt).scalar_one())
+    if count == 1:
+        # First hit of a new window: drop this tenant's finished windows.
+        session.execute(
+            delete(RateLimitHit).where(
+                RateLimitHit.key.like(f"tenant:{tenant_id}:%"), RateLimitHit.window_start < window_start
+            )
+        )
+    retry_after = max(1, start_epoch + WINDOW_S - epoch)
+    return RateVerdict(allowed=count <= limit, count=count, retry_after_s=retry_after)
+
+
+# -- job status (GET /webhook/jobs/<id>) ------------------------------------------------
+
+
+def job_status(session: Session, job_id: int) -> dict[str, Any] | None:
+    """A job's status with a summary of its step log, or None when it does not exist."""
+    job = session.get(PipelineJob, job_id)
+    if job is None:
+        return None
+    counts = dict(
+        session.execute(select(JobStep.kind, func.count()).where(JobStep.job_id == job_id).group_by(JobStep.kind)).all()
+    )
+    last = session.execute(
+        select(JobStep.kind, JobStep.message, JobStep.at)
+        .where(JobStep.job_id == job_id)
+        .order_by(JobStep.id.desc())
+        .limit(1)
+    ).first()
+    return {
+        "id": job.id,
+        "tenant_id": job.tenant_id,
+        "job_type": job.job_type,
+        "status": job.status,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "created_by": job.created_by,
+        "parent_job_id": job.parent_job_id,
+        "created_at": job.created_at,
+        "run_at": job.run_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "result": job.result,
+        "error": job.error,
+        "steps": {
+            "total": int(sum(counts.values())),
+            "by_kind": {str(k): int(v) for k, v in counts.items()},
+            "last": None if last is None else {"kind": last[0], "message": last[1], "at": last[2]},
+        },
+    }

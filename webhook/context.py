@@ -1,0 +1,42 @@
+"""What a request needs from the app: settings, a database session per request, the clock.
+
+flaskr-style: :func:`get_session` opens one session lazily per request (``g``) and the
+app-context teardown closes it, whatever happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from settings import Settings
+
+
+@dataclass(frozen=True)
+class Listener:
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    clock: Callable[[], float] = time.time
+
+
+def listener() -> Listener:
+    found: Listener = current_app.extensions["zixly"]
+    return found
+
+
+def get_session() -> Session:
+    if "db_session" not in g:
+        g.db_session = listener().session_factory()
+    session: Session = g.db_session
+    return session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session: Any = g.pop("db_session", None)
+    if session is not None:
+        session.close()

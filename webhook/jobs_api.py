@@ -1,0 +1,141 @@
+"""``POST /webhook/jobs`` (trigger any registered job type) and ``GET /webhook/jobs/<id>``.
+
+Both take ``Authorization: Bearer <api token>``; triggering needs EDITOR or above and is
+audited. A request is checked in this order: token (401), role (403), size (413), content
+type (415), JSON (400), shape and params (422, naming the field), tenant rate limit (429).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from db import intake
+from db.auth import Actor, Forbidden, actor_for_token, audit, require_role
+from db.jobs import enqueue
+from webhook import metrics, registry
+from webhook.accept import enforce_rate_limit
+from webhook.body import read_body, require_json
+from webhook.context import get_session, listener
+from webhook.problems import Problem
+
+log = logging.getLogger("webhook.jobs")
+bp = Blueprint("jobs", __name__)
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: str = Field(min_length=1, max_length=64, description="A registered job type")
+    tenant: StrictInt | str = Field(description="Tenant id or exact name")
+    params: dict[str, Any] = Field(default_factory=dict, description="The job type's parameters")
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first")
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def _unprocessable(errors: list[dict[str, str]]) -> Problem:
+    first = errors[0]
+    return Problem(422, "Unprocessable Content", f"{first['field']}: {first['message']}", errors=errors)
+
+
+def _from_validation(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Problem:
+    errors = [{"field": _field(prefix + tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    return _unprocessable(errors or [{"field": _field(prefix), "message": str(exc)}])
+
+
+def bearer_actor() -> Actor:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    actor = actor_for_token(get_session(), token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    if actor is None:
+        raise Problem(
+            401, "Unauthorized", "a valid bearer API token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return actor
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value
+
+
+def _respond(payload: dict[str, Any], status: int) -> Response:
+    return Response(json.dumps(_json(payload)), status=status, mimetype="application/json")
+
+
+@bp.post("/webhook/jobs")
+def trigger_job() -> Response:
+    session = get_session()
+    actor = bearer_actor()
+    try:
+        require_role(session, actor, "EDITOR", "job.enqueue")
+    except Forbidden as exc:
+        raise Problem(403, "Forbidden", str(exc)) from None
+    body = read_body(listener().settings.webhook_max_bytes)
+    require_json()
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Problem(400, "Bad Request", "the body is not valid JSON") from None
+    try:
+        req = JobRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_validation(exc) from None
+    tenant_id = intake.tenant_id_for(session, req.tenant)
+    if tenant_id is None:
+        raise _unprocessable([{"field": "tenant", "message": f"no active tenant {req.tenant!r}"}])
+    known = registry.known_job_types()
+    if req.job_type not in known:
+        message = f"unknown job type {req.job_type!r}; known: {', '.join(sorted(known))}"
+        raise _unprocessable([{"field": "job_type", "message": message}])
+    try:
+        params = registry.validate_params(req.job_type, req.params)
+    except ValidationError as exc:
+        raise _from_validation(exc, ("params",)) from None
+    except (ValueError, TypeError) as exc:
+        raise _unprocessable([{"field": "params", "message": str(exc)}]) from None
+    enforce_rate_limit({tenant_id}, None)
+    idempotency_key = request.headers.get("Idempotency-Key") or None
+    if idempotency_key is not None and len(idempotency_key) > 255:
+        raise _unprocessable([{"field": "Idempotency-Key", "message": "at most 255 characters"}])
+    result = enqueue(
+        session,
+        tenant_id=tenant_id,
+        job_type=req.job_type,
+        params=params,
+        priority=req.priority,
+        idempotency_key=idempotency_key,
+        created_by=actor.email,
+    )
+    if result.created:
+        audit(session, actor, "job.enqueue", f"job:{result.id}", {"job_type": req.job_type, "tenant_id": tenant_id})
+    session.commit()
+    if not result.created:
+        return _respond({"job_ids": [result.id], "duplicate": True}, 200)
+    metrics.JOBS_QUEUED.labels(job_type=req.job_type).inc()
+    log.info("job triggered", extra={"job_id": result.id, "job_type": req.job_type, "actor": actor.email})
+    return _respond({"job_ids": [result.id]}, 202)
+
+
+@bp.get("/webhook/jobs/<int:job_id>")
+def job_status(job_id: int) -> Response:
+    session = get_session()
+    bearer_actor()  # any valid token may read (VIEWER and above)
+    status = intake.job_status(session, job_id)
+    session.commit()  # the token's last_used_at
+    if status is None:
+        raise Problem(404, "Not Found", f"no job {job_id}")
+    return _respond(status, 200)
