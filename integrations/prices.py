@@ -23,6 +23,7 @@ Cleaning, stated once:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +145,13 @@ def parse_csv(text: str, ticker: str) -> PriceHistory:
 
 
 def sample_availability(folder: Path = SAMPLE_DIR) -> dict[str, int]:
-    """Ticker -> usable bars of the bundled sample data (what the sandbox serves)."""
-    return {path.stem: len(parse_csv(path.read_text(), path.stem).bars) for path in sorted(folder.glob("*.csv"))}
+    """Ticker -> usable bars of the bundled sample data (what the sandbox serves); read once."""
+    return dict(_sample_availability(folder))
+
+
+@functools.lru_cache(maxsize=4)
+def _sample_availability(folder: Path) -> tuple[tuple[str, int], ...]:
+    return tuple((path.stem, len(parse_csv(path.read_text(), path.stem).bars)) for path in sorted(folder.glob("*.csv")))
 
 
 class PriceClient(ApiClient):
