@@ -113,6 +113,13 @@ def test_it_waits_out_a_429_as_the_headers_say_and_then_succeeds(base: str) -> N
 
 
 def test_the_search_budget_is_four_per_second_per_token(base: str) -> None:
+    from integrations.sandbox import control
+
+    assert control._default_budgets["hubspot-search"] == [("search", 4, 1.0)]
+    # A long window keeps the check independent of how fast this machine sends five requests.
+    httpx.post(
+        base + "/_sandbox/limits", json={"vendor": "hubspot-search", "budget": "search", "limit": 4, "window_s": 60}
+    )
     statuses = []
     for _ in range(5):
         response = httpx.post(
