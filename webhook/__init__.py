@@ -18,6 +18,7 @@ from flask import Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+import logconfig
 from settings import Settings
 
 log = logging.getLogger("webhook")
@@ -43,7 +44,6 @@ def create_app(
     from db.engine import make_engine, make_session_factory
     from webhook import jobs_api, problems, service, vendors
     from webhook.context import Listener, close_session
-    from webhook.logs import install_request_id_filter
 
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
@@ -55,7 +55,6 @@ def create_app(
             extra["connect_args"] = {"connect_timeout": 3}
         session_factory = make_session_factory(make_engine(settings, **extra))
     app.extensions["zixly"] = Listener(settings=settings, session_factory=session_factory, clock=clock)
-    install_request_id_filter()
 
     problems.register(app)
     app.register_error_handler(SQLAlchemyError, _database_unavailable)
@@ -65,6 +64,7 @@ def create_app(
     app.register_blueprint(service.bp)
     app.teardown_appcontext(close_session)
     app.before_request(_start_request)
+    app.teardown_request(_end_request)
     app.after_request(_finish_request)
     return app
 
@@ -72,7 +72,14 @@ def create_app(
 def _start_request() -> None:
     incoming = request.headers.get("X-Request-Id", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+    g.log_token = logconfig.bind(request_id=g.request_id)  # every log line of this request
     g.started = time.perf_counter()
+
+
+def _end_request(_exc: BaseException | None = None) -> None:
+    token = g.pop("log_token", None)
+    if token is not None:
+        logconfig.unbind(token)
 
 
 def _finish_request(response: Response) -> Response:

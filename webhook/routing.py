@@ -52,8 +52,10 @@ SUBJECT: dict[str, tuple[str, str]] = {
 
 
 def workflows_for(event: VendorEvent) -> list[str]:
+    """The workflows this event starts; none when it does not name the record they act on."""
     route = ROUTES.get(event.source)
-    return route(event) if route else []
+    workflows = route(event) if route else []
+    return [w for w in workflows if event.external_ids.get(SUBJECT[w][1])]
 
 
 def job_params(event: VendorEvent) -> dict[str, object]:

@@ -15,7 +15,7 @@ from db.models import PipelineJob, WebhookDelivery, WorkflowSetting
 
 
 def _counts(session: Session) -> tuple[int, int]:
-    session.expire_all()
+    session.rollback()  # end the read snapshot: see what the app committed
     jobs = session.scalar(select(func.count()).select_from(PipelineJob))
     deliveries = session.scalar(select(func.count()).select_from(WebhookDelivery))
     return int(jobs or 0), int(deliveries or 0)
