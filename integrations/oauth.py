@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ from db.models import Connection, OAuthState
 from integrations.http import build_http_client
 from integrations.providers import OAuthProvider, get_provider
 from integrations.tokens import TokenSet, TokenStore, token_store
+from integrations.xero.models import XeroTenant
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,18 @@ def _check_shopify_redirect(provider: OAuthProvider, state: OAuthState, query: M
         raise OAuthFlowError("The Shopify redirect names a different shop.")
 
 
+class TokenAuth(httpx.Auth):
+    """A fixed access token in the provider's header style (used before a connection exists)."""
+
+    def __init__(self, provider: OAuthProvider, access_token: str) -> None:
+        self.header = provider.token_header
+        self.value = provider.header_value(access_token)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self.header] = self.value
+        yield request
+
+
 def resolve_org(
     provider: OAuthProvider, tokens: TokenSet, body: dict[str, Any], *, shop: str | None
 ) -> tuple[str | None, str | None]:
@@ -209,10 +222,14 @@ def resolve_org(
     if provider.system == "hubspot":
         hub = body.get("hub_id")
         return (str(hub), f"HubSpot portal {hub}") if hub is not None else (None, None)
-    headers = {provider.token_header: provider.header_value(tokens.access_token), "Accept": "application/json"}
-    with build_http_client(provider.api_url, timeout=HTTP_TIMEOUT_S, headers=headers) as http:
-        if provider.system == "xero":
-            return _xero_org(http.get("/connections"))
+    auth = TokenAuth(provider, tokens.access_token)
+    if provider.system == "xero":
+        from integrations.xero.client import XeroClient
+
+        with XeroClient(provider.api_url, auth, timeout=HTTP_TIMEOUT_S) as xero:
+            return _xero_org(xero.connections())
+    headers = {"Accept": "application/json"}
+    with build_http_client(provider.api_url, auth=auth, timeout=HTTP_TIMEOUT_S, headers=headers) as http:
         response = http.get("/users/me", params={"opt_fields": "workspaces.name"})
     workspaces = response.json().get("data", {}).get("workspaces") or [] if response.is_success else []
     if workspaces:
@@ -220,15 +237,14 @@ def resolve_org(
     return None, None
 
 
-def _xero_org(response: Any) -> tuple[str | None, str | None]:
-    """Pick the organisation from Xero's /connections: the most recently connected one."""
-    if not response.is_success:
-        raise OAuthFlowError(f"Xero /connections answered {response.status_code}; start again.")
-    orgs = [c for c in response.json() if c.get("tenantType") == "ORGANISATION"]
+def _xero_org(tenants: list[XeroTenant]) -> tuple[str | None, str | None]:
+    """Pick the organisation from Xero's /Connections: the most recently connected one."""
+    orgs = [t for t in tenants if t.tenant_type == "ORGANISATION"]
     if not orgs:
         raise OAuthFlowError("No Xero organisation was selected; start again and pick one.")
-    chosen = max(orgs, key=lambda c: c.get("updatedDateUtc") or c.get("createdDateUtc") or "")
-    return str(chosen["tenantId"]), chosen.get("tenantName")
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    chosen = max(orgs, key=lambda t: t.updated_at or t.created_at or epoch)
+    return chosen.tenant_id, chosen.tenant_name
 
 
 def disconnect(

@@ -2,7 +2,7 @@
 
 - OAuth: ``/xero/login/identity/connect/authorize``, ``/xero/identity/connect/token`` and
   ``/connect/revocation`` (single-use rotating refresh tokens, 30-minute access tokens);
-- identity: ``GET /xero/connections``, ``DELETE /xero/connections/<id>``;
+- identity: ``GET /xero/Connections``, ``DELETE /xero/Connections/<id>`` (either case);
 - accounting: ``/xero/api.xro/2.0/Invoices[/<id>]`` and ``/Contacts[/<id>]`` with the
   envelope, ``/Date()/`` dates, ``If-Modified-Since``, ``page``/``pageSize``, ``where``,
   ``Idempotency-Key`` replay, ``xero-tenant-id`` and ``Accept: application/json`` checks;
@@ -136,12 +136,15 @@ def _envelope(key: str, items: list[dict[str, Any]], **extra: Any) -> Response:
 # -- identity ---------------------------------------------------------------------------------
 
 
+# The identity spec and Xero's SDK say /Connections; Xero's docs say /connections. Both work.
+@blueprint.get("/Connections")
 @blueprint.get("/connections")
 def connections() -> ResponseReturnValue:
     grant = oauth.grant_for(request.headers.get("Authorization"))
     if grant is None:
         return _problem(401, "Unauthorized", "Unauthorized")
-    created = dt.datetime.fromtimestamp(grant.created_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
+    # Real responses carry no offset; the spec says date-time (RFC 3339), and the spec wins.
+    created = dt.datetime.fromtimestamp(grant.created_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
     auth_event = request.args.get("authEventId")
     items = [
         {
@@ -159,6 +162,7 @@ def connections() -> ResponseReturnValue:
     return jsonify([c for c in items if auth_event in (None, c["authEventId"])])
 
 
+@blueprint.delete("/Connections/<connection_id>")
 @blueprint.delete("/connections/<connection_id>")
 def delete_connection(connection_id: str) -> ResponseReturnValue:
     grant = oauth.grant_for(request.headers.get("Authorization"))
@@ -239,10 +243,8 @@ def get_invoice(invoice_id: str) -> ResponseReturnValue:
     if isinstance(org, Response):
         return org
     with data.LOCK:
-        # Xero accepts the InvoiceNumber in place of the InvoiceID.
-        found = org.invoices.get(invoice_id) or next(
-            (i for i in org.invoices.values() if i["InvoiceNumber"] == invoice_id), None
-        )
+        # Live Xero also accepts an InvoiceNumber here; the spec says a UUID, and the spec wins.
+        found = org.invoices.get(invoice_id)
         if found is None:
             return _problem(404, f"Invoice {invoice_id} not found", "NotFound")
         return _envelope("Invoices", [found])

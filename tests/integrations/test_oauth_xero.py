@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sandbox_live import Receiver, serving
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +21,6 @@ from integrations.oauth import OAuthFlowError, disconnect, finish_authorization,
 from integrations.sandbox.xero_data import DEMO_TENANT_ID, DEMO_TENANT_NAME
 from integrations.tokens import FernetTokenStore, token_store
 from settings import Settings
-from tests.integrations.sandbox_live import Receiver, serving
 
 # Tests that exercise no locking run on SQLite only (PostgreSQL clones cost seconds each).
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -207,3 +207,14 @@ def test_disconnect_revokes_at_xero_and_forgets_the_tokens(env: Env) -> None:
         trust_env=False,
     )
     assert token.status_code == 400 and token.json()["error"] == "invalid_grant"
+
+
+@SQLITE_ONLY
+def test_the_xero_client_works_through_the_connection_and_survives_expiry(env: Env) -> None:
+    from integrations.xero.client import XeroClient
+
+    connection = env.connect()
+    with XeroClient.for_connection(env.settings, env.factory, connection) as xero:
+        assert xero.get_invoice_by_number("INV-0042").status == "AUTHORISED"
+        env.control("oauth/xero/expire")
+        assert xero.get_invoice_by_number("INV-0042").invoice_number == "INV-0042"
