@@ -6,6 +6,7 @@ Pages read only through these (via ``app/data.py``); nothing here writes.
 from __future__ import annotations
 
 from db.queries.activity import (
+    active_user,
     api_tokens,
     audit_log,
     deliveries,
@@ -27,6 +28,7 @@ __all__ = [
     "JobDetail",
     "JobPage",
     "Kpis",
+    "active_user",
     "api_tokens",
     "audit_log",
     "browse_jobs",

@@ -1,0 +1,302 @@
+"""Every change the dashboard can make. Each action checks the actor's role itself
+(``db.auth.require_role``: a refusal is audited and raises ``Forbidden``), does the work
+through ``db``/``integrations`` functions, writes the audit log and commits — so calling an
+action directly, without its button, is exactly as safe as clicking it.
+
+Roles: VIEWER reads; EDITOR reruns, cancels, exports, replays and edits schedules; ADMIN also
+manages tenants, users, tokens, workflow settings and connections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db import admin, jobs, queries, schedules
+from db.auth import Actor, audit, create_api_token, create_user, require_role
+from db.blobs import BlobStore
+from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
+from db.filters import JobFilter
+from settings import Settings
+
+EDITOR, ADMIN = "EDITOR", "ADMIN"
+BULK_RERUN_MAX = 5000
+
+
+class StaleConfirmation(RuntimeError):
+    """The number of jobs changed since the user confirmed; ask again."""
+
+
+def _done(
+    session: Session, actor: Actor, action: str, target: str | None, details: dict[str, Any] | None = None
+) -> None:
+    audit(session, actor, action, target, details)
+    session.commit()
+
+
+def parse_params(text: str) -> dict[str, Any]:
+    """Edited params: a JSON object, or ValueError saying what is wrong and where."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    if not isinstance(value, dict):
+        raise ValueError("params must be a JSON object ({...})")
+    return value
+
+
+def _filter_details(f: JobFilter) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dataclasses.asdict(f).items() if v}
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def rerun(session: Session, actor: Actor, job_id: int, params: dict[str, Any] | None = None) -> int:
+    target = f"job:{job_id}"
+    require_role(session, actor, EDITOR, "job.rerun", target)
+    if params is not None and not isinstance(params, dict):
+        raise ValueError("params must be a JSON object")
+    new_id = jobs.rerun(session, job_id, params=params, created_by=actor.email)
+    _done(session, actor, "job.rerun", target, {"new_job_id": new_id, "edited_params": params is not None})
+    return new_id
+
+
+def cancel(session: Session, actor: Actor, job_id: int) -> str:
+    target = f"job:{job_id}"
+    require_role(session, actor, EDITOR, "job.cancel", target)
+    status = jobs.cancel(session, job_id, by=actor.email)
+    _done(session, actor, "job.cancel", target, {"status": status})
+    return status
+
+
+def failed_count(session: Session, job_filter: JobFilter) -> int:
+    """How many FAILED jobs a bulk rerun of this filter would take (bounded count)."""
+    return queries.count_jobs(session, dataclasses.replace(job_filter, statuses=("FAILED",)), cap=BULK_RERUN_MAX)
+
+
+def bulk_rerun(session: Session, actor: Actor, job_filter: JobFilter, *, confirmed_count: int) -> list[int]:
+    """Rerun the filtered FAILED jobs, if there are still exactly as many as the user confirmed."""
+    failed = dataclasses.replace(job_filter, statuses=("FAILED",))
+    details = _filter_details(failed)
+    require_role(session, actor, EDITOR, "job.bulk_rerun", "jobs")
+    count = failed_count(session, job_filter)
+    if count > BULK_RERUN_MAX:
+        raise ValueError(f"more than {BULK_RERUN_MAX} failed jobs match; narrow the filter")
+    if count != confirmed_count:
+        raise StaleConfirmation(f"{count} failed jobs match now, not {confirmed_count}; confirm again")
+    ids = jobs.bulk_rerun(session, failed, created_by=actor.email)
+    _done(session, actor, "job.bulk_rerun", "jobs", {"filter": details, "new_jobs": len(ids)})
+    return ids
+
+
+# -- exports -------------------------------------------------------------------------------
+
+
+def export_jobs(session: Session, actor: Actor, job_filter: JobFilter) -> Iterator[bytes]:
+    """The filtered jobs as CSV chunks; the session must stay open while they are read."""
+    require_role(session, actor, EDITOR, "jobs.export", "jobs")
+    _done(session, actor, "jobs.export", "jobs", {"filter": _filter_details(job_filter)})
+    return jobs_csv(session, job_filter)
+
+
+def export_jobs_to_blob(
+    session: Session,
+    actor: Actor,
+    store: BlobStore,
+    job_filter: JobFilter,
+    filename: str,
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    require_role(session, actor, EDITOR, "jobs.export", "jobs")
+    key = jobs_csv_to_blob(session, store, job_filter, filename, progress=progress)
+    _done(session, actor, "jobs.export", "jobs", {"filter": _filter_details(job_filter), "blob": key})
+    return key
+
+
+def export_related_records(session: Session, actor: Actor, job_id: int) -> bytes:
+    target = f"job:{job_id}"
+    require_role(session, actor, EDITOR, "records.export", target)
+    body = b"".join(related_records_csv(session, job_id))
+    _done(session, actor, "records.export", target)
+    return body
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+
+def replay_delivery(session: Session, actor: Actor, delivery_pk: int) -> list[int]:
+    """Run a delivery's jobs again on today's workflow code (reruns linked to the originals)."""
+    target = f"delivery:{delivery_pk}"
+    require_role(session, actor, EDITOR, "delivery.replay", target)
+    found = queries.delivery_job_ids(session, delivery_pk)
+    if found is None:
+        raise LookupError(f"delivery {delivery_pk} does not exist")
+    if not found[2]:
+        raise ValueError(
+            "this delivery created no jobs (rejected, duplicate or no workflow), so there is none to replay"
+        )
+    ids = [jobs.rerun(session, job_id, created_by=actor.email) for job_id in found[2]]
+    _done(session, actor, "delivery.replay", target, {"new_jobs": ids})
+    return ids
+
+
+# -- schedules -----------------------------------------------------------------------------
+
+
+def check_cron(cron: str, timezone: str) -> list[Any]:
+    """The next three fire times, or ValueError naming the problem."""
+    try:
+        return schedules.next_fire_times(cron.strip(), timezone, 3)
+    except Exception as exc:  # APScheduler raises ValueError (or KeyError for zones)
+        raise ValueError(f"invalid cron {cron!r}: {exc}") from exc
+
+
+def create_schedule(
+    session: Session,
+    actor: Actor,
+    *,
+    tenant_id: int,
+    job_type: str,
+    cron: str,
+    timezone: str,
+    params: dict[str, Any],
+    enabled: bool = True,
+) -> int:
+    require_role(session, actor, EDITOR, "schedule.create", f"tenant:{tenant_id}")
+    check_cron(cron, timezone)
+    schedule_id = schedules.create_schedule(
+        session,
+        tenant_id=tenant_id,
+        job_type=job_type.strip(),
+        cron=cron.strip(),
+        timezone=timezone,
+        params=params,
+        enabled=enabled,
+    )
+    _done(session, actor, "schedule.create", f"schedule:{schedule_id}", {"cron": cron, "job_type": job_type})
+    return schedule_id
+
+
+def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes: Any) -> None:
+    """Change cron, timezone, params, job_type and/or enabled."""
+    target = f"schedule:{schedule_id}"
+    require_role(session, actor, EDITOR, "schedule.update", target)
+    if changes.get("cron") is not None:
+        check_cron(changes["cron"], changes.get("timezone") or "UTC")
+    schedules.update_schedule(session, schedule_id, **changes)
+    _done(session, actor, "schedule.update", target, {k: v for k, v in changes.items() if k != "params"})
+
+
+def run_schedule_now(session: Session, actor: Actor, schedule_id: int) -> int:
+    target = f"schedule:{schedule_id}"
+    require_role(session, actor, EDITOR, "schedule.run_now", target)
+    job_id = schedules.run_schedule_now(session, schedule_id, created_by=actor.email)
+    _done(session, actor, "schedule.run_now", target, {"job_id": job_id})
+    return job_id
+
+
+# -- admin: tenants, users, tokens, workflow settings ------------------------------------
+
+
+def create_tenant(session: Session, actor: Actor, name: str, timezone: str) -> int:
+    require_role(session, actor, ADMIN, "tenant.create", name)
+    tenant_id = admin.create_tenant(session, name, timezone)
+    _done(session, actor, "tenant.create", f"tenant:{tenant_id}", {"name": name, "timezone": timezone})
+    return tenant_id
+
+
+def update_tenant(session: Session, actor: Actor, tenant_id: int, **changes: Any) -> None:
+    target = f"tenant:{tenant_id}"
+    require_role(session, actor, ADMIN, "tenant.update", target)
+    admin.update_tenant(session, tenant_id, **changes)
+    _done(session, actor, "tenant.update", target, changes)
+
+
+def add_user(session: Session, actor: Actor, email: str, role: str, password: str) -> int:
+    require_role(session, actor, ADMIN, "user.create", email)
+    if len(password) < 12:
+        raise ValueError("the password must be at least 12 characters")
+    user = create_user(session, email, role, password)
+    _done(session, actor, "user.create", f"user:{user.id}", {"email": user.email, "role": user.role})
+    return user.id
+
+
+def update_user(
+    session: Session, actor: Actor, user_id: int, *, role: str | None = None, active: bool | None = None
+) -> None:
+    target = f"user:{user_id}"
+    require_role(session, actor, ADMIN, "user.update", target)
+    user = admin.get_user(session, user_id)
+    demotes_admin = user.role == "ADMIN" and user.active and (role not in (None, "ADMIN") or active is False)
+    if demotes_admin and admin.count_active_admins(session) <= 1:
+        raise ValueError("this is the last active admin; make another admin first")
+    admin.update_user(session, user_id, role=role, active=active)
+    _done(session, actor, "user.update", target, {"role": role, "active": active})
+
+
+def create_token(session: Session, actor: Actor, user_id: int, name: str, role: str | None = None) -> str:
+    """A new API token; the returned secret is shown once and never stored."""
+    target = f"user:{user_id}"
+    require_role(session, actor, ADMIN, "token.create", target)
+    token = create_api_token(session, admin.get_user(session, user_id), name=name, role=role)
+    _done(session, actor, "token.create", target, {"name": name, "prefix": token[:10]})
+    return token
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
+    target = f"token:{token_id}"
+    require_role(session, actor, ADMIN, "token.revoke", target)
+    admin.revoke_token(session, token_id)
+    _done(session, actor, "token.revoke", target)
+
+
+def save_workflow_setting(
+    session: Session, actor: Actor, tenant_id: int, workflow: str, *, enabled: bool, options: dict[str, Any]
+) -> None:
+    target = f"tenant:{tenant_id}/workflow:{workflow}"
+    require_role(session, actor, ADMIN, "workflow.update", target)
+    admin.save_workflow_setting(session, tenant_id, workflow.strip(), enabled=enabled, options=options)
+    _done(session, actor, "workflow.update", target, {"enabled": enabled})
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+def connect(
+    session: Session, settings: Settings, actor: Actor, tenant_id: int, system: str, shop: str | None = None
+) -> str:
+    """Start the OAuth flow; returns the vendor's consent URL to send the browser to."""
+    from integrations import oauth
+
+    target = f"tenant:{tenant_id}/{system}"
+    require_role(session, actor, ADMIN, "connection.connect", target)
+    url = oauth.start_authorization(session, settings, tenant_id, system, actor.email, shop=shop)
+    _done(session, actor, "connection.connect", target, {"shop": shop} if shop else None)
+    return url
+
+
+def disconnect(session: Session, settings: Settings, actor: Actor, tenant_id: int, system: str) -> None:
+    from integrations import oauth
+
+    target = f"tenant:{tenant_id}/{system}"
+    require_role(session, actor, ADMIN, "connection.disconnect", target)
+    oauth.disconnect(session, settings, admin.get_connection(session, tenant_id, system))
+    _done(session, actor, "connection.disconnect", target)
+
+
+def test_connection(session: Session, settings: Settings, actor: Actor, tenant_id: int, system: str) -> str:
+    """Ask the vendor who we are with the stored tokens; returns a one-line verdict."""
+    target = f"tenant:{tenant_id}/{system}"
+    require_role(session, actor, ADMIN, "connection.test", target)
+    try:
+        from integrations.oauth import test_connection as probe  # type: ignore[attr-defined]
+    except ImportError:
+        raise NotImplementedError("the connection test is not available in this build") from None
+    verdict = str(probe(session, settings, admin.get_connection(session, tenant_id, system)))
+    _done(session, actor, "connection.test", target, {"verdict": verdict[:200]})
+    return verdict

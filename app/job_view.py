@@ -1,0 +1,182 @@
+"""The Jobs page's parts: the browser table, one job's detail and actions, and the export panel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import actions, data, widgets
+from db.auth import Actor
+from db.blobs import make_blob_store
+from db.export import export_filename
+from db.filters import JobFilter
+
+EXPORT_INLINE_MAX = 50_000  # rows served straight to the browser; more go to the blob store
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+BROWSER_COLUMNS = {
+    "id": st.column_config.NumberColumn("Job", format="%d"),
+    "created_at": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "duration": st.column_config.TextColumn("Duration"),
+}
+
+
+def browser_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df["duration"] = [widgets.seconds(v) if v is not None else "" for v in df["duration_s"]]
+    return df[["id", "tenant", "job_type", "status", "created_at", "duration", "attempts", "created_by", "error"]]
+
+
+def _open(job_id: int) -> None:
+    st.query_params["job"] = str(job_id)
+    st.rerun()
+
+
+def detail(actor: Actor, job_id: int) -> None:
+    if st.button("← All jobs", key="job_back"):
+        del st.query_params["job"]
+        st.rerun()
+    if flash := st.session_state.pop("flash", None):
+        st.success(flash)
+    d = data.job_detail(data.url(), job_id)
+    if d is None:
+        st.error(f"There is no job #{job_id}.")
+        return
+    job = d.job
+    running = job["status"] not in FINAL
+
+    @st.fragment(run_every=2 if running else None)
+    def status() -> None:
+        # While a job is queued or running its status refreshes itself every 2 s.
+        now = data.job_detail(data.url(), job_id) if running else d
+        j = now.job if now else job
+        st.title(f"Job #{job_id} · {j['status']}")
+        st.caption(f"{j['job_type']} · {j['tenant']} · created {j['created_at']:%Y-%m-%d %H:%M:%S} UTC by "
+                   f"{j['created_by'] or '—'} · attempts {j['attempts']}/{j['max_attempts']} · "
+                   f"duration {widgets.seconds(j['duration_s'])}")  # fmt: skip
+        if running and now is not None and now.job["status"] in FINAL:
+            st.rerun()  # finished: redraw the whole page with the result
+
+    status()
+    _actions(actor, job)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Params")
+        st.json(job["params"] or {})
+    with c2:
+        st.subheader("Result")
+        st.json(job["result"] or {}) if job["result"] else st.caption("—")
+        if job["error"]:
+            st.subheader("Error")
+            st.code(job["error"], language=None)
+        if job["metrics"]:
+            st.json(job["metrics"], expanded=False)
+    st.subheader("Steps")
+    if d.steps:
+        st.dataframe(pd.DataFrame(d.steps).drop(columns=["id"]), hide_index=True, column_config={
+            "latency_ms": st.column_config.NumberColumn("Latency (ms)", format="%.0f"),
+            "at": st.column_config.DatetimeColumn("At (UTC)", format="HH:mm:ss.SSS"),
+        })  # fmt: skip
+    else:
+        st.caption("No steps recorded.")
+    st.subheader("Related records")
+    if d.records:
+        st.dataframe(pd.DataFrame(d.records).drop(columns=["url"]), hide_index=True, column_config={
+            "link": st.column_config.LinkColumn("Open in vendor", display_text="open ↗"),
+        })  # fmt: skip
+        if actor.can("EDITOR") and st.button("Prepare records CSV", key="records_csv"):
+            body = widgets.run_action(actions.export_related_records, actor, job_id)
+            if body is not None:
+                st.download_button("Download records CSV", body, f"zixly-job-{job_id}-records.csv", "text/csv",
+                                   key="records_download")  # fmt: skip
+    else:
+        st.caption("No external records.")
+    _lineage(d.ancestors, job_id, d.reruns)
+
+
+def _actions(actor: Actor, job: dict[str, Any]) -> None:
+    job_id = job["id"]
+    editor = actor.can("EDITOR")
+    hint = None if editor else "EDITOR role needed"
+    b1, b2, _ = st.columns([1, 1, 4])
+    if b1.button("Rerun", type="primary", disabled=not editor, help=hint, key="job_rerun"):
+        new_id = widgets.run_action(actions.rerun, actor, job_id)
+        if new_id is not None:
+            st.session_state["flash"] = f"Rerun queued as job #{new_id} (rerun of #{job_id})."
+            _open(new_id)
+    if b2.button("Cancel", disabled=not editor or job["status"] in FINAL, help=hint, key="job_cancel"):
+        result = widgets.run_action(actions.cancel, actor, job_id)
+        if result is not None:
+            st.session_state["flash"] = f"Job #{job_id}: {result}."
+            st.rerun()
+    if editor:
+        with st.expander("Rerun with edited params"):
+            text = st.text_area("Params (JSON)", json.dumps(job["params"] or {}, indent=2), height=200,
+                                key=f"edit_params_{job_id}")  # fmt: skip
+            if st.button("Validate and rerun", key="job_rerun_edited"):
+                try:
+                    params = actions.parse_params(text)
+                except ValueError as exc:
+                    st.error(str(exc))
+                else:
+                    new_id = widgets.run_action(actions.rerun, actor, job_id, params)
+                    if new_id is not None:
+                        st.session_state["flash"] = f"Rerun with edited params queued as job #{new_id}."
+                        _open(new_id)
+
+
+def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str, Any]]) -> None:
+    if not ancestors and not reruns:
+        return
+    st.subheader("Rerun lineage")
+    for row in ancestors:
+        st.page_link("pages/jobs.py", label=f"#{row['id']} · {row['status']} · {row['created_at']:%Y-%m-%d %H:%M}",
+                     query_params={"job": str(row["id"])})  # fmt: skip
+    st.markdown(f"**#{job_id} (this job)**")
+    for row in reruns:
+        st.page_link("pages/jobs.py", label=f"↳ #{row['id']} · {row['status']} · rerun of #{row['parent_job_id']}",
+                     query_params={"job": str(row["id"])})  # fmt: skip
+
+
+def export_panel(actor: Actor, job_filter: JobFilter) -> None:
+    names = widgets.tenant_names()
+    filename = export_filename("jobs", [names.get(t, str(t)) for t in job_filter.tenant_ids],
+                               job_filter.created_from, job_filter.created_to)  # fmt: skip
+    st.caption(f"CSV of every job matching the filters (UTF-8, opens in Excel): `{filename}`")
+    if not st.button("Prepare CSV export", disabled=not actor.can("EDITOR"), key="export_start"):
+        return
+    rows = data.count_jobs(data.url(), job_filter, EXPORT_INLINE_MAX)
+    bar = st.progress(0.0, text="Exporting…")
+    if rows <= EXPORT_INLINE_MAX:
+
+        def tick(done: int) -> None:
+            bar.progress(min(done / max(rows, 1), 1.0), text=f"{done:,} of {rows:,} rows")
+
+        def build(s: Any) -> bytes:
+            return b"".join(_with_progress(actions.export_jobs(s, actor, job_filter), tick))
+
+        body = widgets.run_action(build)
+        if body is not None:
+            bar.progress(1.0, text=f"{rows:,} rows")
+            st.download_button("Download CSV", body, filename, "text/csv", key="export_download", type="primary")
+        return
+    store = make_blob_store(data.settings())
+    key = widgets.run_action(
+        actions.export_jobs_to_blob, actor, store, job_filter, filename,
+        lambda done: bar.progress(0.99, text=f"{done:,} rows written"),
+    )  # fmt: skip
+    if key is not None:
+        bar.progress(1.0, text="Done")
+        st.success(f"Large export saved to the blob store as `{key}`.")
+        st.markdown(f"[Download]({store.url(key)}) (link valid for an hour)")
+
+
+def _with_progress(chunks: Any, tick: Any) -> Any:
+    done = 0
+    for i, chunk in enumerate(chunks):
+        if i:  # the first chunk is the header
+            done += chunk.count(b"\r\n")
+            tick(done)
+        yield chunk

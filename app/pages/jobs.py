@@ -1,0 +1,87 @@
+"""Jobs: the filtered, keyset-paginated browser, bulk rerun and CSV export; ?job=<id> shows one job."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import auth, data, job_view, widgets
+from app.actions import BULK_RERUN_MAX, bulk_rerun, failed_count
+from db.queries.jobs import PAGE_SIZE
+
+actor = auth.require_actor()
+if st.query_params.get("job"):
+    job_view.detail(actor, int(st.query_params["job"]))
+    st.stop()
+
+st.title("Jobs")
+job_filter = widgets.job_filter()
+if st.session_state.get("jobs_filter") != job_filter:  # a new filter starts at the first page
+    st.session_state["jobs_filter"] = job_filter
+    st.session_state["jobs_cursors"] = [None]
+cursors = st.session_state["jobs_cursors"]
+page = data.jobs_page(data.url(), job_filter, cursors[-1], PAGE_SIZE)
+
+if page.rows:
+    event = st.dataframe(
+        job_view.browser_frame(page.rows), hide_index=True, on_select="rerun", selection_mode="single-row",
+        key="jobs_table", column_config=job_view.BROWSER_COLUMNS,
+    )  # fmt: skip
+    chosen = event.selection.rows if event is not None else []
+    if chosen:
+        st.query_params["job"] = str(page.rows[chosen[0]]["id"])
+        st.rerun()
+else:
+    st.info("No jobs match these filters.")
+
+nav = st.columns([1, 1, 3, 2])
+if nav[0].button("← Newer", disabled=len(cursors) == 1, key="jobs_prev"):
+    cursors.pop()
+    st.rerun()
+if nav[1].button("Older →", disabled=page.next_cursor is None, key="jobs_next"):
+    cursors.append(page.next_cursor)
+    st.rerun()
+nav[2].caption(f"Page {len(cursors)} · {len(page.rows)} jobs" + (" · more after this page" if page.next_cursor else ""))
+with nav[3].form("open_job", border=False):
+    wanted = st.number_input("Open job #", min_value=1, step=1, value=None, key="jobs_open_id")
+    if st.form_submit_button("Open") and wanted:
+        st.query_params["job"] = str(int(wanted))
+        st.rerun()
+
+st.divider()
+left, right = st.columns(2)
+with left:
+    st.subheader("Bulk rerun")
+    st.caption("Reruns every FAILED job matching the filters above (those already being rerun are skipped).")
+    pending = st.session_state.get("bulk_pending")
+    if pending is not None and pending[0] != job_filter:
+        pending = st.session_state["bulk_pending"] = None
+    if pending is None:
+        if st.button("Rerun failed jobs…", disabled=not actor.can("EDITOR"), key="bulk_start"):
+            with data.session() as s:
+                st.session_state["bulk_pending"] = (job_filter, failed_count(s, job_filter))
+            st.rerun()
+    else:
+        count = pending[1]
+        if count == 0:
+            st.info("No failed jobs match these filters.")
+            st.session_state["bulk_pending"] = None
+        elif count > BULK_RERUN_MAX:
+            st.warning(f"More than {BULK_RERUN_MAX:,} failed jobs match; narrow the filters.")
+            st.session_state["bulk_pending"] = None
+        else:
+            st.warning(f"Rerun {count:,} failed jobs?")
+            ok, no = st.columns(2)
+            if ok.button(f"Yes, rerun {count:,} jobs", type="primary", key="bulk_confirm"):
+                st.session_state["bulk_pending"] = None
+                ids = widgets.run_action(bulk_rerun, actor, job_filter, confirmed_count=count)
+                if ids is not None:
+                    st.session_state["flash"] = f"Queued {len(ids):,} reruns."
+                    st.rerun()
+            if no.button("Cancel", key="bulk_cancel"):
+                st.session_state["bulk_pending"] = None
+                st.rerun()
+with right:
+    st.subheader("Export")
+    job_view.export_panel(actor, job_filter)
+if flash := st.session_state.pop("flash", None):
+    st.success(flash)

@@ -1,0 +1,123 @@
+"""The Jobs page: browse, filter, open a job, rerun, cancel, bulk rerun, export — and the role gates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from dashboard_seed import Seeded
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from streamlit.testing.v1 import AppTest
+
+from db.models import AuditEntry, PipelineJob
+
+
+def _table_ids(at: AppTest) -> list[int]:
+    return [int(i) for i in at.dataframe[0].value["id"]]
+
+
+def test_the_browser_lists_jobs_newest_first_and_pages(app: Callable[..., AppTest]) -> None:
+    at = app("VIEWER", "pages/jobs.py")
+    assert not at.exception, at.exception
+    assert len(_table_ids(at)) == 40
+    assert at.button(key="jobs_next").disabled and at.button(key="jobs_prev").disabled
+
+
+def test_filtering_failed_jobs_shows_only_them(app: Callable[..., AppTest], seeded: Seeded) -> None:
+    at = app("VIEWER", "pages/jobs.py")
+    at.multiselect(key="jf_statuses").select("FAILED").run()
+    assert sorted(_table_ids(at)) == sorted(seeded.failed_ids)
+    at.text_input(key="jf_text").input("validation").run()
+    assert len(_table_ids(at)) == 1
+
+
+def test_a_link_from_the_clients_board_presets_the_filters(app: Callable[..., AppTest], seeded: Seeded) -> None:
+    at = app("VIEWER", "pages/jobs.py", query={"tenant": str(seeded.bolt), "status": "FAILED"})
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception, at.exception
+    assert len(_table_ids(at)) == 2
+
+
+def test_opening_a_job_shows_steps_records_and_lineage(app: Callable[..., AppTest], seeded: Seeded) -> None:
+    at = app("VIEWER", "pages/jobs.py")
+    at.number_input(key="jobs_open_id").set_value(seeded.rerun_child)
+    at.button[[b.label for b in at.button].index("Open")].click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == f"Job #{seeded.rerun_child} · FAILED"
+    links = [p.proto.label for p in at.get("page_link")]
+    assert any(label.startswith(f"#{seeded.rerun_of_failed} ") for label in links)
+    assert any(label.startswith("↳ #") for label in links)
+    assert at.button(key="job_rerun").disabled  # a VIEWER sees the button greyed out
+
+
+def test_an_editor_reruns_a_job_and_lands_on_the_new_one(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.query_params["job"] = str(seeded.invoice_job)
+    at.run()
+    at.button(key="job_rerun").click().run()
+    assert not at.exception, at.exception
+    new = db_session.scalar(select(PipelineJob).where(PipelineJob.parent_job_id == seeded.invoice_job))
+    assert new is not None and new.status == "QUEUED" and new.created_by == "editor@example.com"
+    assert at.query_params["job"] == [str(new.id)] or at.query_params["job"] == str(new.id)
+    assert at.success[0].value.startswith(f"Rerun queued as job #{new.id}")
+    audit = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "job.rerun")).one()
+    assert audit.actor == "editor@example.com" and audit.target == f"job:{seeded.invoice_job}" and audit.allowed
+
+
+def test_rerun_with_edited_params_validates_the_json(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.query_params["job"] = str(seeded.invoice_job)
+    at.run()
+    at.text_area(key=f"edit_params_{seeded.invoice_job}").input("[1, 2").run()
+    at.button(key="job_rerun_edited").click().run()
+    assert "not valid JSON" in at.error[0].value
+    at.text_area(key=f"edit_params_{seeded.invoice_job}").input('{"invoice": "INV-9"}').run()
+    at.button(key="job_rerun_edited").click().run()
+    new = db_session.scalar(select(PipelineJob).where(PipelineJob.parent_job_id == seeded.invoice_job))
+    assert new is not None and new.params == {"invoice": "INV-9"}
+
+
+def test_an_editor_cancels_a_queued_job(app: Callable[..., AppTest], db_session: Session) -> None:
+    queued = db_session.scalar(select(PipelineJob.id).where(PipelineJob.status == "QUEUED"))
+    db_session.rollback()  # end the read snapshot so the change below is visible
+    at = app("EDITOR", "pages/jobs.py")
+    at.query_params["job"] = str(queued)
+    at.run()
+    at.button(key="job_cancel").click().run()
+    assert not at.exception, at.exception
+    assert db_session.scalar(select(PipelineJob.status).where(PipelineJob.id == queued)) == "CANCELLED"
+
+
+def test_bulk_rerun_states_the_count_before_it_runs(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.multiselect(key="jf_tenants").select(seeded.bolt).run()
+    at.button(key="bulk_start").click().run()
+    assert at.warning[0].value == "Rerun 2 failed jobs?"
+    at.button(key="bulk_confirm").click().run()
+    assert not at.exception, at.exception
+    reruns = db_session.scalars(select(PipelineJob).where(PipelineJob.created_by == "editor@example.com",
+                                                          PipelineJob.tenant_id == seeded.bolt)).all()
+    assert len(reruns) == 2 and {r.status for r in reruns} == {"QUEUED"}
+
+
+@pytest.mark.parametrize("role", ["VIEWER"])
+def test_a_viewer_cannot_start_a_bulk_rerun_or_export(app: Callable[..., AppTest], role: str) -> None:
+    at = app(role, "pages/jobs.py")
+    assert at.button(key="bulk_start").disabled and at.button(key="export_start").disabled
+
+
+def test_an_editor_exports_the_filtered_jobs(app: Callable[..., AppTest], db_session: Session) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.multiselect(key="jf_statuses").select("FAILED").run()
+    at.button(key="export_start").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 1
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "jobs.export")).one()
+    assert entry.details == {"filter": {"statuses": ["FAILED"]}}
