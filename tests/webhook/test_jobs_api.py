@@ -1,0 +1,147 @@
+"""POST /webhook/jobs and GET /webhook/jobs/<id>: bearer tokens, roles, 422s naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.auth import create_api_token, create_user
+from db.jobs import append_step
+from db.models import AuditEntry, PipelineJob
+
+SWEEP = {"ticker": "BTC-USD", "fast_range": [5, 20], "slow_range": [30, 60], "step": 5}
+
+
+@pytest.fixture
+def tokens(session: Session) -> dict[str, str]:
+    out = {}
+    for role in ("ADMIN", "EDITOR", "VIEWER"):
+        user = create_user(session, f"{role.lower()}@zixly.test", role, "pw-" + role)
+        out[role] = create_api_token(session, user)
+    session.commit()
+    return out
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_editor_triggers_a_trading_sweep_and_reads_its_status(
+    client: FlaskClient,
+    session: Session,
+    tenants: dict[str, int],
+    tokens: dict[str, str],
+    conforms: Callable[[Any], None],
+) -> None:
+    payload = {"job_type": "trading-sweep", "tenant": "acme", "params": SWEEP, "priority": 5}
+    response = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["EDITOR"]))
+    assert response.status_code == 202, response.json
+    conforms(response)
+    [job_id] = response.json["job_ids"]
+    job = session.get(PipelineJob, job_id)
+    assert job is not None
+    assert (job.tenant_id, job.job_type, job.priority, job.created_by) == (
+        tenants["acme"],
+        "trading-sweep",
+        5,
+        "editor@zixly.test",
+    )
+    assert job.params["ticker"] == "BTC-USD"
+    assert session.scalars(select(AuditEntry).where(AuditEntry.action == "job.enqueue")).one().allowed
+
+    append_step(session, job_id, "started", kind="info")
+    session.commit()
+    status = client.get(f"/webhook/jobs/{job_id}", headers=_auth(tokens["VIEWER"]))
+    assert status.status_code == 200
+    conforms(status)
+    body = status.json
+    assert (body["id"], body["status"], body["attempts"], body["job_type"]) == (job_id, "QUEUED", 0, "trading-sweep")
+    assert body["steps"]["total"] == 1
+    assert body["steps"]["last"]["message"] == "started"
+    assert body["created_at"] and body["error"] is None
+
+
+def test_tokens_are_required_and_viewers_cannot_trigger(
+    client: FlaskClient,
+    session: Session,
+    tenants: dict[str, int],
+    tokens: dict[str, str],
+    conforms: Callable[[Any], None],
+) -> None:
+    payload = {"job_type": "trading-sweep", "tenant": "acme", "params": SWEEP}
+    missing = client.post("/webhook/jobs", json=payload)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    conforms(missing)
+    assert client.post("/webhook/jobs", json=payload, headers=_auth("zx_not-a-token")).status_code == 401
+    viewer = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["VIEWER"]))
+    assert viewer.status_code == 403
+    conforms(viewer)
+    assert client.get("/webhook/jobs/1").status_code == 401
+    session.rollback()
+    assert session.scalars(select(PipelineJob)).first() is None
+    refusal = session.scalars(select(AuditEntry).where(AuditEntry.allowed.is_(False))).one()
+    assert refusal.actor == "viewer@zixly.test"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"tenant": "acme", "params": SWEEP}, "job_type"),
+        ({"job_type": "no-such-job", "tenant": "acme"}, "job_type"),
+        ({"job_type": "trading-sweep", "tenant": "nobody", "params": SWEEP}, "tenant"),
+        ({"job_type": "trading-sweep", "tenant": "acme", "params": SWEEP, "extra": 1}, "extra"),
+        ({"job_type": "trading-sweep", "tenant": "acme", "params": SWEEP, "priority": "high"}, "priority"),
+        ({"job_type": "trading-sweep", "tenant": "acme", "params": {**SWEEP, "ticker": "NOPE"}}, "params.ticker"),
+        ({"job_type": "trading-sweep", "tenant": "acme", "params": {**SWEEP, "step": 0}}, "params.step"),
+        (
+            {"job_type": "trading-sweep", "tenant": "acme", "params": {**SWEEP, "slow_range": [1, 2]}},
+            "params.slow_range",
+        ),
+    ],
+)
+def test_schema_violations_are_422_naming_the_field(
+    client: FlaskClient,
+    session: Session,
+    tenants: dict[str, int],
+    tokens: dict[str, str],
+    payload: dict[str, Any],
+    field: str,
+    conforms: Callable[[Any], None],
+) -> None:
+    response = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["EDITOR"]))
+    assert response.status_code == 422, response.json
+    conforms(response)
+    assert response.json["errors"][0]["field"] == field
+    assert response.json["detail"].startswith(field)
+    session.rollback()
+    assert session.scalars(select(PipelineJob)).first() is None
+
+
+def test_bad_json_and_content_type_on_the_job_api(
+    client: FlaskClient, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    headers = _auth(tokens["EDITOR"])
+    bad = client.post("/webhook/jobs", data=b"{nope", headers=headers | {"Content-Type": "application/json"})
+    assert bad.status_code == 400
+    form = client.post(
+        "/webhook/jobs", data=b"a=1", headers=headers | {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert form.status_code == 415
+    assert client.get("/webhook/jobs/424242", headers=headers).status_code == 404
+
+
+def test_an_idempotency_key_makes_triggering_repeat_safe(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    payload = {"job_type": "trading-sweep", "tenant": tenants["acme"], "params": SWEEP}
+    headers = _auth(tokens["ADMIN"]) | {"Idempotency-Key": "sweep-2026-11-26"}
+    first = client.post("/webhook/jobs", json=payload, headers=headers)
+    again = client.post("/webhook/jobs", json=payload, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json == {"job_ids": first.json["job_ids"], "duplicate": True}
