@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     runner_poll_s: float = Field(1.0, gt=0, description="Polling interval when no NOTIFY arrives (the only way on SQLite)")
     runner_grace_s: float = Field(30.0, ge=0, description="Seconds running jobs get to finish after SIGTERM")
     runner_lease_s: float = Field(30.0, gt=0, description="Lease of a claimed job; heartbeats extend it")
+    runner_prefetch: int = Field(
+        0, ge=0, description="Jobs a runner may claim beyond its free slots, ready to start (raise for many tiny jobs)"
+    )
     runner_metrics_port: int = Field(9102, ge=0, description="Port of the runner's /metrics (0 turns it off)")
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
 

@@ -13,6 +13,7 @@ from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many
 from db.jobs.finish import (
     BACKOFF_BASE_S,
     Finished,
+    abandon,
     backoff_s,
     cancel,
     complete,
@@ -35,6 +36,7 @@ __all__ = [
     "Executor",
     "Finished",
     "JobSpec",
+    "abandon",
     "append_step",
     "backoff_s",
     "beat_runner",

@@ -44,6 +44,7 @@ class ClaimedJob:
     run_at: dt.datetime
     concurrency_key: str | None
     cancel_requested: bool
+    polls: int = 0  # times the job asked to be polled again (``metrics.polls``)
 
 
 _CANDIDATES = """
@@ -66,7 +67,7 @@ _RETURNING = """
 RETURNING pipeline_jobs.id, pipeline_jobs.tenant_id, pipeline_jobs.job_type, pipeline_jobs.params,
     pipeline_jobs.attempts, pipeline_jobs.max_attempts, pipeline_jobs.timeout_s,
     pipeline_jobs.deadline_at, pipeline_jobs.priority, pipeline_jobs.run_at,
-    pipeline_jobs.concurrency_key, pipeline_jobs.cancel_requested
+    pipeline_jobs.concurrency_key, pipeline_jobs.cancel_requested, {polls}
 """
 
 _PG_CLAIM = text(
@@ -79,7 +80,7 @@ UPDATE pipeline_jobs SET status = 'RUNNING', attempts = pipeline_jobs.attempts +
     deadline_at = COALESCE(pipeline_jobs.deadline_at,
                            :now + make_interval(secs => pipeline_jobs.timeout_s))
 FROM picked WHERE pipeline_jobs.id = picked.id
-{_RETURNING}
+{_RETURNING.format(polls="COALESCE(CAST(pipeline_jobs.metrics ->> 'polls' AS int), 0)")}
 """
 ).bindparams(bindparam("now"), bindparam("until"))
 
@@ -92,7 +93,7 @@ UPDATE pipeline_jobs SET status = 'RUNNING', attempts = attempts + 1,
     started_at = COALESCE(started_at, :now),
     deadline_at = COALESCE(deadline_at, {_SQLITE_DEADLINE})
 WHERE id IN ({_ONE_PER_KEY})
-{_RETURNING}
+{_RETURNING.format(polls="COALESCE(json_extract(pipeline_jobs.metrics, '$.polls'), 0)")}
 """
 )
 
@@ -159,6 +160,7 @@ def claim(
             run_at=read_ts(r[9]) or now,
             concurrency_key=r[10],
             cancel_requested=bool(r[11]),
+            polls=int(r[12]),
         )
         for r in rows
     ]

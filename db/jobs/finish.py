@@ -127,9 +127,10 @@ def fail(
     return None if row is None else str(row[0])
 
 
-_POLL_LATER = text(
-    """
-UPDATE pipeline_jobs SET
+_POLL_LATER = {
+    name: text(
+        f"""
+UPDATE pipeline_jobs SET metrics = {polls},
     status = CASE WHEN cancel_requested THEN 'CANCELLED' ELSE 'QUEUED' END,
     completed_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
     attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
@@ -137,7 +138,16 @@ UPDATE pipeline_jobs SET
 WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt
 RETURNING status
 """
-)
+    )
+    for name, polls in (
+        (
+            "postgresql",
+            "COALESCE(metrics, '{}'::jsonb) || jsonb_build_object('polls', "
+            "COALESCE(CAST(metrics ->> 'polls' AS int), 0) + 1)",
+        ),
+        ("sqlite", "json_set(COALESCE(metrics, '{}'), '$.polls', COALESCE(json_extract(metrics, '$.polls'), 0) + 1)"),
+    )
+}
 
 
 def poll_later(
@@ -157,7 +167,7 @@ def poll_later(
         "now": ts(now, name),
         "run_at": ts(now + dt.timedelta(seconds=after_s), name),
     }
-    row = session.execute(_POLL_LATER, params).first()
+    row = session.execute(_POLL_LATER[name], params).first()
     return None if row is None else str(row[0])
 
 
@@ -229,19 +239,18 @@ def heartbeat(
     return {r[0]: bool(r[1]) for r in rows}
 
 
-_REAP = text(
-    """
+_REQUEUE_DEAD = """
 UPDATE pipeline_jobs SET
     status = CASE WHEN cancel_requested THEN 'CANCELLED'
                   WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
     completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now ELSE NULL END,
-    error = 'lease expired: runner ' || COALESCE(locked_by, '?') || ' stopped during attempt '
+    error = :why || ': runner ' || COALESCE(locked_by, '?') || ' stopped during attempt '
             || CAST(attempts AS VARCHAR),
     deadline_at = NULL, locked_by = NULL, locked_until = NULL
-WHERE status = 'RUNNING' AND locked_until < :now
+WHERE status = 'RUNNING' AND {where}
 RETURNING id, status
 """
-)
+_REAP = text(_REQUEUE_DEAD.format(where="locked_until < :now"))
 
 
 def reap_expired(session: Executor, *, now: dt.datetime | None = None) -> dict[int, str]:
@@ -250,4 +259,22 @@ def reap_expired(session: Executor, *, now: dt.datetime | None = None) -> dict[i
     Returns ``{job_id: new status}``.
     """
     name = dialect(session)
-    return {r[0]: str(r[1]) for r in session.execute(_REAP, {"now": ts(now or utcnow(), name)})}
+    params = {"now": ts(now or utcnow(), name), "why": "lease expired"}
+    return {r[0]: str(r[1]) for r in session.execute(_REAP, params)}
+
+
+def abandon(
+    session: Executor, runner_id: str, job_ids: Sequence[int], *, now: dt.datetime | None = None
+) -> dict[int, str]:
+    """Requeue jobs a stopping runner could not finish within its grace period.
+
+    Like the reaper, but at once rather than after the lease: the attempt counts.
+    """
+    if not job_ids:
+        return {}
+    name = dialect(session)
+    where = "id = ANY(:ids)" if name == "postgresql" else "id IN (SELECT value FROM json_each(:ids))"
+    stmt = text(_REQUEUE_DEAD.format(where=f"locked_by = :runner AND {where}"))
+    ids: Any = list(job_ids) if name == "postgresql" else str(list(job_ids))
+    params = {"now": ts(now or utcnow(), name), "why": "shut down", "runner": runner_id, "ids": ids}
+    return {r[0]: str(r[1]) for r in session.execute(stmt, params)}

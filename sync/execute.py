@@ -1,0 +1,102 @@
+"""Running one claimed job and recording how its attempt ended (no threads, no loop here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from db import jobs
+from sync import workflows
+from sync.context import JobContext
+from sync.errors import JobCancelled, JobTimedOut, PollAgain, describe, is_permanent
+
+Kind = Literal["completed", "failed", "poll", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, as data the finisher writes to the job row."""
+
+    kind: Kind
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    permanent: bool = False
+    after_s: float = 0.0
+    duration_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
+    """Call the job's workflow and turn whatever happens into an ``Outcome``."""
+    started = time.perf_counter()
+
+    def done(kind: Kind, **kw: Any) -> Outcome:
+        return Outcome(kind, duration_s=time.perf_counter() - started, **kw)
+
+    try:
+        workflow = workflows.get(job.job_type)
+        try:
+            params = workflows.validate_params(job.job_type, job.params)
+        except ValidationError as exc:
+            return done("failed", error=f"invalid params: {exc}", permanent=True)
+        ctx.check_cancelled()
+        result = workflow.handler(ctx, params)
+    except workflows.UnknownJobType as exc:
+        return done("failed", error=str(exc), permanent=True)
+    except PollAgain as exc:
+        if ctx.remaining_s <= exc.after_s:
+            return done("failed", error=f"JobTimedOut: polling would pass the deadline {ctx.deadline.isoformat()}")
+        return done("poll", after_s=exc.after_s)
+    except JobCancelled:
+        return done("cancelled")
+    except JobTimedOut as exc:
+        return done("failed", error=describe(exc))
+    except Exception as exc:
+        return done("failed", error=describe(exc), permanent=is_permanent(exc))
+    if result is not None and not isinstance(result, dict):
+        result = {"value": result}
+    return done("completed", result=result)
+
+
+def record_outcome(
+    conn: Connection,
+    runner_id: str,
+    job: jobs.ClaimedJob,
+    outcome: Outcome,
+    *,
+    now: dt.datetime,
+    jitter: Callable[[float], float],
+) -> str | None:
+    """Write a non-completed outcome (completions are batched by the caller); returns the new status."""
+    if outcome.kind == "poll":
+        return jobs.poll_later(conn, job.id, runner_id=runner_id, attempt=job.attempt, after_s=outcome.after_s, now=now)
+    if outcome.kind == "cancelled":
+        stopped = jobs.finish_cancelled(conn, job.id, runner_id=runner_id, attempt=job.attempt, now=now)
+        return "CANCELLED" if stopped else None
+    error = outcome.error or "failed"
+    status = jobs.fail(
+        conn, job.id, runner_id=runner_id, attempt=job.attempt, error=error, permanent=outcome.permanent,
+        now=now, jitter=jitter,
+    )  # fmt: skip
+    if status is not None:
+        nxt = {"QUEUED": "will retry", "FAILED": "giving up", "CANCELLED": "cancelled"}.get(status, status)
+        jobs.append_step(conn, job.id, f"attempt {job.attempt} failed ({nxt}): {error}", kind="error",
+                         attempt=job.attempt, at=now)  # fmt: skip
+    return status
+
+
+def completed_row(job: jobs.ClaimedJob, outcome: Outcome) -> jobs.Finished:
+    return jobs.Finished(job.id, job.attempt, outcome.result, {"duration_ms": round(outcome.duration_s * 1000, 3)})
+
+
+def metric_status(kind: Kind, new_status: str | None) -> str:
+    """The ``status`` label of pipeline_jobs_processed_total for an attempt."""
+    if kind == "failed" and new_status == "QUEUED":
+        return "retried"
+    return {"completed": "completed", "failed": "failed", "poll": "polled", "cancelled": "cancelled"}[kind]

@@ -1,0 +1,77 @@
+"""APScheduler drives the runner: every periodic duty is one tick job here.
+
+Each tick has ``max_instances=1`` and ``coalesce=True``, so a slow tick never overlaps itself
+nor fires a burst of catch-up runs. A tick that raises is logged and tried again next time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from db import jobs, schedules
+from sync import metrics
+from sync.runner import Runner
+
+log = logging.getLogger("zixly.runner")
+
+METRICS_EVERY_S = 5.0
+PRUNE_EVERY_S = 3600.0
+
+
+def build_scheduler(runner: Runner) -> BackgroundScheduler:
+    settings = runner.settings
+    scheduler = BackgroundScheduler(
+        timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    )
+
+    def tick(name: str, every_s: float, fn: Callable[[], object]) -> None:
+        def guarded() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception("runner tick %s failed", name)
+
+        scheduler.add_job(guarded, "interval", seconds=every_s, id=name, name=name)
+
+    tick("dispatch", settings.runner_poll_s, runner.wake)
+    tick("heartbeat", max(0.2, runner.lease_s / 3), runner.heartbeat)
+    tick("reap", max(0.2, runner.lease_s / 2), runner.reap)
+    tick("schedules", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: fire_schedules(runner))
+    tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
+    tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
+    return scheduler
+
+
+def fire_schedules(runner: Runner) -> int:
+    """Enqueue a job for every due schedule (exactly once across all runners)."""
+    with runner.engine.begin() as conn:
+        fired = schedules.fire_due(conn, now=runner.clock())
+    if fired:
+        runner.wake()
+    return len(fired)
+
+
+def prune(runner: Runner) -> int:
+    """Delete finished jobs past the retention, in chunks (one transaction each)."""
+    total = 0
+    while not runner.stopping.is_set():
+        with runner.engine.begin() as conn:
+            n = jobs.prune(conn, runner.settings.job_retention_days, now=runner.clock())
+        total += n
+        if n < 5000:
+            break
+    if total:
+        log.info("pruned %d finished jobs older than %d days", total, runner.settings.job_retention_days)
+    return total
+
+
+def refresh_metrics(runner: Runner) -> None:
+    with runner.engine.begin() as conn:
+        counts = jobs.job_counts(conn)
+        oldest = jobs.oldest_queued_age_s(conn, now=runner.clock())
+    for status, n in counts.items():
+        metrics.JOBS.labels(metrics.status_label(status)).set(n)
+    metrics.QUEUE_OLDEST_AGE.set(oldest)

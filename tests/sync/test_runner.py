@@ -1,0 +1,217 @@
+"""The runner in-process, on SQLite and PostgreSQL: one job at a time and with its threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import jobs
+from db.models import JobStep, PipelineJob, RelatedRecord
+from sync import workflows
+from sync.context import JobContext
+from sync.runner import Runner
+
+ReadJob = Callable[[int], PipelineJob]
+
+
+def enqueue(session_factory: sessionmaker[Session], tenant_id: int, params: dict[str, object], **kw: object) -> int:
+    with session_factory() as s:
+        jid = jobs.enqueue(s, tenant_id=tenant_id, job_type=str(kw.pop("job_type", "noop")), params=params, **kw).id  # type: ignore[arg-type]
+        s.commit()
+    return jid
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_the_registry_knows_noop_and_validates_params_naming_the_field() -> None:
+    assert "noop" in workflows.known_job_types()
+    assert workflows.validate_params("noop", {"sleep_ms": 5})["sleep_ms"] == 5
+    with pytest.raises(ValidationError, match="sleep_ms"):
+        workflows.validate_params("noop", {"sleep_ms": -1})
+    with pytest.raises(ValueError, match="unknown job_type"):
+        workflows.validate_params("no-such-type", {})
+
+
+def test_run_once_completes_a_job_with_its_result_and_duration(runner: Runner, session_factory: sessionmaker[Session],
+                                                                tenant_id: int, read_job: ReadJob) -> None:  # fmt: skip
+    jid = enqueue(session_factory, tenant_id, {})
+    assert runner.run_once() is True
+    assert runner.run_once() is False
+    row = read_job(jid)
+    assert (row.status, row.attempts, row.locked_by) == ("COMPLETED", 1, None)
+    assert row.result == {"ok": True, "attempt": 1, "polls": 0}
+    assert row.metrics is not None and row.metrics["duration_ms"] >= 0
+
+
+def test_a_failing_job_is_retried_after_the_backoff_and_then_fails_with_the_error(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    now = [dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)]
+    runner.clock = lambda: now[0]
+    jid = enqueue(session_factory, tenant_id, {"fail_times": 9}, run_at=now[0])
+    assert runner.run_once()
+    row = read_job(jid)
+    assert (row.status, row.error) == ("QUEUED", "TransientJobError: noop failure 1 of 9")
+    assert row.run_at == now[0] + dt.timedelta(seconds=2)
+    now[0] += dt.timedelta(seconds=1.9)
+    assert not runner.run_once()  # still backing off
+    now[0] += dt.timedelta(seconds=0.1)
+    assert runner.run_once()
+    assert read_job(jid).run_at == now[0] + dt.timedelta(seconds=4)
+    now[0] += dt.timedelta(seconds=4)
+    assert runner.run_once()
+    row = read_job(jid)
+    assert (row.status, row.attempts, row.error) == ("FAILED", 3, "TransientJobError: noop failure 3 of 9")
+    with session_factory() as s:
+        steps = [st.message for st in s.query(JobStep).filter_by(job_id=jid).order_by(JobStep.id)]
+    assert steps[-1] == "attempt 3 failed (giving up): TransientJobError: noop failure 3 of 9"
+
+
+def test_a_transient_failure_then_success_completes_on_the_second_attempt(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    jid = enqueue(session_factory, tenant_id, {"fail_times": 1})
+    runner.run_once()
+    runner.clock = lambda: jobs._sql.utcnow() + dt.timedelta(seconds=3)
+    runner.run_once()
+    row = read_job(jid)
+    assert (row.status, row.attempts, row.error) == ("COMPLETED", 2, None)
+
+
+@pytest.mark.parametrize(
+    ("job_type", "params", "error"),
+    [
+        ("noop", {"fail_times": 1, "permanent": True}, "PermanentJobError: noop failure 1 of 1"),
+        ("noop", {"sleep_ms": "soon"}, "invalid params"),
+        ("no-such-type", {}, "unknown job_type 'no-such-type'"),
+    ],
+)
+def test_permanent_failures_fail_at_once(runner: Runner, session_factory: sessionmaker[Session], tenant_id: int,
+                                         read_job: ReadJob, job_type: str, params: dict[str, object],
+                                         error: str) -> None:  # fmt: skip
+    jid = enqueue(session_factory, tenant_id, params, job_type=job_type)
+    runner.run_once()
+    row = read_job(jid)
+    assert (row.status, row.attempts) == ("FAILED", 1)
+    assert row.error is not None and row.error.startswith(error)
+
+
+def test_an_attempt_past_its_timeout_fails_and_is_retried(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    jid = enqueue(session_factory, tenant_id, {"sleep_ms": 60_000}, timeout_s=1)
+    started = time.monotonic()
+    runner.run_once()
+    assert time.monotonic() - started < 5
+    row = read_job(jid)
+    assert (row.status, row.attempts, row.deadline_at) == ("QUEUED", 1, None)
+    assert row.error is not None and row.error.startswith("JobTimedOut: timed out")
+
+
+def test_poll_again_requeues_without_spending_attempts(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    jid = enqueue(session_factory, tenant_id, {"poll_times": 2, "poll_after_s": 0})
+    assert runner.run_until_empty() == 3
+    row = read_job(jid)
+    assert (row.status, row.attempts, row.result) == ("COMPLETED", 1, {"ok": True, "attempt": 1, "polls": 2})
+
+
+def test_polling_past_the_deadline_fails_the_attempt(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    jid = enqueue(session_factory, tenant_id, {"poll_times": 1, "poll_after_s": 120}, timeout_s=60)
+    runner.run_once()
+    row = read_job(jid)
+    assert row.status == "QUEUED" and row.error is not None and "polling would pass the deadline" in row.error
+
+
+def test_the_context_writes_steps_calls_records_and_progress(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    jid = enqueue(session_factory, tenant_id, {})
+    deadline = jobs._sql.utcnow() + dt.timedelta(minutes=1)
+    ctx = JobContext(engine=runner.engine, settings=runner.settings, job_id=jid, tenant_id=tenant_id,
+                     job_type="noop", attempt=1, max_attempts=3, deadline=deadline)  # fmt: skip
+    ctx.step("fetched the invoice")
+    ctx.recorder("xero", "GET", "/api.xro/2.0/Invoices/{id}", 200, 41.5)
+    ctx.record("xero", "Invoice", "inv-1", "READ", url="https://go.xero.com/inv-1")
+    ctx.progress(0.25)
+    with session_factory() as s:
+        steps = s.query(JobStep).filter_by(job_id=jid).order_by(JobStep.id).all()
+        assert [(st.kind, st.message) for st in steps] == [
+            ("info", "fetched the invoice"),
+            ("call", "GET /api.xro/2.0/Invoices/{id} → 200"),
+        ]
+        assert (steps[1].system, steps[1].status_code, steps[1].latency_ms) == ("xero", 200, 41.5)
+        rec = s.query(RelatedRecord).one()
+        assert (rec.tenant_id, rec.record_id, rec.action) == (tenant_id, "inv-1", "READ")
+    assert read_job(jid).metrics == {"progress": 0.25}
+
+
+def test_the_threaded_runner_runs_a_burst_and_records_itself(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int
+) -> None:
+    with session_factory() as s:
+        jobs.enqueue_many(s, [jobs.JobSpec(tenant_id, "noop") for _ in range(50)])
+        s.commit()
+    runner.start()
+    try:
+        runner.wake()
+
+        def all_done() -> bool:
+            with session_factory() as s:
+                return s.query(PipelineJob).filter_by(status="COMPLETED").count() == 50
+
+        wait_for(all_done)
+        runner.heartbeat()
+    finally:
+        runner.stop(grace_s=5)
+    with session_factory() as s:
+        row = s.execute(jobs._sql.RUNNERS.select()).one()
+        assert (row.id, row.slots, row.stopped_at is not None) == ("test-runner", 4, True)
+
+
+def test_cancelling_a_running_job_stops_it_at_its_next_check(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    jid = enqueue(session_factory, tenant_id, {"sleep_ms": 30_000})
+    runner.start()
+    try:
+        runner.wake()
+        wait_for(lambda: read_job(jid).status == "RUNNING")
+        with session_factory() as s:
+            assert jobs.cancel(s, jid, by="alice") == "RUNNING"
+            s.commit()
+        runner.heartbeat()  # the APScheduler tick, by hand
+        wait_for(lambda: read_job(jid).status == "CANCELLED", timeout=5)
+    finally:
+        runner.stop(grace_s=1)
+    assert read_job(jid).error == "cancelled by alice"
+
+
+def test_stopping_gives_back_unstarted_jobs_and_lets_running_ones_finish(
+    fast_settings: object, engine: object, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    settings = fast_settings.model_copy(update={"runner_concurrency": 1, "runner_prefetch": 3})  # type: ignore[attr-defined]
+    runner = Runner(settings, engine, runner_id="r-stop")  # type: ignore[arg-type]
+    first = enqueue(session_factory, tenant_id, {"sleep_ms": 700}, priority=1)
+    rest = [enqueue(session_factory, tenant_id, {"sleep_ms": 700}) for _ in range(3)]
+    runner.start()
+    runner.wake()
+    wait_for(lambda: read_job(first).status == "RUNNING" and read_job(rest[-1]).status == "RUNNING")
+    runner.stop(grace_s=5)
+    assert (read_job(first).status, read_job(first).attempts) == ("COMPLETED", 1)
+    for jid in rest:
+        row = read_job(jid)
+        assert (row.status, row.attempts, row.locked_by, row.started_at) == ("QUEUED", 0, None, None)
