@@ -1,0 +1,93 @@
+"""Serving the listener with gunicorn (programmatic ``BaseApplication``).
+
+Workers are forked from the master, and each builds its own app (its own engine and pool:
+connections are never shared across a fork). prometheus-client runs in multiprocess mode:
+each worker writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``, ``/metrics`` sums
+them, and a dead worker's files are marked so its gauges disappear. The directory is made
+(or wiped) at start and removed at exit when we created it.
+
+Tuning beyond ``ZIXLY_WEBHOOK_BIND`` / ``ZIXLY_WEBHOOK_WORKERS``: gunicorn's standard
+``GUNICORN_CMD_ARGS`` (e.g. ``--threads 8 --worker-class sync``) is honoured.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from settings import Settings
+
+DEFAULTS: dict[str, Any] = {
+    "worker_class": "gthread",  # keep-alive connections; DB waits release the GIL
+    "threads": 4,
+    "timeout": 30,  # a worker stuck longer than any vendor's deadline is replaced
+    "graceful_timeout": 10,
+    "keepalive": 5,
+    "accesslog": None,  # the app logs what matters, as JSON, without bodies
+    "errorlog": "-",
+    "proc_name": "zixly-webhook",
+}
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+class ListenerServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, metrics_dir: str, *, owns_metrics_dir: bool) -> None:
+        self.settings = settings
+        self.metrics_dir = metrics_dir
+        self.owns_metrics_dir = owns_metrics_dir
+        super().__init__()
+
+    def load_config(self) -> None:
+        options = {
+            **DEFAULTS,
+            "bind": [self.settings.webhook_bind],
+            "workers": self.settings.webhook_workers,
+            "child_exit": _child_exit,
+            "on_exit": self._on_exit,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+        extra = os.environ.get("GUNICORN_CMD_ARGS")
+        if extra:
+            parsed = self.cfg.parser().parse_args(shlex.split(extra))
+            for key, value in vars(parsed).items():
+                if value is not None and key in self.cfg.settings and key != "args":
+                    self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from webhook import create_app
+
+        return create_app(self.settings)
+
+    def _on_exit(self, _server: Any) -> None:
+        if self.owns_metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def prepare_metrics_dir() -> tuple[str, bool]:
+    """Set up ``PROMETHEUS_MULTIPROC_DIR`` before prometheus_client is imported anywhere.
+
+    Returns the directory and whether we created it (and so remove it at exit).
+    """
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):  # stale samples of a previous run would be summed in
+            if name.endswith(".db"):
+                os.unlink(os.path.join(given, name))
+        return given, False
+    made = tempfile.mkdtemp(prefix="zixly-webhook-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made, True
