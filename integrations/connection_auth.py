@@ -100,7 +100,7 @@ def refresh_connection(
                     provider.token_url,
                     refresh_token=tokens.refresh_token,
                     timeout=HTTP_TIMEOUT_S,
-                    **client_auth_kwargs(provider),
+                    **client_auth_kwargs(provider, refresh=True),
                 )
             except InvalidGrantError:
                 oauth_refresh_total.labels(system=system, outcome="invalid_grant").inc()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -59,28 +58,24 @@ def _oauthlib_env(provider: OAuthProvider) -> None:
         os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 
-def _json_body(url: str, headers: dict[str, str], body: str) -> tuple[str, dict[str, str], str]:
-    """Shopify's token endpoint takes JSON, not a form."""
-    from urllib.parse import parse_qsl
-
-    headers = {**headers, "Content-Type": "application/json"}
-    return url, headers, json.dumps(dict(parse_qsl(body)))
-
-
 def oauth_session(provider: OAuthProvider, *, state: str | None = None) -> OAuth2Session:
     _oauthlib_env(provider)
     session = OAuth2Session(provider.client_id, redirect_uri=provider.redirect_uri, scope=provider.scope, state=state)
     session.headers["User-Agent"] = "Zixly"
-    if provider.token_body == "json":  # noqa: S105
-        session.register_compliance_hook("access_token_request", _json_body)
-        session.register_compliance_hook("refresh_token_request", _json_body)
     return session
 
 
-def client_auth_kwargs(provider: OAuthProvider) -> dict[str, Any]:
-    """How the client authenticates at the token endpoint: HTTP Basic or form fields."""
+def client_auth_kwargs(provider: OAuthProvider, *, refresh: bool = False) -> dict[str, Any]:
+    """How the client authenticates at the token endpoint: HTTP Basic or form fields.
+
+    ``fetch_token`` and ``refresh_token`` of requests-oauthlib take the form-field variant
+    differently: the first has ``include_client_id``, the second sends extra kwargs as fields.
+    """
     if provider.client_auth == "basic":
-        return {"auth": HTTPBasicAuth(provider.client_id, provider.client_secret), "include_client_id": False}
+        basic = HTTPBasicAuth(provider.client_id, provider.client_secret)
+        return {"auth": basic} if refresh else {"auth": basic, "include_client_id": False}
+    if refresh:
+        return {"client_id": provider.client_id, "client_secret": provider.client_secret}
     return {"include_client_id": True, "client_secret": provider.client_secret}
 
 

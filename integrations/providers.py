@@ -32,7 +32,6 @@ class OAuthProvider:
     redirect_uri: str
     client_auth: ClientAuth = "body"
     pkce: bool = True
-    token_body: Literal["form", "json"] = "form"
     # Which token the revocation endpoint wants (Asana refuses access tokens there).
     revoke_token: Literal["refresh_token", "access_token"] = "refresh_token"
     # How the access token rides on API calls.
@@ -57,20 +56,45 @@ def redirect_uri(settings: Settings, system: str) -> str:
     return f"{settings.public_url.rstrip('/')}/oauth/{system}/callback"
 
 
+# Outside production an unconfigured vendor app uses these, and so do the sandbox emulators,
+# so development runs (OAuth, signed webhooks) work without registering any app.
+DEV_CLIENT_SECRET = "sandbox-secret"
+
+
+def client_secret(settings: Settings, system: str) -> str | None:
+    """The app's client secret: the setting, or the sandbox's outside production."""
+    secret = getattr(settings, f"{system}_client_secret")
+    if secret is not None:
+        return str(secret.get_secret_value())
+    return None if settings.env == "production" else DEV_CLIENT_SECRET
+
+
+def webhook_secret(settings: Settings, system: str) -> str | None:
+    """What verifies the vendor's webhook signatures (Asana's is per webhook: ``None`` here).
+
+    Xero: the webhook key; HubSpot and Shopify: the client secret. The listener and the
+    sandbox both call this, so they agree in development without any setting.
+    """
+    if system == "xero":
+        from integrations.xero.webhooks import webhook_key
+
+        return webhook_key(settings)
+    if system in ("hubspot", "shopify"):
+        return client_secret(settings, system)
+    return None
+
+
 def get_provider(settings: Settings, system: str, *, shop: str | None = None) -> OAuthProvider:
     """The provider description of ``system`` (Shopify needs the ``shop`` domain)."""
     if system not in VENDORS:
         raise ValueError(f"unknown system {system!r}; expected one of {VENDORS}")
     client_id = getattr(settings, f"{system}_client_id")
-    secret = getattr(settings, f"{system}_client_secret")
-    if settings.env != "production" and (not client_id or not secret):
-        # The sandbox accepts any client; development works without registering an app.
-        client_id, secret_value = client_id or f"zixly-dev-{system}", "sandbox-secret"
-    elif not client_id or not secret:
+    secret_value = client_secret(settings, system)
+    if settings.env != "production" and not client_id:
+        client_id = f"zixly-dev-{system}"
+    if not client_id or not secret_value:
         upper = system.upper()
         raise OAuthNotConfigured(f"set ZIXLY_{upper}_CLIENT_ID and ZIXLY_{upper}_CLIENT_SECRET to connect {system}")
-    else:
-        secret_value = secret.get_secret_value()
     common = {
         "system": system,
         "client_id": client_id,
@@ -109,10 +133,11 @@ def get_provider(settings: Settings, system: str, *, shop: str | None = None) ->
             authorize_url=f"{base}/admin/oauth/authorize",
             token_url=f"{base}/admin/oauth/access_token",
             revoke_url=None,  # uninstalling the app is the only revocation
+            # The docs show a JSON token request; the form Zixly sends is what Shopify's own
+            # Python library sends, and the endpoint accepts both.
             scopes=tuple(s for s in settings.shopify_scopes.split(",") if s),
             scope_separator=",",
             pkce=False,
-            token_body="json",
             token_header="X-Shopify-Access-Token",
             token_prefix="",
             api_url=base,

@@ -9,85 +9,25 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sandbox_live import Receiver, serving
+from oauth_live import Env, oauth_env
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import make_engine, make_session_factory
-from db.models import Connection, OAuthState, Tenant
-from integrations.connection_auth import ConnectionAuth, refresh_connection
+from db.models import Connection, OAuthState
+from integrations.connection_auth import refresh_connection
 from integrations.http import AuthError
 from integrations.oauth import OAuthFlowError, disconnect, finish_authorization, start_authorization
 from integrations.sandbox.xero_data import DEMO_TENANT_ID, DEMO_TENANT_NAME
 from integrations.tokens import FernetTokenStore, token_store
-from settings import Settings
-
-# Tests that exercise no locking run on SQLite only (PostgreSQL clones cost seconds each).
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-class Env:
-    def __init__(self, base: str, settings: Settings, factory: sessionmaker[Session], tenant_id: int) -> None:
-        self.base = base
-        self.settings = settings
-        self.factory = factory
-        self.tenant_id = tenant_id
-
-    def control(self, path: str, **body: object) -> dict[str, object]:
-        response = httpx.post(f"{self.base}/_sandbox/{path}", json=body, trust_env=False)
-        response.raise_for_status()
-        result: dict[str, object] = response.json()
-        return result
-
-    def connect(self) -> Connection:
-        """The whole consent dance, as the dashboard and the callback route do it."""
-        with self.factory() as session, session.begin():
-            url = start_authorization(session, self.settings, self.tenant_id, "xero", "alice@agency.example")
-        consent = httpx.get(url, follow_redirects=False, trust_env=False)
-        assert consent.status_code == 302
-        callback = urlsplit(consent.headers["Location"])
-        assert callback.path == "/oauth/xero/callback"
-        query = {k: v[0] for k, v in parse_qs(callback.query).items()}
-        with self.factory() as session, session.begin():
-            return finish_authorization(session, self.settings, "xero", query)
-
-    def api(self, connection_id: int) -> httpx.Client:
-        auth = ConnectionAuth(self.factory, self.settings, connection_id)
-        return httpx.Client(base_url=self.base + "/xero", auth=auth, trust_env=False)
-
-    def row(self, connection_id: int) -> Connection:
-        with self.factory() as session:
-            row = session.get(Connection, connection_id)
-            assert row is not None
-            return row
 
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> Iterator[Env]:
-    receiver = Receiver()
-    with serving(receiver.app()) as receiver_url:
-        app_settings = Settings(env="test", var_dir=tmp_path, public_url=receiver_url, _env_file=None)  # type: ignore[call-arg]
-        from integrations.sandbox.app import create_sandbox_app
+    with oauth_env(db_url, tmp_path) as env:
+        yield env
 
-        with serving(create_sandbox_app(app_settings)) as base:
-            httpx.post(base + "/_sandbox/reset", trust_env=False).raise_for_status()
-            settings = Settings(
-                env="test",
-                var_dir=tmp_path,
-                database_url=db_url,
-                public_url=receiver_url,
-                sandbox_port=int(base.rsplit(":", 1)[1]),
-                _env_file=None,  # type: ignore[call-arg]
-            )
-            engine = make_engine(settings)
-            factory = make_session_factory(engine)
-            with factory() as session, session.begin():
-                tenant = Tenant(name="Acme Outdoor Co")
-                session.add(tenant)
-                session.flush()
-                tenant_id = tenant.id
-            yield Env(base, settings, factory, tenant_id)
-            engine.dispose()
+
+# Tests that exercise no locking run on SQLite only (PostgreSQL clones cost seconds each).
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def test_connecting_stores_encrypted_tokens_and_the_chosen_organisation(env: Env) -> None:

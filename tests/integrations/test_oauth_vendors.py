@@ -1,0 +1,104 @@
+"""The one OAuth flow for every vendor: connect → tokens encrypted → refresh → disconnect/revoke.
+
+Xero's own details (organisation choice, rotation races, 401 refresh) are in test_oauth_xero.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from oauth_live import Env, oauth_env
+
+from integrations.connection_auth import refresh_connection
+from integrations.oauth import OAuthFlowError, disconnect, finish_authorization
+from integrations.providers import get_provider
+from integrations.sandbox import oauth_server
+from integrations.tokens import token_store
+
+SHOP = "zixly-demo.myshopify.com"
+# system → (shop, expected external org id or None when any, refresh tokens rotate?)
+CASES = {
+    "xero": (None, "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f", True),
+    "hubspot": (None, None, False),
+    "shopify": (SHOP, SHOP, True),
+    "asana": (None, None, False),
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, sqlite_template: Path) -> Iterator[Env]:
+    import shutil
+
+    path = tmp_path / "zixly.db"
+    shutil.copy(sqlite_template, path)
+    with oauth_env(f"sqlite:///{path}", tmp_path) as env:
+        yield env
+
+
+@pytest.mark.parametrize("system", list(CASES))
+def test_connect_refresh_and_disconnect(env: Env, system: str) -> None:
+    if system not in oauth_server.SERVERS:
+        pytest.skip(f"the {system} sandbox has no OAuth server yet")
+    shop, org_id, rotates = CASES[system]
+    connection = env.connect(system, shop)
+    assert connection.status == "connected"
+    if org_id is not None:
+        assert connection.external_org_id == org_id
+    store = token_store(env.settings)
+    first = store.load(env.row(connection.id))
+    assert first is not None and first.refresh_token
+    assert first.access_token not in (env.row(connection.id).token_ciphertext or "")
+
+    env.control(f"oauth/{system}/expire")
+    second = refresh_connection(env.factory, env.settings, connection.id, stale_access_token=first.access_token)
+    assert second.access_token != first.access_token
+    assert (second.refresh_token != first.refresh_token) is rotates
+    assert store.load(env.row(connection.id)) == second
+
+    with env.factory() as session, session.begin():
+        row = session.get(type(connection), connection.id)
+        assert row is not None
+        disconnect(session, env.settings, row)
+    row = env.row(connection.id)
+    assert (row.status, row.token_ciphertext, row.last_error) == ("disconnected", None, None)
+    provider = get_provider(env.settings, system, shop=shop)
+    if provider.revoke_url is not None:
+        assert not _refresh_works(env, provider.token_url, second.refresh_token or "", system)
+
+
+def _refresh_works(env: Env, token_url: str, refresh_token: str, system: str) -> bool:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    data |= {"client_id": f"zixly-dev-{system}", "client_secret": "sandbox-secret"}
+    response = httpx.post(token_url, data=data, trust_env=False)
+    return response.status_code == 200
+
+
+def test_a_shopify_callback_with_a_forged_hmac_is_refused(env: Env) -> None:
+    if "shopify" not in oauth_server.SERVERS:
+        pytest.skip("the shopify sandbox has no OAuth server yet")
+    query = env.consent("shopify", SHOP)
+    query["hmac"] = "0" * 64
+    with env.factory() as session, session.begin(), pytest.raises(OAuthFlowError, match="not signed"):
+        finish_authorization(session, env.settings, "shopify", query)
+
+
+def test_a_shopify_callback_for_another_shop_is_refused(env: Env) -> None:
+    if "shopify" not in oauth_server.SERVERS:
+        pytest.skip("the shopify sandbox has no OAuth server yet")
+    from integrations.shopify.webhooks import query_signature
+
+    query = env.consent("shopify", SHOP)
+    query["shop"] = "evil-shop.myshopify.com"
+    query["hmac"] = query_signature("sandbox-secret", {k: v for k, v in query.items() if k != "hmac"})
+    with env.factory() as session, session.begin(), pytest.raises(OAuthFlowError, match="different shop"):
+        finish_authorization(session, env.settings, "shopify", query)
+
+
+def test_shopify_needs_a_myshopify_domain(env: Env) -> None:
+    from integrations.oauth import start_authorization
+
+    with env.factory() as session, session.begin(), pytest.raises(OAuthFlowError, match=r"myshopify\.com"):
+        start_authorization(session, env.settings, env.tenant_id, "shopify", None, shop="evil.example.com")
