@@ -17,6 +17,7 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -237,8 +238,7 @@ def _page(items: list[dict[str, Any]], path: str) -> ResponseReturnValue:
     next_page = None
     if start + limit < len(items):
         token = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
-        args = {**request.args.to_dict(), "offset": token}
-        query = "&".join(f"{k}={v}" for k, v in args.items())
+        query = urlencode({**request.args.to_dict(), "offset": token})
         next_page = {"offset": token, "path": f"{path}?{query}", "uri": f"https://app.asana.com{API}{path}?{query}"}
     return jsonify(data=[view(i, fields, compact=True) for i in page], next_page=next_page)
 
