@@ -182,7 +182,7 @@ def create_schedule(
     return schedule_id
 
 
-def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes: Any) -> None:
+def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes: Any) -> int:
     """Change cron, timezone, params, job_type and/or enabled."""
     target = f"schedule:{schedule_id}"
     require_role(session, actor, EDITOR, "schedule.update", target)
@@ -190,6 +190,7 @@ def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes:
         check_cron(changes["cron"], changes.get("timezone") or "UTC")
     schedules.update_schedule(session, schedule_id, **changes)
     _done(session, actor, "schedule.update", target, {k: v for k, v in changes.items() if k != "params"})
+    return schedule_id
 
 
 def run_schedule_now(session: Session, actor: Actor, schedule_id: int) -> int:
@@ -210,11 +211,12 @@ def create_tenant(session: Session, actor: Actor, name: str, timezone: str) -> i
     return tenant_id
 
 
-def update_tenant(session: Session, actor: Actor, tenant_id: int, **changes: Any) -> None:
+def update_tenant(session: Session, actor: Actor, tenant_id: int, **changes: Any) -> int:
     target = f"tenant:{tenant_id}"
     require_role(session, actor, ADMIN, "tenant.update", target)
     admin.update_tenant(session, tenant_id, **changes)
     _done(session, actor, "tenant.update", target, changes)
+    return tenant_id
 
 
 def add_user(session: Session, actor: Actor, email: str, role: str, password: str) -> int:
@@ -228,7 +230,7 @@ def add_user(session: Session, actor: Actor, email: str, role: str, password: st
 
 def update_user(
     session: Session, actor: Actor, user_id: int, *, role: str | None = None, active: bool | None = None
-) -> None:
+) -> int:
     target = f"user:{user_id}"
     require_role(session, actor, ADMIN, "user.update", target)
     user = admin.get_user(session, user_id)
@@ -237,6 +239,7 @@ def update_user(
         raise ValueError("this is the last active admin; make another admin first")
     admin.update_user(session, user_id, role=role, active=active)
     _done(session, actor, "user.update", target, {"role": role, "active": active})
+    return user_id
 
 
 def create_token(session: Session, actor: Actor, user_id: int, name: str, role: str | None = None) -> str:
@@ -248,20 +251,22 @@ def create_token(session: Session, actor: Actor, user_id: int, name: str, role: 
     return token
 
 
-def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
+def revoke_token(session: Session, actor: Actor, token_id: int) -> int:
     target = f"token:{token_id}"
     require_role(session, actor, ADMIN, "token.revoke", target)
     admin.revoke_token(session, token_id)
     _done(session, actor, "token.revoke", target)
+    return token_id
 
 
 def save_workflow_setting(
     session: Session, actor: Actor, tenant_id: int, workflow: str, *, enabled: bool, options: dict[str, Any]
-) -> None:
+) -> int:
     target = f"tenant:{tenant_id}/workflow:{workflow}"
     require_role(session, actor, ADMIN, "workflow.update", target)
     admin.save_workflow_setting(session, tenant_id, workflow.strip(), enabled=enabled, options=options)
     _done(session, actor, "workflow.update", target, {"enabled": enabled})
+    return tenant_id
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -280,13 +285,14 @@ def connect(
     return url
 
 
-def disconnect(session: Session, settings: Settings, actor: Actor, tenant_id: int, system: str) -> None:
+def disconnect(session: Session, settings: Settings, actor: Actor, tenant_id: int, system: str) -> str:
     from integrations import oauth
 
     target = f"tenant:{tenant_id}/{system}"
     require_role(session, actor, ADMIN, "connection.disconnect", target)
     oauth.disconnect(session, settings, admin.get_connection(session, tenant_id, system))
     _done(session, actor, "connection.disconnect", target)
+    return system
 
 
 def test_connection(session: Session, settings: Settings, actor: Actor, tenant_id: int, system: str) -> str:

@@ -68,10 +68,10 @@ def current_actor() -> Actor | None:
 
 
 def require_actor() -> Actor:
-    """The logged-in actor; stops the page otherwise (the router shows the login page)."""
+    """The logged-in actor; otherwise the login form takes the page's place."""
     actor = current_actor()
     if actor is None:
-        st.warning("Please log in.")
+        login_page()
         st.stop()
     return actor
 

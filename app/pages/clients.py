@@ -1,3 +1,76 @@
+"""Clients: the health board — one row per tenant × integration, worst first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
 import streamlit as st
 
-st.title("clients")
+from app import auth, data, widgets
+from db.queries.clients import WEBHOOK_SILENCE_H
+
+auth.require_actor()
+st.title("Clients")
+st.caption(
+    "Connection status and token expiry, last success, failures since, webhook silence "
+    f"(no delivery for {WEBHOOK_SILENCE_H:.0f} h while connected) and sync cursor lag. Worst first."
+)
+widgets.keep("cl_tenants")
+tenant_ids = widgets.tenant_filter("cl_tenants")
+board = data.health_board(data.url(), tenant_ids)
+job_types = data.job_types(data.url())
+
+
+def _jobs_link(row: dict[str, Any]) -> str:
+    types = [t for t in job_types if row["system"] in t]
+    query = {"tenant": row["tenant_id"], "types": ",".join(types)}
+    if row["consecutive_failures"]:
+        query["status"] = "FAILED"
+    return "/jobs?" + urlencode(query)
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row["status"] in ("expired", "revoked", "error"):
+        return "🔴 reconnect"
+    if row["consecutive_failures"]:
+        return f"🔴 {row['consecutive_failures']} failing"
+    if row["webhook_silent"]:
+        return "🟠 webhooks silent"
+    if row["status"] == "not connected":
+        return "⚪ not connected"
+    if row["status"] == "expiring":
+        return "🟠 token expiring"
+    return "🟢 healthy"
+
+
+if not board:
+    st.info("No tenants yet.")
+else:
+    now = dt.datetime.now(dt.UTC)
+    df = pd.DataFrame(
+        {
+            "health": [_verdict(r) for r in board],
+            "tenant": [r["tenant"] for r in board],
+            "system": [r["system"] for r in board],
+            "status": [r["status"] for r in board],
+            "token expires in": [
+                widgets.seconds((r["expires_at"] - now).total_seconds()) if r["expires_at"] else "—" for r in board
+            ],
+            "last success": [r["last_success"] for r in board],
+            "failures since": [r["consecutive_failures"] for r in board],
+            "webhook silence": [widgets.seconds(r["silence_h"] * 3600) if r["silence_h"] else "—" for r in board],
+            "cursor lag": [widgets.seconds(r["cursor_lag_h"] * 3600) if r["cursor_lag_h"] else "—" for r in board],
+            "last error": [r["last_error"] or "" for r in board],
+            "jobs": [_jobs_link(r) for r in board],
+        }
+    )
+    st.dataframe(
+        df, hide_index=True, key="health_board",
+        column_config={
+            "jobs": st.column_config.LinkColumn("Jobs", display_text="open jobs"),
+            "last success": st.column_config.DatetimeColumn("Last success (UTC)", format="YYYY-MM-DD HH:mm"),
+        },
+    )  # fmt: skip

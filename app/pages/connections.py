@@ -1,3 +1,62 @@
+"""Connections: per tenant, the four systems — status, organisation, scopes, expiry, last error;
+Connect (OAuth), Test connection, Disconnect (ADMIN); and what depends on each."""
+
+from __future__ import annotations
+
+import datetime as dt
+
 import streamlit as st
 
-st.title("connections")
+from app import actions, auth, data, widgets
+
+actor = auth.require_actor()
+admin = actor.can("ADMIN")
+hint = None if admin else "ADMIN role needed"
+st.title("Connections")
+widgets.keep("cn_tenant")
+tenant_id = widgets.tenant_select("cn_tenant")
+if tenant_id is None:
+    st.stop()
+if flash := st.session_state.pop("flash", None):
+    st.success(flash)
+now = dt.datetime.now(dt.UTC)
+for c in data.connections(data.url(), tenant_id):
+    system = c["system"]
+    with st.container(border=True):
+        head, status = st.columns([3, 1])
+        head.subheader(system.capitalize())
+        status.markdown(f"**{c['status']}**")
+        if c["org_name"] or c["external_org_id"]:
+            st.caption(f"{c['org_name'] or ''} ({c['external_org_id'] or '—'})")
+        if c["scopes"]:
+            st.caption(f"Scopes: {c['scopes']}")
+        if c["expires_at"]:
+            left = (c["expires_at"] - now).total_seconds()
+            st.caption(f"Access token {'expires in ' + widgets.seconds(left) if left > 0 else 'expired'} "
+                       "(refreshed automatically while the grant lasts)")  # fmt: skip
+        if c["last_error"]:
+            st.error(c["last_error"])
+        st.caption("Used by: " + (", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"))
+        b1, b2, b3 = st.columns(3)
+        shop = None
+        if system == "shopify" and c["connection_id"] is None:
+            shop = st.text_input("Shop domain", key="cn_shop", placeholder="example.myshopify.com") or None
+        if b1.button("Connect" if c["connection_id"] is None or c["status"] == "disconnected" else "Reconnect",
+                     key=f"cn_connect_{system}", disabled=not admin, help=hint):  # fmt: skip
+            url = widgets.run_action(actions.connect, data.settings(), actor, tenant_id, system, shop)
+            if url is not None:
+                st.link_button(f"Continue to {system.capitalize()} to approve ↗", url, type="primary")
+        live = c["connection_id"] is not None and c["status"] != "disconnected"
+        if b2.button("Test connection", key=f"cn_test_{system}", disabled=not (admin and live), help=hint):
+            verdict = widgets.run_action(actions.test_connection, data.settings(), actor, tenant_id, system)
+            if verdict is not None:
+                st.info(verdict)
+        if b3.button("Disconnect", key=f"cn_disconnect_{system}", disabled=not (admin and live), help=hint):
+            st.session_state["cn_confirm"] = system
+        if st.session_state.get("cn_confirm") == system:
+            st.warning(f"Disconnect {system}? Workflows using it stop until it is reconnected.")
+            if st.button(f"Yes, disconnect {system}", key=f"cn_confirm_{system}", type="primary"):
+                st.session_state.pop("cn_confirm")
+                if widgets.run_action(actions.disconnect, data.settings(), actor, tenant_id, system) is not None:
+                    st.session_state["flash"] = f"{system.capitalize()} disconnected."
+                    st.rerun()

@@ -102,8 +102,9 @@ def test_bulk_rerun_states_the_count_before_it_runs(
     assert at.warning[0].value == "Rerun 2 failed jobs?"
     at.button(key="bulk_confirm").click().run()
     assert not at.exception, at.exception
-    reruns = db_session.scalars(select(PipelineJob).where(PipelineJob.created_by == "editor@example.com",
-                                                          PipelineJob.tenant_id == seeded.bolt)).all()
+    reruns = db_session.scalars(
+        select(PipelineJob).where(PipelineJob.created_by == "editor@example.com", PipelineJob.tenant_id == seeded.bolt)
+    ).all()
     assert len(reruns) == 2 and {r.status for r in reruns} == {"QUEUED"}
 
 

@@ -1,0 +1,124 @@
+"""The action layer checks roles itself and audits everything, allowed or refused."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import actor
+from dashboard_seed import Seeded
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import actions
+from db.auth import Forbidden
+from db.filters import JobFilter
+from db.models import AuditEntry, PipelineJob, Schedule, Tenant
+
+
+def _audit(session: Session) -> list[AuditEntry]:
+    session.expire_all()
+    return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+def test_a_viewer_calling_rerun_directly_is_refused_and_audited(db_session: Session, seeded: Seeded) -> None:
+    with pytest.raises(Forbidden):
+        actions.rerun(db_session, actor("VIEWER"), seeded.invoice_job)
+    entry = _audit(db_session)[-1]
+    assert (entry.actor, entry.action, entry.target, entry.allowed) == (
+        "viewer@example.com",
+        "job.rerun",
+        f"job:{seeded.invoice_job}",
+        False,
+    )
+    assert db_session.scalar(select(PipelineJob).where(PipelineJob.parent_job_id == seeded.invoice_job)) is None
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda s, a, d: actions.cancel(s, a, d.invoice_job), "job.cancel"),
+        (lambda s, a, d: actions.bulk_rerun(s, a, JobFilter(), confirmed_count=6), "job.bulk_rerun"),
+        (lambda s, a, d: list(actions.export_jobs(s, a, JobFilter())), "jobs.export"),
+        (lambda s, a, d: actions.export_related_records(s, a, d.invoice_job), "records.export"),
+        (lambda s, a, d: actions.replay_delivery(s, a, d.delivery_id), "delivery.replay"),
+        (lambda s, a, d: actions.run_schedule_now(s, a, d.schedule_id), "schedule.run_now"),
+        (lambda s, a, d: actions.update_schedule(s, a, d.schedule_id, enabled=False), "schedule.update"),
+    ],
+)
+def test_editor_actions_refuse_viewers(db_session: Session, seeded: Seeded, call: object, name: str) -> None:
+    with pytest.raises(Forbidden):
+        call(db_session, actor("VIEWER"), seeded)  # type: ignore[operator]
+    assert (_audit(db_session)[-1].action, _audit(db_session)[-1].allowed) == (name, False)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda s, a, d: actions.create_tenant(s, a, "Evil Co", "UTC"), "tenant.create"),
+        (lambda s, a, d: actions.update_tenant(s, a, d.acme, active=False), "tenant.update"),
+        (lambda s, a, d: actions.add_user(s, a, "x@example.com", "ADMIN", "long enough pw"), "user.create"),
+        (lambda s, a, d: actions.update_user(s, a, 2, role="ADMIN"), "user.update"),
+        (lambda s, a, d: actions.create_token(s, a, 2, "t"), "token.create"),
+        (
+            lambda s, a, d: actions.save_workflow_setting(s, a, d.acme, "w", enabled=False, options={}),
+            "workflow.update",
+        ),
+    ],
+)
+def test_admin_actions_refuse_editors(db_session: Session, seeded: Seeded, call: object, name: str) -> None:
+    with pytest.raises(Forbidden):
+        call(db_session, actor("EDITOR"), seeded)  # type: ignore[operator]
+    assert (_audit(db_session)[-1].action, _audit(db_session)[-1].allowed) == (name, False)
+
+
+def test_bulk_rerun_refuses_a_stale_confirmation(db_session: Session, seeded: Seeded) -> None:
+    with pytest.raises(actions.StaleConfirmation):
+        actions.bulk_rerun(db_session, actor("EDITOR"), JobFilter(), confirmed_count=3)
+    ids = actions.bulk_rerun(db_session, actor("EDITOR"), JobFilter(), confirmed_count=6)
+    assert len(ids) == 6
+    assert _audit(db_session)[-1].details == {"filter": {"statuses": ["FAILED"]}, "new_jobs": 6}
+
+
+def test_replay_reruns_the_deliverys_jobs(db_session: Session, seeded: Seeded) -> None:
+    ids = actions.replay_delivery(db_session, actor("EDITOR"), seeded.delivery_id)
+    job = db_session.get(PipelineJob, ids[0])
+    assert job is not None and job.parent_job_id == seeded.invoice_job
+    assert _audit(db_session)[-1].details == {"new_jobs": ids}
+
+
+def test_schedules_are_created_validated_and_run(db_session: Session, seeded: Seeded) -> None:
+    editor = actor("EDITOR")
+    with pytest.raises(ValueError, match="invalid cron"):
+        actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="61 * * * *",
+                                timezone="UTC", params={})  # fmt: skip
+    sid = actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="*/5 * * * *",
+                                  timezone="Australia/Sydney", params={"a": 1})  # fmt: skip
+    assert len(actions.check_cron("*/5 * * * *", "Australia/Sydney")) == 3
+    actions.update_schedule(db_session, editor, sid, enabled=False)
+    db_session.expire_all()
+    assert db_session.get(Schedule, sid).enabled is False  # type: ignore[union-attr]
+    job_id = actions.run_schedule_now(db_session, editor, sid)
+    assert db_session.get(PipelineJob, job_id).params == {"a": 1}  # type: ignore[union-attr]
+
+
+def test_admins_manage_tenants_users_and_tokens(db_session: Session, seeded: Seeded) -> None:
+    admin = actor("ADMIN")
+    tid = actions.create_tenant(db_session, admin, "Cobalt Cafe", "Europe/Berlin")
+    with pytest.raises(ValueError, match="timezone"):
+        actions.create_tenant(db_session, admin, "Nowhere", "Mars/Olympus")
+    actions.update_tenant(db_session, admin, tid, active=False)
+    assert db_session.get(Tenant, tid).active is False  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="12 characters"):
+        actions.add_user(db_session, admin, "new@example.com", "VIEWER", "short")
+    uid = actions.add_user(db_session, admin, "new@example.com", "VIEWER", "twelve chars!")
+    token = actions.create_token(db_session, admin, uid, "ci")
+    assert token.startswith("zx_") and token not in str([e.details for e in _audit(db_session)])
+    with pytest.raises(ValueError, match="last active admin"):
+        actions.update_user(db_session, admin, 1, role="VIEWER")
+
+
+def test_params_must_be_a_json_object() -> None:
+    assert actions.parse_params('{"a": 1}') == {"a": 1}
+    with pytest.raises(ValueError, match="JSON object"):
+        actions.parse_params("[1]")
+    with pytest.raises(ValueError, match="line 1"):
+        actions.parse_params("{")

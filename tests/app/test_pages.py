@@ -1,0 +1,172 @@
+"""Every page renders for its roles and its buttons do what they say (AppTest, seeded SQLite)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MAIN, actor
+from dashboard_seed import PASSWORD, Seeded
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from streamlit.testing.v1 import AppTest
+
+from db.models import AuditEntry, Connection, PipelineJob, Schedule, Tenant, User, WorkflowSetting
+
+PAGES = ["overview", "clients", "jobs", "lookup", "schedules", "webhooks", "connections"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_for_a_viewer(app: Callable[..., AppTest], page: str) -> None:
+    at = app("VIEWER", f"pages/{page}.py")
+    assert not at.exception, at.exception
+    assert at.title and not at.error
+
+
+def test_login_with_the_right_password_only(app: Callable[..., AppTest], db_session: Session) -> None:
+    at = app(None)
+    assert at.text_input(key="login_email") is not None
+    at.text_input(key="login_email").input("editor@example.com")
+    at.text_input(key="login_password").input("wrong")
+    at.button[0].click().run()
+    assert at.error[0].value == "Wrong email or password."
+    at.text_input(key="login_email").input("editor@example.com")
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Overview"
+    logins = [(e.actor, e.allowed) for e in db_session.scalars(select(AuditEntry).where(AuditEntry.action == "login"))]
+    assert logins == [("editor@example.com", False), ("editor@example.com", True)]
+
+
+def test_an_idle_session_times_out(app: Callable[..., AppTest]) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.session_state["last_seen"] = time.time() - 61 * 60  # the default timeout is 60 minutes
+    at.run()
+    assert at.info[0].value == "Your session timed out; please log in again."
+    assert "actor" not in at.session_state
+
+
+def test_admin_pages_are_not_offered_to_editors_and_refuse_them(app: Callable[..., AppTest]) -> None:
+    at = app("EDITOR")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("pages/admin.py")
+    for page in ("admin.py", "audit.py"):  # opened directly, the page itself refuses
+        direct = AppTest.from_file(str(Path(MAIN).parent / "pages" / page), default_timeout=30)
+        direct.session_state["actor"] = actor("EDITOR")
+        direct.run()
+        assert direct.error[0].value == "This page needs the ADMIN role; you are EDITOR."
+
+
+def test_the_clients_board_puts_the_expired_connection_first(app: Callable[..., AppTest]) -> None:
+    at = app("VIEWER", "pages/clients.py")
+    board = at.dataframe[0].value
+    assert (board["tenant"][0], board["system"][0], board["health"][0]) == ("Bolt Bikes", "xero", "🔴 reconnect")
+    assert board["jobs"][0].startswith("/jobs?tenant=2&types=")
+
+
+def test_record_lookup_lists_every_job_that_touched_the_record(app: Callable[..., AppTest], seeded: Seeded) -> None:
+    at = app("VIEWER", "pages/lookup.py")
+    at.text_input(key="lk_query").input("INV-0042").run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 2
+    assert at.get("page_link")[1].proto.label.startswith(f"Job #{seeded.invoice_job} ")
+
+
+def test_schedules_edit_shows_fire_times_and_saves(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("EDITOR", "pages/schedules.py")
+    sid = seeded.schedule_id
+    at.text_input(key=f"sc_cron_{sid}").input("not a cron").run()
+    assert "invalid cron" in at.error[0].value and at.button(key="sc_save").disabled
+    at.text_input(key=f"sc_cron_{sid}").input("30 9 * * 1-5").run()
+    assert at.caption[-3].value.startswith("Next: ") or any(c.value.startswith("Next: ") for c in at.caption)
+    at.button(key="sc_save").click().run()
+    assert not at.exception, at.exception
+    assert db_session.scalar(select(Schedule.cron).where(Schedule.id == sid)) == "30 9 * * 1-5"
+    at.button(key="sc_run").click().run()
+    assert at.success[0].value.startswith(f"Schedule #{sid} queued job #")
+
+
+def test_a_new_schedule_is_created(app: Callable[..., AppTest], db_session: Session) -> None:
+    at = app("EDITOR", "pages/schedules.py")
+    at.text_input(key="sc_new_cron").input("0 6 * * *").run()
+    at.button(key="sc_create").click().run()
+    assert not at.exception, at.exception
+    assert db_session.scalar(select(Schedule.cron).order_by(Schedule.id.desc()).limit(1)) == "0 6 * * *"
+
+
+def test_webhooks_show_verdicts_and_replay(app: Callable[..., AppTest], seeded: Seeded, db_session: Session) -> None:
+    at = app("EDITOR", "pages/webhooks.py")
+    table = at.dataframe[0].value
+    assert list(table["signature"]) == ["❌ invalid", "✅ valid"]
+    at.selectbox(key="wh_pick").set_value(seeded.delivery_id).run()
+    at.button(key="wh_replay").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value.startswith(f"Replayed delivery #{seeded.delivery_id} as jobs #")
+    replay = db_session.scalar(select(PipelineJob).where(PipelineJob.parent_job_id == seeded.invoice_job))
+    assert replay is not None
+
+
+def test_connections_list_four_systems_and_gate_buttons(app: Callable[..., AppTest]) -> None:
+    at = app("EDITOR", "pages/connections.py")
+    assert [s.value for s in at.subheader] == ["Xero", "Hubspot", "Shopify", "Asana"]
+    assert at.button(key="cn_disconnect_xero").disabled and at.button(key="cn_connect_asana").disabled
+
+
+def test_an_admin_disconnects_after_confirming(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("ADMIN", "pages/connections.py")
+    at.button(key="cn_disconnect_xero").click().run()
+    at.button(key="cn_confirm_xero").click().run()
+    assert not at.exception, at.exception
+    status = db_session.scalar(
+        select(Connection.status).where(Connection.tenant_id == seeded.acme, Connection.system == "xero")
+    )
+    assert status == "disconnected"
+
+
+def test_admin_creates_a_tenant_a_user_and_a_token_shown_once(app: Callable[..., AppTest], db_session: Session) -> None:
+    at = app("ADMIN", "pages/admin.py")
+    assert not at.exception, at.exception
+    at.text_input(key="ad_tenant_name").input("Cobalt Cafe")
+    at.text_input(key="ad_tenant_tz").input("Europe/Berlin")
+    at.button[[b.label for b in at.button].index("Create tenant")].click().run()
+    assert db_session.scalar(select(Tenant.timezone).where(Tenant.name == "Cobalt Cafe")) == "Europe/Berlin"
+    at.text_input(key="ad_user_email").input("Ann@Example.com")
+    at.text_input(key="ad_user_pw").input("a long password")
+    at.button[[b.label for b in at.button].index("Create user")].click().run()
+    db_session.rollback()  # a fresh snapshot
+    assert db_session.scalar(select(User.role).where(User.email == "ann@example.com")) == "VIEWER"
+    at.button[[b.label for b in at.button].index("Create token")].click().run()
+    assert not at.exception, at.exception
+    token = at.code[0].value
+    assert token.startswith("zx_")
+    at.run()
+    assert not any(c.value == token for c in at.code)  # shown once
+
+
+def test_admin_saves_a_workflow_setting(app: Callable[..., AppTest], seeded: Seeded, db_session: Session) -> None:
+    at = app("ADMIN", "pages/admin.py")
+    at.selectbox(key="ad_wf_pick").set_value("xero-invoice-paid").run()
+    at.toggle(key=f"ad_wf_on_{seeded.acme}_xero-invoice-paid").set_value(False).run()
+    at.button(key="ad_wf_save").click().run()
+    assert not at.exception, at.exception
+    assert db_session.scalar(select(WorkflowSetting.enabled).where(WorkflowSetting.tenant_id == seeded.acme)) is False
+
+
+def test_the_audit_log_shows_refusals_to_admins(app: Callable[..., AppTest], seeded: Seeded) -> None:
+    from app import actions
+    from db.engine import make_engine, make_session_factory
+    from settings import load_settings
+
+    with make_session_factory(make_engine(load_settings().database_url))() as s, pytest.raises(PermissionError):
+        actions.rerun(s, actor("VIEWER"), seeded.invoice_job)
+    at = app("ADMIN", "pages/audit.py")
+    at.toggle(key="au_refused").set_value(True).run()
+    rows = at.dataframe[0].value
+    assert list(rows["action"]) == ["job.rerun"] and list(rows["actor"]) == ["viewer@example.com"]
