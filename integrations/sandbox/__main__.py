@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import threading
 
 from werkzeug.serving import make_server
 
-from integrations.sandbox.app import create_sandbox_app
+from integrations.sandbox.app import create_sandbox_app, demo_trickle
 from settings import load_settings
 
 
@@ -21,11 +23,17 @@ def main(argv: list[str] | None = None) -> None:
     # One process, many threads: emulator state is in memory and shared by every request.
     server = make_server("127.0.0.1", port, create_sandbox_app(settings), threaded=True)
     logging.getLogger("zixly.sandbox").info("sandbox listening on http://127.0.0.1:%s", server.server_port)
+    stop = threading.Event()
+    # SIGTERM (honcho, docker stop) ends serve_forever cleanly; shutdown() must run off its thread.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if settings.sandbox_events_per_min > 0:
+        threading.Thread(target=demo_trickle, args=(settings, stop), name="demo-trickle", daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
 
 
