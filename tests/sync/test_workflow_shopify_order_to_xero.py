@@ -1,0 +1,101 @@
+"""shopify-order-to-xero against the live sandbox: the invoice's content, and exactly one of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workflow_harness import SHOP, Env, workflow_env
+
+from integrations.sandbox import control, xero_data
+from integrations.sandbox import shopify as shopify_sandbox
+from integrations.xero.client import XeroClient
+from integrations.xero.models import Invoice
+from sync.workflows.shopify_order_to_xero import idempotency_key
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+JOB = "shopify-order-to-xero"
+ORDER = 5100001001  # Alice, two lines, WELCOME10 discount, courier shipping, NZD
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path) -> Iterator[Env]:
+    with workflow_env(db_url, tmp_path, ("xero", "shopify")) as env:
+        yield env
+
+
+def paid(order_id: int = ORDER) -> dict[str, str]:
+    shopify_sandbox.orders(SHOP)[order_id]["financial_status"] = "paid"
+    return {"order_id": str(order_id), "shop": SHOP}
+
+
+def invoices_for(reference: str) -> list[dict[str, Any]]:
+    org = xero_data.ORGS[xero_data.DEMO_TENANT_ID]
+    return [i for i in org.invoices.values() if i["Reference"] == reference]
+
+
+def test_a_paid_order_becomes_one_invoice_with_its_lines_discount_and_shipping(env: Env) -> None:
+    job = env.run(JOB, paid())
+    assert job.status == "COMPLETED", job.error
+    [invoice] = invoices_for("#1001")
+    assert invoice["Type"] == "ACCREC"
+    assert invoice["CurrencyCode"] == "NZD"
+    assert invoice["Contact"]["EmailAddress"] == "alice@northwind.example"
+    lines = [(li["Description"], li["Quantity"], li["UnitAmount"]) for li in invoice["LineItems"]]
+    assert lines == [
+        ("Merino throw (MT-GRY)", 1.0, 189.0),
+        ("Kauri coaster set (KC-4)", 2.0, 34.5),
+        ("Discount WELCOME10", 1.0, -10.0),
+        ("Shipping: Courier", 1.0, 12.0),
+    ]
+    assert job.result is not None and job.result["created"] is True
+    records = env.records(job.id)
+    assert ("shopify", "order", str(ORDER), "READ") in records
+    assert ("xero", "invoice", invoice["InvoiceID"], "CREATE") in records
+    assert env.writes("xero")[idempotency_key(SHOP, ORDER)] == 1
+
+
+def test_a_second_run_finds_the_invoice_and_creates_nothing(env: Env) -> None:
+    env.run(JOB, paid())
+    again = env.run(JOB, paid())
+    assert again.status == "COMPLETED"
+    assert again.result is not None and again.result["created"] is False
+    assert len(invoices_for("#1001")) == 1
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_creates_one_invoice(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arm the fault right after the existence check, so it hits the create: Xero processes the
+    # PUT but its answer is lost (502); the retry carries the same key and is answered, not run.
+    original = XeroClient.list_invoices
+
+    def then_drop_the_next_write(self: XeroClient, **kwargs: Any) -> Iterator[Invoice]:
+        yield from original(self, **kwargs)
+        control.add_fault("xero", "drop", 1, path_contains="Invoices")
+
+    monkeypatch.setattr(XeroClient, "list_invoices", then_drop_the_next_write)
+    job = env.run(JOB, paid(), max_attempts=1)
+    assert job.status == "COMPLETED", job.error
+    assert [s.status_code for s in env.steps(job.id) if s.method == "PUT" and "Invoices" in (s.path or "")] == [
+        502,
+        200,
+    ]
+    assert len(invoices_for("#1001")) == 1
+    assert env.writes("xero")[idempotency_key(SHOP, ORDER)] == 1
+
+
+def test_an_unpaid_order_is_skipped(env: Env) -> None:
+    job = env.run(JOB, {"order_id": "5100001003", "shop": SHOP})
+    assert job.status == "COMPLETED"
+    assert job.result == {"skipped": "order PENDING", "order": "#1003"}
+    assert invoices_for("#1003") == []
+
+
+def test_a_deleted_order_fails_at_once_naming_it(env: Env) -> None:
+    job = env.run(JOB, {"order_id": "4242", "shop": SHOP})
+    assert job.status == "FAILED"
+    assert job.attempts == 1
+    assert "Shopify order 4242 does not exist" in (job.error or "")
