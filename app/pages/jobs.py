@@ -43,7 +43,7 @@ if nav[1].button("Older →", disabled=page.next_cursor is None, key="jobs_next"
 nav[2].caption(f"Page {len(cursors)} · {len(page.rows)} jobs" + (" · more after this page" if page.next_cursor else ""))
 with nav[3].form("open_job", border=False):
     wanted = st.number_input("Open job #", min_value=1, step=1, value=None, key="jobs_open_id")
-    if st.form_submit_button("Open") and wanted:
+    if st.form_submit_button("Go to job") and wanted:
         st.query_params["job"] = str(int(wanted))
         st.rerun()
 

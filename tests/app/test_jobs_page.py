@@ -42,7 +42,7 @@ def test_a_link_from_the_clients_board_presets_the_filters(app: Callable[..., Ap
 def test_opening_a_job_shows_steps_records_and_lineage(app: Callable[..., AppTest], seeded: Seeded) -> None:
     at = app("VIEWER", "pages/jobs.py")
     at.number_input(key="jobs_open_id").set_value(seeded.rerun_child)
-    at.button[[b.label for b in at.button].index("Open")].click().run()
+    at.button[[b.label for b in at.button].index("Go to job")].click().run()
     assert not at.exception, at.exception
     assert at.title[0].value == f"Job #{seeded.rerun_child} · FAILED"
     links = [p.proto.label for p in at.get("page_link")]
