@@ -32,10 +32,11 @@ from pydantic import ValidationError
 
 from db.blobs import BlobStore, blob_key, make_blob_store
 from integrations.http import CallRecorder
-from integrations.prices import PriceClient, PriceHistory
+from integrations.prices import PriceClient, PriceHistory, sample_availability
 from sync.metrics import TRADING_API_LATENCY
 from sync.sweep.backtest import equity_curve, run_sweep
 from sync.sweep.params import SweepParams, validate_sweep_params
+from sync.workflows import register
 
 JOB_TYPE = "trading-sweep"
 TOP_N = 20
@@ -48,6 +49,19 @@ class SweepRejected(ValueError):
     permanent = True
 
 
+class TradingSweepParams(SweepParams):
+    """The registered params model: without an explicit ``available`` context it checks tickers
+    and history lengths against the bundled sample data, which is what the sandbox serves, so
+    ``POST /webhook/jobs`` answers 422 for an unknown ticker or a too-long window with no HTTP."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> TradingSweepParams:
+        if kwargs.get("context") is None:
+            kwargs["context"] = {"available": sample_availability()}
+        return super().model_validate(obj, **kwargs)
+
+
+@register(JOB_TYPE, params=TradingSweepParams)
 def run(
     ctx: Any,
     params: Mapping[str, Any],
@@ -55,8 +69,11 @@ def run(
     transport: httpx.BaseTransport | None = None,
     blobs: BlobStore | None = None,
 ) -> dict[str, Any]:
-    """Run one sweep. Seams for tests: ``transport`` carries the price API's HTTP (default: the
-    network, to ``settings.prices_url``); ``blobs`` defaults to the store ``settings`` names."""
+    """Backtest a moving-average crossover over a grid of (fast, slow) windows.
+
+    Seams for tests: ``transport`` carries the price API's HTTP (default: the network, to
+    ``settings.prices_url``); ``blobs`` defaults to the store ``settings`` names.
+    """
     started = time.perf_counter()
     progress = _progress(ctx)
     store = blobs or make_blob_store(ctx.settings)

@@ -167,3 +167,35 @@ def test_gaps_and_null_rows_are_reported_in_the_result_and_the_steps(settings: S
     assert result["data"]["bars"] == 26
     assert ("warning", "fetched 26 daily bars of TEST, 2021-02-01 .. 2021-02-28; 1 null rows dropped (2021-02-05); "
             "1 missing days (2021-02-10); not filled") in ctx.steps  # fmt: skip
+
+
+def test_it_is_registered_as_trading_sweep() -> None:
+    from sync.workflows import get
+
+    assert get("trading-sweep").handler is run
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "reason"),
+    [
+        ({**EXAMPLE, "ticker": "DOGE-USD"}, "ticker", "unknown ticker"),
+        ({**EXAMPLE, "ticker": "ETH-USD", "slow_range": [100, 2400]}, "slow_range", "does not fit the history"),
+        ({**EXAMPLE, "step": 0}, "step", "positive"),
+    ],
+)
+def test_the_listener_path_rejects_bad_params_without_http(params: dict[str, object], field: str, reason: str) -> None:
+    from pydantic import ValidationError
+
+    from sync.workflows import validate_params
+
+    with pytest.raises(ValidationError) as info:
+        validate_params("trading-sweep", params)
+    error = info.value.errors()[0]
+    assert error["loc"] == (field,) and reason in error["msg"]
+
+
+def test_the_listener_path_fills_in_the_defaults() -> None:
+    from sync.workflows import validate_params
+
+    checked = validate_params("trading-sweep", EXAMPLE)
+    assert checked["fee_bps"] == 10.0 and checked["fast_range"] == [10, 20] and checked["start"] is None
