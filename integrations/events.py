@@ -33,7 +33,10 @@ class VendorEvent(BaseModel):
         # Vendors send naive UTC timestamps (Xero's eventDateUtc has no offset).
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError as exc:  # 0001-01-01T00:00+01:00 has no UTC equivalent
+            raise ValueError("timestamp out of range") from exc
 
 
 def make_dedup_key(source: str, *parts: object) -> str:

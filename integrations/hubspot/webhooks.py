@@ -69,7 +69,7 @@ def verify_v3(
     """True when the v3 signature matches and the timestamp is at most 5 minutes old."""
     try:
         sent_at = int(timestamp) / 1000
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: more digits than a float holds
         return False
     # A timestamp far in the future is as suspect as an old one.
     if abs(now() - sent_at) > MAX_AGE_S:
@@ -148,9 +148,12 @@ def _event(item: dict[str, Any]) -> VendorEvent:
     if "portalId" in item:
         external_ids["portal_id"] = str(item["portalId"])
     occurred_ms = item.get("occurredAt")
-    occurred_at = (
-        datetime.fromtimestamp(int(occurred_ms) / 1000, tz=UTC) if occurred_ms is not None else datetime.now(UTC)
-    )
+    try:
+        occurred_at = (
+            datetime.fromtimestamp(int(occurred_ms) / 1000, tz=UTC) if occurred_ms is not None else datetime.now(UTC)
+        )
+    except (TypeError, ValueError, OverflowError, OSError) as exc:  # a list, NaN, 1e300, year 0…
+        raise ValueError("a HubSpot event's occurredAt is epoch milliseconds") from exc
     return VendorEvent(
         source=SOURCE,
         event_type=subscription,
