@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from db import workflow_settings
 from db.auth import create_user
 from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant, User
 
@@ -16,12 +17,16 @@ DEMO_TENANT = "Acme Outdoor Co"
 DEMO_EMAIL = "admin@zixly.local"
 DEMO_PASSWORD = "zixly-demo"  # development only: seed-demo refuses to run in production
 # External org ids the sandbox's seeded vendors use, so its webhooks resolve to the demo tenant.
+# The tokens come from the sandbox at run time (its grants live in memory): the sandbox's demo
+# trickle connects this tenant through the OAuth flow when it starts (integrations/sandbox/connect.py).
 DEMO_ORGS = {
     "xero": ("c2cc9b6e-9458-4c7d-93cc-f02b81b0594f", "Acme Outdoor Co (Xero demo)"),
-    "hubspot": ("62515", "Acme Outdoor Co portal"),
+    "hubspot": ("7001234", "HubSpot portal 7001234"),
     "shopify": ("acme-outdoor.myshopify.com", "Acme Outdoor"),
-    "asana": ("1200000000000001", "Acme Outdoor workspace"),
+    "asana": ("1201000000000001", "Zixly Demo Workspace"),
 }
+# The sandbox's "Client onboarding" project receives the onboarding tasks of won deals.
+DEMO_WORKFLOW_OPTIONS = {"hubspot-deal-won-to-asana": {"asana_project_gid": "1201000000000201", "due_in_days": 5}}
 
 # job type → (weight, systems it touches, typical seconds, failure messages)
 _JOB_TYPES: dict[str, tuple[int, tuple[str, ...], float, tuple[str, ...]]] = {
@@ -51,6 +56,9 @@ def seed_demo(session: Session, *, days: int = 7, jobs_per_day: int = 300, seed:
             )
         )
     session.flush()
+    for workflow, options in DEMO_WORKFLOW_OPTIONS.items():
+        workflow_settings.save(session, tenant.id, workflow, enabled=True, options=options)
+    workflow_settings.ensure_default_schedules(session, tenant.id)
     _seed_history(session, tenant.id, now, days=days, jobs_per_day=jobs_per_day, rng=random.Random(seed))
     return True
 
