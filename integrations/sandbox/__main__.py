@@ -9,7 +9,8 @@ import threading
 
 from werkzeug.serving import make_server
 
-from integrations.sandbox.app import create_sandbox_app, demo_trickle
+from integrations.sandbox import trickle
+from integrations.sandbox.app import create_sandbox_app
 from settings import load_settings
 
 
@@ -21,13 +22,15 @@ def main(argv: list[str] | None = None) -> None:
     port = args.port if args.port is not None else settings.sandbox_port
     logging.basicConfig(level=settings.log_level)
     # One process, many threads: emulator state is in memory and shared by every request.
-    server = make_server("127.0.0.1", port, create_sandbox_app(settings), threaded=True)
+    app = create_sandbox_app(settings)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     logging.getLogger("zixly.sandbox").info("sandbox listening on http://127.0.0.1:%s", server.server_port)
     stop = threading.Event()
     # SIGTERM (honcho, docker stop) ends serve_forever cleanly; shutdown() must run off its thread.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     if settings.sandbox_events_per_min > 0:
-        threading.Thread(target=demo_trickle, args=(settings, stop), name="demo-trickle", daemon=True).start()
+        # The demo trickle (integrations.sandbox.trickle) connects the demo tenant, then sends events.
+        threading.Thread(target=trickle.run, args=(settings, stop, app), name="demo-trickle", daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -14,9 +14,6 @@ under ``/_sandbox/<vendor>``) for vendor-specific controls. Shared controls:
 from __future__ import annotations
 
 import importlib
-import logging
-import random
-import threading
 from types import ModuleType
 from typing import Any
 
@@ -39,23 +36,6 @@ def reset_all() -> None:
         server.reset()
     for module in vendor_modules():
         module.reset()
-
-
-def demo_trickle(settings: Settings, stop: threading.Event) -> None:
-    """Send signed demo events at ``settings.sandbox_events_per_min`` until ``stop`` is set.
-
-    Each tick asks a random vendor module that has ``demo_event(settings)`` for one event.
-    """
-    log = logging.getLogger("zixly.sandbox")
-    senders = [m.demo_event for m in vendor_modules() if hasattr(m, "demo_event")]
-    interval = 60.0 / settings.sandbox_events_per_min
-    while senders and not stop.wait(interval):
-        sender = random.choice(senders)
-        try:
-            result = sender(settings)
-            log.info("demo event from %s: delivered=%s", sender.__module__, result.get("delivered"))
-        except Exception:  # the trickle is a demo aid; one failed send must not end it
-            log.exception("demo event from %s failed", sender.__module__)
 
 
 def create_sandbox_app(settings: Settings) -> Flask:

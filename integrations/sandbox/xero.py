@@ -8,7 +8,8 @@
   ``Idempotency-Key`` replay, ``xero-tenant-id`` and ``Accept: application/json`` checks;
 - limits: 60/minute and 5,000/day per tenant, 10,000/minute per app, with the
   ``X-*Limit-Remaining`` headers, ``Retry-After`` and ``X-Rate-Limit-Problem`` on 429;
-- ``/_sandbox/xero/…``: pay an invoice (sends the signed webhook), run Intent-to-Receive.
+- ``/_sandbox/xero/…`` (:mod:`integrations.sandbox.xero_hooks`): pay an invoice, which sends the
+  signed webhook; run Intent-to-Receive; the demo trickle's ``demo_event``.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from integrations.sandbox import control
 from integrations.sandbox import xero_data as data
 from integrations.sandbox.oauth_server import Grant, OAuthServer, register_oauth_routes
-from integrations.sandbox.webhook_sender import deliver
-from integrations.xero import webhooks
-from settings import Settings
+from integrations.sandbox.xero_hooks import control_blueprint, demo_event, send_event
 
 VENDOR = "xero"
 API = "/api.xro/2.0"
@@ -38,7 +37,6 @@ MAX_PAGE_SIZE = 1000
 blueprint = Blueprint("xero", __name__, url_prefix="/xero")
 # Responses to writes, by (tenant, Idempotency-Key): a retried write is answered, not repeated.
 _REPLAYS: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-control_blueprint = Blueprint("xero_sandbox", __name__, url_prefix="/_sandbox/xero")
 
 
 def _id_token(grant: Grant) -> dict[str, Any]:
@@ -333,102 +331,4 @@ def create_contacts() -> ResponseReturnValue:
     return _write("Contacts", data.new_contact)
 
 
-# -- sandbox controls: webhooks ---------------------------------------------------------------
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["ZIXLY_SETTINGS"]
-    return settings
-
-
-def _target() -> str:
-    body = request.get_json(silent=True) or {}
-    return str(body.get("target") or _settings().public_url.rstrip("/") + "/webhook/xero")
-
-
-def _signed_post(
-    settings: Settings, target: str, payload: dict[str, Any], *, key: str | None = None, retries: int = 3
-) -> dict[str, Any]:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    key = key or webhooks.webhook_key(settings) or webhooks.DEV_WEBHOOK_KEY
-    headers = {"Content-Type": "application/json", "x-xero-signature": webhooks.signature(key, body)}
-    return deliver(target, lambda _attempt: (body, headers), retries=retries)
-
-
-_sequence = [0]
-
-
-def send_event(
-    settings: Settings, org: data.Org, category: str, event_type: str, resource_id: str, target: str
-) -> dict[str, Any]:
-    """Send one signed event delivery, as Xero does after a change."""
-    _sequence[0] += 1
-    resource = "Invoices" if category == "INVOICE" else "Contacts"
-    event = {
-        "resourceUrl": f"https://api.xero.com/api.xro/2.0/{resource}/{resource_id}",
-        "resourceId": resource_id,
-        # Xero's samples omit the offset; xero-webhooks.yaml says date-time, and the spec wins.
-        "eventDateUtc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "eventType": event_type,
-        "eventCategory": category,
-        "tenantId": org.tenant_id,
-        "tenantType": "ORGANISATION",
-    }
-    payload = {
-        "events": [event],
-        "firstEventSequence": _sequence[0],
-        "lastEventSequence": _sequence[0],
-        "entropy": secrets.token_hex(10).upper(),
-    }
-    return _signed_post(settings, target, payload) | {"event": event}
-
-
-@control_blueprint.post("/invoices/<number>/pay")
-def pay_invoice(number: str) -> ResponseReturnValue:
-    """Mark an invoice PAID and send the signed INVOICE UPDATE webhook to the listener."""
-    tenant = (request.get_json(silent=True) or {}).get("tenant_id", data.DEMO_TENANT_ID)
-    with data.LOCK:
-        org = data.ORGS.get(tenant)
-        invoice = next((i for i in org.invoices.values() if i["InvoiceNumber"] == number), None) if org else None
-        if org is None or invoice is None:
-            return jsonify(error=f"no invoice {number}"), 404
-        if invoice["Status"] != "PAID":
-            data.mark_paid(org, invoice, dt.datetime.now(dt.UTC))
-    return jsonify(send_event(_settings(), org, "INVOICE", "UPDATE", invoice["InvoiceID"], _target()))
-
-
-def demo_event(settings: Settings) -> dict[str, Any]:
-    """One demo-trickle event: pay the oldest unpaid invoice (or raise a new one and announce it)."""
-    target = settings.public_url.rstrip("/") + "/webhook/xero"
-    now = dt.datetime.now(dt.UTC)
-    with data.LOCK:
-        org = data.ORGS[data.DEMO_TENANT_ID]
-        unpaid = sorted(
-            (i for i in org.invoices.values() if i["Status"] == "AUTHORISED"), key=lambda i: i["InvoiceNumber"]
-        )
-        if unpaid:
-            invoice, event_type = unpaid[0], "UPDATE"
-            data.mark_paid(org, invoice, now)
-        else:
-            contact = secrets.choice(list(org.contacts.values()))
-            line = {"Description": "Gear hire", "Quantity": 1, "UnitAmount": 150.0, "AccountCode": "200"}
-            invoice = data.build_invoice(
-                org,
-                {"Contact": {"ContactID": contact["ContactID"]}, "Status": "AUTHORISED", "LineItems": [line]},
-                now=now,
-            )
-            event_type = "CREATE"
-    return send_event(settings, org, "INVOICE", event_type, invoice["InvoiceID"], target)
-
-
-@control_blueprint.post("/itr")
-def intent_to_receive() -> ResponseReturnValue:
-    """Xero's handshake: one correctly and one wrongly signed empty delivery; 200 then 401 passes."""
-    payload = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": secrets.token_hex(10)}
-    target = _target()
-    good = _signed_post(_settings(), target, payload, retries=0)
-    bad = _signed_post(_settings(), target, payload, key="not-the-" + secrets.token_hex(4), retries=0)
-    good_status = [a["status"] for a in good["attempts"]]
-    bad_status = [a["status"] for a in bad["attempts"]]
-    passed = good_status == [200] and bad_status == [401]
-    return jsonify(passed=passed, correctly_signed=good_status, incorrectly_signed=bad_status)
+__all__ = ["blueprint", "control_blueprint", "demo_event", "reset", "send_event"]
