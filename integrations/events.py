@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -43,3 +44,11 @@ def make_dedup_key(source: str, *parts: object) -> str:
     """A stable, bounded dedup key from the fields a vendor's contract names."""
     raw = "|".join("" if p is None else str(p) for p in parts)
     return f"{source}:{hashlib.sha256(raw.encode()).hexdigest()[:40]}"
+
+
+def load_json(body: bytes) -> Any:
+    """``json.loads`` whose only error is ``ValueError``: deep nesting raises RecursionError there."""
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise ValueError("the JSON is nested too deeply") from exc

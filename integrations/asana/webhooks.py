@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.events import VendorEvent
+from integrations.events import VendorEvent, load_json
 
 SOURCE = "asana"
 HEADER_SECRET = "X-Hook-Secret"  # noqa: S105 (a header name)
@@ -78,7 +77,7 @@ def parse_events(body: bytes, *, org_id: str | None) -> list[VendorEvent]:
 
     Raises ``ValueError`` when the body is not ``{"events": [ ... ]}``.
     """
-    data = json.loads(body)
+    data = load_json(body)
     events = data.get("events") if isinstance(data, dict) else None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise ValueError('an Asana webhook body is {"events": [...]}')

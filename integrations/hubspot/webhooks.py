@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.events import VendorEvent
+from integrations.events import VendorEvent, load_json
 
 SOURCE = "hubspot"
 MAX_AGE_S = 300  # HubSpot: reject v3 requests whose timestamp is older than 5 minutes
@@ -133,7 +132,7 @@ def parse_events(body: bytes) -> list[VendorEvent]:
 
     Raises ``ValueError`` when the body is not a JSON array of objects.
     """
-    data = json.loads(body)
+    data = load_json(body)
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise ValueError("a HubSpot webhook body is a JSON array of event objects")
     return [_event(item) for item in data]

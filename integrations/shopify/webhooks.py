@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.events import VendorEvent
+from integrations.events import VendorEvent, load_json
 
 SOURCE = "shopify"
 
@@ -142,7 +142,7 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> VendorEvent:
     shop = header(headers, HEADER_SHOP)
     if not topic or not shop:
         raise ValueError("missing X-Shopify-Topic or X-Shopify-Shop-Domain")
-    resource = json.loads(body)
+    resource = load_json(body)
     if not isinstance(resource, dict):
         raise ValueError("a Shopify webhook body is a JSON object")
     event_id = header(headers, HEADER_EVENT_ID)

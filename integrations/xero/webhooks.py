@@ -16,12 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from integrations.events import VendorEvent
+from integrations.events import VendorEvent, load_json
 from settings import Settings
 
 SOURCE = "xero"
@@ -51,7 +50,7 @@ def verify_request(key: str, body: bytes, headers: Mapping[str, str]) -> bool:
 
 
 def _payload(body: bytes) -> dict[str, Any]:
-    data = json.loads(body)
+    data = load_json(body)
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise ValueError('a Xero webhook body is {"events": [...], ...}')
     if not all(isinstance(e, dict) for e in data["events"]):

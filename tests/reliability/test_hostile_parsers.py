@@ -39,7 +39,8 @@ json_scalar = (
     | st.text(max_size=30)
 )
 any_json = st.recursive(
-    json_scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    json_scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
 offsets = st.integers(-23 * 60, 23 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
@@ -287,3 +288,13 @@ def test_shopify_query_signature_check_never_raises_and_refuses_forgeries() -> N
 
     _run(300, st.tuples(secret_text, params), check)
     assert tally["forgeries_accepted"] == 0
+
+
+@pytest.mark.parametrize("vendor", sorted(PARSERS))
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_a_deeply_nested_body_is_refused_with_a_value_error(vendor: str, depth: int) -> None:
+    _, parse = PARSERS[vendor]
+    nested = b'{"events": ' + b"[" * depth + b"]" * depth + b"}"
+    headers = {"X-Shopify-Topic": "orders/paid", "X-Shopify-Shop-Domain": "a.myshopify.com"}
+    with pytest.raises(ValueError):
+        parse((headers, nested) if vendor == "shopify" else nested)
