@@ -20,6 +20,7 @@ from integrations.events import VendorEvent
 from webhook import metrics, routing
 from webhook.context import get_session, listener
 from webhook.problems import Problem
+from webhook.storable import cleaned
 
 log = logging.getLogger("webhook.intake")
 
@@ -126,22 +127,22 @@ def accept(
     enforce_rate_limit(tenants, source)
 
     session = get_session()
-    headers = kept_headers(dict(request.headers.items()))
+    headers = cleaned(kept_headers(dict(request.headers.items())))
     disabled: dict[int, set[str]] = {}
     duplicates: list[str] = []
     pending: list[tuple[int, list[JobSpec]]] = []  # (delivery pk, its jobs)
     unmatched = 0
     for event in events:
         tenant_id = tenant_of(event)
-        did = delivery_id(event.dedup_key)
+        did = delivery_id(cleaned(event.dedup_key))
         pk = intake.claim_delivery(
             session,
             intake.NewDelivery(
                 source=source,
                 delivery_id=did,
                 tenant_id=tenant_id,
-                event_type=event.event_type,
-                external_org_id=event.org_id,
+                event_type=cleaned(event.event_type),
+                external_org_id=cleaned(event.org_id),
                 headers=headers,
                 body=raw_body if len(events) == 1 else _single_event_body(source, event),
                 outcome="accepted" if tenant_id is not None else "unmatched",
@@ -160,9 +161,9 @@ def accept(
             JobSpec(
                 tenant_id=tenant_id,
                 job_type=workflow,
-                params=routing.job_params(event),
-                idempotency_key=delivery_id(f"{event.dedup_key}:{workflow}"),
-                concurrency_key=routing.concurrency_key(workflow, event),
+                params=cleaned(routing.job_params(event)),
+                idempotency_key=delivery_id(f"{did}:{workflow}"),
+                concurrency_key=cleaned(routing.concurrency_key(workflow, event)),
                 created_by=f"webhook:{source}",
             )
             for workflow in workflows

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from db import intake
 from db.auth import Actor, Forbidden, actor_for_token, audit, require_role
@@ -23,6 +23,7 @@ from webhook.accept import enforce_rate_limit
 from webhook.body import read_body, require_json
 from webhook.context import get_session, listener
 from webhook.problems import Problem
+from webhook.storable import MAX_INT4, MAX_INT8, first_unstorable
 
 log = logging.getLogger("webhook.jobs")
 bp = Blueprint("jobs", __name__)
@@ -32,9 +33,19 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_type: str = Field(min_length=1, max_length=64, description="A registered job type")
-    tenant: StrictInt | str = Field(description="Tenant id or exact name")
+    tenant: int | str = Field(description="Tenant id or exact name")
     params: dict[str, Any] = Field(default_factory=dict, description="The job type's parameters")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first")
+
+    @field_validator("tenant", mode="plain")
+    @classmethod
+    def _tenant_ref(cls, value: object) -> int | str:
+        # One plain validator (not a union) so errors say "tenant", not "tenant.int".
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INT4:
+            return value
+        if isinstance(value, str) and 1 <= len(value) <= 200:
+            return value
+        raise ValueError("a tenant id (a positive integer) or a tenant name (1-200 characters)")
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -94,6 +105,9 @@ def trigger_job() -> Response:
         req = JobRequest.model_validate(raw)
     except ValidationError as exc:
         raise _from_validation(exc) from None
+    unstorable = first_unstorable(raw, "")
+    if unstorable:
+        raise _unprocessable([{"field": unstorable, "message": "contains a NUL character or invalid UTF-8"}])
     tenant_id = intake.tenant_id_for(session, req.tenant)
     if tenant_id is None:
         raise _unprocessable([{"field": "tenant", "message": f"no active tenant {req.tenant!r}"}])
@@ -134,7 +148,7 @@ def trigger_job() -> Response:
 def job_status(job_id: int) -> Response:
     session = get_session()
     bearer_actor()  # any valid token may read (VIEWER and above)
-    status = intake.job_status(session, job_id)
+    status = intake.job_status(session, job_id) if job_id <= MAX_INT8 else None
     session.commit()  # the token's last_used_at
     if status is None:
         raise Problem(404, "Not Found", f"no job {job_id}")

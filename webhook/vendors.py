@@ -23,10 +23,11 @@ from integrations.hubspot import webhooks as hubspot
 from integrations.shopify import webhooks as shopify
 from integrations.xero import webhooks as xero
 from webhook import metrics
-from webhook.accept import accept, rejected
+from webhook.accept import accept, answer, rejected
 from webhook.body import read_body, require_json
 from webhook.context import get_session, listener
 from webhook.problems import Problem
+from webhook.storable import MAX_INT4, cleaned
 
 log = logging.getLogger("webhook.intake")
 bp = Blueprint("vendors", __name__)
@@ -72,8 +73,8 @@ def _parsed(source: str, parse: Callable[[], T]) -> T:
 
 
 def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent], int | None]:
-    orgs = intake.tenants_for_orgs(get_session(), source, [e.org_id for e in events if e.org_id])
-    return lambda event: orgs.get(event.org_id) if event.org_id else None
+    orgs = intake.tenants_for_orgs(get_session(), source, [cleaned(e.org_id) for e in events if e.org_id])
+    return lambda event: orgs.get(cleaned(event.org_id)) if event.org_id else None
 
 
 @bp.post("/webhook/xero")
@@ -127,7 +128,7 @@ def asana_webhook(connection_id: int) -> Response:
     a live webhook's secret; the code that re-creates a webhook clears the old one first.
     """
     session = get_session()
-    target = intake.hook_target(session, connection_id, "asana")
+    target = intake.hook_target(session, connection_id, "asana") if connection_id <= MAX_INT4 else None
     if target is None:
         raise Problem(404, "Not Found", "no Asana connection with this id")
     handshake = asana.handshake_secret(_headers())
@@ -138,7 +139,9 @@ def asana_webhook(connection_id: int) -> Response:
         intake.store_webhook_secret(session, connection_id, _fernet().encrypt(handshake.encode()).decode())
         session.commit()
         log.info("asana handshake completed", extra={"connection_id": connection_id})
-        return Response(status=200, headers=asana.handshake_response_headers(handshake))
+        response = answer("asana", [])
+        response.headers.update(asana.handshake_response_headers(handshake))
+        return response
     body = _body("asana")
     try:
         secret = _fernet().decrypt(target.secret_ciphertext.encode()).decode() if target.secret_ciphertext else None

@@ -218,3 +218,13 @@ def test_vendor_without_configured_secret_is_404(app: Flask, listener_config: Se
     response = bare.test_client().post("/webhook/xero", json={"events": []})
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_a_signed_delivery_with_unstorable_text_is_still_acknowledged(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    # A 5xx would make Xero retry forever: NULs are dropped, the org is simply unknown.
+    response = _xero_post(client, [_xero_event("INVOICE", "inv-\u0000-9", tenant="org-\u0000")])
+    assert response.status_code == 200
+    session.rollback()
+    assert session.scalars(select(WebhookDelivery.outcome)).all() == ["unmatched"]

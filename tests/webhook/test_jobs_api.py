@@ -145,3 +145,18 @@ def test_an_idempotency_key_makes_triggering_repeat_safe(
     again = client.post("/webhook/jobs", json=payload, headers=headers)
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json == {"job_ids": first.json["job_ids"], "duplicate": True}
+
+
+def test_out_of_range_ids_and_unstorable_text_are_4xx_not_5xx(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    headers = _auth(tokens["EDITOR"])
+    assert client.get("/webhook/jobs/256920262445909016576", headers=headers).status_code == 404
+    assert client.post("/webhook/asana/13257222588", json={"events": []}).status_code == 404
+    huge = client.post("/webhook/jobs", json={"job_type": "noop", "tenant": 2**70}, headers=headers)
+    assert (huge.status_code, huge.json["errors"][0]["field"]) == (422, "tenant")
+    nul = client.post("/webhook/jobs", json={"job_type": "noop", "tenant": "ac\u0000me"}, headers=headers)
+    assert (nul.status_code, nul.json["errors"][0]["field"]) == (422, "tenant")
+    payload = b'{"job_type": "noop", "tenant": "acme", "params": {"note": "\\ud800"}}'
+    bad = client.post("/webhook/jobs", data=payload, headers=headers | {"Content-Type": "application/json"})
+    assert (bad.status_code, bad.json["errors"][0]["field"]) == (422, "params.note")
