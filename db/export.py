@@ -30,8 +30,19 @@ BOM = "\ufeff".encode()
 CHUNK_ROWS = 5000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 JOB_COLUMNS = (
-    "id", "tenant", "job_type", "status", "created_at", "started_at", "completed_at", "duration_s",
-    "attempts", "created_by", "parent_job_id", "error", "params",
+    "id",
+    "tenant",
+    "job_type",
+    "status",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "duration_s",
+    "attempts",
+    "created_by",
+    "parent_job_id",
+    "error",
+    "params",
 )
 RECORD_COLUMNS = ("job_id", "system", "record_type", "record_id", "action", "at", "link")
 
@@ -59,8 +70,12 @@ def _slug(text: str) -> str:
 
 
 def export_filename(
-    kind: str, tenants: Iterable[str], created_from: dt.datetime | None, created_to: dt.datetime | None,
-    *, today: dt.date | None = None,
+    kind: str,
+    tenants: Iterable[str],
+    created_from: dt.datetime | None,
+    created_to: dt.datetime | None,
+    *,
+    today: dt.date | None = None,
 ) -> str:
     """``zixly-jobs-<tenant>-<from>-<to>.csv``; several tenants read ``n-tenants``, none ``all-tenants``."""
     names = list(tenants)
@@ -76,9 +91,17 @@ def jobs_csv(
     """The filtered jobs as CSV chunks (the first begins with the BOM and the header), newest first."""
     query = (
         select(
-            PipelineJob.id, Tenant.name, PipelineJob.job_type, PipelineJob.status, PipelineJob.created_at,
-            PipelineJob.started_at, PipelineJob.completed_at, PipelineJob.attempts, PipelineJob.created_by,
-            PipelineJob.parent_job_id, PipelineJob.error,
+            PipelineJob.id,
+            Tenant.name,
+            PipelineJob.job_type,
+            PipelineJob.status,
+            PipelineJob.created_at,
+            PipelineJob.started_at,
+            PipelineJob.completed_at,
+            PipelineJob.attempts,
+            PipelineJob.created_by,
+            PipelineJob.parent_job_id,
+            PipelineJob.error,
             cast(PipelineJob.params, Text),
         )
         .join(Tenant, Tenant.id == PipelineJob.tenant_id)
@@ -110,14 +133,19 @@ def related_records_csv(session: Session, job_id: int) -> Iterator[bytes]:
     )
     yield BOM + _encode([RECORD_COLUMNS])
     rows = session.execute(
-        select(RelatedRecord.job_id, RelatedRecord.system, RelatedRecord.record_type, RelatedRecord.record_id,
-               RelatedRecord.action, RelatedRecord.at, RelatedRecord.url)
+        select(
+            RelatedRecord.job_id,
+            RelatedRecord.system,
+            RelatedRecord.record_type,
+            RelatedRecord.record_id,
+            RelatedRecord.action,
+            RelatedRecord.at,
+            RelatedRecord.url,
+        )
         .where(RelatedRecord.job_id == job_id)
         .order_by(RelatedRecord.id)
     ).all()
-    yield _encode(
-        (*r[:6], record_url(r.system, r.record_type, r.record_id, orgs.get(r.system), r.url)) for r in rows
-    )
+    yield _encode((*r[:6], record_url(r.system, r.record_type, r.record_id, orgs.get(r.system), r.url)) for r in rows)
 
 
 def write_all(chunks: Iterable[bytes], out: IO[bytes]) -> int:

@@ -51,6 +51,8 @@ def _job(tenant_id: int, job_type: str, status: str, minutes_ago: float, **kw: o
 
 def seed(session: Session) -> Seeded:
     """Two tenants, ~40 jobs over the last day, users of every role and one of everything else."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # fresh per seed: long test sessions stay exact
     for email, role in (("admin@example.com", "ADMIN"), ("editor@example.com", "EDITOR"),
                         ("viewer@example.com", "VIEWER")):
         create_user(session, email, role, PASSWORD)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dashboard_seed
 import pytest
-from dashboard_seed import NOW, Seeded, seed
+from dashboard_seed import Seeded, seed
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -17,11 +18,13 @@ def data(session: Session) -> Seeded:
     return seed(session)
 
 
-DAY = (NOW - dt.timedelta(hours=24), NOW + dt.timedelta(minutes=1))
+def day() -> tuple[dt.datetime, dt.datetime]:
+    now = dashboard_seed.NOW  # set by the latest seed()
+    return now - dt.timedelta(hours=24), now + dt.timedelta(minutes=1)
 
 
 def test_kpis_count_the_window_and_the_queue(session: Session, data: Seeded) -> None:
-    k = queries.kpis(session, (), *DAY)
+    k = queries.kpis(session, (), *day())
     assert k.jobs == 39  # the cancelled job is two days old
     assert (k.completed, k.failed) == (31, 6)
     assert k.success_rate == pytest.approx(31 / 37)
@@ -32,17 +35,17 @@ def test_kpis_count_the_window_and_the_queue(session: Session, data: Seeded) -> 
 
 
 def test_kpis_follow_the_tenant_filter(session: Session, data: Seeded) -> None:
-    k = queries.kpis(session, (data.bolt,), *DAY)
+    k = queries.kpis(session, (data.bolt,), *day())
     assert (k.jobs, k.failed, k.queue_depth) == (5, 2, 0)
 
 
 def test_chart_series_group_by_hour_status_type_and_tenant(session: Session, data: Seeded) -> None:
-    series = queries.jobs_over_time(session, (), *DAY)
+    series = queries.jobs_over_time(session, (), *day())
     assert sum(r["jobs"] for r in series) == 39
     assert all(r["bucket"].minute == 0 and r["bucket"].tzinfo is not None for r in series)
-    pct = {r["job_type"]: r for r in queries.duration_percentiles(session, (), *DAY)}
+    pct = {r["job_type"]: r for r in queries.duration_percentiles(session, (), *day())}
     assert pct["xero-invoice-paid"]["p50"] <= pct["xero-invoice-paid"]["p95"] <= pct["xero-invoice-paid"]["p99"]
-    volume = {(r["tenant"], r["status"]): r["jobs"] for r in queries.volume_by_tenant(session, (), *DAY)}
+    volume = {(r["tenant"], r["status"]): r["jobs"] for r in queries.volume_by_tenant(session, (), *day())}
     assert volume[("Bolt Bikes", "FAILED")] == 2
 
 
