@@ -137,9 +137,12 @@ def running() -> None:
 
 def heatmap(table: pd.DataFrame, best: dict[str, Any] | None) -> go.Figure:
     grid = table.pivot_table(index="slow", columns="fast", values="sharpe", aggfunc="first", dropna=False)
+    low, high = table["sharpe"].min(), table["sharpe"].max()
+    # Centre the red-green scale on 0 only when Sharpe changes sign; otherwise use the whole scale.
+    zmid = 0.0 if low < 0 < high else None
     fig = go.Figure(
         go.Heatmap(
-            z=grid.to_numpy(), x=grid.columns, y=grid.index, colorscale="RdYlGn", zmid=0,
+            z=grid.to_numpy(), x=grid.columns, y=grid.index, colorscale="RdYlGn", zmid=zmid,
             colorbar={"title": "Sharpe"}, hovertemplate="fast %{x} · slow %{y}<br>Sharpe %{z:.3f}<extra></extra>",
         )
     )  # fmt: skip
