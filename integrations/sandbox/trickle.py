@@ -33,7 +33,7 @@ from flask import Flask
 
 from integrations.sandbox import control, shopify_data, xero_data
 from integrations.sandbox import shopify as shopify_sandbox
-from integrations.sandbox import xero as xero_sandbox
+from integrations.sandbox import xero_hooks as xero_sandbox
 from integrations.sandbox.connect import DEMO_TENANT, connect_named_tenant
 from settings import Settings, load_settings
 
