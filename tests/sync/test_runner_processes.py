@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import jobs, schedules
@@ -36,7 +36,7 @@ class Runners:
         full.update(
             ZIXLY_ENV="test", ZIXLY_DATABASE_URL=self.url, ZIXLY_VAR_DIR=str(self.tmp / "var"),
             ZIXLY_RUNNER_LEASE_S=str(LEASE_S), ZIXLY_RUNNER_POLL_S="0.2", ZIXLY_RUNNER_METRICS_PORT="0",
-            ZIXLY_LOG_JSON="false", ZIXLY_LOG_LEVEL="WARNING", ZIXLY_RUNNER_CONCURRENCY="4",
+            ZIXLY_LOG_JSON="false", ZIXLY_LOG_LEVEL="INFO", ZIXLY_RUNNER_CONCURRENCY="4",
         )  # fmt: skip
         full.update(env)
         log = open(self.tmp / f"runner-{len(self.procs)}.log", "wb")  # noqa: SIM115 - lives as long as the process
@@ -94,7 +94,9 @@ def test_a_job_held_by_a_killed_runner_is_finished_by_another_within_twice_the_l
 ) -> None:
     first = runners.start()
     with db() as s:
-        jid = jobs.enqueue(s, tenant_id=tenant, job_type="noop", params={"sleep_ms": 1500, "note": True}).id
+        # Long enough that the first runner is surely still inside it when killed, however slow
+        # the second runner is to boot on a busy machine.
+        jid = jobs.enqueue(s, tenant_id=tenant, job_type="noop", params={"sleep_ms": 6000, "note": True}).id
         s.commit()
 
     def steps() -> list[str]:
@@ -114,9 +116,16 @@ def test_a_job_held_by_a_killed_runner_is_finished_by_another_within_twice_the_l
     first.send_signal(signal.SIGKILL)
     first.wait(5)
     killed_at = time.monotonic()
-    wait_for(lambda: job(db, jid).attempts == 2, 15, "the job to be claimed again")
+    assert (job(db, jid).status, job(db, jid).attempts) == ("RUNNING", 1)
+    try:
+        wait_for(lambda: job(db, jid).attempts == 2, 15, "the job to be claimed again")
+    except AssertionError:
+        with db() as s:
+            activity = s.execute(text("SELECT pid, state, wait_event, left(query, 80) FROM pg_stat_activity "
+                                      "WHERE datname = current_database()")).all()  # fmt: skip
+        raise AssertionError(f"not reclaimed; job={job(db, jid).__dict__}; activity={activity}") from None
     rerun_after = time.monotonic() - killed_at
-    wait_for(lambda: job(db, jid).status == "COMPLETED", 15, "the second runner to finish the job")
+    wait_for(lambda: job(db, jid).status == "COMPLETED", 20, "the second runner to finish the job")
     row = job(db, jid)
     assert (row.attempts, row.locked_by) == (2, None)
     # Each attempt left its one effect: the killed one and the finished one.
