@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     runner_prefetch: int = Field(
         0, ge=0, description="Jobs a runner may claim beyond its free slots, ready to start (raise for many tiny jobs)"
     )
+    runner_metrics_host: str = Field(
+        "127.0.0.1", description="Address the runner's /metrics binds to (0.0.0.0 inside containers)"
+    )
     runner_metrics_port: int = Field(9102, ge=0, description="Port of the runner's /metrics (0 turns it off)")
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
 
@@ -93,7 +96,8 @@ class Settings(BaseSettings):
     session_timeout_min: int = Field(60, ge=1, description="Idle minutes before a dashboard login expires")
 
     # -- sandbox --------------------------------------------------------------------
-    sandbox_port: int = Field(3900, ge=1, description="Port of the vendor sandbox (127.0.0.1)")
+    sandbox_host: str = Field("127.0.0.1", description="Address the sandbox binds to (0.0.0.0 inside containers)")
+    sandbox_port: int = Field(3900, ge=1, description="Port of the vendor sandbox")
     sandbox_events_per_min: float = Field(
         0.0, ge=0, description="Demo trickle of signed vendor events the sandbox sends (0 = off)"
     )

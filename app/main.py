@@ -27,6 +27,7 @@ else:
             st.Page("pages/lookup.py", title="Record lookup"),
         ],
         "Steer": [
+            st.Page("pages/sweeps.py", title="Trading sweeps"),
             st.Page("pages/schedules.py", title="Schedules"),
             st.Page("pages/webhooks.py", title="Webhooks"),
             st.Page("pages/connections.py", title="Connections"),

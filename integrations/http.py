@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from integrations.metrics import integration_api_latency_seconds
+from integrations.metrics import integration_api_latency_seconds, integration_rate_limited_total
 
 VERSION = "0.1.0"
 USER_AGENT = f"Zixly/{VERSION}"
@@ -221,6 +221,8 @@ class ApiClient:
                     self.raise_for_response(response, path_template)
                 except IntegrationError as exc:
                     error, cause = exc, exc
+                    if isinstance(exc, RateLimited):
+                        integration_rate_limited_total.labels(self.system).inc()
                     retry_ok = response.status_code == 429 or self.is_retry_safe(request)
                     delay = self.retry_delay(response, attempt) if retry_ok else None
                 else:

@@ -18,6 +18,12 @@ integration_api_latency_seconds = Histogram(
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+integration_rate_limited_total = Counter(
+    "integration_rate_limited_total",
+    "Vendor answers that were rate limits (HTTP 429 or a GraphQL throttle), by system",
+    ["system"],
+)
+
 oauth_refresh_total = Counter(
     "oauth_refresh_total",
     "OAuth token refreshes by system and outcome (ok, lost_race, invalid_grant, error)",

@@ -42,7 +42,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     if settings.runner_metrics_port:
         try:
-            start_http_server(settings.runner_metrics_port, addr="127.0.0.1")
+            start_http_server(settings.runner_metrics_port, addr=settings.runner_metrics_host)
         except OSError as exc:  # e.g. a second runner on one host: run on, without /metrics
             log.warning("metrics port %d unavailable: %s", settings.runner_metrics_port, exc)
     runner.start()

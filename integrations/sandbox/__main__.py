@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=settings.log_level)
     # One process, many threads: emulator state is in memory and shared by every request.
     app = create_sandbox_app(settings)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    logging.getLogger("zixly.sandbox").info("sandbox listening on http://127.0.0.1:%s", server.server_port)
+    server = make_server(settings.sandbox_host, port, app, threaded=True)
+    logging.getLogger("zixly.sandbox").info("sandbox listening on http://%s:%s", settings.sandbox_host, server.server_port)
     stop = threading.Event()
     # SIGTERM (honcho, docker stop) ends serve_forever cleanly; shutdown() must run off its thread.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

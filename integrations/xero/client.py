@@ -163,7 +163,8 @@ class XeroClient(ApiClient):
     def list_contacts(
         self, *, modified_since: dt.datetime | None = None, where: str | None = None, page_size: int = PAGE_SIZE
     ) -> Iterator[Contact]:
-        params = {"where": where} if where else {}
+        # Oldest change first, so a sync's cursor (last UpdatedDateUTC) only ever moves forward.
+        params = {"order": "UpdatedDateUTC ASC", **({"where": where} if where else {})}
         for item in self._pages("/Contacts", "Contacts", params, modified_since, page_size):
             yield Contact.model_validate(item)
 
