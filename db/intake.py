@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, delete, false, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,14 +32,34 @@ def ping(session: Session) -> None:
 # -- tenants and connections -------------------------------------------------------------
 
 
-def tenants_for_orgs(session: Session, system: str, org_ids: Iterable[str]) -> dict[str, int]:
-    """``external_org_id -> tenant_id`` for the given vendor orgs that have a live connection."""
+@dataclass(frozen=True)
+class OrgTenant:
+    """The tenant behind a vendor org, and which of the asked-about workflows it switched off."""
+
+    tenant_id: int
+    disabled: frozenset[str]
+
+
+def resolve_orgs(
+    session: Session, system: str, org_ids: Iterable[str], workflows: Iterable[str] = ()
+) -> dict[str, OrgTenant]:
+    """``external_org_id -> OrgTenant`` for orgs with a live connection, in one query.
+
+    A workflow without a settings row is enabled (only ``enabled = false`` rows disable).
+    """
     wanted = sorted(set(org_ids))
     if not wanted:
         return {}
+    names = sorted(set(workflows))
+    off = and_(
+        WorkflowSetting.tenant_id == Connection.tenant_id,
+        WorkflowSetting.enabled.is_(False),
+        WorkflowSetting.workflow.in_(names) if names else false(),
+    )
     rows = session.execute(
-        select(Connection.external_org_id, Connection.tenant_id)
+        select(Connection.external_org_id, Connection.tenant_id, WorkflowSetting.workflow)
         .join(Tenant, Tenant.id == Connection.tenant_id)
+        .outerjoin(WorkflowSetting, off)
         .where(
             Connection.system == system,
             Connection.external_org_id.in_(wanted),
@@ -47,7 +67,17 @@ def tenants_for_orgs(session: Session, system: str, org_ids: Iterable[str]) -> d
             Tenant.active.is_(True),
         )
     ).all()
-    return {str(org): int(tenant) for org, tenant in rows}
+    found: dict[str, tuple[int, set[str]]] = {}
+    for org, tenant, workflow in rows:
+        entry = found.setdefault(str(org), (int(tenant), set()))
+        if workflow is not None:
+            entry[1].add(str(workflow))
+    return {org: OrgTenant(tenant, frozenset(off_set)) for org, (tenant, off_set) in found.items()}
+
+
+def tenants_for_orgs(session: Session, system: str, org_ids: Iterable[str]) -> dict[str, int]:
+    """``external_org_id -> tenant_id`` for the given vendor orgs that have a live connection."""
+    return {org: r.tenant_id for org, r in resolve_orgs(session, system, org_ids).items()}
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,7 @@ class NewDelivery:
     headers: dict[str, Any]
     body: bytes
     outcome: str  # accepted | unmatched
+    job_ids: Sequence[int] = ()
 
 
 def _insert(session: Session) -> Any:
@@ -135,7 +166,7 @@ def claim_delivery(session: Session, row: NewDelivery) -> int | None:
             body=row.body,
             signature_ok=True,
             outcome=row.outcome,
-            job_ids=[],
+            job_ids=list(row.job_ids),
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
@@ -193,13 +224,19 @@ def hit_rate_limit(session: Session, tenant_id: int, limit: int, now: dt.datetim
     window_start = dt.datetime.fromtimestamp(start_epoch, dt.UTC)
     key = f"tenant:{tenant_id}:{start_epoch}"
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    stmt = (
-        _insert(session)(RateLimitHit)
-        .values(key=key, window_start=window_start, count=1)
-        .on_conflict_do_update(index_elements=["key"], set_={"count": RateLimitHit.count + 1})
-        .returning(RateLimitHit.count)
-    )
+        # One round trip: the upsert also turns off the WAL flush wait for this transaction.
+        stmt: Any = text(
+            "INSERT INTO rate_limit_hits (key, window_start, count) "
+            "SELECT :key, :window_start, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg "
+            "ON CONFLICT (key) DO UPDATE SET count = rate_limit_hits.count + 1 RETURNING count"
+        ).bindparams(key=key, window_start=window_start)
+    else:
+        stmt = (
+            sqlite.insert(RateLimitHit)
+            .values(key=key, window_start=window_start, count=1)
+            .on_conflict_do_update(index_elements=["key"], set_={"count": RateLimitHit.count + 1})
+            .returning(RateLimitHit.count)
+        )
     count = int(session.execute(stmt).scalar_one())
     if count == 1:
         # First hit of a new window: drop this tenant's finished windows.

@@ -50,7 +50,10 @@ def create_app(
     if session_factory is None:
         # A sync gunicorn worker serves one request at a time: a small pool is plenty, and a
         # short connect timeout turns a dead database into a quick 503.
-        extra: dict[str, object] = {"pool_size": 4}
+        # No pre-ping: it costs a round trip per checkout. After a database restart the
+        # first request on a stale connection fails (503, the vendor retries) and the
+        # pool is invalidated at once.
+        extra: dict[str, object] = {"pool_size": 4, "pool_pre_ping": False}
         if not settings.is_sqlite:
             extra["connect_args"] = {"connect_timeout": 3}
         session_factory = make_session_factory(make_engine(settings, **extra))

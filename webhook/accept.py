@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from flask import Response, request
+from sqlalchemy.orm import Session
 
 from db import intake
 from db.jobs import JobSpec, enqueue_many
@@ -112,80 +113,48 @@ def enforce_rate_limit(tenant_ids: set[int], source: str | None) -> None:
         raise rejected(source, problem) if source else problem
 
 
-def accept(
-    source: str,
-    events: Sequence[VendorEvent],
-    tenant_of: Callable[[VendorEvent], int | None],
-    raw_body: bytes,
-) -> Response:
-    """Store and enqueue verified events; the vendor-specific success answer."""
+Resolve = Callable[[VendorEvent], "intake.OrgTenant | None"]
+
+
+def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_body: bytes) -> Response:
+    """Store and enqueue verified events; the vendor-specific success answer.
+
+    Two short transactions: the tenants' rate-limit counters (committed at once, see
+    :func:`db.intake.hit_rate_limit`), then the jobs and the delivery rows together. Jobs go
+    in first with idempotency keys, then each delivery row with its job ids; a delivery that
+    already exists rolls the whole transaction back and it is redone without the duplicates,
+    so a duplicate never leaves anything behind.
+    """
     if not events:
         # Xero intent-to-receive, Asana heartbeat: verified, nothing to do.
         metrics.WEBHOOK_DELIVERIES.labels(source=source, outcome="accepted").inc()
         return answer(source, [])
-    tenants = {t for t in (tenant_of(e) for e in events) if t is not None}
-    enforce_rate_limit(tenants, source)
+    owners = [resolve(e) for e in events]
+    enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
 
     session = get_session()
     headers = cleaned(kept_headers(dict(request.headers.items())))
-    disabled: dict[int, set[str]] = {}
-    duplicates: list[str] = []
-    pending: list[tuple[int, list[JobSpec]]] = []  # (delivery pk, its jobs)
-    unmatched = 0
-    for event in events:
-        tenant_id = tenant_of(event)
-        did = delivery_id(cleaned(event.dedup_key))
-        pk = intake.claim_delivery(
-            session,
-            intake.NewDelivery(
-                source=source,
-                delivery_id=did,
-                tenant_id=tenant_id,
-                event_type=cleaned(event.event_type),
-                external_org_id=cleaned(event.org_id),
-                headers=headers,
-                body=raw_body if len(events) == 1 else _single_event_body(source, event),
-                outcome="accepted" if tenant_id is not None else "unmatched",
-            ),
+    keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
+    duplicates: set[str] = set()
+    for _attempt in range(3):
+        specs_by_event, new_ids, conflicts = _store(
+            session, source, events, owners, keys, duplicates, headers, raw_body
         )
-        if pk is None:
-            duplicates.append(did)
-            continue
-        if tenant_id is None:
-            unmatched += 1
-            continue
-        workflows = routing.workflows_for(event)
-        if tenant_id not in disabled:
-            disabled[tenant_id] = intake.disabled_workflows(session, tenant_id, routing.SUBJECT)
-        specs = [
-            JobSpec(
-                tenant_id=tenant_id,
-                job_type=workflow,
-                params=cleaned(routing.job_params(event)),
-                idempotency_key=delivery_id(f"{did}:{workflow}"),
-                concurrency_key=cleaned(routing.concurrency_key(workflow, event)),
-                created_by=f"webhook:{source}",
-            )
-            for workflow in workflows
-            if workflow not in disabled[tenant_id]
-        ]
-        pending.append((pk, specs))
-
-    all_specs = [s for _, specs in pending for s in specs]
-    enqueued = iter(enqueue_many(session, all_specs)) if all_specs else iter(())
-    new_ids: list[int] = []
-    for pk, specs in pending:
-        ids = [next(enqueued).id for _ in specs]
-        if ids:
-            intake.set_delivery_jobs(session, pk, ids)
-        new_ids += ids
-    original = intake.original_job_ids(session, source, duplicates)
+        if not conflicts:
+            break
+        session.rollback()  # a concurrent or earlier copy won: redo without it
+        duplicates |= conflicts
+    else:  # pragma: no cover - three rounds of fresh conflicts in one request
+        raise Problem(503, "Service Unavailable", "concurrent duplicates; retry", headers={"Retry-After": "1"})
+    original = intake.original_job_ids(session, source, sorted(duplicates))
     session.commit()
 
-    for spec in all_specs:
+    queued = [spec for specs in specs_by_event for spec in specs]
+    for spec in queued:
         metrics.JOBS_QUEUED.labels(job_type=spec.job_type).inc()
-    dup_ids = sorted({j for did in duplicates for j in original.get(did, [])})
-    if duplicates and len(duplicates) == len(events):
+    unmatched = sum(1 for key, owner in zip(keys, owners, strict=True) if owner is None and key not in duplicates)
+    dup_ids = sorted({j for key in duplicates for j in original.get(key, [])})
+    if len(duplicates) == len(events):
         outcome = "duplicate"
     elif unmatched and unmatched + len(duplicates) == len(events):
         outcome = "unmatched"
@@ -204,3 +173,63 @@ def accept(
         },
     )
     return answer(source, new_ids + dup_ids, duplicate=outcome == "duplicate")
+
+
+def _store(
+    session: Session,
+    source: str,
+    events: Sequence[VendorEvent],
+    owners: Sequence[intake.OrgTenant | None],
+    keys: Sequence[str],
+    skip: set[str],
+    headers: dict[str, str],
+    raw_body: bytes,
+) -> tuple[list[list[JobSpec]], list[int], set[str]]:
+    """One attempt: enqueue, then insert the delivery rows. Returns (specs, new job ids, conflicts)."""
+    todo = [i for i, key in enumerate(keys) if key not in skip]
+    specs_by_event: list[list[JobSpec]] = []
+    for i in todo:
+        owner = owners[i]
+        event = events[i]
+        if owner is None:
+            specs_by_event.append([])
+            continue
+        specs_by_event.append(
+            [
+                JobSpec(
+                    tenant_id=owner.tenant_id,
+                    job_type=workflow,
+                    params=cleaned(routing.job_params(event)),
+                    idempotency_key=delivery_id(f"{keys[i]}:{workflow}"),
+                    concurrency_key=cleaned(routing.concurrency_key(workflow, event)),
+                    created_by=f"webhook:{source}",
+                )
+                for workflow in routing.workflows_for(event)
+                if workflow not in owner.disabled
+            ]
+        )
+    flat = [spec for specs in specs_by_event for spec in specs]
+    enqueued = iter(enqueue_many(session, flat)) if flat else iter(())
+    conflicts: set[str] = set()
+    new_ids: list[int] = []
+    for i, specs in zip(todo, specs_by_event, strict=True):
+        ids = [next(enqueued).id for _ in specs]
+        owner, event = owners[i], events[i]
+        pk = intake.claim_delivery(
+            session,
+            intake.NewDelivery(
+                source=source,
+                delivery_id=keys[i],
+                tenant_id=owner.tenant_id if owner else None,
+                event_type=cleaned(event.event_type),
+                external_org_id=cleaned(event.org_id),
+                headers=headers,
+                body=raw_body if len(events) == 1 else _single_event_body(source, event),
+                outcome="accepted" if owner else "unmatched",
+                job_ids=ids,
+            ),
+        )
+        if pk is None:
+            conflicts.add(keys[i])
+        new_ids += ids
+    return specs_by_event, new_ids, conflicts

@@ -22,7 +22,7 @@ from integrations.events import VendorEvent
 from integrations.hubspot import webhooks as hubspot
 from integrations.shopify import webhooks as shopify
 from integrations.xero import webhooks as xero
-from webhook import metrics
+from webhook import metrics, routing
 from webhook.accept import accept, answer, rejected
 from webhook.body import read_body, require_json
 from webhook.context import get_session, listener
@@ -72,8 +72,9 @@ def _parsed(source: str, parse: Callable[[], T]) -> T:
         raise rejected(source, Problem(400, "Bad Request", f"not a {source} delivery: {exc}")) from None
 
 
-def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent], int | None]:
-    orgs = intake.tenants_for_orgs(get_session(), source, [cleaned(e.org_id) for e in events if e.org_id])
+def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent], intake.OrgTenant | None]:
+    """The tenant (and its switched-off workflows) of each event's org, in one query."""
+    orgs = intake.resolve_orgs(get_session(), source, [cleaned(e.org_id) for e in events if e.org_id], routing.SUBJECT)
     return lambda event: orgs.get(cleaned(event.org_id)) if event.org_id else None
 
 
@@ -150,4 +151,7 @@ def asana_webhook(connection_id: int) -> Response:
     if secret is None or not asana.verify_request(secret, body, _headers()):
         raise _bad_signature("asana", body)
     events = _parsed("asana", lambda: asana.parse_events(body, org_id=target.external_org_id))
-    return accept("asana", events, lambda _e: target.tenant_id, body)
+    owner = intake.OrgTenant(
+        target.tenant_id, frozenset(intake.disabled_workflows(session, target.tenant_id, routing.SUBJECT))
+    )
+    return accept("asana", events, lambda _e: owner, body)
