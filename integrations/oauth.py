@@ -279,3 +279,4 @@ def revoke(provider: OAuthProvider, token: str) -> None:
     with build_http_client("", auth=auth, timeout=HTTP_TIMEOUT_S) as http:
         response = http.post(provider.revoke_url, data=data)
     response.raise_for_status()
+from integrations.connection_test import test_connection as test_connection  # noqa: E402  (the Connections page)
