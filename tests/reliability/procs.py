@@ -38,12 +38,14 @@ for _extra in (ROOT / "tests" / "e2e", ROOT / "tests" / "webhook"):
     if str(_extra) not in sys.path:
         sys.path.insert(0, str(_extra))
 
-from e2e_stack import SECRETS, SHOP, Stack, wait_for  # noqa: E402
-from pgcluster import Cluster, throwaway_cluster  # noqa: E402
+from e2e_stack import SECRETS, SHOP, Stack, free_port, wait_for  # noqa: E402
+from pgcluster import Cluster, available, throwaway_cluster  # noqa: E402
 
 from db.migrate import upgrade  # noqa: E402
 from integrations.xero.webhooks import DEV_WEBHOOK_KEY  # noqa: E402
 from integrations.xero.webhooks import signature as xero_signature  # noqa: E402
+
+__all__ = ["SHOP", "Cluster", "Stack", "available", "free_port", "wait_for"]  # re-exported
 
 SHOPIFY_ORDERS = (5100001001, 5100001002, 5100001003, 5100001004)
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -60,7 +62,8 @@ class Procs(Stack):
     """The e2e stack, with every process in its own group (``kill -9`` hits the whole group)."""
 
     def __init__(self, db_url: str, tmp: Path, **env: str) -> None:
-        super().__init__(db_url, tmp, **env)
+        # Test traffic must not meet the listener's per-source rate limit (tested elsewhere).
+        super().__init__(db_url, tmp, **{"ZIXLY_WEBHOOK_RATE_LIMIT_PER_MINUTE": "1000000", **env})
         self.killed: list[str] = []
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:

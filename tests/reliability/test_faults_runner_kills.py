@@ -89,5 +89,6 @@ def test_kill_9_runners_during_300_jobs_loses_and_doubles_nothing(pg_url: str, t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_kill_9_runners_during_5000_jobs_loses_and_doubles_nothing(pg_url: str, tmp_path: Path) -> None:
     run_kill_scenario(pg_url, tmp_path, 5000, max_kills=150, budget_s=900)
