@@ -214,29 +214,22 @@ class RateVerdict:
 def hit_rate_limit(session: Session, tenant_id: int, limit: int, now: dt.datetime | None = None) -> RateVerdict:
     """Count one request for the tenant in the current one-minute window (shared by processes).
 
-    Run it in its own short transaction and commit right after: the counter row is hot, so
-    its lock must not be held across the intake work. On PostgreSQL the commit skips the WAL
-    flush wait (``synchronous_commit off``): losing a few counts in a crash is harmless.
+    Meant to run inside the intake transaction, first: a request refused with 429 rolls its
+    count back, an accepted one commits it with its delivery. Concurrent requests of one
+    tenant queue on the counter row; several tenants are always locked in id order (callers
+    sort), so two multi-tenant deliveries cannot deadlock.
     """
     now = now or utcnow()
     epoch = int(now.timestamp())
     start_epoch = epoch - epoch % WINDOW_S
     window_start = dt.datetime.fromtimestamp(start_epoch, dt.UTC)
     key = f"tenant:{tenant_id}:{start_epoch}"
-    if session.get_bind().dialect.name == "postgresql":
-        # One round trip: the upsert also turns off the WAL flush wait for this transaction.
-        stmt: Any = text(
-            "INSERT INTO rate_limit_hits (key, window_start, count) "
-            "SELECT :key, :window_start, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg "
-            "ON CONFLICT (key) DO UPDATE SET count = rate_limit_hits.count + 1 RETURNING count"
-        ).bindparams(key=key, window_start=window_start)
-    else:
-        stmt = (
-            sqlite.insert(RateLimitHit)
-            .values(key=key, window_start=window_start, count=1)
-            .on_conflict_do_update(index_elements=["key"], set_={"count": RateLimitHit.count + 1})
-            .returning(RateLimitHit.count)
-        )
+    stmt = (
+        _insert(session)(RateLimitHit)
+        .values(key=key, window_start=window_start, count=1)
+        .on_conflict_do_update(index_elements=["key"], set_={"count": RateLimitHit.count + 1})
+        .returning(RateLimitHit.count)
+    )
     count = int(session.execute(stmt).scalar_one())
     if count == 1:
         # First hit of a new window: drop this tenant's finished windows.

@@ -97,11 +97,11 @@ def enforce_rate_limit(tenant_ids: set[int], source: str | None) -> None:
     session = get_session()
     verdicts = [
         intake.hit_rate_limit(session, tenant_id, settings.webhook_rate_limit_per_minute)
-        for tenant_id in sorted(tenant_ids)
+        for tenant_id in sorted(tenant_ids)  # always in id order: no deadlocks
     ]
-    session.commit()
     denied = [v for v in verdicts if not v.allowed]
     if denied:
+        session.rollback()  # a refused request does not count
         wait = max(v.retry_after_s for v in denied)
         log.warning("rate limit hit", extra={"source": source, "retry_after_s": wait})
         problem = Problem(
@@ -119,11 +119,10 @@ Resolve = Callable[[VendorEvent], "intake.OrgTenant | None"]
 def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_body: bytes) -> Response:
     """Store and enqueue verified events; the vendor-specific success answer.
 
-    Two short transactions: the tenants' rate-limit counters (committed at once, see
-    :func:`db.intake.hit_rate_limit`), then the jobs and the delivery rows together. Jobs go
+    One transaction: the tenants' rate-limit counters, the jobs, the delivery rows. Jobs go
     in first with idempotency keys, then each delivery row with its job ids; a delivery that
-    already exists rolls the whole transaction back and it is redone without the duplicates,
-    so a duplicate never leaves anything behind.
+    already exists rolls the transaction back and it is redone (counters included) without
+    the duplicates, so a duplicate never leaves anything behind.
     """
     if not events:
         # Xero intent-to-receive, Asana heartbeat: verified, nothing to do.
@@ -144,6 +143,7 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
             break
         session.rollback()  # a concurrent or earlier copy won: redo without it
         duplicates |= conflicts
+        enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
     else:  # pragma: no cover - three rounds of fresh conflicts in one request
         raise Problem(503, "Service Unavailable", "concurrent duplicates; retry", headers={"Retry-After": "1"})
     original = intake.original_job_ids(session, source, sorted(duplicates))

@@ -1,0 +1,308 @@
+"""Benchmark of the webhook listener: gunicorn on PostgreSQL, signed Shopify deliveries.
+
+Pure Python (runs from a fresh clone with requirements-dev.txt; no wrk needed). Steps:
+
+1. create a scratch database on the test PostgreSQL server (``ZIXLY_TEST_POSTGRES_URL``,
+   default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), migrate it, seed tenants
+   with Shopify connections; it is dropped at the end;
+2. start ``python -m webhook`` (gunicorn) on a free loopback port;
+3. saturation: closed-loop clients (processes × keep-alive connections) for ``--saturation-s``;
+4. fixed rate: an open-loop schedule of ``--rate`` requests/s for ``--duration-s``; latency is
+   measured from each request's *scheduled* time, so a stall is not hidden (no coordinated
+   omission);
+5. checks that every acknowledged delivery is in the database with its job.
+
+Every request is a unique ``orders/paid`` delivery (own order id and event id), signed with
+the app secret: each one is verified, deduplicated, stored and enqueued in one transaction
+before its 202. The per-tenant rate limit is raised out of the way (its counter is still
+updated on every request). The last line printed is JSON:
+``{"saturation_rps": …, "fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
+
+    python bench/webhook.py                      # defaults: 2 workers × 4 threads, 10 s saturation, 200/s × 30 s
+    python bench/webhook.py --workers 4 --rate 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import itertools
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# bench/ holds scripts named like stdlib modules (queue.py): keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "webhook"))
+
+import psycopg  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+SECRET = "bench-shopify-secret"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def shop(i: int) -> str:
+    return f"bench-{i}.myshopify.com"
+
+
+def signed_delivery(n: int, tag: str, shops: int) -> tuple[bytes, dict[str, str]]:
+    order_id = 10**12 + n
+    body = json.dumps(
+        {
+            "id": order_id,
+            "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
+            "name": f"#{n}",
+            "financial_status": "paid",
+            "total_price": "42.00",
+            "currency": "EUR",
+            "line_items": [{"title": "Widget", "quantity": 2, "price": "21.00"}],
+        }
+    ).encode()
+    digest = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Hmac-Sha256": digest,
+        "X-Shopify-Topic": "orders/paid",
+        "X-Shopify-Shop-Domain": shop(n % shops),
+        "X-Shopify-Event-Id": f"{tag}-{n}",
+        "X-Shopify-Webhook-Id": f"wh-{tag}-{n}",
+        "X-Shopify-API-Version": "2026-10",
+    }
+    return body, headers
+
+
+class Client:
+    """One keep-alive connection; reconnects after an error."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+
+    def post(self, body: bytes, headers: dict[str, str]) -> int:
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                self.conn.request("POST", "/webhook/shopify", body=body, headers=headers)
+                response = self.conn.getresponse()
+                response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    self.conn.close()
+                    self.conn = None
+                return response.status
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+                if attempt == 2:
+                    return 0
+        return 0
+
+
+# -- saturation: closed loop ------------------------------------------------------------------
+
+
+def _saturate(  # type: ignore[type-arg]
+    port: int, seconds: float, threads: int, offset: int, shops: int, tag: str, out: mp.Queue
+) -> None:
+    counter = itertools.count()
+    ok = [0] * threads
+    errors = [0] * threads
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+
+    def run(t: int) -> None:
+        client = Client(port)
+        while time.perf_counter() < deadline:
+            n = offset + next(counter)
+            status = client.post(*signed_delivery(n, tag, shops))
+            if status == 202:
+                ok[t] += 1
+            else:
+                errors[t] += 1
+                statuses[status] = statuses.get(status, 0) + 1
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    out.put((sum(ok), sum(errors), statuses))
+
+
+def saturation(
+    port: int, seconds: float, processes: int, threads: int, shops: int, tag: str = "sat"
+) -> tuple[float, int, int]:
+    queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    procs = [
+        mp.Process(target=_saturate, args=(port, seconds, threads, 10**9 * (p + 1), shops, tag, queue))
+        for p in range(processes)
+    ]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - started
+    ok = sum(r[0] for r in results)
+    errors = sum(r[1] for r in results)
+    for r in results:
+        for status, n in r[2].items():
+            print(f"  saturation: {n} answers with status {status or 'connection error'}")
+    return ok / elapsed, ok, errors
+
+
+# -- fixed rate: open loop --------------------------------------------------------------------
+
+
+def fixed_rate(port: int, rate: float, seconds: float, threads: int, shops: int) -> dict[str, float | int]:
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = itertools.count()
+    start = time.perf_counter() + 0.2
+
+    def run() -> None:
+        nonlocal errors
+        client = Client(port)
+        while True:
+            i = next(counter)
+            if i >= total:
+                return
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            status = client.post(*signed_delivery(i, "fix", shops))
+            took = time.perf_counter() - due  # from the schedule, not from the send
+            with lock:
+                latencies.append(took)
+                if status != 202:
+                    errors += 1
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    achieved = len(latencies) / (time.perf_counter() - start)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "rps": int(rate),
+        "achieved_rps": round(achieved, 1),
+        "p50_ms": round(q[49] * 1000, 2),
+        "p95_ms": round(q[94] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+        "errors": errors,
+    }
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+
+def _admin(url: str) -> psycopg.Connection:  # type: ignore[type-arg]
+    return psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False), autocommit=True)
+
+
+def prepare_database(server_url: str, name: str, shops: int) -> str:
+    from db.engine import make_engine, make_session_factory
+    from db.migrate import upgrade
+    from db.models import Connection, Tenant
+
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(False)
+    engine = make_engine(url)
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        for i in range(shops):
+            tenant = Tenant(name=f"bench-{i}")
+            session.add(tenant)
+            session.flush()
+            session.add(Connection(tenant_id=tenant.id, system="shopify", external_org_id=shop(i)))
+        session.commit()
+    engine.dispose()
+    return url
+
+
+def stored_counts(url: str) -> tuple[int, int]:
+    from db.engine import make_engine, make_session_factory
+    from db.models import PipelineJob, WebhookDelivery
+
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        deliveries = session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0
+        jobs = session.scalar(select(func.count()).select_from(PipelineJob)) or 0
+    engine.dispose()
+    return int(deliveries), int(jobs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (ZIXLY_WEBHOOK_WORKERS)")
+    parser.add_argument("--gunicorn-args", default="", help="extra GUNICORN_CMD_ARGS, e.g. '--threads 8'")
+    parser.add_argument("--saturation-s", type=float, default=10.0)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--client-threads", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--duration-s", type=float, default=30.0)
+    parser.add_argument("--shops", type=int, default=8, help="tenants (one Shopify shop each)")
+    args = parser.parse_args()
+
+    from process import listener_process
+
+    server_url = os.environ.get("ZIXLY_TEST_POSTGRES_URL", DEFAULT_PG)
+    name = f"zixly_bench_webhook_{os.getpid()}"
+    url = prepare_database(server_url, name, args.shops)
+    env = {
+        "ZIXLY_DATABASE_URL": url,
+        "ZIXLY_WEBHOOK_WORKERS": str(args.workers),
+        "ZIXLY_SHOPIFY_CLIENT_ID": "bench",
+        "ZIXLY_SHOPIFY_CLIENT_SECRET": SECRET,
+        "ZIXLY_WEBHOOK_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "ZIXLY_LOG_LEVEL": "WARNING",
+        "ZIXLY_SECRET_KEY": "u5QmJ0eUVbpXhmqWQ8M_ajaEo3WqWeC8MgcI-3wT3aA=",
+    }
+    if args.gunicorn_args:
+        env["GUNICORN_CMD_ARGS"] = args.gunicorn_args
+    log = Path(f"/tmp/{name}.log")
+    try:
+        with listener_process(env, log) as base:
+            port = int(base.rsplit(":", 1)[1])
+            saturation(port, 2.0, 1, 4, args.shops, tag="warm")  # warm-up: pools, imports, caches
+            rps, ok, sat_errors = saturation(
+                port, args.saturation_s, args.client_processes, args.client_threads, args.shops
+            )
+            print(f"saturation: {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) in {args.saturation_s:.0f} s")
+            fixed = fixed_rate(port, args.rate, args.duration_s, 32, args.shops)
+            print(
+                f"fixed {fixed['rps']}/s for {args.duration_s:.0f} s: achieved {fixed['achieved_rps']}/s, "
+                f"p50 {fixed['p50_ms']} ms, p95 {fixed['p95_ms']} ms, p99 {fixed['p99_ms']} ms, "
+                f"{fixed['errors']} errors"
+            )
+        deliveries, jobs = stored_counts(url)
+        print(f"stored: {deliveries} deliveries, {jobs} jobs (every 202 is a committed delivery and job)")
+    finally:
+        with _admin(server_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        log.unlink(missing_ok=True)
+    fixed.pop("achieved_rps")
+    print(json.dumps({"saturation_rps": round(rps, 1), "fixed_rate": fixed}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
