@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.models import Connection, PipelineJob, Schedule, SyncCursor, Tenant, WebhookDelivery, WorkflowSetting
 from db.queries._sql import as_utc, utcnow
@@ -40,36 +40,73 @@ def _severity(row: dict[str, Any]) -> int:
     return score or 1
 
 
+def _job_history(tenant_ids: tuple[int, ...], since: dt.datetime) -> tuple[Any, Any]:
+    """Per connection over the lookback window: the newest success, and the failures after it.
+
+    Two aggregates over the window instead of subqueries per connection (which rescanned the
+    tenant's window two or three times for each of its connections): the successes are first
+    grouped per tenant × job type (a few hundred rows), then spread to the connections whose
+    system the job type names; the failures join the connections directly (they are few).
+    """
+    job = aliased(PipelineJob)
+    in_window = [job.created_at >= since]
+    if tenant_ids:
+        in_window.append(job.tenant_id.in_(tenant_ids))
+    ok_by_type = (
+        select(job.tenant_id, job.job_type, func.max(job.created_at).label("last_ok"))
+        .where(job.status == "COMPLETED", *in_window)
+        .group_by(job.tenant_id, job.job_type)
+        .cte("ok_by_type")
+    )
+    mine = [Connection.tenant_id.in_(tenant_ids)] if tenant_ids else []
+    # An outer join, so every connection has a row: the planner then expects one per connection
+    # (an inner join with LIKE is estimated at one row, and a nested loop over it follows).
+    ok = (
+        select(Connection.id.label("connection_id"), func.max(ok_by_type.c.last_ok).label("last_ok"))
+        .outerjoin(
+            ok_by_type,
+            (ok_by_type.c.tenant_id == Connection.tenant_id) & ok_by_type.c.job_type.contains(Connection.system),
+        )
+        .where(*mine)
+        .group_by(Connection.id)
+        .cte("last_ok")
+    )
+    failed = aliased(PipelineJob)
+    failures = (
+        select(Connection.id.label("connection_id"), func.count().label("n"))
+        .join(
+            failed,
+            (failed.tenant_id == Connection.tenant_id)
+            & (failed.status == "FAILED")
+            & (failed.created_at >= since)
+            & failed.job_type.contains(Connection.system),
+        )
+        .outerjoin(ok, ok.c.connection_id == Connection.id)
+        .where(failed.created_at > func.coalesce(ok.c.last_ok, since), *mine)
+        .group_by(Connection.id)
+        .cte("failures")
+    )
+    return ok, failures
+
+
 def health_board(
     session: Session, tenant_ids: tuple[int, ...] = (), silence_h: float = WEBHOOK_SILENCE_H
 ) -> list[dict[str, Any]]:
     """One row per active tenant × system, worst first."""
     now = utcnow()
     since = now - LOOKBACK
-    touches = PipelineJob.job_type.contains(Connection.system)
-    mine = (PipelineJob.tenant_id == Connection.tenant_id) & touches & (PipelineJob.created_at >= since)
-    # Each subquery correlates to the outer connection row only (not to the jobs they read).
-    last_ok_created = (
-        select(PipelineJob.created_at)
-        .where(mine, PipelineJob.status == "COMPLETED")
-        .order_by(PipelineJob.created_at.desc())
-        .limit(1)
-        .correlate(Connection)
-        .scalar_subquery()
-    )
+    ok, failures = _job_history(tenant_ids, since)
+    # The newest success's completion time: one index probe (tenant, created_at) per connection.
+    done = aliased(PipelineJob)
     last_ok_done = (
-        select(PipelineJob.completed_at)
-        .where(mine, PipelineJob.status == "COMPLETED")
-        .order_by(PipelineJob.created_at.desc())
-        .limit(1)
-        .correlate(Connection)
-        .scalar_subquery()
-    )
-    # Failures since the last success, within the lookback window (so the count is bounded).
-    failures = (
-        select(func.count())
-        .where(mine, PipelineJob.status == "FAILED", PipelineJob.created_at > func.coalesce(last_ok_created, since))
-        .correlate(Connection)
+        select(func.max(done.completed_at))
+        .where(
+            done.tenant_id == Connection.tenant_id,
+            done.created_at == ok.c.last_ok,
+            done.status == "COMPLETED",
+            done.job_type.contains(Connection.system),
+        )
+        .correlate(Connection, ok)
         .scalar_subquery()
     )
     last_delivery = (
@@ -97,11 +134,13 @@ def health_board(
             Connection.last_error,
             Connection.created_at,
             last_ok_done.label("last_success"),
-            failures.label("consecutive_failures"),
+            func.coalesce(failures.c.n, 0).label("consecutive_failures"),
             last_delivery.label("last_delivery"),
             cursor_at.label("cursor_at"),
         )
         .join(Tenant, Tenant.id == Connection.tenant_id)
+        .outerjoin(ok, ok.c.connection_id == Connection.id)
+        .outerjoin(failures, failures.c.connection_id == Connection.id)
         .where(Tenant.active.is_(True))
     )
     tenants_q = select(Tenant.id, Tenant.name).where(Tenant.active.is_(True))

@@ -7,10 +7,12 @@ import datetime as dt
 import dashboard_seed
 import pytest
 from dashboard_seed import Seeded, seed
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import queries
 from db.filters import JobFilter
+from db.models import Connection, PipelineJob
 
 
 @pytest.fixture
@@ -152,3 +154,25 @@ def test_deep_links_cover_the_four_vendors() -> None:
     assert url("xero", "contacts", "c-1") == "https://go.xero.com/Contacts/View/c-1"
     assert url("hubspot", "contact", "1") is None  # no portal id, no link
     assert url("xero", "invoice", "x", stored="https://example.test/x") == "https://example.test/x"
+
+
+def test_the_health_board_counts_failures_after_the_newest_success_per_system(session: Session, data: Seeded) -> None:
+    # Bolt's shopify-order-to-xero jobs: FAILED 90 and 130 min ago, COMPLETED 170, 210, 250 min ago.
+    session.add(Connection(tenant_id=data.bolt, system="shopify", external_org_id="bolt.myshopify.com"))
+    session.commit()
+    newest_ok = session.scalars(
+        select(PipelineJob)
+        .where(PipelineJob.tenant_id == data.bolt, PipelineJob.status == "COMPLETED")
+        .order_by(PipelineJob.created_at.desc())
+    ).first()
+    assert newest_ok is not None and newest_ok.completed_at is not None
+    board = {(r["tenant"], r["system"]): r for r in queries.health_board(session)}
+    shopify = board[("Bolt Bikes", "shopify")]
+    assert (shopify["status"], shopify["consecutive_failures"]) == ("connected", 2)
+    assert shopify["last_success"] == newest_ok.completed_at.astimezone(dt.UTC)
+    assert board[("Bolt Bikes", "xero")]["consecutive_failures"] == 2  # the same job type names Xero too
+    # Acme's newest xero-invoice-paid success (the rerun child, 10 min ago) is newer than every failure.
+    assert board[("Acme Outdoor", "xero")]["consecutive_failures"] == 0
+    assert board[("Acme Outdoor", "hubspot")]["last_success"] is None  # only a cancelled job names HubSpot
+    assert [r["tenant"] for r in queries.health_board(session, (data.bolt,))] == ["Bolt Bikes"] * 4
+    assert queries.health_board(session, (data.bolt,))[0]["system"] == "xero"  # expired: worst first
