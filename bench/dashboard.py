@@ -7,6 +7,10 @@ job browser with filters, a record lookup, and a full CSV export (rows/s, then p
 under tracemalloc), drops the database and prints JSON as its last line.
 
     python bench/dashboard.py [--jobs 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+                              [--keep] [--reuse DBNAME]
+
+``--keep`` leaves the filled database in place (its name goes to stderr); ``--reuse DBNAME``
+skips the fill and times an existing one (migrating it to head first, so a new index lands).
 """
 
 from __future__ import annotations
@@ -98,29 +102,40 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=1_000_000)
     ap.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--keep", action="store_true", help="leave the filled database for --reuse")
+    ap.add_argument("--reuse", metavar="DBNAME", help="time an already filled database (no fill, not dropped)")
     args = ap.parse_args()
-    name = f"zixly_bench_dashboard_{os.getpid()}"
+    name = args.reuse or f"zixly_bench_dashboard_{os.getpid()}"
     admin = make_url(args.url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
     url = make_url(args.url).set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
     try:
         upgrade(engine)
-        t0 = time.perf_counter()
-        with engine.begin() as conn:
-            for sql in FILL:
-                conn.execute(text(sql.format(types=", ".join(f"'{t}'" for t in TYPES))), {"n": args.jobs})
+        fill_s = None
+        if args.reuse:
+            with engine.connect() as conn:
+                args.jobs = conn.execute(text("SELECT count(*) FROM pipeline_jobs")).scalar_one()
+        else:
+            t0 = time.perf_counter()
+            with engine.begin() as conn:
+                for sql in FILL:
+                    conn.execute(text(sql.format(types=", ".join(f"'{t}'" for t in TYPES))), {"n": args.jobs})
+            fill_s = round(time.perf_counter() - t0, 1)
+            print(f"filled {args.jobs:,} jobs in {fill_s:.0f} s", file=sys.stderr)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-        fill_s = time.perf_counter() - t0
-        print(f"filled {args.jobs:,} jobs in {fill_s:.0f} s", file=sys.stderr)
         result = run(engine, args.jobs)
-        result["fill_s"] = round(fill_s, 1)
+        result["fill_s"] = fill_s
     finally:
         engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep or args.reuse:
+            print(f"kept database {name} (--reuse {name}; drop it when done)", file=sys.stderr)
+        else:
+            with psycopg.connect(admin, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result["machine"] = f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}"
     result["date"] = dt.date.today().isoformat()
     print(json.dumps(result))
