@@ -41,7 +41,7 @@ DEMO_SECRETS := ZIXLY_XERO_WEBHOOK_KEY=$${ZIXLY_XERO_WEBHOOK_KEY:-zixly-sandbox-
 	ZIXLY_SHOPIFY_CLIENT_SECRET=$${ZIXLY_SHOPIFY_CLIENT_SECRET:-sandbox-secret}
 
 test: $(VENV)/.dev-installed ## run the test suite (SQLite and PostgreSQL)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: $(VENV)/.dev-installed ## the long soak and fault runs
 	$(BIN)/python -m pytest -m slow

@@ -72,7 +72,8 @@ def job_filter(prefix: str = "jf") -> JobFilter:
     """The job browser's filter widgets; links (e.g. from Clients) preset them via the URL."""
     k = {n: f"{prefix}_{n}" for n in ("tenants", "types", "statuses", "dates", "text")}
     if st.query_params.get("tenant") or st.query_params.get("status") or st.query_params.get("types"):
-        st.session_state[k["tenants"]] = [int(t) for t in _csv_param("tenant")]
+        # A hand-edited link may carry anything: keep only whole numbers.
+        st.session_state[k["tenants"]] = [int(t) for t in _csv_param("tenant") if t.strip().isdigit()]
         st.session_state[k["statuses"]] = [s for s in _csv_param("status") if s in JOB_STATUSES]
         st.session_state[k["types"]] = _csv_param("types")
         for name in ("tenant", "status", "types"):
