@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, String, and_, cast, or_
+from sqlalchemy import ColumnElement, Text, and_, cast, or_
 
 from db.models import PipelineJob
 
@@ -36,9 +36,11 @@ class JobFilter:
             conds.append(PipelineJob.created_at < self.created_to)
         if self.text:
             pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            # CAST(params AS TEXT) is exactly the expression of the pg_trgm index
+            # ix_pipeline_jobs_params_trgm (migration 0003_trgm); AS VARCHAR would miss it.
             conds.append(
                 or_(
-                    cast(PipelineJob.params, String).ilike(pattern, escape="\\"),
+                    cast(PipelineJob.params, Text).ilike(pattern, escape="\\"),
                     PipelineJob.error.ilike(pattern, escape="\\"),
                 )
             )

@@ -175,6 +175,17 @@ class PipelineJob(Base):
         Index("ix_pipeline_jobs_job_type_created_at", "job_type", "created_at"),
         Index("ix_pipeline_jobs_parent_job_id", "parent_job_id"),
         Index("ix_pipeline_jobs_completed_at", "completed_at"),
+        # The browser's free-text search (pg_trgm, PostgreSQL only; migration 0003_trgm). Written
+        # as text() so Alembic treats them as expression indexes (it cannot compare opclasses).
+        Index(
+            "ix_pipeline_jobs_params_trgm", text("(CAST(params AS TEXT)) gin_trgm_ops"), postgresql_using="gin"
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_pipeline_jobs_error_trgm",
+            text("error gin_trgm_ops"),
+            postgresql_using="gin",
+            postgresql_where=text("error IS NOT NULL"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

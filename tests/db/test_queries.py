@@ -7,7 +7,7 @@ import datetime as dt
 import dashboard_seed
 import pytest
 from dashboard_seed import Seeded, seed
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -176,3 +176,19 @@ def test_the_health_board_counts_failures_after_the_newest_success_per_system(se
     assert board[("Acme Outdoor", "hubspot")]["last_success"] is None  # only a cancelled job names HubSpot
     assert [r["tenant"] for r in queries.health_board(session, (data.bolt,))] == ["Bolt Bikes"] * 4
     assert queries.health_board(session, (data.bolt,))[0]["system"] == "xero"  # expired: worst first
+
+
+def test_text_search_is_answered_by_the_trigram_indexes_on_postgresql(session: Session, data: Seeded) -> None:
+    # The filter's expressions must be the indexes' expressions exactly (CAST(params AS TEXT), error).
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("pg_trgm indexes exist on PostgreSQL only")
+    query = select(PipelineJob.id).where(JobFilter(text="Validation").where())
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    session.execute(text("SET LOCAL enable_indexscan = off"))
+    plan = "\n".join(session.scalars(text("EXPLAIN " + sql)))
+    assert "ix_pipeline_jobs_params_trgm" in plan and "ix_pipeline_jobs_error_trgm" in plan, plan
+    assert list(session.scalars(query)) == [
+        j.id for j in session.scalars(select(PipelineJob).where(PipelineJob.error == "Xero validation error"))
+    ]
+    session.rollback()
