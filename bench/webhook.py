@@ -18,7 +18,7 @@ before its 202. The per-tenant rate limit is raised out of the way (its counter 
 updated on every request). The last line printed is JSON:
 ``{"saturation_rps": …, "fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
 
-    python bench/webhook.py                      # defaults: 2 workers × 4 threads, 10 s saturation, 200/s × 30 s
+    python bench/webhook.py                      # defaults: 2 sync workers, 10 s saturation, 200/s × 30 s
     python bench/webhook.py --workers 4 --rate 300
 """
 
@@ -255,7 +255,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (ZIXLY_WEBHOOK_WORKERS)")
     parser.add_argument("--gunicorn-args", default="", help="extra GUNICORN_CMD_ARGS, e.g. '--threads 8'")
     parser.add_argument("--saturation-s", type=float, default=10.0)
-    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--client-threads", type=int, default=8)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration-s", type=float, default=30.0)

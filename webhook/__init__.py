@@ -48,7 +48,7 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
     if session_factory is None:
-        # A sync gunicorn worker serves one request at a time: a small pool is plenty, and a
+        # A gunicorn worker serves one request (or a few threads) at a time: a small pool, and a
         # short connect timeout turns a dead database into a quick 503.
         # No pre-ping: it costs a round trip per checkout. After a database restart the
         # first request on a stale connection fails (503, the vendor retries) and the

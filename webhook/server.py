@@ -7,7 +7,7 @@ them, and a dead worker's files are marked so its gauges disappear. The director
 (or wiped) at start and removed at exit when we created it.
 
 Tuning beyond ``ZIXLY_WEBHOOK_BIND`` / ``ZIXLY_WEBHOOK_WORKERS``: gunicorn's standard
-``GUNICORN_CMD_ARGS`` (e.g. ``--threads 8 --worker-class sync``) is honoured.
+``GUNICORN_CMD_ARGS`` (e.g. ``--worker-class gthread --threads 4``) is honoured.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from gunicorn.app.base import BaseApplication
 from settings import Settings
 
 DEFAULTS: dict[str, Any] = {
-    "worker_class": "gthread",  # keep-alive connections; DB waits release the GIL
-    "threads": 4,
+    # Sync workers: measured 3-4x the throughput of gthread here (bench/webhook.py); each
+    # worker serves one request at a time, so run several (ZIXLY_WEBHOOK_WORKERS).
+    "worker_class": "sync",
     "timeout": 30,  # a worker stuck longer than any vendor's deadline is replaced
     "graceful_timeout": 10,
     "keepalive": 5,
