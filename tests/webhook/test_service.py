@@ -74,3 +74,47 @@ def test_metrics_lists_the_listener_metrics(client: FlaskClient) -> None:
     text = client.get("/metrics").get_data(as_text=True)
     assert "http_request_duration_seconds_bucket" in text
     assert 'route="/health"' in text
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_delivery_outcomes_and_queued_jobs_are_counted(client: FlaskClient, tenants: dict[str, int]) -> None:
+    from listener_helpers import order_body, shopify_headers
+
+    before = client.get("/metrics").get_data(as_text=True)
+    body = order_body(31337)
+    client.post("/webhook/shopify", data=body, headers=shopify_headers(body, event_id="m1"))
+    client.post("/webhook/shopify", data=body, headers=shopify_headers(body, event_id="m1"))
+    client.post("/webhook/shopify", data=body, headers=shopify_headers(body, secret="wrong"))
+    client.post("/webhook/shopify", data=b"{", headers=shopify_headers(b"{"))
+    after = client.get("/metrics").get_data(as_text=True)
+    for outcome in ("accepted", "duplicate", "bad_signature", "rejected"):
+        delta = _sample(after, "webhook_deliveries_total", outcome=outcome, source="shopify") - _sample(
+            before, "webhook_deliveries_total", outcome=outcome, source="shopify"
+        )
+        assert delta == 1, outcome
+    queued = _sample(after, "pipeline_jobs_queued_total", job_type="shopify-order-to-xero") - _sample(
+        before, "pipeline_jobs_queued_total", job_type="shopify-order-to-xero"
+    )
+    assert queued == 1
+    assert 'route="/webhook/shopify",status="202"' in after
+
+
+def test_oauth_callback_refuses_unknown_vendors_and_states(
+    client: FlaskClient, conforms: Callable[[Any], None]
+) -> None:
+    unknown = client.get("/oauth/stripe/callback?code=x&state=y")
+    assert unknown.status_code == 404
+    conforms(unknown)
+    stale = client.get("/oauth/xero/callback?code=x&state=never-issued")
+    assert stale.status_code == 400
+    assert "start again" in stale.json["detail"]
+    conforms(stale)
+    denied = client.get("/oauth/hubspot/callback?error=access_denied")
+    assert denied.status_code == 400
