@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import ColumnElement, Text, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from db.blobs import BlobStore
@@ -88,7 +88,29 @@ def export_filename(
 def jobs_csv(
     session: Session, job_filter: JobFilter, *, chunk_rows: int = CHUNK_ROWS, progress: Progress | None = None
 ) -> Iterator[bytes]:
-    """The filtered jobs as CSV chunks (the first begins with the BOM and the header), newest first."""
+    """The filtered jobs as CSV chunks (the first begins with the BOM and the header), newest first.
+
+    On PostgreSQL the database formats the rows (``COPY (SELECT …) TO STDOUT`` as CSV, with
+    the formula neutralising in SQL), many times faster than formatting them in Python, which
+    the other databases do. Both give the same cells.
+    """
+    yield BOM + _encode([JOB_COLUMNS])
+    if session.get_bind().dialect.name == "postgresql":
+        chunks = _jobs_csv_copy(session, job_filter, chunk_rows)
+    else:
+        chunks = _jobs_csv_rows(session, job_filter, chunk_rows)
+    done = 0
+    for rows, chunk in chunks:
+        done += rows
+        yield chunk
+        if progress is not None:
+            progress(done)
+
+
+def _jobs_csv_rows(session: Session, job_filter: JobFilter, chunk_rows: int) -> Iterator[tuple[int, bytes]]:
+    """(rows, CSV bytes) per chunk, formatted in Python (the portable path)."""
+    # Streaming options go with this one statement, not onto the session's connection, where
+    # they would outlive the export (the next INSERT would run as a server-side cursor).
     query = (
         select(
             PipelineJob.id,
@@ -108,19 +130,89 @@ def jobs_csv(
         .where(job_filter.where())
         .order_by(PipelineJob.created_at.desc(), PipelineJob.id.desc())
     )
-    yield BOM + _encode([JOB_COLUMNS])
-    conn = session.connection().execution_options(stream_results=True, yield_per=chunk_rows)
-    done = 0
-    for part in conn.execute(query).partitions(chunk_rows):
+    result = session.execute(query, execution_options={"stream_results": True, "yield_per": chunk_rows})
+    for part in result.partitions(chunk_rows):
         rows = []
         for r in part:
             started, completed = r[5], r[6]
             seconds = round((completed - started).total_seconds(), 3) if started and completed else None
             rows.append((*r[:7], seconds, *r[7:]))  # duration from the timestamps: portable, cheap
-        done += len(rows)
-        yield _encode(rows)
-        if progress is not None:
-            progress(done)
+        yield len(rows), _encode(rows)
+
+
+# -- PostgreSQL: the database writes the CSV ------------------------------------------------------
+
+
+def _safe(column: Any) -> ColumnElement[Any]:
+    """``neutralise`` in SQL: text starting like a formula gets a leading apostrophe."""
+    return case((func.left(column, 1).in_(FORMULA_STARTS), literal_column("''''").concat(column)), else_=column)
+
+
+def _iso(column: Any) -> ColumnElement[Any]:
+    """``datetime.isoformat()`` of a UTC timestamp, in SQL (no fraction when it is zero)."""
+    stamp = func.to_char(func.timezone("UTC", column), literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US'"""))
+    return func.replace(stamp, literal_column("'.000000'"), literal_column("''")).concat(literal_column("'+00:00'"))
+
+
+def _seconds() -> ColumnElement[Any]:
+    """``round(seconds, 3)`` printed as Python prints the float: ``3.05``, ``1.0``."""
+    d = func.round(func.extract("epoch", PipelineJob.completed_at - PipelineJob.started_at), 3)
+    return case(
+        (d == func.trunc(d), cast(func.trunc(d), Text).concat(literal_column("'.0'"))),
+        else_=func.rtrim(cast(d, Text), literal_column("'0'")),
+    )
+
+
+def _copy_sql(session: Session, job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
+    """``COPY (the export's SELECT, every cell formatted) TO STDOUT`` and its parameters.
+
+    psycopg merges the parameters client-side (COPY takes no server-side ones), quoting them
+    as literals: user text never becomes SQL.
+    """
+    query = (
+        select(
+            PipelineJob.id,
+            _safe(Tenant.name),
+            _safe(PipelineJob.job_type),
+            _safe(PipelineJob.status),
+            _iso(PipelineJob.created_at),
+            _iso(PipelineJob.started_at),
+            _iso(PipelineJob.completed_at),
+            _seconds(),
+            PipelineJob.attempts,
+            _safe(PipelineJob.created_by),
+            PipelineJob.parent_job_id,
+            _safe(PipelineJob.error),
+            _safe(cast(PipelineJob.params, Text)),
+        )
+        .join(Tenant, Tenant.id == PipelineJob.tenant_id)
+        .where(job_filter.where())
+        .order_by(PipelineJob.created_at.desc(), PipelineJob.id.desc())
+    )
+    compiled = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    params = dict(compiled.params)
+    for value in params.values():  # what UTCDateTime's bind processor refuses
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+    return f"COPY ({compiled}) TO STDOUT (FORMAT csv)", params
+
+
+def _jobs_csv_copy(session: Session, job_filter: JobFilter, chunk_rows: int) -> Iterator[tuple[int, bytes]]:
+    """(rows, CSV bytes) per chunk from PostgreSQL's COPY, in the session's transaction."""
+    sql, params = _copy_sql(session, job_filter)
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    buf: list[bytes] = []
+    with dbapi.cursor() as cursor, cursor.copy(sql, params) as copy:
+        # One COPY message is one row ending in "\n"; the file's rows end in "\r\n" like the
+        # csv module's (a newline inside a quoted cell stays as it is, as it does there).
+        for row in copy:
+            buf.append(bytes(row[:-1]))
+            if len(buf) == chunk_rows:
+                yield len(buf), b"\r\n".join(buf) + b"\r\n"
+                buf = []
+    if buf:
+        yield len(buf), b"\r\n".join(buf) + b"\r\n"
 
 
 def related_records_csv(session: Session, job_id: int) -> Iterator[bytes]:

@@ -69,3 +69,61 @@ def test_a_large_export_goes_to_the_blob_store(session: Session, data: Seeded, s
     key = jobs_csv_to_blob(session, store, JobFilter(tenant_ids=(data.bolt,)), "zixly-jobs-bolt.csv")
     assert key.startswith("exports/") and key.endswith("-zixly-jobs-bolt.csv")
     assert len(_rows([store.get(key)])) == 5
+
+
+def test_postgresql_formats_the_same_cells_as_python(session: Session, data: Seeded) -> None:
+    # The COPY path (PostgreSQL formats and neutralises) against the portable Python path.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    from db.export import _jobs_csv_copy, _jobs_csv_rows
+    from db.models import PipelineJob, Tenant
+
+    hostile = Tenant(name='=HYPERLINK("x")')
+    session.add(hostile)
+    session.flush()
+    at = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)  # no microseconds: isoformat drops them
+    for i, (error, by) in enumerate(
+        [
+            ('line one\nline two, "quoted"', "+61 400 000 000"),
+            ("", "-editor"),
+            ("\ttab first", "@me"),
+            ("\rcarriage", "ok"),
+            ("ünïcødé ✓ 💥", None),
+        ]
+    ):
+        session.add(
+            PipelineJob(
+                tenant_id=hostile.id, job_type="-weird-type", status="FAILED", params={"x": "=1", "n": i},
+                error=error, created_by=by, created_at=at - dt.timedelta(seconds=i), run_at=at,
+                started_at=at, completed_at=at + dt.timedelta(seconds=[1, 0.05, 2.5, 0, 1234.5678][i]),
+            )
+        )  # fmt: skip
+    session.add(PipelineJob(tenant_id=hostile.id, job_type="x", status="QUEUED", params={}, created_at=at, run_at=at))
+    session.commit()
+
+    def cells(chunks: object) -> list[list[str]]:
+        raw = b"".join(chunk for _, chunk in chunks)  # type: ignore[attr-defined]
+        assert raw.endswith(b"\r\n")
+        return list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+
+    for job_filter in (JobFilter(), JobFilter(tenant_ids=(hostile.id,)), JobFilter(text="line two")):
+        python = cells(_jobs_csv_rows(session, job_filter, 3))
+        assert cells(_jobs_csv_copy(session, job_filter, 3)) == python and python
+    rows = _rows(list(jobs_csv(session, JobFilter(tenant_ids=(hostile.id,)), chunk_rows=4)))
+    assert rows[0]["tenant"] == '\'=HYPERLINK("x")' and rows[0]["job_type"] == "x"
+    assert rows[0]["created_at"] == "2026-11-26T09:30:00+00:00" and rows[0]["duration_s"] == ""
+    by_error = {r["error"]: r for r in rows}
+    assert by_error['line one\nline two, "quoted"']["created_by"] == "'+61 400 000 000"
+    assert by_error["'\ttab first"]["duration_s"] == "2.5" and by_error["'\rcarriage"]["duration_s"] == "0.0"
+    assert by_error["ünïcødé ✓ 💥"]["duration_s"] == "1234.568" and by_error[""]["created_by"] == "'-editor"
+
+
+def test_the_session_writes_normally_after_an_export(session: Session, data: Seeded) -> None:
+    # (The export once left its streaming option on the session's connection, so the audit
+    # INSERT after a blob export ran as a server-side cursor and failed on PostgreSQL.)
+    from db.models import AuditEntry
+
+    assert len(b"".join(jobs_csv(session, JobFilter(), chunk_rows=7))) > 0
+    session.add(AuditEntry(actor="editor@example.com", action="jobs.export", target="all"))
+    session.commit()
+    assert session.query(AuditEntry).filter_by(action="jobs.export").count() == 1
