@@ -260,11 +260,25 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--shops", type=int, default=8, help="tenants (one Shopify shop each)")
+    parser.add_argument(
+        "--own-cluster",
+        action="store_true",
+        help="run on a private throwaway PostgreSQL 15 cluster (fsync on) instead of the shared server",
+    )
     args = parser.parse_args()
+    if args.own_cluster:
+        from pgcluster import throwaway_cluster
 
+        with throwaway_cluster(durable=True) as cluster:
+            server = f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/postgres"
+            print(f"private PostgreSQL cluster on port {cluster.port} (fsync on)")
+            return run(args, server)
+    return run(args, os.environ.get("ZIXLY_TEST_POSTGRES_URL", DEFAULT_PG))
+
+
+def run(args: argparse.Namespace, server_url: str) -> int:
     from process import listener_process
 
-    server_url = os.environ.get("ZIXLY_TEST_POSTGRES_URL", DEFAULT_PG)
     name = f"zixly_bench_webhook_{os.getpid()}"
     url = prepare_database(server_url, name, args.shops)
     env = {

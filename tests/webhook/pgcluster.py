@@ -24,6 +24,7 @@ PGBIN = Path("/usr/lib/postgresql/15/bin")
 class Cluster:
     root: Path
     port: int
+    durable: bool = False  # fsync and synchronous commit on, as in production
 
     @property
     def url(self) -> str:
@@ -37,10 +38,9 @@ class Cluster:
         )
 
     def start(self) -> None:
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root}"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._pg_ctl("-l", str(self.root / "server.log"), "-w", "-t", "30", "-o", options, "start")
 
     def stop(self) -> None:
@@ -52,10 +52,10 @@ def available() -> bool:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
+def throwaway_cluster(*, durable: bool = False) -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="zixly-pg-"))
     shutil.chown(root, "postgres", "postgres")
-    cluster = Cluster(root, free_port())
+    cluster = Cluster(root, free_port(), durable)
     try:
         subprocess.run(
             [
