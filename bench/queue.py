@@ -11,6 +11,12 @@ batched enqueue (5,000 per call), processing of no-op jobs by 1, 2 and 4 worker 
 idle queue with LISTEN/NOTIFY (one worker; from the enqueue's commit to the handler's own
 time stamp). Prints a
 table and, last, one JSON line with the figures (null where a peer cannot produce one).
+
+Zixly only, labelled apart (the issue's one-call figure above stays one client): one-call
+enqueue from ``--clients`` concurrent client threads (as the listener's gunicorn workers
+would), once with the NOTIFY inside each enqueue's transaction (the default) and once with
+``notify=False`` plus ``jobs.notify_runners`` after the commit (``enqueue_concurrent…``
+keys; null for the peers, not measured for them).
 """
 
 from __future__ import annotations
@@ -233,7 +239,7 @@ class Zixly(System):
         from db.engine import make_engine
         from db.migrate import upgrade
 
-        self.jobs, self.text = jobs, text
+        self.jobs, self.text, self.make_engine = jobs, text, make_engine
         self.engine = make_engine(sa_url(self.url), pool_pre_ping=False)
         upgrade(self.engine)
         with self.engine.begin() as conn:
@@ -257,6 +263,37 @@ class Zixly(System):
     def enqueue_stamp(self, i: int) -> None:
         with self.engine.begin() as conn:
             self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="bench_stamp", params={"i": i})
+
+    def enqueue_concurrent(self, n: int, clients: int, *, after_commit: bool) -> float:
+        """``n`` one-call enqueues (each committed durably) from ``clients`` threads; jobs/s."""
+        engine = self.make_engine(sa_url(self.url), pool_size=clients, pool_pre_ping=False)
+        counter = iter(range(n))
+        lock = threading.Lock()
+
+        def client() -> None:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                with engine.begin() as conn:
+                    self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="noop", params={"i": i},
+                                      notify=not after_commit)  # fmt: skip
+                if after_commit:
+                    with engine.begin() as conn:
+                        self.jobs.notify_runners(conn)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        with engine.connect():  # open the pool's connections before the clock starts
+            pass
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.perf_counter() - start
+        engine.dispose()
+        return n / took
 
     def remaining(self) -> int:
         with self.engine.connect() as conn:
@@ -401,6 +438,12 @@ def bench_system(cls: type[System], url: str, args: argparse.Namespace, stamp_fi
         system.clear()
         single = min(args.jobs, args.single)
         out["enqueue_jobs_per_s"] = round(rate(single, lambda: [system.enqueue_one(i) for i in range(single)]))
+        out["enqueue_concurrent_jobs_per_s"] = out["enqueue_concurrent_notify_after_commit_jobs_per_s"] = None
+        if isinstance(system, Zixly) and args.clients:
+            for key, after in (("enqueue_concurrent_jobs_per_s", False),
+                               ("enqueue_concurrent_notify_after_commit_jobs_per_s", True)):  # fmt: skip
+                system.clear()
+                out[key] = round(system.enqueue_concurrent(single, args.clients, after_commit=after))
         system.clear()
         out["enqueue_batch_jobs_per_s"] = round(rate(args.jobs, lambda: system.enqueue_batch(args.jobs)))
         jobs = min(args.jobs, args.slow_jobs) if cls is Procrastinate else args.jobs
@@ -421,6 +464,7 @@ def main() -> int:
     parser.add_argument("--runners", default="1,2,4")
     parser.add_argument("--samples", type=int, default=200, help="enqueue→start latency samples")
     parser.add_argument("--single", type=int, default=2000, help="jobs for the one-call enqueue figure")
+    parser.add_argument("--clients", type=int, default=16, help="client threads for Zixly's concurrent one-call figure")
     parser.add_argument("--slow-jobs", type=int, default=3000, help="jobs procrastinate processes (it is slow)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--worker", choices=SYSTEMS)
@@ -456,8 +500,12 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
     cols = list(results)
     rows: list[tuple[str, list[str]]] = [
         ("enqueue, one call (jobs/s)", [str(results[c]["enqueue_jobs_per_s"]) for c in cols]),
+        (f"enqueue, one call, {args.clients} clients (jobs/s)",
+         [str(results[c]["enqueue_concurrent_jobs_per_s"]) for c in cols]),
+        (f"  … NOTIFY after commit, {args.clients} clients",
+         [str(results[c]["enqueue_concurrent_notify_after_commit_jobs_per_s"]) for c in cols]),
         ("enqueue, batched (jobs/s)", [str(results[c]["enqueue_batch_jobs_per_s"]) for c in cols]),
-    ]
+    ]  # fmt: skip
     for n in args.runners:
         rows.append((f"process, {n} runner(s) (jobs/s)", [str(results[c]["process_jobs_per_s"][str(n)]) for c in cols]))
     for q in ("p50", "p95", "p99"):

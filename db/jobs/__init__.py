@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from db.jobs._sql import CHANNEL, Executor
 from db.jobs.claim import ClaimedJob, claim, release
-from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, rerun
+from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, notify_runners, rerun
 from db.jobs.finish import (
     BACKOFF_BASE_S,
     Finished,
@@ -52,6 +52,7 @@ __all__ = [
     "finish_cancelled",
     "heartbeat",
     "job_counts",
+    "notify_runners",
     "oldest_queued_age_s",
     "poll_later",
     "prune",

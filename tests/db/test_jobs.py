@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import jobs
 from db.engine import make_engine
 from db.filters import JobFilter
 from db.models import JobStep, PipelineJob, RelatedRecord, Tenant
+from sync.listen import libpq_url
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
@@ -378,4 +380,46 @@ def test_concurrent_enqueues_of_one_idempotency_key_make_one_job(pg_url: str) ->
     assert len({r.id for r in results}) == 1 and sorted(r.created for r in results) == [False] * 5 + [True]
     with factory() as s:
         assert s.query(PipelineJob).count() == 1
+    engine.dispose()
+
+
+def _listener(pg_url: str) -> psycopg.Connection[tuple[object, ...]]:
+    conn = psycopg.connect(libpq_url(pg_url), autocommit=True)
+    conn.execute(f"LISTEN {jobs.CHANNEL}")
+    return conn
+
+
+def _woken(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    return sum(1 for _ in conn.notifies(timeout=0.3))
+
+
+def test_enqueue_wakes_the_runners_when_its_transaction_commits_not_before(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    listen = _listener(pg_url)
+    with engine.begin() as conn:
+        tenant = conn.execute(text("INSERT INTO tenants (name) VALUES ('N') RETURNING id")).scalar_one()
+    with engine.connect() as conn:
+        jobs.enqueue(conn, tenant_id=tenant, job_type="noop")
+        assert _woken(listen) == 0
+        conn.commit()
+    assert _woken(listen) == 1
+    listen.close()
+    engine.dispose()
+
+
+def test_a_quiet_enqueue_wakes_no_one_until_notify_runners_after_the_commit(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    listen = _listener(pg_url)
+    with engine.begin() as conn:
+        tenant = conn.execute(text("INSERT INTO tenants (name) VALUES ('Q') RETURNING id")).scalar_one()
+    with engine.begin() as conn:
+        created = jobs.enqueue(conn, tenant_id=tenant, job_type="noop", notify=False)
+        jobs.enqueue_many(conn, [jobs.JobSpec(tenant, "noop")] * 3, notify=False)
+    assert _woken(listen) == 0
+    with engine.begin() as conn:
+        jobs.notify_runners(conn)
+    assert _woken(listen) == 1
+    with engine.connect() as conn:  # the job was committed durably before the wake-up
+        assert conn.execute(select(PipelineJob.status).where(PipelineJob.id == created.id)).scalar_one() == "QUEUED"
+    listen.close()
     engine.dispose()
