@@ -168,25 +168,31 @@ def _enqueue_chunk(session: Executor, specs: Sequence[JobSpec], now: dt.datetime
     if not specs:
         return []
     name = dialect(session)
-    rows = [
-        {
+    now_json = ts_json(now, name)
+    rows: list[dict[str, Any]] = []
+    for i, s in enumerate(specs):
+        row = {
             "i": i,
             "tenant_id": s.tenant_id,
             "job_type": s.job_type,
             "params": s.params,
             "priority": s.priority,
-            "run_at": ts_json(s.run_at or now, name),
+            "run_at": now_json if s.run_at is None else ts_json(s.run_at, name),
             "max_attempts": s.max_attempts,
             "timeout_s": s.timeout_s,
-            "idempotency_key": s.idempotency_key,
-            "concurrency_key": s.concurrency_key,
-            "created_by": s.created_by,
-            "parent_job_id": s.parent_job_id,
         }
-        for i, s in enumerate(specs)
-    ]
+        # Absent keys read as NULL on both databases: a smaller document to write and parse.
+        if s.idempotency_key is not None:
+            row["idempotency_key"] = s.idempotency_key
+        if s.concurrency_key is not None:
+            row["concurrency_key"] = s.concurrency_key
+        if s.created_by is not None:
+            row["created_by"] = s.created_by
+        if s.parent_job_id is not None:
+            row["parent_job_id"] = s.parent_job_id
+        rows.append(row)
     stmt = (_PG_INSERT if notify else _PG_INSERT_QUIET) if name == "postgresql" else _SQLITE_INSERT
-    inserted = list(session.execute(stmt, {"rows": dumps(rows), "now": ts_json(now, name)}).all())
+    inserted = list(session.execute(stmt, {"rows": dumps(rows), "now": now_json}).all())
     # Sequence values follow the insert order, so ascending ids are specs order minus skips.
     inserted.sort(key=lambda r: r[0])
     created_keys = {(r[1], r[2]) for r in inserted if r[2] is not None}
