@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "accesslog": None,  # the app logs what matters, as JSON, without bodies
     "errorlog": "-",
     "proc_name": "zixly-webhook",
+    # gunicorn's control socket defaults to one fixed path per user: two listeners on one host
+    # (replicas, tests) would share it, and either could steer the other. Off.
+    "control_socket_disable": True,
 }
 
 
