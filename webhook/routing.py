@@ -59,9 +59,18 @@ def workflows_for(event: VendorEvent) -> list[str]:
 
 
 def job_params(event: VendorEvent) -> dict[str, object]:
-    """What the workflow needs: the record's ids and the event it came from (no raw body)."""
+    """What the workflow needs: the record's ids and the event it came from (no raw body).
+
+    e.g. ``{"shop": "acme.myshopify.com", "order_id": "4242", "gid": "gid://shopify/Order/4242",
+    "event": {"source": "shopify", "type": "orders/paid", "occurred_at": …, "dedup_key": …,
+    "org_id": …}}``; a HubSpot property change adds ``property_name`` and ``property_value``.
+    """
+    extra: dict[str, object] = {}
+    if event.source == "hubspot" and "propertyName" in event.payload:
+        extra = {"property_name": event.payload["propertyName"], "property_value": event.payload.get("propertyValue")}
     return {
         **event.external_ids,
+        **extra,
         "event": {
             "source": event.source,
             "type": event.event_type,

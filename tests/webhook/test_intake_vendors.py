@@ -123,6 +123,7 @@ def test_hubspot_deal_stage_changes_enqueue_with_a_fresh_v3_signature(
         "1",
         "hubspot:deal:1",
     )
+    assert (job.params["property_name"], job.params["property_value"]) == ("dealstage", "closedwon")
 
 
 def test_hubspot_rejects_a_stale_timestamp_and_a_different_uri(
