@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db import admin, jobs, queries, schedules
+from db import admin, jobs, queries, schedules, workflow_settings
 from db.auth import Actor, audit, create_api_token, create_user, require_role
 from db.blobs import BlobStore
 from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
 from db.filters import JobFilter
+from jobtypes.options import validate_options
 from settings import Settings
 
 EDITOR, ADMIN = "EDITOR", "ADMIN"
@@ -264,7 +265,9 @@ def save_workflow_setting(
 ) -> int:
     target = f"tenant:{tenant_id}/workflow:{workflow}"
     require_role(session, actor, ADMIN, "workflow.update", target)
-    admin.save_workflow_setting(session, tenant_id, workflow.strip(), enabled=enabled, options=options)
+    # The runner's own model checks the options here, so a bad one is refused where it is typed.
+    validated = validate_options(workflow.strip(), options)
+    workflow_settings.save_validated(session, tenant_id, workflow.strip(), enabled=enabled, options=validated)
     _done(session, actor, "workflow.update", target, {"enabled": enabled})
     return tenant_id
 

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from integrations.prices import SAMPLE_DIR, parse_csv  # noqa: E402
+from jobtypes.sweep import grid_pairs  # noqa: E402
 from sync.sweep.backtest import METRICS, run_sweep  # noqa: E402
-from sync.sweep.params import grid_pairs  # noqa: E402
 
 Metrics = dict[str, npt.NDArray[Any]]
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.auth import ROLE_RANK
-from db.models import ApiToken, Connection, Tenant, User, WorkflowSetting
+from db.models import ApiToken, Connection, Tenant, User
 
 
 def utcnow() -> dt.datetime:
@@ -91,19 +90,6 @@ def revoke_token(session: Session, token_id: int) -> None:
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise LookupError(f"token {token_id} does not exist or is already revoked")
-
-
-def save_workflow_setting(
-    session: Session, tenant_id: int, workflow: str, *, enabled: bool, options: dict[str, Any]
-) -> None:
-    row = session.scalar(
-        select(WorkflowSetting).where(WorkflowSetting.tenant_id == tenant_id, WorkflowSetting.workflow == workflow)
-    )
-    if row is None:
-        session.add(WorkflowSetting(tenant_id=tenant_id, workflow=workflow, enabled=enabled, options=options))
-    else:
-        row.enabled, row.options, row.updated_at = enabled, options, utcnow()
-    session.flush()
 
 
 def get_connection(session: Session, tenant_id: int, system: str) -> Connection:

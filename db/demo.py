@@ -15,7 +15,7 @@ from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant, U
 
 DEMO_TENANT = "Acme Outdoor Co"
 DEMO_EMAIL = "admin@zixly.local"
-DEMO_PASSWORD = "zixly-demo"  # development only: seed-demo refuses to run in production
+DEMO_PASSWORD = "zixly-demo"  # noqa: S105 — development only: seed-demo refuses to run in production
 # External org ids the sandbox's seeded vendors use, so its webhooks resolve to the demo tenant.
 # The tokens come from the sandbox at run time (its grants live in memory): the sandbox's demo
 # trickle connects this tenant through the OAuth flow when it starts (integrations/sandbox/connect.py).
@@ -33,7 +33,9 @@ _JOB_TYPES: dict[str, tuple[int, tuple[str, ...], float, tuple[str, ...]]] = {
     "xero-invoice-paid": (40, ("xero", "hubspot"), 1.8, ("HubSpot answered 429 for 3 attempts", "Xero token expired")),
     "shopify-order-to-xero": (30, ("shopify", "xero"), 2.4, ("Xero validation error: AccountCode 200 is archived",)),
     "hubspot-deal-won-to-asana": (12, ("hubspot", "asana"), 1.2, ("Asana project 1209 not found",)),
-    "xero-contacts-to-hubspot": (15, ("xero", "hubspot"), 9.0, ("HubSpot batch upsert: 2 contacts have invalid emails",)),
+    "xero-contacts-to-hubspot": (
+        15, ("xero", "hubspot"), 9.0, ("HubSpot batch upsert: 2 contacts have invalid emails",)
+    ),
     "trading-sweep": (3, ("prices",), 25.0, ("unknown ticker DOGE-USD",)),
 }
 

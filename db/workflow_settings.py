@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,8 +41,19 @@ def load_all(session: Session, tenant_id: int) -> dict[str, StoredSetting]:
     return {r.workflow: StoredSetting(r.workflow, bool(r.enabled), dict(r.options or {}), True) for r in rows}
 
 
-def save(session: Session, tenant_id: int, workflow: str, *, enabled: bool, options: dict[str, Any]) -> None:
-    """Insert or update the row (options replace the stored ones as a whole)."""
+def save(
+    session: Session,
+    tenant_id: int,
+    workflow: str,
+    *,
+    enabled: bool,
+    options: dict[str, Any],
+    interval_minutes: int | None = None,
+) -> None:
+    """Insert or update the row (options replace the stored ones as a whole).
+
+    ``interval_minutes`` re-times the workflow's default schedule, when it has one.
+    """
     row = session.scalar(
         select(WorkflowSetting).where(WorkflowSetting.tenant_id == tenant_id, WorkflowSetting.workflow == workflow)
     )
@@ -53,6 +65,21 @@ def save(session: Session, tenant_id: int, workflow: str, *, enabled: bool, opti
     else:
         row.enabled, row.options, row.updated_at = enabled, options, now
     session.flush()
+    if interval_minutes is not None:
+        for job_type, (_needs, row_workflow, _default) in DEFAULT_SCHEDULES.items():
+            if row_workflow == workflow:
+                set_schedule_interval(session, tenant_id, job_type, interval_minutes)
+
+
+def save_validated(session: Session, tenant_id: int, workflow: str, *, enabled: bool, options: BaseModel) -> None:
+    """Store options a workflow's model has validated: only those that differ from the defaults;
+    an ``interval_minutes`` option re-times the workflow's default schedule."""
+    minutes = getattr(options, "interval_minutes", None)
+    save(
+        session, tenant_id, workflow, enabled=enabled,
+        options=options.model_dump(mode="json", exclude_defaults=True),
+        interval_minutes=None if minutes is None else int(minutes),
+    )  # fmt: skip
 
 
 # -- default schedules -------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     # One process, many threads: emulator state is in memory and shared by every request.
     app = create_sandbox_app(settings)
     server = make_server(settings.sandbox_host, port, app, threaded=True)
-    logging.getLogger("zixly.sandbox").info("sandbox listening on http://%s:%s", settings.sandbox_host, server.server_port)
+    log = logging.getLogger("zixly.sandbox")
+    log.info("sandbox listening on http://%s:%s", settings.sandbox_host, server.server_port)
     stop = threading.Event()
     # SIGTERM (honcho, docker stop) ends serve_forever cleanly; shutdown() must run off its thread.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

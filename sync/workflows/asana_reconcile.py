@@ -16,12 +16,12 @@ import datetime as dt
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from db import cursors
 from integrations.asana.models import Task
 from integrations.http import IntegrationError, NotFound
 from integrations.hubspot.client import HubSpotClient
+from jobtypes.params import AsanaPollParams as PollParams
+from jobtypes.params import AsanaTaskParams as TaskParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -39,15 +39,8 @@ from sync.workflows.hubspot_deal_won_to_asana import read_deal, read_object
 MARKER = re.compile(r"\[zixly:hubspot-deal:(\d+)\]")
 
 
-class TaskParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    task_gid: str = Field(min_length=1, max_length=40, pattern=r"^\d+$")
-    event: dict[str, Any] | None = None
 
 
-class PollParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def reconcile(ctx: JobContext, hubspot: HubSpotClient, task: Task, options: AsanaReconcileOptions) -> str:

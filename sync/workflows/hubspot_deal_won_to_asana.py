@@ -14,25 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from integrations.asana.client import AsanaClient
 from integrations.asana.models import Task
 from integrations.http import NotFound
 from integrations.hubspot.client import HubSpotClient
 from integrations.hubspot.models import CrmObject, Deal
+from jobtypes.params import DealWonParams as DealParams
 from sync.clients import JobClients, session_factory, tenant_name
 from sync.context import JobContext
 from sync.errors import PermanentJobError
 from sync.workflow_settings import HUBSPOT_DEAL_WON_TO_ASANA, DealWonToAsanaOptions, load
 from sync.workflows import register
-
-
-class DealParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    deal_id: str = Field(min_length=1, max_length=40, pattern=r"^\d+$")
-    event: dict[str, Any] | None = None
 
 
 def marker(deal_id: str) -> str:

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from jobtypes.params import NoopParams
 from sync.context import JobContext
 from sync.errors import PermanentJobError, TransientJobError
 from sync.workflows import register
-
-
-class NoopParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sleep_ms: int = Field(0, ge=0, le=3_600_000)
-    fail_times: int = Field(0, ge=0)
-    permanent: bool = False
-    note: bool = False
-    poll_times: int = Field(0, ge=0)
-    poll_after_s: float = Field(0.1, ge=0)
 
 
 @register("noop", params=NoopParams)

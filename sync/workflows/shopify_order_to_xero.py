@@ -17,12 +17,11 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from integrations.http import NotFound
 from integrations.shopify.models import Order
 from integrations.xero.client import XeroClient, where_equals
 from integrations.xero.models import Invoice, NewContact, NewInvoice, NewLineItem
+from jobtypes.params import ShopifyOrderParams as OrderParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -33,12 +32,6 @@ UNPAID = {"PENDING", "AUTHORIZED", "EXPIRED", "VOIDED"}
 DEAD_INVOICE = {"DELETED", "VOIDED"}
 
 
-class OrderParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    order_id: str = Field(min_length=1, max_length=80, pattern=r"^(\d+|gid://shopify/Order/\d+)$")
-    shop: str | None = None
-    event: dict[str, Any] | None = None
 
 
 def idempotency_key(shop: str, order_id: int) -> str:

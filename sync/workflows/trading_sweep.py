@@ -32,10 +32,10 @@ from pydantic import ValidationError
 
 from db.blobs import BlobStore, blob_key, make_blob_store
 from integrations.http import CallRecorder
-from integrations.prices import PriceClient, PriceHistory, sample_availability
+from integrations.prices import PriceClient, PriceHistory
+from jobtypes.sweep import SweepParams, TradingSweepParams, validate_sweep_params
 from sync.metrics import TRADING_API_LATENCY
 from sync.sweep.backtest import equity_curve, run_sweep
-from sync.sweep.params import SweepParams, validate_sweep_params
 from sync.workflows import register
 
 JOB_TYPE = "trading-sweep"
@@ -47,18 +47,6 @@ class SweepRejected(ValueError):
     """The params cannot run (invalid, or the chosen dates hold too little history): never retry."""
 
     permanent = True
-
-
-class TradingSweepParams(SweepParams):
-    """The registered params model: without an explicit ``available`` context it checks tickers
-    and history lengths against the bundled sample data, which is what the sandbox serves, so
-    ``POST /webhook/jobs`` answers 422 for an unknown ticker or a too-long window with no HTTP."""
-
-    @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> TradingSweepParams:
-        if kwargs.get("context") is None:
-            kwargs["context"] = {"available": sample_availability()}
-        return super().model_validate(obj, **kwargs)
 
 
 @register(JOB_TYPE, params=TradingSweepParams)

@@ -18,11 +18,10 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from db import cursors
 from integrations.hubspot.client import HubSpotClient
 from integrations.xero.models import Contact
+from jobtypes.params import ContactsSyncParams as SyncParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.workflow_settings import XERO_CONTACTS_TO_HUBSPOT, XeroContactsToHubSpotOptions, load
@@ -32,10 +31,6 @@ CURSOR = ("xero", "contacts")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class SyncParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    full: bool = False  # ignore the cursor: backfill everything again
 
 
 def read_cursor(value: str | None) -> tuple[dt.datetime, str] | None:

@@ -17,24 +17,16 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from integrations.http import NotFound
 from integrations.hubspot.client import CONTACT_PROPERTIES, ContactExists, HubSpotClient
 from integrations.hubspot.models import Contact
 from integrations.xero.models import Invoice
+from jobtypes.params import InvoicePaidParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
 from sync.workflow_settings import XERO_INVOICE_PAID, XeroInvoicePaidOptions, load
 from sync.workflows import register
-
-
-class InvoicePaidParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    invoice_id: str = Field(min_length=1, max_length=64)
-    event: dict[str, Any] | None = None
 
 
 def money(value: Decimal | None) -> str:

@@ -6,7 +6,6 @@ import importlib
 import json
 import re
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

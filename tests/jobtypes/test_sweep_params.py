@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from sync.sweep.params import MAX_PAIRS, validate_sweep_params
+from jobtypes.sweep import MAX_PAIRS, validate_sweep_params
 
 AVAILABLE = {"BTC-USD": 3541, "ETH-USD": 2392, "SPY": 7802}
 EXAMPLE = {"ticker": "BTC-USD", "fast_range": [10, 20], "slow_range": [20, 30], "step": 5, "strategy_type": "SMA"}

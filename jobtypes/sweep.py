@@ -1,4 +1,4 @@
-"""The parameters of a trading sweep, validated once for the listener, the dashboard and the runner.
+"""The parameters of a trading sweep: one validator for the listener, the dashboard and the runner.
 
 :func:`validate_sweep_params` is the entry point: it needs only the known tickers and their
 history lengths (``available``), so a caller can validate without any HTTP. Every rejection is a
@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
+
+from integrations.prices import sample_availability
 
 MAX_PAIRS = 100_000
 MAX_WINDOW = 1_000_000  # bounds the arrays a grid check allocates, far above any real history
@@ -154,3 +156,25 @@ def validate_sweep_params(raw: Mapping[str, object], available: Mapping[str, int
     """
     normalised = {key.upper(): bars for key, bars in available.items()}
     return SweepParams.model_validate(dict(raw), context={"available": normalised})
+
+
+class TradingSweepParams(SweepParams):
+    """The catalogue's model: without an explicit ``available`` context it checks tickers and
+    history lengths against the bundled sample data, which is what the sandbox serves, so
+    ``POST /webhook/jobs`` and the dashboard answer an unknown ticker or a too-long window
+    with no HTTP. The runner checks again against the live price provider."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> TradingSweepParams:  # type: ignore[override]
+        if kwargs.get("context") is None:
+            kwargs["context"] = {"available": sample_availability()}
+        return super().model_validate(obj, **kwargs)
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """``{field: reason}`` of a pydantic error, first reason per field (``params`` for the whole)."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "params"
+        errors.setdefault(name, error["msg"])
+    return errors

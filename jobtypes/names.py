@@ -1,0 +1,10 @@
+"""The job types Zixly runs (the runner registers a handler for each)."""
+
+XERO_INVOICE_PAID = "xero-invoice-paid"
+SHOPIFY_ORDER_TO_XERO = "shopify-order-to-xero"
+HUBSPOT_DEAL_WON_TO_ASANA = "hubspot-deal-won-to-asana"
+XERO_CONTACTS_TO_HUBSPOT = "xero-contacts-to-hubspot"
+ASANA_TASK_RECONCILE = "asana-task-reconcile"
+ASANA_TASKS_POLL = "asana-tasks-poll"
+NOOP = "noop"
+TRADING_SWEEP = "trading-sweep"
