@@ -18,15 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from db import intake
 from db.auth import Actor, Forbidden, actor_for_token, audit, require_role
 from db.jobs import enqueue
+from integrations.events import load_json
 from webhook import metrics, registry
 from webhook.accept import enforce_rate_limit
 from webhook.body import read_body, require_json
 from webhook.context import get_session, listener
 from webhook.problems import Problem
-from webhook.storable import MAX_INT4, MAX_INT8, first_unstorable
+from webhook.storable import MAX_INT4, MAX_INT8, first_unstorable, too_deep
 
 log = logging.getLogger("webhook.jobs")
 bp = Blueprint("jobs", __name__)
+
+# Deeper bodies are refused (400) before anything recursive walks them.
+MAX_DEPTH = 64
 
 
 class JobRequest(BaseModel):
@@ -98,9 +102,12 @@ def trigger_job() -> Response:
     body = read_body(listener().settings.webhook_max_bytes)
     require_json()
     try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        raw = load_json(body)  # ValueError for bad JSON, bad UTF-8 and deep nesting alike
+    except ValueError:
         raise Problem(400, "Bad Request", "the body is not valid JSON") from None
+    if too_deep(raw, MAX_DEPTH):
+        # Validation, the storability check and the queue's JSON encoder all recurse.
+        raise Problem(400, "Bad Request", f"the JSON is nested more than {MAX_DEPTH} levels deep")
     try:
         req = JobRequest.model_validate(raw)
     except ValidationError as exc:

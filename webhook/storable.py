@@ -23,6 +23,20 @@ def _bad(text: str) -> bool:
     return False
 
 
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
 def first_unstorable(value: Any, path: str) -> str | None:
     """The path of the first string (key or value) that cannot be stored, or None."""
     if isinstance(value, str):

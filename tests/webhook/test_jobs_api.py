@@ -136,6 +136,25 @@ def test_bad_json_and_content_type_on_the_job_api(
     assert client.get("/webhook/jobs/424242", headers=headers).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 30000 + b"]" * 30000,  # json.loads itself overflows the stack
+        b'{"job_type": "noop", "tenant": "acme", "params": ' + b'{"a":' * 900 + b"1" + b"}" * 900 + b"}",
+    ],
+    ids=["beyond-the-parser", "within-the-parser"],
+)
+def test_deeply_nested_json_is_a_400_problem_not_a_500(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str], body: bytes
+) -> None:
+    headers = _auth(tokens["EDITOR"]) | {"Content-Type": "application/json"}
+    response = client.post("/webhook/jobs", data=body, headers=headers)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == 400
+    assert session.scalars(select(PipelineJob)).first() is None
+
+
 def test_an_idempotency_key_makes_triggering_repeat_safe(
     client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
 ) -> None:
