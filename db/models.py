@@ -172,6 +172,15 @@ class PipelineJob(Base):
         Index("ix_pipeline_jobs_created_at_id", "created_at", "id"),
         Index("ix_pipeline_jobs_tenant_id_created_at", "tenant_id", "created_at"),
         Index("ix_pipeline_jobs_status_created_at", "status", "created_at"),
+        # "This tenant's failed jobs": partial, so enqueue/claim/complete add no entries (migration 0004_tenant_status).
+        Index(
+            "ix_pipeline_jobs_tenant_id_unsuccessful",
+            "tenant_id",
+            "status",
+            "created_at",
+            postgresql_where=text("status IN ('FAILED', 'CANCELLED')"),
+            sqlite_where=text("status IN ('FAILED', 'CANCELLED')"),
+        ),
         Index("ix_pipeline_jobs_job_type_created_at", "job_type", "created_at"),
         # Mostly NULL, looked up only by value (lineage; prune's completed_at < cutoff): on
         # PostgreSQL the NULLs get no entries, so claim and complete touch two indexes fewer.

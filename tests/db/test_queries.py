@@ -135,7 +135,10 @@ def test_lists_for_webhooks_schedules_admin_and_filters(session: Session, data: 
     schedule = queries.schedules(session)[0]
     assert schedule["last_status"] == "COMPLETED" and schedule["tenant"] == "Acme Outdoor"
     assert queries.job_types(session) == [
-        "hubspot-deal-won-to-asana", "shopify-order-to-xero", "xero-contacts-to-hubspot", "xero-invoice-paid",
+        "hubspot-deal-won-to-asana",
+        "shopify-order-to-xero",
+        "xero-contacts-to-hubspot",
+        "xero-invoice-paid",
     ]
     assert [t["name"] for t in queries.tenants(session)] == ["Acme Outdoor", "Bolt Bikes"]
     assert [u["role"] for u in queries.users(session)] == ["ADMIN", "EDITOR", "VIEWER"]
@@ -191,4 +194,20 @@ def test_text_search_is_answered_by_the_trigram_indexes_on_postgresql(session: S
     assert list(session.scalars(query)) == [
         j.id for j in session.scalars(select(PipelineJob).where(PipelineJob.error == "Xero validation error"))
     ]
+    session.rollback()
+
+
+def test_a_tenants_failed_jobs_come_from_the_partial_index_on_postgresql(session: Session, data: Seeded) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    query = (
+        select(PipelineJob.id)
+        .where(JobFilter(tenant_ids=(data.bolt,), statuses=("FAILED",)).where())
+        .order_by(PipelineJob.created_at.desc())
+    )
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(session.scalars(text("EXPLAIN " + sql)))
+    assert "ix_pipeline_jobs_tenant_id_unsuccessful" in plan, plan
+    assert len(list(session.scalars(query))) == 2
     session.rollback()

@@ -228,6 +228,11 @@ def summarize(run: Run, final: Counter[str], drain_s: float, job_latency: list[f
         },
         "rss": rss,
         "samples": len(run.samples),
+        # The samples themselves (seconds, queue depth, completed jobs, RSS MiB per process).
+        "series": [
+            [round(s.at, 1), s.depth, s.completed, {n: round(v / MiB, 1) for n, v in sorted(s.rss.items())}]
+            for s in run.samples
+        ],
     }
 
 
@@ -241,7 +246,9 @@ def check(report: dict[str, Any]) -> None:
     assert report["rate_achieved"] >= 0.9 * rate, "the sender could not keep the rate"
     depth = report["queue_depth"]
     assert depth["max"] <= 10 * rate, depth  # never more than ~10 s of backlog
-    assert depth["last_third_max"] <= max(2 * depth["first_third_max"], 2 * rate), depth  # not growing
+    # Not growing: the last third's worst backlog within twice the first third's, or 5 s of
+    # traffic (the machine is shared: a neighbour's burst can stall the runners briefly).
+    assert depth["last_third_max"] <= max(2 * depth["first_third_max"], 5 * rate), depth
     assert report["drain_s"] <= 60
     for name, rss in report["rss"].items():  # memory flat: last third vs first third
         assert rss["last_mib"] <= rss["first_mib"] * 1.15 + 16, (name, rss)
