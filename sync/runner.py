@@ -61,6 +61,9 @@ class Runner:
         self.settings = settings
         self.slots = settings.runner_concurrency
         self.capacity = self.slots + settings.runner_prefetch
+        # While claimed jobs still wait for a worker, a freed slot refills the prefetch only
+        # once this many are free: claims come in batches, not one statement per finished job.
+        self.refill_at = max(1, self.capacity // 2)
         self.lease_s = settings.runner_lease_s
         self.engine = engine or make_engine(settings, **_engine_options(settings))
         self.id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
@@ -177,6 +180,8 @@ class Runner:
             free = self.capacity - self._inflight
             if free <= 0 or not (self._more or self._external_wake):
                 break
+            if not self._external_wake and free < self.refill_at and not self._work.empty():
+                break  # the workers still have claimed jobs waiting; a worker wakes us again
             self._external_wake = False
             with self.engine.begin() as conn:
                 claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock())

@@ -153,15 +153,14 @@ def notify_runners(session: Executor) -> None:
     (one cluster-wide lock from pre-commit until the commit is flushed), so many clients that
     each enqueue one job with its NOTIFY inside the transaction commit one fsync at a time
     (~400 jobs/s here, however many clients). Enqueued quietly, their commits share fsyncs
-    (group commit); this NOTIFY then commits asynchronously, holding that lock for
-    microseconds. Call it after the enqueue's commit, in a new transaction that the caller
-    commits (the runner is woken only once the job is durable); if the caller dies in between,
-    the runners' poll finds the job. On SQLite it does nothing.
+    (group commit); a transaction that only notifies writes no WAL before its commit record,
+    so PostgreSQL commits it without waiting for a flush and holds that lock for
+    microseconds. Call it after the enqueue's commit (an autocommit connection makes it one
+    round trip): the runners are woken only once the job is durable; if the caller dies in
+    between, the runners' poll finds the job. On SQLite it does nothing.
     """
-    if dialect(session) != "postgresql":
-        return
-    session.execute(text("SET LOCAL synchronous_commit = off"))
-    session.execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
+    if dialect(session) == "postgresql":
+        session.execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
 
 
 def _enqueue_chunk(session: Executor, specs: Sequence[JobSpec], now: dt.datetime, notify: bool) -> list[Enqueued]:
