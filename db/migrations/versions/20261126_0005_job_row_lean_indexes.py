@@ -1,7 +1,7 @@
 """leaner index upkeep on pipeline_jobs: partial indexes for mostly-NULL columns (PostgreSQL)
 
-Revision ID: 0004_lean_job_indexes
-Revises: 0003_trgm
+Revision ID: 0005_lean_job_indexes
+Revises: 0004_tenant_status
 Create Date: 2026-11-26 14:15:00
 
 Every job row is written three times (enqueue, claim, complete). Claim and complete change
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_lean_job_indexes"
-down_revision: str | None = "0003_trgm"
+revision: str = "0005_lean_job_indexes"
+down_revision: str | None = "0004_tenant_status"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
