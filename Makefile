@@ -30,15 +30,9 @@ run: $(VENV)/.app-installed ## set up, migrate, seed the demo and start every pr
 	@echo "  runner     metrics on http://127.0.0.1:9102/metrics"
 	@echo "  Ctrl-C stops all of them."
 	@echo ""
+	@# No secrets to export: outside production the listener verifies with the sandbox's development keys.
 	PATH="$(CURDIR)/$(BIN):$$PATH" ZIXLY_SANDBOX_EVENTS_PER_MIN=$${ZIXLY_SANDBOX_EVENTS_PER_MIN:-6} \
-		$(DEMO_SECRETS) $(BIN)/honcho start -f Procfile
-
-# The sandbox's development signing secrets, so the listener accepts its webhooks (never production).
-DEMO_SECRETS := ZIXLY_XERO_WEBHOOK_KEY=$${ZIXLY_XERO_WEBHOOK_KEY:-zixly-sandbox-xero-webhook-key} \
-	ZIXLY_HUBSPOT_CLIENT_ID=$${ZIXLY_HUBSPOT_CLIENT_ID:-zixly-dev-hubspot} \
-	ZIXLY_HUBSPOT_CLIENT_SECRET=$${ZIXLY_HUBSPOT_CLIENT_SECRET:-sandbox-secret} \
-	ZIXLY_SHOPIFY_CLIENT_ID=$${ZIXLY_SHOPIFY_CLIENT_ID:-zixly-dev-shopify} \
-	ZIXLY_SHOPIFY_CLIENT_SECRET=$${ZIXLY_SHOPIFY_CLIENT_SECRET:-sandbox-secret}
+		$(BIN)/honcho start -f Procfile
 
 test: $(VENV)/.dev-installed ## run the test suite (SQLite and PostgreSQL)
 	$(BIN)/python -m pytest -m "not slow"

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     webhook_workers: int = Field(2, ge=1, description="gunicorn worker processes of the listener")
     webhook_max_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body in bytes")
     webhook_rate_limit_per_minute: int = Field(100, ge=1, description="Requests per tenant per minute before 429")
+    hubspot_webhook_url: str | None = Field(
+        None,
+        description="URL HubSpot v3 signs, for path-rewriting proxies (unset: ZIXLY_PUBLIC_URL + /webhook/hubspot)",
+    )
 
     # -- runner ---------------------------------------------------------------------
     runner_concurrency: int = Field(4, ge=1, description="Worker slots per runner process")

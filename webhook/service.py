@@ -10,6 +10,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from db import intake
+from db.workflow_settings import ensure_default_schedules
 from integrations.oauth import OAuthFlowError, finish_authorization
 from settings import VENDORS
 from webhook.context import get_session, listener
@@ -54,6 +55,8 @@ def oauth_callback(vendor: str) -> Response:
         session.commit()  # the state row is single use even when the flow fails
         log.info("oauth callback refused", extra={"vendor": vendor, "reason": str(exc)})
         raise Problem(400, "Bad Request", str(exc)) from None
+    # A tenant connected after the demo seed gets the schedules its connections now call for.
+    ensure_default_schedules(session, connection.tenant_id)
     session.commit()
     log.info("oauth connected", extra={"vendor": vendor, "connection_id": connection.id})
     name = html.escape(connection.org_name or connection.external_org_id or vendor)

@@ -14,12 +14,12 @@ from typing import TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, Response, request
-from pydantic import SecretStr
 
 from db import intake
 from integrations.asana import webhooks as asana
 from integrations.events import VendorEvent
 from integrations.hubspot import webhooks as hubspot
+from integrations.providers import webhook_secret
 from integrations.shopify import webhooks as shopify
 from integrations.xero import webhooks as xero
 from webhook import metrics, routing
@@ -39,10 +39,15 @@ def _headers() -> dict[str, str]:
     return dict(request.headers.items())
 
 
-def _secret(source: str, value: SecretStr | None) -> str:
+def _secret(source: str) -> str:
+    """What verifies ``source``'s signatures: the setting, or the sandbox's key outside production.
+
+    In production an unset secret means the vendor is switched off here: 404.
+    """
+    value = webhook_secret(listener().settings, source)
     if value is None:
         raise Problem(404, "Not Found", f"{source} webhooks are not configured on this listener")
-    return value.get_secret_value()
+    return value
 
 
 def _body(source: str) -> bytes:
@@ -80,7 +85,7 @@ def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent],
 
 @bp.post("/webhook/xero")
 def xero_webhook() -> Response:
-    key = _secret("xero", listener().settings.xero_webhook_key)
+    key = _secret("xero")
     body = _body("xero")
     if not xero.verify_request(key, body, _headers()):
         raise _bad_signature("xero", body)
@@ -89,14 +94,21 @@ def xero_webhook() -> Response:
 
 
 def _signed_uri() -> str:
-    """The URL HubSpot called, as it saw it: the public base URL plus path and query."""
-    path = request.full_path if request.query_string else request.path
-    return listener().settings.public_url.rstrip("/") + path
+    """The URL HubSpot called, as it saw it.
+
+    ``ZIXLY_HUBSPOT_WEBHOOK_URL`` when set (a proxy that rewrites the path), otherwise the
+    public base URL plus the path; the query string HubSpot sent is kept either way.
+    """
+    settings = listener().settings
+    query = "?" + request.query_string.decode("latin-1") if request.query_string else ""
+    if settings.hubspot_webhook_url:
+        return settings.hubspot_webhook_url + query
+    return settings.public_url.rstrip("/") + request.path + query
 
 
 @bp.post("/webhook/hubspot")
 def hubspot_webhook() -> Response:
-    secret = _secret("hubspot", listener().settings.hubspot_client_secret)
+    secret = _secret("hubspot")
     body = _body("hubspot")
     ok = hubspot.verify_request(
         secret, method=request.method, uri=_signed_uri(), body=body, headers=_headers(), now=listener().clock
@@ -109,7 +121,7 @@ def hubspot_webhook() -> Response:
 
 @bp.post("/webhook/shopify")
 def shopify_webhook() -> Response:
-    secret = _secret("shopify", listener().settings.shopify_client_secret)
+    secret = _secret("shopify")
     body = _body("shopify")
     if not shopify.verify_webhook(secret, body, shopify.header(_headers(), shopify.HEADER_HMAC)):
         raise _bad_signature("shopify", body)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
 from flask.testing import FlaskClient
 from listener_helpers import HUBSPOT_SECRET, PORTAL, XERO_KEY, XERO_ORG, b64_hmac, shopify_headers
 from sqlalchemy import select
@@ -212,13 +211,55 @@ def test_log_lines_carry_the_request_id_and_never_the_body_or_secrets(
         assert secret not in text
 
 
-def test_vendor_without_configured_secret_is_404(app: Flask, listener_config: Settings, session_factory: Any) -> None:
+def test_in_production_a_vendor_without_its_secret_is_404(listener_config: Settings, session_factory: Any) -> None:
     from webhook import create_app
 
-    bare = create_app(listener_config.model_copy(update={"xero_webhook_key": None}), session_factory=session_factory)
-    response = bare.test_client().post("/webhook/xero", json={"events": []})
-    assert response.status_code == 404
-    assert response.mimetype == "application/problem+json"
+    unset = {"xero_webhook_key": None, "shopify_client_secret": None, "hubspot_client_secret": None}
+    bare = create_app(
+        listener_config.model_copy(update={"env": "production", **unset}), session_factory=session_factory
+    )
+    for vendor in ("xero", "shopify", "hubspot"):
+        response = bare.test_client().post(f"/webhook/{vendor}", json={"events": []})
+        assert response.status_code == 404, vendor
+        assert response.mimetype == "application/problem+json"
+
+
+def test_outside_production_unset_secrets_verify_with_the_sandbox_keys(
+    listener_config: Settings, session_factory: Any, session: Session, tenants: dict[str, int]
+) -> None:
+    """``make run`` needs no exported secrets: the listener checks what the sandbox signs with."""
+    from integrations.providers import webhook_secret
+    from webhook import create_app
+
+    unset = {"xero_webhook_key": None, "shopify_client_secret": None, "hubspot_client_secret": None}
+    dev = listener_config.model_copy(update=unset)
+    client = create_app(dev, session_factory=session_factory).test_client()
+    xero_key, shopify_secret = webhook_secret(dev, "xero"), webhook_secret(dev, "shopify")
+    assert xero_key and shopify_secret
+    assert _xero_post(client, [_xero_event("INVOICE", "inv-dev")], key=xero_key).status_code == 200
+    body = json.dumps({"id": 77, "admin_graphql_api_id": "gid://shopify/Order/77"}).encode()
+    shopify = client.post("/webhook/shopify", data=body, headers=shopify_headers(body, secret=shopify_secret))
+    assert shopify.status_code == 202
+    # The configured test secret is no longer what verifies: a delivery signed with it is refused.
+    assert _xero_post(client, [_xero_event("INVOICE", "inv-old")]).status_code == 401
+
+
+def test_hubspot_signatures_cover_the_configured_webhook_url(
+    listener_config: Settings, session_factory: Any, session: Session, tenants: dict[str, int]
+) -> None:
+    """Behind a proxy that rewrites /hooks/hs to /webhook/hubspot, HubSpot signs the outer URL."""
+    from webhook import create_app
+
+    outer = "https://edge.example.test/hooks/hs"
+    client = create_app(
+        listener_config.model_copy(update={"hubspot_webhook_url": outer}), session_factory=session_factory
+    ).test_client()
+    body = json.dumps([_deal_stage(5)]).encode()
+    now_ms = str(int(time.time() * 1000))
+    assert client.post("/webhook/hubspot", data=body, headers=_hubspot_v3(body, outer, now_ms)).status_code == 202
+    default = "https://hooks.example.test/webhook/hubspot"
+    refused = client.post("/webhook/hubspot", data=body, headers=_hubspot_v3(body, default, now_ms))
+    assert refused.status_code == 401
 
 
 def test_a_signed_delivery_with_unstorable_text_is_still_acknowledged(

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from listener_helpers import listener_settings
 from openapi_spec_validator import validate
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from db.engine import make_engine, make_session_factory
+from db.models import Connection, Schedule, Tenant
+from settings import Settings
 from webhook import create_app
 from webhook.openapi import spec
 
@@ -118,3 +123,32 @@ def test_oauth_callback_refuses_unknown_vendors_and_states(
     conforms(stale)
     denied = client.get("/oauth/hubspot/callback?error=access_denied")
     assert denied.status_code == 400
+
+
+def test_a_successful_oauth_callback_creates_the_tenants_default_schedules(
+    client: FlaskClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant that had HubSpot and now connects Xero gets its contacts sync scheduled, once."""
+    tenant = Tenant(name="late")
+    session.add(tenant)
+    session.flush()
+    session.add(Connection(tenant_id=tenant.id, system="hubspot", external_org_id="portal-late"))
+    session.commit()
+    tenant_id = tenant.id
+
+    def connected(db: Session, _settings: Settings, system: str, _query: Mapping[str, str]) -> Connection:
+        # What finish_authorization leaves behind once the vendor accepted the code.
+        found = db.scalar(select(Connection).where(Connection.tenant_id == tenant_id, Connection.system == system))
+        connection = found or Connection(tenant_id=tenant_id, system=system, external_org_id="org-late")
+        db.add(connection)
+        db.flush()
+        return connection
+
+    monkeypatch.setattr("webhook.service.finish_authorization", connected)
+    assert client.get("/oauth/xero/callback?code=c&state=s").status_code == 200
+    session.expire_all()
+    schedules = session.scalars(select(Schedule).where(Schedule.tenant_id == tenant_id)).all()
+    assert [s.job_type for s in schedules] == ["xero-contacts-to-hubspot"]
+    assert client.get("/oauth/xero/callback?code=c&state=s").status_code == 200  # reconnecting adds none
+    session.expire_all()
+    assert len(session.scalars(select(Schedule).where(Schedule.tenant_id == tenant_id)).all()) == 1
