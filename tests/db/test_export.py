@@ -99,6 +99,7 @@ def test_postgresql_formats_the_same_cells_as_python(session: Session, data: See
             )
         )  # fmt: skip
     session.add(PipelineJob(tenant_id=hostile.id, job_type="x", status="QUEUED", params={}, created_at=at, run_at=at))
+    session.add(PipelineJob(tenant_id=hostile.id, job_type="x", status="QUEUED", params=-5, created_at=at, run_at=at))
     session.commit()
 
     def cells(chunks: object) -> list[list[str]]:
@@ -116,6 +117,7 @@ def test_postgresql_formats_the_same_cells_as_python(session: Session, data: See
     assert by_error['line one\nline two, "quoted"']["created_by"] == "'+61 400 000 000"
     assert by_error["'\ttab first"]["duration_s"] == "2.5" and by_error["'\rcarriage"]["duration_s"] == "0.0"
     assert by_error["ünïcødé ✓ 💥"]["duration_s"] == "1234.568" and by_error[""]["created_by"] == "'-editor"
+    assert sorted(r["params"] for r in rows if r["job_type"] == "x") == ["'-5", "{}"]
 
 
 def test_the_session_writes_normally_after_an_export(session: Session, data: Seeded) -> None:
