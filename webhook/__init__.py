@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, g, request
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +45,7 @@ def create_app(
     from db.engine import make_engine, make_session_factory
     from webhook import jobs_api, problems, service, vendors
     from webhook.context import Listener, close_session
+    from webhook.wakeup import RunnerWakeup
 
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
@@ -57,7 +59,15 @@ def create_app(
         if not settings.is_sqlite:
             extra["connect_args"] = {"connect_timeout": 3}
         session_factory = make_session_factory(make_engine(settings, **extra))
-    app.extensions["zixly"] = Listener(settings=settings, session_factory=session_factory, clock=clock)
+    engine = session_factory.kw.get("bind")
+    fast = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+    app.extensions["zixly"] = Listener(
+        settings=settings,
+        session_factory=session_factory,
+        clock=clock,
+        autocommit=engine.execution_options(isolation_level="AUTOCOMMIT") if fast else None,
+        wakeup=RunnerWakeup(engine) if fast else None,
+    )
 
     problems.register(app)
     app.register_error_handler(SQLAlchemyError, _database_unavailable)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from settings import Settings
+from webhook.orgs import OrgCache
+from webhook.wakeup import RunnerWakeup
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,11 @@ class Listener:
     settings: Settings
     session_factory: sessionmaker[Session]
     clock: Callable[[], float] = time.time
+    orgs: OrgCache = field(default_factory=OrgCache)
+    # The session factory's engine in autocommit mode (same pool): each statement is its own
+    # transaction, for the one-statement intake. None: the general path only.
+    autocommit: Engine | None = None
+    wakeup: RunnerWakeup | None = None
 
 
 def listener() -> Listener:

@@ -78,8 +78,9 @@ def _parsed(source: str, parse: Callable[[], T]) -> T:
 
 
 def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent], intake.OrgTenant | None]:
-    """The tenant (and its switched-off workflows) of each event's org, in one query."""
-    orgs = intake.resolve_orgs(get_session(), source, [cleaned(e.org_id) for e in events if e.org_id], routing.SUBJECT)
+    """The tenant (and its switched-off workflows) of each event's org: cached, or one query."""
+    wanted = [cleaned(e.org_id) for e in events if e.org_id]
+    orgs = listener().orgs.resolve(get_session, source, wanted, routing.SUBJECT)
     return lambda event: orgs.get(cleaned(event.org_id)) if event.org_id else None
 
 

@@ -1,0 +1,59 @@
+"""Waking the runners after intake commits, off the request path.
+
+A ``NOTIFY`` inside the intake transaction would make PostgreSQL serialise the commits of every
+worker (one cluster-wide lock held until the commit is flushed; see ``db.jobs.notify_runners``),
+so concurrent deliveries could not share an fsync. Instead each worker pokes this after its
+commit; a daemon thread sends one asynchronous-commit NOTIFY for every burst of pokes (at most
+one per ``min_interval_s``). If it fails, the runners' poll (``ZIXLY_RUNNER_POLL_S``) finds the jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.jobs import notify_runners
+
+log = logging.getLogger("webhook")
+
+
+class RunnerWakeup:
+    def __init__(self, engine: Engine, min_interval_s: float = 0.01) -> None:
+        self.engine = engine
+        self.min_interval_s = min_interval_s
+        self._poked = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        """Ask for a NOTIFY soon (returns at once)."""
+        if self.engine.dialect.name != "postgresql":
+            return  # SQLite runners poll
+        if self._thread is None or self._pid != os.getpid():  # first use in this (forked) worker
+            with self._lock:
+                if self._thread is None or self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._poked = threading.Event()
+                    self._thread = threading.Thread(target=self._run, name="zixly-wakeup", daemon=True)
+                    self._thread.start()
+        self._poked.set()
+
+    def _run(self) -> None:
+        poked = self._poked
+        while True:
+            poked.wait()
+            poked.clear()
+            try:
+                with self.engine.connect() as conn:
+                    notify_runners(conn)
+                    conn.commit()
+            except SQLAlchemyError as exc:
+                log.warning("could not wake the runners (%s); they will poll", type(exc).__name__)
+            # Pokes arriving meanwhile are coalesced into the next NOTIFY.
+            time.sleep(self.min_interval_s)
