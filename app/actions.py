@@ -303,7 +303,7 @@ def test_connection(session: Session, settings: Settings, actor: Actor, tenant_i
     target = f"tenant:{tenant_id}/{system}"
     require_role(session, actor, ADMIN, "connection.test", target)
     try:
-        from integrations.oauth import test_connection as probe  # type: ignore[attr-defined]
+        from integrations.oauth import test_connection as probe
     except ImportError:
         raise NotImplementedError("the connection test is not available in this build") from None
     verdict = str(probe(session, settings, admin.get_connection(session, tenant_id, system)))

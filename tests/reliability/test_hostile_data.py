@@ -122,18 +122,7 @@ def test_formula_payloads_in_vendor_data_never_reach_a_csv_unescaped(session: Se
 CELL_TEXT = st.one_of(st.sampled_from(FORMULAS), st.text(), st.sampled_from(FORMULA_STARTS).map(lambda c: c + "x"))
 
 
-def test_a_large_export_to_the_blob_store_is_escaped_too(
-    session: Session, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="db/export.py jobs_csv sets stream_results on the session's Connection in place, so "
-                "export_jobs_to_blob's audit INSERT runs as a server-side cursor on PostgreSQL (DECLARE … "
-                "FOR INSERT: syntax error); pass execution_options to session.execute instead",
-            )
-        )
+def test_a_large_export_to_the_blob_store_is_escaped_too(session: Session, tmp_path: Path) -> None:
     _seed_formulas(session)
     store = LocalBlobStore(tmp_path / "blobs")
     key = actions.export_jobs_to_blob(session, EDITOR, store, JobFilter(), "zixly-jobs.csv")
