@@ -69,10 +69,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             if generated:
                 print(password)
         elif args.command == "create-token":
-            user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
-            if user is None:
+            owner = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+            if owner is None:
                 raise ValueError(f"no user with email {args.email}")
-            token = create_api_token(session, user, name=args.name)
+            token = create_api_token(session, owner, name=args.name)
             session.commit()
             print(token)
         elif args.command == "seed-demo":

@@ -165,7 +165,7 @@ class TradingSweepParams(SweepParams):
     with no HTTP. The runner checks again against the live price provider."""
 
     @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> TradingSweepParams:  # type: ignore[override]
+    def model_validate(cls, obj: Any, **kwargs: Any) -> TradingSweepParams:
         if kwargs.get("context") is None:
             kwargs["context"] = {"available": sample_availability()}
         return super().model_validate(obj, **kwargs)

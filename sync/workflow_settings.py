@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from db import workflow_settings as store
-from jobtypes.names import (  # noqa: F401  (re-exported for the workflows)
+from jobtypes.names import (
     ASANA_TASK_RECONCILE,
     ASANA_TASKS_POLL,
     HUBSPOT_DEAL_WON_TO_ASANA,
@@ -22,7 +22,7 @@ from jobtypes.names import (  # noqa: F401  (re-exported for the workflows)
     XERO_CONTACTS_TO_HUBSPOT,
     XERO_INVOICE_PAID,
 )
-from jobtypes.options import (  # noqa: F401
+from jobtypes.options import (
     MODELS,
     AsanaReconcileOptions,
     DealWonToAsanaOptions,
@@ -35,6 +35,14 @@ from jobtypes.options import (  # noqa: F401
     validate_options,
 )
 from sync.errors import PermanentJobError
+
+# Re-exported, so a workflow imports its names, options model and loader from one place.
+__all__ = [
+    "ASANA_TASKS_POLL", "ASANA_TASK_RECONCILE", "HUBSPOT_DEAL_WON_TO_ASANA", "MODELS", "SHOPIFY_ORDER_TO_XERO",
+    "XERO_CONTACTS_TO_HUBSPOT", "XERO_INVOICE_PAID", "AsanaReconcileOptions", "DealWonToAsanaOptions",
+    "InvalidOptions", "Options", "ShopifyOrderToXeroOptions", "WorkflowSettings", "XeroContactsToHubSpotOptions",
+    "XeroInvoicePaidOptions", "describe_defaults", "load", "save", "validate_options",
+]  # fmt: skip
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 
