@@ -45,6 +45,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "webhook"))
 
+import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -209,6 +210,46 @@ def fixed_rate(port: int, rate: float, seconds: float, threads: int, shops: int)
     }
 
 
+# -- CPU accounting ---------------------------------------------------------------------------
+
+
+def _cpu_s(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
+    """The gunicorn workers serving ``listener_port`` and the PostgreSQL backends of database ``name``."""
+    serving: dict[int, int] = {}  # pid -> parent pid, of every process holding the listening socket
+    for proc in psutil.process_iter(["cmdline", "ppid"]):
+        cmd = proc.info.get("cmdline") or []
+        if any("zixly-webhook" in part or part == "webhook" for part in cmd):
+            try:
+                if any(c.laddr.port == listener_port for c in proc.net_connections(kind="tcp")):
+                    serving[proc.pid] = proc.info["ppid"]
+            except psutil.Error:
+                continue
+    workers = [pid for pid, parent in serving.items() if parent in serving] or list(serving)
+    with _admin(server_url) as conn:
+        backends = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+    return sorted(set(workers)), backends
+
+
+def cpu_per_request(pids: tuple[list[int], list[int]], before: tuple[float, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends."""
+    after = (_cpu_s(pids[0]), _cpu_s(pids[1]))
+    return {
+        "listener_cpu_ms": round((after[0] - before[0]) * 1000 / max(1, requests), 3),
+        "postgres_cpu_ms": round((after[1] - before[1]) * 1000 / max(1, requests), 3),
+    }
+
+
 # -- setup ------------------------------------------------------------------------------------
 
 
@@ -297,10 +338,18 @@ def run(args: argparse.Namespace, server_url: str) -> int:
         with listener_process(env, log) as base:
             port = int(base.rsplit(":", 1)[1])
             saturation(port, 2.0, 1, 4, args.shops, tag="warm")  # warm-up: pools, imports, caches
+            pids = server_pids(port, server_url, name)
+            before = (_cpu_s(pids[0]), _cpu_s(pids[1]))
             rps, ok, sat_errors = saturation(
                 port, args.saturation_s, args.client_processes, args.client_threads, args.shops
             )
+            cpu = cpu_per_request(pids, before, ok)
             print(f"saturation: {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) in {args.saturation_s:.0f} s")
+            print(
+                f"  CPU per accepted delivery: listener {cpu['listener_cpu_ms']} ms "
+                f"({len(pids[0])} workers), PostgreSQL backends {cpu['postgres_cpu_ms']} ms "
+                f"({len(pids[1])} backends); load average {os.getloadavg()[0]:.1f}"
+            )
             fixed = fixed_rate(port, args.rate, args.duration_s, 32, args.shops)
             print(
                 f"fixed {fixed['rps']}/s for {args.duration_s:.0f} s: achieved {fixed['achieved_rps']}/s, "
@@ -314,6 +363,7 @@ def run(args: argparse.Namespace, server_url: str) -> int:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         log.unlink(missing_ok=True)
     fixed.pop("achieved_rps")
+    print(json.dumps({"cpu_per_delivery": cpu}))
     print(json.dumps({"saturation_rps": round(rps, 1), "fixed_rate": fixed}))
     return 0
 

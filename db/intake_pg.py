@@ -27,10 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, select, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import LargeBinary
 
 from db.intake import WINDOW_S, RateVerdict
+from db.jobs._sql import CHANNEL
 from db.models import WebhookDelivery
 
 _ONE_DELIVERY = text(
@@ -186,6 +188,23 @@ def record_delivery(
         fixed = conn.execute(_REPAIR, {"keys": keys, "tenant_id": tenant_id, "pk": pk}).scalar_one()
         job_ids = [int(i) for i in fixed]
     return Recorded(rate=rate, duplicate=False, job_ids=job_ids)
+
+
+def wake_runners_connection(engine: Engine) -> Connection:
+    """A connection of its own for waking the runners: autocommit, asynchronous commit.
+
+    Not from the pool: ``synchronous_commit = off`` must never reach a connection that
+    acknowledges deliveries. A NOTIFY then costs one round trip and holds PostgreSQL's
+    notify lock for microseconds instead of an fsync.
+    """
+    own = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    conn = own.connect()
+    conn.exec_driver_sql("SET synchronous_commit = off")
+    return conn
+
+
+def wake_runners(conn: Connection) -> None:
+    conn.exec_driver_sql(f"SELECT pg_notify('{CHANNEL}', '')")
 
 
 def _original(conn: Connection, source: str, delivery_id: str) -> list[int]:
