@@ -7,7 +7,8 @@ updates, alternating, about the sandbox's 4 orders and 6 invoices — arrive at 
 of every process (gunicorn with its workers), the request latency, and the queue depth.
 
 Asserted, by counting: every delivery answered 202 and its job COMPLETED (no errors); the
-sender kept the rate; the queue stayed bounded and drained; the RSS of the last third of the
+sender kept the rate; the queue stayed bounded (median ≤ 2 s of traffic, never a minute's
+worth), did not grow from the first third to the last, and drained; the RSS of the last third of the
 run is within a threshold of the first third's; the request latency of the last third is not
 far above the first third's. The figures go to ``test-artifacts/soak-<seconds>s.json``.
 
@@ -249,7 +250,10 @@ def check(report: dict[str, Any]) -> None:
     assert report["jobs_by_origin"].get("webhook") == report["sent"] + report["setup_jobs"], report["jobs_by_origin"]
     assert report["rate_achieved"] >= 0.9 * rate, "the sender could not keep the rate"
     depth = report["queue_depth"]
-    assert depth["max"] <= 10 * rate, depth  # never more than ~10 s of backlog
+    # Bounded: in steady state (the median) at most 2 s of traffic waits; a neighbour's burst on
+    # the shared machine may pile up more for a while, but never a minute's worth.
+    assert depth["median"] <= 2 * rate, depth
+    assert depth["max"] <= 60 * rate, depth
     # Not growing: the last third's worst backlog within twice the first third's, or 5 s of
     # traffic (the machine is shared: a neighbour's burst can stall the runners briefly).
     assert depth["last_third_max"] <= max(2 * depth["first_third_max"], 5 * rate), depth
