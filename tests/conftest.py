@@ -24,8 +24,9 @@ from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from settings import Settings
 
-# The developer's shell must not leak settings into tests.
-for _name in [n for n in os.environ if n.startswith("ZIXLY_") and n != "ZIXLY_TEST_POSTGRES_URL"]:
+# The developer's shell must not leak settings into tests (the suite's own knobs stay).
+_SUITE_KNOBS = {"ZIXLY_TEST_POSTGRES_URL", "ZIXLY_SOAK_SECONDS"}
+for _name in [n for n in os.environ if n.startswith("ZIXLY_") and n not in _SUITE_KNOBS]:
     del os.environ[_name]
 
 PG_URL = os.environ.get("ZIXLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
