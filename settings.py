@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     )
     blob_url: str = Field("var/blobs", description="Blob store: a local folder, or s3://bucket/prefix")
     public_url: str = Field(
-        "http://127.0.0.1:3000", description="Externally visible base URL of the webhook service (OAuth redirects, HubSpot v3)"
+        "http://127.0.0.1:3000",
+        description="Externally visible base URL of the webhook service (OAuth redirects, HubSpot v3)",
     )
     log_level: str = Field("INFO", description="Log level of every process")
     log_json: bool = Field(True, description="Write logs as JSON lines")
@@ -84,7 +85,9 @@ class Settings(BaseSettings):
 
     # -- runner ---------------------------------------------------------------------
     runner_concurrency: int = Field(4, ge=1, description="Worker slots per runner process")
-    runner_poll_s: float = Field(1.0, gt=0, description="Polling interval when no NOTIFY arrives (the only way on SQLite)")
+    runner_poll_s: float = Field(
+        1.0, gt=0, description="Polling interval when no NOTIFY arrives (the only way on SQLite)"
+    )
     runner_grace_s: float = Field(30.0, ge=0, description="Seconds running jobs get to finish after SIGTERM")
     runner_lease_s: float = Field(30.0, gt=0, description="Lease of a claimed job; heartbeats extend it")
     runner_prefetch: int = Field(
