@@ -60,13 +60,12 @@ def create_app(
             extra["connect_args"] = {"connect_timeout": 3}
         session_factory = make_session_factory(make_engine(settings, **extra))
     engine = session_factory.kw.get("bind")
-    fast = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+    postgres = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
     app.extensions["zixly"] = Listener(
         settings=settings,
         session_factory=session_factory,
         clock=clock,
-        autocommit=engine.execution_options(isolation_level="AUTOCOMMIT") if fast else None,
-        wakeup=RunnerWakeup(engine) if fast else None,
+        wakeup=RunnerWakeup(engine) if postgres else None,
     )
 
     problems.register(app)

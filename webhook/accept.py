@@ -16,7 +16,6 @@ from flask import Response, request
 from sqlalchemy.orm import Session
 
 from db import intake
-from db.intake_pg import OneJob, record_delivery
 from db.jobs import JobSpec, enqueue_many
 from integrations.events import VendorEvent
 from webhook import metrics, routing
@@ -132,8 +131,6 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
         metrics.WEBHOOK_DELIVERIES.labels(source=source, outcome="accepted").inc()
         return answer(source, [])
     owners = [resolve(e) for e in events]
-    if len(events) == 1 and listener().autocommit is not None:
-        return _accept_one(source, events[0], owners[0], raw_body)
     enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
 
     session = get_session()
@@ -192,60 +189,6 @@ def _wake_runners(queued: int) -> None:
     wakeup = listener().wakeup
     if queued and wakeup is not None:
         wakeup.poke()
-
-
-def _accept_one(source: str, event: VendorEvent, owner: intake.OrgTenant | None, raw_body: bytes) -> Response:
-    """One event on PostgreSQL: one statement on an autocommit connection (``db.intake_pg``)."""
-    settings = listener().settings
-    key = delivery_id(cleaned(event.dedup_key))
-    jobs = (
-        [
-            OneJob(
-                job_type=workflow,
-                params=cleaned(routing.job_params(event)),
-                idempotency_key=delivery_id(f"{key}:{workflow}"),
-                concurrency_key=cleaned(routing.concurrency_key(workflow, event)),
-                created_by=f"webhook:{source}",
-            )
-            for workflow in routing.workflows_for(event)
-            if workflow not in owner.disabled
-        ]
-        if owner is not None
-        else []
-    )
-    engine = listener().autocommit
-    assert engine is not None
-    with engine.connect() as conn:
-        done = record_delivery(
-            conn,
-            source=source,
-            delivery_id=key,
-            tenant_id=owner.tenant_id if owner else None,
-            event_type=cleaned(event.event_type),
-            external_org_id=cleaned(event.org_id),
-            headers=cleaned(kept_headers(request.headers)),
-            body=raw_body,
-            jobs=jobs,
-            rate_limit=settings.webhook_rate_limit_per_minute,
-        )
-    if done.rate is not None and not done.rate.allowed:
-        log.warning("rate limit hit", extra={"source": source, "retry_after_s": done.rate.retry_after_s})
-        raise rejected(
-            source,
-            Problem(
-                429,
-                "Too Many Requests",
-                f"more than {settings.webhook_rate_limit_per_minute} requests per minute for this tenant",
-                headers={"Retry-After": str(done.rate.retry_after_s)},
-            ),
-        )
-    if done.duplicate:
-        return _answered(source, "duplicate", 1, 1, 0, [], sorted(done.job_ids))
-    _wake_runners(len(jobs))
-    for job in jobs:
-        metrics.JOBS_QUEUED.labels(job_type=job.job_type).inc()
-    outcome = "accepted" if owner is not None else "unmatched"
-    return _answered(source, outcome, 1, 0, 0 if owner else 1, done.job_ids, [])
 
 
 def _store(

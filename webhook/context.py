@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from settings import Settings
@@ -26,9 +25,6 @@ class Listener:
     session_factory: sessionmaker[Session]
     clock: Callable[[], float] = time.time
     orgs: OrgCache = field(default_factory=OrgCache)
-    # The session factory's engine in autocommit mode (same pool): each statement is its own
-    # transaction, for the one-statement intake. None: the general path only.
-    autocommit: Engine | None = None
     wakeup: RunnerWakeup | None = None
 
 

@@ -20,7 +20,7 @@ import time
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.intake_pg import wake_runners, wake_runners_connection
+from db.wakeup import wake_runners, wake_runners_connection
 
 log = logging.getLogger("webhook")
 

@@ -123,6 +123,13 @@ def test_rate_limit_is_shared_by_the_workers_and_metrics_are_summed(
     # Sync workers: a busy worker cannot accept, so concurrent requests spread over both.
     env |= {"GUNICORN_CMD_ARGS": "--worker-class sync", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     with listener_process(env, tmp_path / "listener.log") as base:
+        # Both workers booted and accepting (each has served a request) before the burst.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda _i: httpx.get(base + "/health"), range(8)))
+            if len([n for n in os.listdir(metrics_dir) if n.startswith("histogram_")]) >= 2:
+                break
         if 60 - time.time() % 60 < 10:  # keep the burst inside one rate-limit window
             time.sleep(60 - time.time() % 60 + 0.5)
 
