@@ -60,13 +60,9 @@ def create_app(
             extra["connect_args"] = {"connect_timeout": 3}
         session_factory = make_session_factory(make_engine(settings, **extra))
     engine = session_factory.kw.get("bind")
-    postgres = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
-    app.extensions["zixly"] = Listener(
-        settings=settings,
-        session_factory=session_factory,
-        clock=clock,
-        wakeup=RunnerWakeup(engine) if postgres else None,
-    )
+    # Runners are woken by NOTIFY on PostgreSQL only (SQLite has no LISTEN; runners poll).
+    wakeup = RunnerWakeup(engine) if isinstance(engine, Engine) and engine.dialect.name == "postgresql" else None
+    app.extensions["zixly"] = Listener(settings=settings, session_factory=session_factory, clock=clock, wakeup=wakeup)
 
     problems.register(app)
     app.register_error_handler(SQLAlchemyError, _database_unavailable)
