@@ -18,7 +18,6 @@ Tests leave the trickle off (the default, 0).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import random
@@ -35,7 +34,7 @@ from integrations.sandbox import control, shopify_data, xero_data
 from integrations.sandbox import shopify as shopify_sandbox
 from integrations.sandbox import xero_hooks as xero_sandbox
 from integrations.sandbox.connect import DEMO_TENANT, connect_named_tenant
-from settings import Settings, load_settings
+from settings import Settings
 
 log = logging.getLogger("zixly.sandbox.trickle")
 
@@ -158,34 +157,3 @@ def run(settings: Settings, stop: threading.Event, app: Flask | None = None) -> 
         app = Flask("zixly-sandbox-trickle")
         app.config["ZIXLY_SETTINGS"] = settings
     Trickle(settings, app).run(stop)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve the sandbox with this trickle (what ``python -m integrations.sandbox`` does, plus it)."""
-    from werkzeug.serving import make_server
-
-    from integrations.sandbox.app import create_sandbox_app
-
-    parser = argparse.ArgumentParser(prog="python -m integrations.sandbox.trickle", description=main.__doc__)
-    parser.parse_args(argv)
-    settings = load_settings()
-    logging.basicConfig(level=settings.log_level)
-    app = create_sandbox_app(settings)
-    server = make_server("127.0.0.1", settings.sandbox_port, app, threaded=True)
-    stop = threading.Event()
-    if settings.sandbox_events_per_min > 0:
-        threading.Thread(target=run, args=(settings, stop, app), name="demo-trickle", daemon=True).start()
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        server.server_close()
-
-
-if __name__ == "__main__":
-    main()
