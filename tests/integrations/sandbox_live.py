@@ -6,38 +6,23 @@ the client and the emulator.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from flask import Flask, Response, request
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from integrations.sandbox.app import create_sandbox_app
 from settings import Settings
+from tests.servers import serving
 
 SECRETS = {
     "hubspot_client_secret": "hubspot-test-secret",
     "shopify_client_secret": "shopify-test-secret",
     "asana_client_secret": "asana-test-secret",
 }
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @dataclass

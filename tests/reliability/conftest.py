@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +27,6 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -37,6 +35,7 @@ from sqlalchemy.engine import make_url
 from db.auth import create_api_token, create_user
 from db.engine import make_engine, make_session_factory
 from db.models import Connection, Tenant
+from tests.servers import stop, wait_until_ready
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -169,26 +168,11 @@ def run_process(args: list[str], env: dict[str, str], log_path: Path, ready_url:
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 30
-            while ready_url is not None:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{args} exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(ready_url, timeout=1).status_code < 500:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{args} did not become ready: {log_path.read_text()[-2000:]}")
-                time.sleep(0.1)
+            if ready_url is not None:
+                wait_until_ready(proc, ready_url, log_path)
             yield proc
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def seed_listener_db(db_url: str) -> tuple[dict[str, str], int, int]:

@@ -6,7 +6,6 @@ Nothing is mocked between the workflow and the emulators: every call is real HTT
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from db import jobs
 from db.engine import make_engine, make_session_factory
@@ -25,22 +23,10 @@ from integrations.sandbox.app import create_sandbox_app
 from integrations.sandbox.connect import connect
 from settings import Settings
 from sync.runner import Runner
+from tests.servers import serving
 
 SHOP = "acme-outdoor.myshopify.com"
 TENANT = "Acme Outdoor Co"
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @dataclass

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.servers import stop, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,23 +33,7 @@ def listener_process(env: dict[str, str], log_path: Path, *, timeout_s: float = 
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"listener exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code in (200, 503):
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"listener did not answer /health: {log_path.read_text()[-2000:]}")
-                time.sleep(0.1)
+            wait_until_ready(proc, base + "/health", log_path, timeout_s=timeout_s, ready=lambda s: s in (200, 503))
             yield base
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
