@@ -26,7 +26,8 @@ SERVER = "https://api.hubapi.com"
 
 pytestmark = [
     pytest.mark.skipif(
-        not (SPECS / "contacts.2026-09.json").exists(), reason="HubSpot's OpenAPI files are not beside the work tree"
+        not (SPECS / "contacts.2026-09.json").exists(),
+        reason="HubSpot's OpenAPI files (not redistributable) are not in ../shared/vendor/hubspot/",
     ),
     pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarning"),  # HubSpot's private_apps scheme
 ]
