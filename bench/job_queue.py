@@ -1,6 +1,6 @@
 """Job-queue benchmark: Zixly vs pgqueuer vs procrastinate, same workload, same database.
 
-    python bench/queue.py [--jobs N] [--runners 1,2,4] [--samples 200]
+    python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200]
 
 ``ZIXLY_BENCH_POSTGRES_URL`` names the server (default: the test database's server). The run
 creates a scratch database on it and drops it afterwards; nothing touches the ``test`` tables.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is named like the stdlib module ``queue``: keep its folder off the import path.
+# Run as a script, sys.path[0] is bench/: put the project root there instead (db, sync, jobtypes).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[0] = ROOT
 
