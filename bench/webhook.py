@@ -1,6 +1,6 @@
 """Benchmark of the webhook listener: gunicorn on PostgreSQL, signed Shopify deliveries.
 
-Pure Python (runs from a fresh clone with requirements-dev.txt; no wrk needed). Steps:
+Pure Python (runs from a fresh clone with requirements-dev.lock; no wrk needed). Steps:
 
 1. create a scratch database on the test PostgreSQL server (``ZIXLY_TEST_POSTGRES_URL``,
    default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), migrate it, seed tenants
