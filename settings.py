@@ -157,9 +157,6 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def vendor_configured(self, vendor: str) -> bool:
-        return bool(getattr(self, f"{vendor}_client_id") and getattr(self, f"{vendor}_client_secret"))
-
     def fernet_key(self) -> bytes:
         """The token-encryption key: the setting, or one generated once into var/."""
         if self.secret_key is not None:

@@ -42,9 +42,6 @@ class Actor:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
 
 
-SYSTEM = Actor(email="system", role="ADMIN")
-
-
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

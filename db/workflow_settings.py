@@ -36,11 +36,6 @@ def load(session: Session, tenant_id: int, workflow: str) -> StoredSetting:
     return StoredSetting(workflow, bool(row.enabled), dict(row.options or {}), True)
 
 
-def load_all(session: Session, tenant_id: int) -> dict[str, StoredSetting]:
-    rows = session.scalars(select(WorkflowSetting).where(WorkflowSetting.tenant_id == tenant_id))
-    return {r.workflow: StoredSetting(r.workflow, bool(r.enabled), dict(r.options or {}), True) for r in rows}
-
-
 def save(
     session: Session,
     tenant_id: int,
