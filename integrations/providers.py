@@ -2,7 +2,9 @@
 
 One :class:`OAuthProvider` per vendor, built from settings by :func:`get_provider`, so the
 same flow code serves the real vendor in production and the sandbox everywhere else
-(CONTRACTS.md §2.2, §3.2, §4.2, §5.2).
+(the vendors' OAuth docs: developer.xero.com/documentation/guides/oauth2/auth-flow,
+developers.hubspot.com/docs/api/oauth-quickstart-guide, shopify.dev/docs/apps/build/authentication-authorization,
+developers.asana.com/docs/oauth).
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def answer(source: str, job_ids: Sequence[int], *, duplicate: bool = False) -> R
     status = 200 if duplicate else SUCCESS_STATUS[source]
     ids = ",".join(str(i) for i in job_ids)
     if source == "xero":
-        # CONTRACTS.md §2.1: 200 with no body; the job ids travel in a header instead.
+        # Xero wants a 200 with no body (developer.xero.com/documentation/webhooks/configuring-your-server);
+        # the job ids travel in a header instead.
         response = Response(status=200)
     else:
         body: dict[str, object] = {"job_ids": list(job_ids)}

@@ -1,8 +1,8 @@
 """The job queue: every SQL statement that touches ``pipeline_jobs`` and its logs lives here.
 
 Functions take a ``Session`` (or a ``Connection``) and never commit: the caller owns the
-transaction (STYLE.md P7). The runner's hot path passes connections and commits once per
-batch. See DESIGN.md "Job lifecycle" for the states and rules this implements.
+transaction (the edge opens sessions and passes them in). The runner's hot path passes connections and commits once per
+batch. See README "The runner and the job lifecycle" for the states and rules this implements.
 """
 
 from __future__ import annotations

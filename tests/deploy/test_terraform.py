@@ -1,6 +1,6 @@
 """Terraform: formatted, parseable, standard layout, and the policies operators rely on.
 
-`terraform validate` needs the AWS provider, which cannot be downloaded here (TOOLING.md §5), so
+`terraform validate` needs the AWS provider, which CI cannot download (no registry access), so
 the policies are checked on the parsed HCL (python-hcl2) in Python instead.
 """
 
@@ -76,7 +76,7 @@ def _resources(module: str, rtype: str) -> dict[str, Any]:
 
 
 def test_terraform_fmt_finds_nothing_to_change():
-    terraform = tool("terraform", "the machine image ships terraform; see TOOLING.md §5")
+    terraform = tool("terraform", "install it: https://developer.hashicorp.com/terraform/install")
     env = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"} | {"CHECKPOINT_DISABLE": "1"}
     result = run([terraform, "fmt", "-check", "-recursive", "-diff", "-no-color", str(TF)], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
