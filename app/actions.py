@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db import admin, jobs, queries, schedules, workflow_settings
+from db import admin, jobs, login_throttle, queries, schedules, workflow_settings
 from db.auth import Actor, audit, create_api_token, create_user, require_role
 from db.blobs import BlobStore
 from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
@@ -258,6 +258,13 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> int:
     admin.revoke_token(session, token_id)
     _done(session, actor, "token.revoke", target)
     return token_id
+
+
+def unlock_login(session: Session, actor: Actor, key: str) -> bool:
+    """Lift a login lockout (ADMIN; audited by ``db.login_throttle.unlock``)."""
+    unlocked = login_throttle.unlock(session, actor, key)
+    session.commit()
+    return unlocked
 
 
 def save_workflow_setting(

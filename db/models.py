@@ -384,3 +384,17 @@ class RateLimitHit(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     window_start: Mapped[dt.datetime]
     count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginFailure(Base):
+    """Failed logins counted per key (``account:<email>`` or ``address:<ip>``), for throttling.
+
+    Unknown emails get rows too, exactly like known ones, so the table never tells which exist.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_at: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from db import intake
 from db.auth import Actor, Forbidden, actor_for_token, audit, require_role
 from db.jobs import enqueue
+from db.models import PipelineJob
 from integrations.events import load_json
 from webhook import metrics, registry
 from webhook.accept import enforce_rate_limit
@@ -91,6 +92,29 @@ def _respond(payload: dict[str, Any], status: int) -> Response:
     return Response(json.dumps(_json(payload)), status=status, mimetype="application/json")
 
 
+def _key_conflicts(
+    original: PipelineJob | None, req: JobRequest, params: dict[str, Any], actor: Actor
+) -> list[dict[str, str]]:
+    """What differs between a repeated Idempotency-Key's request and the one that made the job.
+
+    A key names one request: reused with another job type, other params, another priority or
+    by another actor it is a client bug (or a guess), never "the same job again".
+    """
+    if original is None:
+        return []
+    differs = {
+        "job_type": original.job_type != req.job_type,
+        "params": original.params != params,
+        "priority": original.priority != req.priority,
+        "Authorization": original.created_by != actor.email,
+    }
+    return [
+        {"field": name, "message": f"differs from the request that first used this Idempotency-Key (job {original.id})"}
+        for name, changed in differs.items()
+        if changed
+    ]
+
+
 @bp.post("/webhook/jobs")
 def trigger_job() -> Response:
     session = get_session()
@@ -143,6 +167,11 @@ def trigger_job() -> Response:
     )
     if result.created:
         audit(session, actor, "job.enqueue", f"job:{result.id}", {"job_type": req.job_type, "tenant_id": tenant_id})
+    else:
+        conflicts = _key_conflicts(session.get(PipelineJob, result.id), req, params, actor)
+        if conflicts:
+            session.rollback()
+            raise _unprocessable(conflicts)
     session.commit()
     if not result.created:
         return _respond({"job_ids": [result.id], "duplicate": True}, 200)

@@ -6,8 +6,8 @@ import html
 import json
 import logging
 
-from flask import Blueprint, Response, request
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, Response, g, request
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from db import intake
 from db.workflow_settings import ensure_default_schedules
@@ -27,6 +27,8 @@ def health() -> Response:
     try:
         intake.ping(get_session())
     except SQLAlchemyError as exc:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated and not g.get("retrying"):
+            raise  # a stale pooled connection: the app runs the check again on a fresh one
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
         raise Problem(503, "Service Unavailable", "the database is unreachable", headers={"Retry-After": "5"}) from None
     return Response(json.dumps({"status": "ok", "database": "ok"}), mimetype="application/json")

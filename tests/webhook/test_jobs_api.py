@@ -166,6 +166,31 @@ def test_an_idempotency_key_makes_triggering_repeat_safe(
     assert again.json == {"job_ids": first.json["job_ids"], "duplicate": True}
 
 
+def test_an_idempotency_key_reused_for_another_request_is_422_naming_what_differs(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    payload = {"job_type": "trading-sweep", "tenant": tenants["acme"], "params": SWEEP}
+    key = {"Idempotency-Key": "nightly-sweep"}
+    first = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["ADMIN"]) | key)
+    assert first.status_code == 202
+    other_params = payload | {"params": SWEEP | {"step": 10}}
+    other_type = {"job_type": "noop", "tenant": tenants["acme"], "params": {}}
+    cases = [
+        (other_params, "ADMIN", ["params"]),
+        (other_type, "ADMIN", ["job_type", "params"]),
+        (payload, "EDITOR", ["Authorization"]),
+    ]
+    for body, role, fields in cases:
+        response = client.post("/webhook/jobs", json=body, headers=_auth(tokens[role]) | key)
+        assert response.status_code == 422, response.json
+        assert [e["field"] for e in response.json["errors"]] == fields
+        assert f"job {first.json['job_ids'][0]}" in response.json["detail"]
+    assert len(session.scalars(select(PipelineJob)).all()) == 1
+    # The original request still returns its job.
+    again = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["ADMIN"]) | key)
+    assert (again.status_code, again.json["job_ids"]) == (200, first.json["job_ids"])
+
+
 def test_out_of_range_ids_and_unstorable_text_are_4xx_not_5xx(
     client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
 ) -> None:
