@@ -220,6 +220,9 @@ class PipelineJob(Base):
     locked_by: Mapped[str | None] = mapped_column(String(200))
     locked_until: Mapped[dt.datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # True once the claimed attempt's handler started (``attempts`` counts it only then): a
+    # runner that dies holding claimed-but-unstarted jobs gives them back at no cost.
+    attempt_started: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     deadline_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[dt.datetime | None]

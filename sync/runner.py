@@ -91,7 +91,8 @@ class Runner:
         if not claimed:
             return False
         job = claimed[0]
-        self._write([(job, run_handler(job, self._context(job)))])
+        if self._start(job):
+            self._write([(job, run_handler(job, self._context(job)))])
         return True
 
     def run_until_empty(self, max_jobs: int | None = None) -> int:
@@ -202,6 +203,12 @@ class Runner:
             job = self._work.get()
             if job is None:
                 return
+            if not self._start(job):
+                with self._lock:
+                    self._held.pop(job.id, None)
+                    self._inflight -= 1
+                    self._cancel_seen.discard(job.id)
+                continue
             ctx = self._context(job)
             execution = Execution(job, ctx)
             with self._lock:
@@ -221,6 +228,20 @@ class Runner:
                 self._outcomes.put((job, outcome))
             if self._more and not self.stopping.is_set():
                 self._wake.set()
+
+    def _start(self, job: jobs.ClaimedJob) -> bool:
+        """Spend the job's attempt (committed) before its handler runs; False: skip the job.
+
+        Not ours any more (reaped, cancelled meanwhile) or the database unreachable: the job
+        is left alone, and a lost claim goes back to the queue when its lease expires, at no
+        cost, since its attempt never started.
+        """
+        try:
+            with self.engine.begin() as conn:
+                return jobs.start(conn, self.id, job)
+        except Exception:
+            log.exception("could not start job %d; its lease will give it back", job.id)
+            return False
 
     def _finish_loop(self) -> None:
         done = False

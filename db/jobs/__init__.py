@@ -8,7 +8,7 @@ batch. See README "The runner and the job lifecycle" for the states and rules th
 from __future__ import annotations
 
 from db.jobs._sql import CHANNEL, Executor
-from db.jobs.claim import ClaimedJob, claim, release
+from db.jobs.claim import ClaimedJob, claim, release, start
 from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, notify_runners, rerun
 from db.jobs.finish import (
     BACKOFF_BASE_S,
@@ -62,5 +62,6 @@ __all__ = [
     "release",
     "rerun",
     "set_progress",
+    "start",
     "stop_runner",
 ]
