@@ -243,12 +243,15 @@ def update_user(
     return user_id
 
 
-def create_token(session: Session, actor: Actor, user_id: int, name: str, role: str | None = None) -> str:
-    """A new API token; the returned secret is shown once and never stored."""
+def create_token(
+    session: Session, actor: Actor, user_id: int, name: str, role: str | None = None, tenant_id: int | None = None
+) -> str:
+    """A new API token (limited to ``tenant_id`` when given); the secret is shown once and never stored."""
     target = f"user:{user_id}"
     require_role(session, actor, ADMIN, "token.create", target)
-    token = create_api_token(session, admin.get_user(session, user_id), name=name, role=role)
-    _done(session, actor, "token.create", target, {"name": name, "prefix": token[:10]})
+    user = admin.get_user(session, user_id)
+    token = create_api_token(session, user, name=name, role=role, tenant_id=tenant_id)
+    _done(session, actor, "token.create", target, {"name": name, "prefix": token[:10], "tenant_id": tenant_id})
     return token
 
 

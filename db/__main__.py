@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-token", help="create an API token for a user; prints it once")
     p.add_argument("email")
     p.add_argument("--name", default="api")
+    p.add_argument("--tenant", type=int, help="limit the token to this tenant id's jobs (a client's integration)")
     sub.add_parser("seed-demo", help="demo tenant, sandbox connections and a week of history (idempotent)")
     args = parser.parse_args(argv)
 
@@ -72,7 +73,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             owner = session.scalar(select(User).where(User.email == args.email.strip().lower()))
             if owner is None:
                 raise ValueError(f"no user with email {args.email}")
-            token = create_api_token(session, owner, name=args.name)
+            token = create_api_token(session, owner, name=args.name, tenant_id=args.tenant)
             session.commit()
             print(token)
         elif args.command == "seed-demo":

@@ -90,6 +90,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(8))
+    # Set: the token reads and enqueues only this tenant's jobs (a client's integration);
+    # unset: a staff token over every tenant.
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]

@@ -140,7 +140,7 @@ def trigger_job() -> Response:
     if unstorable:
         raise _unprocessable([{"field": unstorable, "message": "contains a NUL character or invalid UTF-8"}])
     tenant_id = intake.tenant_id_for(session, req.tenant)
-    if tenant_id is None:
+    if tenant_id is None or not actor.sees_tenant(tenant_id):  # another tenant's token: as if unknown
         raise _unprocessable([{"field": "tenant", "message": f"no active tenant {req.tenant!r}"}])
     known = registry.known_job_types()
     if req.job_type not in known:
@@ -183,9 +183,9 @@ def trigger_job() -> Response:
 @bp.get("/webhook/jobs/<int:job_id>")
 def job_status(job_id: int) -> Response:
     session = get_session()
-    bearer_actor()  # any valid token may read (VIEWER and above)
+    actor = bearer_actor()  # any valid token may read (VIEWER and above), within its tenant
     status = intake.job_status(session, job_id) if job_id <= MAX_INT8 else None
     session.commit()  # the token's last_used_at
-    if status is None:
+    if status is None or not actor.sees_tenant(status["tenant_id"]):
         raise Problem(404, "Not Found", f"no job {job_id}")
     return _respond(status, 200)

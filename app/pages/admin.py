@@ -86,8 +86,16 @@ with tokens_tab:
         owner = st.selectbox("Owner", list(by_uid), format_func=lambda i: by_uid[i]["email"], key="ad_token_owner")
         token_name = st.text_input("Name", "api", key="ad_token_name")
         token_role = st.selectbox("Role (at most the owner's)", ROLES, index=2, key="ad_token_role")
+        tenant_names = {t["id"]: t["name"] for t in data.tenants(data.url())}
+        token_tenant = st.selectbox(
+            "Tenant", [None, *tenant_names], key="ad_token_tenant",
+            format_func=lambda i: "every tenant (staff)" if i is None else f"only {tenant_names[i]}",
+            help="A token limited to one tenant reads and enqueues only that tenant's jobs",
+        )  # fmt: skip
         if st.form_submit_button("Create token"):
-            token = widgets.run_action(actions.create_token, actor, owner, token_name.strip() or "api", token_role)
+            token = widgets.run_action(
+                actions.create_token, actor, owner, token_name.strip() or "api", token_role, token_tenant
+            )
             if token is not None:
                 st.session_state["new_token"] = token
                 st.rerun()

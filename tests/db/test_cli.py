@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from db.engine import make_engine, make_session_factory
-from db.models import PipelineJob, Tenant
+from db.models import ApiToken, PipelineJob, Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,16 @@ def test_the_cli_creates_tenants_users_and_tokens(db_url: str) -> None:
     token = _db(db_url, "create-token", "ops@example.com")
     assert token.returncode == 0 and token.stdout.startswith("zx_")
     assert _db(db_url, "create-token", "nobody@example.com").returncode == 2
+    tenant_id = created.stdout.strip()
+    scoped = _db(db_url, "create-token", "ops@example.com", "--name", "northwind", "--tenant", tenant_id)
+    assert scoped.returncode == 0 and scoped.stdout.startswith("zx_")
+    unknown = _db(db_url, "create-token", "ops@example.com", "--tenant", "999999")
+    assert unknown.returncode == 2 and "no tenant 999999" in unknown.stderr
+    engine = make_engine(db_url)
+    with make_session_factory(engine)() as session:
+        by_name = {t.name: t.tenant_id for t in session.scalars(select(ApiToken))}
+    engine.dispose()
+    assert by_name == {"api": None, "northwind": int(tenant_id)}
 
 
 def test_seed_demo_is_idempotent(db_url: str) -> None:
