@@ -12,7 +12,6 @@ import sys
 from sqlalchemy import select
 
 from db.auth import create_api_token, create_user, generate_password
-from db.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Tenant, User
@@ -33,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-token", help="create an API token for a user; prints it once")
     p.add_argument("email")
     p.add_argument("--name", default="api")
-    sub.add_parser("seed-demo", help="demo tenant, sandbox connections and a week of history (idempotent)")
     args = parser.parse_args(argv)
 
     try:
@@ -75,13 +73,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             token = create_api_token(session, owner, name=args.name)
             session.commit()
             print(token)
-        elif args.command == "seed-demo":
-            if settings.env == "production":
-                raise ValueError("seed-demo is for development; refusing in production")
-            created = seed_demo(session)
-            session.commit()
-            print("demo data seeded" if created else "demo data already present", file=sys.stderr)
-            print(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}", file=sys.stderr)
     engine.dispose()
     return 0
 

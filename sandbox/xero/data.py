@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-DEMO_TENANT_ID = "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"
-DEMO_TENANT_NAME = "Acme Outdoor Co (Xero demo)"
+from sandbox import demo_accounts
+
+DEMO_TENANT_ID = demo_accounts.XERO_TENANT_ID
+DEMO_TENANT_NAME = demo_accounts.XERO_TENANT_NAME
 _NS = uuid.UUID("6f1c9a52-3b0e-4c1e-9d55-0f6f0a2d9e11")
 
 _CONTACTS = [
