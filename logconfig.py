@@ -210,3 +210,17 @@ def configure_logging(settings: Settings, process: str, stream: Any = None) -> l
     for noisy in ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
+
+
+def route_to_root(*prefixes: str) -> None:
+    """Make libraries that install their own handlers (streamlit, gunicorn) log through ours.
+
+    Every existing logger named ``prefix`` or ``prefix.…`` loses its handlers and propagates
+    to the root logger, so its lines are JSON, carry the context and are redacted.
+    """
+    names = [n for n in logging.Logger.manager.loggerDict if any(n == p or n.startswith(p + ".") for p in prefixes)]
+    for name in [*prefixes, *names]:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True

@@ -8,6 +8,7 @@ Commands print only their result on stdout; logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from db.engine import make_engine, make_session_factory
@@ -17,6 +18,8 @@ from demo.seed import DEMO_EMAIL, DEMO_PASSWORD, DEMO_TENANT, seed_demo
 from logconfig import configure_logging
 from sandbox.server import serve
 from settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger("zixly.demo")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings, "sandbox" if args.command == "sandbox" else "demo")
     if settings.env == "production":
-        print(f"error: the demo is for development; refusing `{args.command}` in production", file=sys.stderr)
+        log.error("the demo is for development; refusing `%s` in production", args.command)
         return 2
     if args.command == "seed":
         return _seed(settings)
@@ -57,8 +60,8 @@ def _seed(settings: Settings) -> int:
             session.commit()
     finally:
         engine.dispose()
-    print("demo data seeded" if created else "demo data already present", file=sys.stderr)
-    print(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}", file=sys.stderr)
+    log.info("demo data seeded" if created else "demo data already present")
+    log.info("demo login: %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
     return 0
 
 
