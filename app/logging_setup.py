@@ -21,6 +21,6 @@ log = logging.getLogger("zixly.dashboard")
 def configure_dashboard_logging() -> bool:
     settings = load_settings()
     configure_logging(settings, "dashboard")
-    route_to_root("streamlit", "tornado")
+    route_to_root("streamlit", "uvicorn", "websockets")
     log.info("dashboard logging configured")
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sync.context import JobContext
 from sync.errors import JobCancelled, JobTimedOut, PollAgain, describe, is_permanent
 
 Kind = Literal["completed", "failed", "poll", "cancelled"]
+log = logging.getLogger("zixly.runner.job")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ def run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
     job's id, tenant id and type.
     """
     with job_context(job_id=job.id, tenant=job.tenant_id, job_type=job.job_type):
+        log.debug("attempt %d of %d started", job.attempt, job.max_attempts)
         return _run_handler(job, ctx)
 
 
