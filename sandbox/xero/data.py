@@ -1,8 +1,9 @@
 """The Xero emulator's in-memory organisation: seeded contacts and invoices, Xero's JSON shapes.
 
 Records are kept as Xero JSON (PascalCase keys, ``/Date(ms+0000)/`` dates) plus a Python
-``updated`` timestamp for ``If-Modified-Since``. The demo organisation's tenant id is the one
-``db/demo.py`` gives the demo tenant's Xero connection, so signed webhooks resolve to it.
+``updated`` timestamp for ``If-Modified-Since``. The demo organisation's tenant id comes from
+:mod:`sandbox.demo_accounts`, as does the demo tenant's Xero connection (:mod:`demo.seed`), so
+signed webhooks resolve to it.
 """
 
 from __future__ import annotations

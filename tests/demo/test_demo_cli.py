@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from sandbox import demo_accounts
 from sandbox.asana import store as asana_store
 from sandbox.hubspot import store as hubspot_store
 from sandbox.xero import data as xero_data
+from tests.servers import stop, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +59,21 @@ def test_the_demo_tenant_uses_the_accounts_the_sandbox_seeds() -> None:
     assert DEMO_ORGS["hubspot"][0] == str(hubspot_store.PORTAL_ID)
     assert DEMO_ORGS["asana"][0] == asana_store.WORKSPACE["gid"]
     assert demo_accounts.ASANA_ONBOARDING_PROJECT_GID in asana_store.projects
+
+
+def test_python_m_demo_sandbox_serves_the_emulators(tmp_path: Path) -> None:
+    """What `make run`'s Procfile starts: the sandbox (the trickle stays off at 0 events a minute)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ZIXLY_ENV": "development", "ZIXLY_VAR_DIR": str(tmp_path)}
+    env["ZIXLY_SANDBOX_EVENTS_PER_MIN"] = "0"
+    log = tmp_path / "sandbox.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "demo", "sandbox", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            wait_until_ready(proc, f"http://127.0.0.1:{port}/_sandbox/health", log)
+        finally:
+            stop(proc)
+    assert proc.returncode == 0, log.read_text()
