@@ -53,7 +53,6 @@ register_oauth_routes(
 )
 
 
-
 def _guard() -> Response | None:
     if not request.path.startswith(f"/asana{API}/"):
         return None

@@ -48,7 +48,6 @@ register_oauth_routes(
 control.set_default_budgets("hubspot-search", [("search", 4, 1.0)])
 
 
-
 # -- errors, auth and limits -------------------------------------------------------------------
 
 

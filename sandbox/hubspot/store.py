@@ -50,7 +50,6 @@ _ids = itertools.count()
 _event_ids = itertools.count()
 
 
-
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
