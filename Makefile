@@ -28,7 +28,7 @@ $(VENV)/.bench-installed: requirements-bench.lock | $(BIN)/python
 
 run: $(VENV)/.app-installed ## set up, migrate, seed the demo and start every process
 	$(BIN)/python -m db upgrade
-	$(BIN)/python -m db seed-demo
+	$(BIN)/python -m demo seed
 	@echo ""
 	@echo "  webhook    http://127.0.0.1:3000/health"
 	@echo "  dashboard  http://127.0.0.1:8501   (demo login: admin@zixly.local / zixly-demo)"

@@ -28,7 +28,7 @@ REAL_URLS: dict[str, str] = {
     "asana_api_url": "https://app.asana.com",
 }
 
-# The sandbox serves each vendor under its own prefix (integrations/sandbox).
+# The sandbox serves each vendor under its own prefix (sandbox/).
 SANDBOX_PATHS: dict[str, str] = {
     "xero_api_url": "/xero",
     "xero_identity_url": "/xero/identity",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,11 +13,13 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from db import jobs
+from logconfig import job_context
 from sync import workflows
 from sync.context import JobContext
 from sync.errors import JobCancelled, JobTimedOut, PollAgain, describe, is_permanent
 
 Kind = Literal["completed", "failed", "poll", "cancelled"]
+log = logging.getLogger("zixly.runner.job")
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,17 @@ class Outcome:
 
 
 def run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
-    """Call the job's workflow and turn whatever happens into an ``Outcome``."""
+    """Call the job's workflow and turn whatever happens into an ``Outcome``.
+
+    Every log line written meanwhile in this thread (ours, httpx's, any library's) carries the
+    job's id, tenant id and type.
+    """
+    with job_context(job_id=job.id, tenant=job.tenant_id, job_type=job.job_type):
+        log.debug("attempt %d of %d started", job.attempt, job.max_attempts)
+        return _run_handler(job, ctx)
+
+
+def _run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
     started = time.perf_counter()
 
     def done(kind: Kind, **kw: Any) -> Outcome:

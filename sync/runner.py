@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from db import jobs
 from db.engine import make_engine
+from logconfig import job_context
 from settings import Settings
 from sync import metrics, workflows
 from sync.context import JobContext
@@ -292,8 +293,8 @@ class Runner:
             metrics.JOBS_PROCESSED.labels(job.job_type, label).inc()
             metrics.JOB_DURATION.labels(job.job_type, label).observe(outcome.duration_s)
             if outcome.kind == "failed":
-                log.warning("job %d attempt %d failed: %s", job.id, job.attempt, outcome.error,
-                            extra={"job_id": job.id, "tenant_id": job.tenant_id, "job_type": job.job_type})  # fmt: skip
+                with job_context(job_id=job.id, tenant=job.tenant_id, job_type=job.job_type):
+                    log.warning("job %d attempt %d failed: %s", job.id, job.attempt, outcome.error)
 
     def _context(self, job: jobs.ClaimedJob) -> JobContext:
         return JobContext(

@@ -31,8 +31,8 @@ from db import jobs, sweeps
 from db.auth import Forbidden
 from db.blobs import LocalBlobStore
 from db.models import AuditEntry, PipelineJob, Tenant
-from integrations.sandbox.app import create_sandbox_app
 from jobtypes.sweep import TradingSweepParams
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from sync.workflows.trading_sweep import run
 

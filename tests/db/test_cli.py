@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import ApiToken, PipelineJob, Tenant
+from db.models import ApiToken
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,16 +48,3 @@ def test_the_cli_creates_tenants_users_and_tokens(db_url: str) -> None:
         by_name = {t.name: t.tenant_id for t in session.scalars(select(ApiToken))}
     engine.dispose()
     assert by_name == {"api": None, "northwind": int(tenant_id)}
-
-
-def test_seed_demo_is_idempotent(db_url: str) -> None:
-    assert _db(db_url, "seed-demo").returncode == 0
-    assert _db(db_url, "seed-demo").returncode == 0
-    engine = make_engine(db_url)
-    with make_session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).select_from(Tenant)) == 1
-        jobs = session.scalar(select(func.count()).select_from(PipelineJob))
-        statuses = set(session.scalars(select(PipelineJob.status).distinct()))
-    engine.dispose()
-    assert jobs is not None and jobs > 1000
-    assert {"COMPLETED", "FAILED"} <= statuses

@@ -19,7 +19,7 @@ from sandbox_live import Bearer, RecordingTransport, live_sandbox, reset
 
 from integrations.http import NotFound, RateLimited
 from integrations.hubspot.client import ContactExists, HubSpotClient
-from integrations.sandbox import hubspot as sandbox
+from sandbox.hubspot import store as sandbox
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor" / "hubspot"
 SERVER = "https://api.hubapi.com"
@@ -64,7 +64,7 @@ def exercise(base: str) -> RecordingTransport:
         api.upsert_contacts_by_email(
             [{"email": "bob@northwind.example", "lastname": "O."}, {"email": "up@example.com"}]
         )
-        deal_id = next(iter(sandbox._objects["deals"]))
+        deal_id = next(iter(sandbox.objects["deals"]))
         api.get_deal(deal_id)
         api.update_deal_stage(deal_id, "closedwon")
         with pytest.raises(NotFound):

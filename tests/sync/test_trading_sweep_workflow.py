@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from db.blobs import LocalBlobStore
-from integrations.sandbox.app import create_sandbox_app
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from sync.metrics import TRADING_API_LATENCY
 from sync.workflows.trading_sweep import SweepRejected, run

@@ -7,15 +7,13 @@ consent URL (the sandbox approves at once and redirects), and the redirect deliv
 listener's ``/oauth/<vendor>/callback``, which exchanges the code and stores the encrypted
 tokens. Without a listener (``via_listener=False``) the callback's work is done in-process.
 
-``python -m integrations.sandbox.connect [--tenant NAME] [--wait SECONDS]`` connects every
+``python -m demo connect [--tenant NAME] [--wait SECONDS]`` connects every
 vendor the tenant (default: the demo tenant) has a connection row for.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,13 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.models import Connection, Tenant
+from demo.seed import DEMO_TENANT
 from integrations.oauth import finish_authorization, start_authorization
-from settings import Settings, load_settings
+from settings import Settings
 
-log = logging.getLogger("zixly.sandbox.connect")
+log = logging.getLogger("zixly.demo.connect")
 
 ORDER = ("xero", "hubspot", "shopify", "asana")
-DEMO_TENANT = "Acme Outdoor Co"
 
 
 class ConnectError(RuntimeError):
@@ -106,19 +104,3 @@ def connect_named_tenant(settings: Settings, name: str = DEMO_TENANT, *, wait_s:
             time.sleep(1.0)
     finally:
         engine.dispose()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m integrations.sandbox.connect", description=__doc__)
-    parser.add_argument("--tenant", default=DEMO_TENANT, help="tenant name (default: the demo tenant)")
-    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the sandbox and listener")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    outcome = connect_named_tenant(load_settings(), args.tenant, wait_s=args.wait)
-    for system, status in outcome.items():
-        print(f"{system:8s} {status}")
-    return 0 if all(v == "connected" for v in outcome.values()) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,9 @@
 """The Xero emulator's in-memory organisation: seeded contacts and invoices, Xero's JSON shapes.
 
 Records are kept as Xero JSON (PascalCase keys, ``/Date(ms+0000)/`` dates) plus a Python
-``updated`` timestamp for ``If-Modified-Since``. The demo organisation's tenant id is the one
-``db/demo.py`` gives the demo tenant's Xero connection, so signed webhooks resolve to it.
+``updated`` timestamp for ``If-Modified-Since``. The demo organisation's tenant id comes from
+:mod:`sandbox.demo_accounts`, as does the demo tenant's Xero connection (:mod:`demo.seed`), so
+signed webhooks resolve to it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-DEMO_TENANT_ID = "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"
-DEMO_TENANT_NAME = "Acme Outdoor Co (Xero demo)"
+from sandbox import demo_accounts
+
+DEMO_TENANT_ID = demo_accounts.XERO_TENANT_ID
+DEMO_TENANT_NAME = demo_accounts.XERO_TENANT_NAME
 _NS = uuid.UUID("6f1c9a52-3b0e-4c1e-9d55-0f6f0a2d9e11")
 
 _CONTACTS = [

@@ -3,7 +3,7 @@
 It auto-approves authorization requests (redirecting with ``code`` and ``state``), checks
 PKCE (S256) when a challenge was sent, issues access tokens with a lifetime, rotates refresh
 tokens when the vendor does (Xero, Shopify) and revokes grants. Test controls, mounted by
-:mod:`integrations.sandbox.app` under ``/_sandbox/oauth/<vendor>/``: ``expire`` (every access
+:mod:`sandbox.app` under ``/_sandbox/oauth/<vendor>/``: ``expire`` (every access
 token of the vendor expires now), ``revoke`` (every grant revoked: refreshes get
 ``invalid_grant``), ``settings`` (``access_ttl``, ``refresh_grace_s``, ``rotate_refresh``).
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from integrations.asana import webhooks
-from integrations.sandbox.webhook_sender import deliver
+from sandbox.vendor_signing import asana_webhooks as webhooks
+from sandbox.webhook_sender import deliver
 
 CONFIG: dict[str, float | None] = {}
 DEFAULTS: dict[str, float | None] = {

@@ -8,7 +8,7 @@
   ``Idempotency-Key`` replay, ``xero-tenant-id`` and ``Accept: application/json`` checks;
 - limits: 60/minute and 5,000/day per tenant, 10,000/minute per app, with the
   ``X-*Limit-Remaining`` headers, ``Retry-After`` and ``X-Rate-Limit-Problem`` on 429;
-- ``/_sandbox/xero/…`` (:mod:`integrations.sandbox.xero_hooks`): pay an invoice, which sends the
+- ``/_sandbox/xero/…`` (:mod:`sandbox.xero.hooks`): pay an invoice, which sends the
   signed webhook; run Intent-to-Receive; the demo trickle's ``demo_event``.
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from integrations.sandbox import control
-from integrations.sandbox import xero_data as data
-from integrations.sandbox.oauth_server import Grant, OAuthServer, register_oauth_routes
-from integrations.sandbox.xero_hooks import control_blueprint, demo_event, send_event
+from sandbox import control
+from sandbox.oauth_server import Grant, OAuthServer, register_oauth_routes
+from sandbox.xero import data
+from sandbox.xero.hooks import control_blueprint, demo_event, send_event
 
 VENDOR = "xero"
 API = "/api.xro/2.0"

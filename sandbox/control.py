@@ -1,7 +1,7 @@
 """What every vendor emulator shares: fault injection, rate-limit budgets and the write log.
 
 State is in memory, process-wide and guarded by one lock: the sandbox is a single process
-(werkzeug, threaded). ``/_sandbox/*`` endpoints in :mod:`integrations.sandbox.app` drive it.
+(werkzeug, threaded). ``/_sandbox/*`` endpoints in :mod:`sandbox.app` drive it.
 
 A vendor module installs the shared behaviour on its blueprint with :func:`install_controls`
 and calls :func:`record_write` for every record it creates or changes, keyed by the request's

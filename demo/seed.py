@@ -12,21 +12,24 @@ from sqlalchemy.orm import Session
 from db import workflow_settings
 from db.auth import create_user
 from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant, User
+from sandbox import demo_accounts as sandbox_accounts
 
 DEMO_TENANT = "Acme Outdoor Co"
 DEMO_EMAIL = "admin@zixly.local"
-DEMO_PASSWORD = "zixly-demo"  # noqa: S105 — development only: seed-demo refuses to run in production
+DEMO_PASSWORD = "zixly-demo"  # noqa: S105 — development only: `python -m demo seed` refuses to run in production
 # External org ids the sandbox's seeded vendors use, so its webhooks resolve to the demo tenant.
-# The tokens come from the sandbox at run time (its grants live in memory): the sandbox's demo
-# trickle connects this tenant through the OAuth flow when it starts (integrations/sandbox/connect.py).
+# The tokens come from the sandbox at run time (its grants live in memory): `python -m demo sandbox`
+# connects this tenant through the OAuth flow when it starts (demo/connect.py).
 DEMO_ORGS = {
-    "xero": ("c2cc9b6e-9458-4c7d-93cc-f02b81b0594f", "Acme Outdoor Co (Xero demo)"),
-    "hubspot": ("7001234", "HubSpot portal 7001234"),
-    "shopify": ("acme-outdoor.myshopify.com", "Acme Outdoor"),
-    "asana": ("1201000000000001", "Zixly Demo Workspace"),
+    "xero": (sandbox_accounts.XERO_TENANT_ID, sandbox_accounts.XERO_TENANT_NAME),
+    "hubspot": (str(sandbox_accounts.HUBSPOT_PORTAL_ID), f"HubSpot portal {sandbox_accounts.HUBSPOT_PORTAL_ID}"),
+    "shopify": (sandbox_accounts.SHOPIFY_SHOP, sandbox_accounts.SHOPIFY_SHOP_NAME),
+    "asana": (sandbox_accounts.ASANA_WORKSPACE_GID, sandbox_accounts.ASANA_WORKSPACE_NAME),
 }
 # The sandbox's "Client onboarding" project receives the onboarding tasks of won deals.
-DEMO_WORKFLOW_OPTIONS = {"hubspot-deal-won-to-asana": {"asana_project_gid": "1201000000000201", "due_in_days": 5}}
+DEMO_WORKFLOW_OPTIONS = {
+    "hubspot-deal-won-to-asana": {"asana_project_gid": sandbox_accounts.ASANA_ONBOARDING_PROJECT_GID, "due_in_days": 5}
+}
 
 # job type → (weight, systems it touches, typical seconds, failure messages)
 _JOB_TYPES: dict[str, tuple[int, tuple[str, ...], float, tuple[str, ...]]] = {

@@ -1,9 +1,10 @@
 """The demo trickle: realistic signed vendor events, so ``make run`` shows the workflows working.
 
-With ``ZIXLY_SANDBOX_EVENTS_PER_MIN > 0`` the sandbox process first connects the demo tenant
-through the real OAuth flow (its grants live in memory, so every sandbox start needs fresh
-tokens; see :mod:`integrations.sandbox.connect`), then, at that rate, does what customers
-and staff do at the vendors, each followed by the vendor's signed webhook to the listener:
+With ``ZIXLY_SANDBOX_EVENTS_PER_MIN > 0``, ``python -m demo sandbox`` serves the sandbox and runs
+this beside it, in the same process (it changes the emulators' in-memory state): it first
+connects the demo tenant through the real OAuth flow (the sandbox's grants live in memory, so
+every sandbox start needs fresh tokens; see :mod:`demo.connect`), then, at that rate, does what
+customers and staff do at the vendors, each followed by the vendor's signed webhook to the listener:
 
 - Xero: an invoice is paid (``xero-invoice-paid`` updates the HubSpot contact);
 - Shopify: a new order is placed and paid (``shopify-order-to-xero`` invoices it);
@@ -30,17 +31,19 @@ from typing import Any
 import httpx
 from flask import Flask
 
-from integrations.sandbox import control, shopify_data, xero_data
-from integrations.sandbox import shopify as shopify_sandbox
-from integrations.sandbox import xero_hooks as xero_sandbox
-from integrations.sandbox.connect import DEMO_TENANT, connect_named_tenant
+from demo.connect import connect_named_tenant
+from demo.seed import DEMO_TENANT
+from sandbox import control, demo_accounts
+from sandbox.shopify import api as shopify_sandbox
+from sandbox.shopify import orders as shopify_data
+from sandbox.xero import data as xero_data
+from sandbox.xero import hooks as xero_sandbox
 from settings import Settings
 
-log = logging.getLogger("zixly.sandbox.trickle")
+log = logging.getLogger("zixly.demo.trickle")
 
 HUBSPOT_INSPECTOR = {"Authorization": "Bearer pat-zixly-demo-trickle"}
 ASANA_PAT = {"Authorization": "Bearer 2/1201000000000101/1:0123456789abcdef"}
-ONBOARDING_PROJECT = "1201000000000201"
 PRODUCTS = [
     ("Trail running vest", "TRV-10", "129.00"),
     ("Merino beanie", "MB-GRY", "39.00"),
@@ -64,7 +67,7 @@ class Trickle:
         self.app = app
         self.rng = rng or random.Random()
         self.base = f"http://127.0.0.1:{settings.sandbox_port}"
-        self.shop = "acme-outdoor.myshopify.com"
+        self.shop = demo_accounts.SHOPIFY_SHOP
         self.http = httpx.Client(base_url=self.base, trust_env=False, timeout=30)
 
     # -- one event each ---------------------------------------------------------------------
@@ -106,7 +109,8 @@ class Trickle:
         return {"delivered": all(d.get("delivered") for d in answer.get("deliveries", [])), "deal": deal["id"]}
 
     def asana_task_completed(self) -> dict[str, Any]:
-        params = {"project": ONBOARDING_PROJECT, "completed_since": "now", "opt_fields": "completed,notes"}
+        project = demo_accounts.ASANA_ONBOARDING_PROJECT_GID
+        params = {"project": project, "completed_since": "now", "opt_fields": "completed,notes"}
         tasks = self.http.get("/asana/api/1.0/tasks", headers=ASANA_PAT, params=params).json()["data"]
         open_ones = [t for t in tasks if "[zixly:hubspot-deal:" in (t.get("notes") or "") and not t.get("completed")]
         if not open_ones:
@@ -138,7 +142,7 @@ class Trickle:
         outcome = connect_named_tenant(self.settings, DEMO_TENANT, wait_s=120)
         log.info("demo tenant connections: %s", outcome)
         if "tenant" in outcome:
-            log.warning("no demo tenant (run `python -m db seed-demo`): the trickle stays off")
+            log.warning("no demo tenant (run `python -m demo seed`): the trickle stays off")
             return
         interval = 60.0 / self.settings.sandbox_events_per_min
         while not stop.wait(interval * self.rng.uniform(0.5, 1.5)):
@@ -151,9 +155,10 @@ class Trickle:
                 log.exception("demo event %s failed", event.__name__)
 
 
-def run(settings: Settings, stop: threading.Event, app: Flask | None = None) -> None:
-    """Connect the demo tenant, then emit events until ``stop`` (the sandbox's trickle thread)."""
-    if app is None:
-        app = Flask("zixly-sandbox-trickle")
-        app.config["ZIXLY_SETTINGS"] = settings
-    Trickle(settings, app).run(stop)
+def companion(settings: Settings) -> Callable[[Flask, threading.Event], None]:
+    """The trickle as a sandbox companion (:func:`sandbox.server.serve` runs it in a thread)."""
+
+    def demo_trickle(app: Flask, stop: threading.Event) -> None:
+        Trickle(settings, app).run(stop)
+
+    return demo_trickle

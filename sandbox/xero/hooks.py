@@ -6,7 +6,7 @@
   empty delivery, passing when the listener answers 200 then 401;
 - :func:`demo_event` feeds the sandbox's demo trickle.
 
-Bodies are compact JSON signed with :func:`integrations.xero.webhooks.webhook_key`, the key the
+Bodies are compact JSON signed with :func:`sandbox.vendor_signing.xero_key`, the key the
 listener verifies with; failed deliveries are retried with a compressed backoff.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from integrations.sandbox import xero_data as data
-from integrations.sandbox.webhook_sender import deliver
-from integrations.xero import webhooks
+from sandbox.vendor_signing import xero_key, xero_webhooks
+from sandbox.webhook_sender import deliver
+from sandbox.xero import data
 from settings import Settings
 
 control_blueprint = Blueprint("xero_sandbox", __name__, url_prefix="/_sandbox/xero")
@@ -42,8 +42,8 @@ def _signed_post(
     settings: Settings, target: str, payload: dict[str, Any], *, key: str | None = None, retries: int = 3
 ) -> dict[str, Any]:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    key = key or webhooks.webhook_key(settings) or webhooks.DEV_WEBHOOK_KEY
-    headers = {"Content-Type": "application/json", "x-xero-signature": webhooks.signature(key, body)}
+    key = key or xero_key(settings)
+    headers = {"Content-Type": "application/json", "x-xero-signature": xero_webhooks.signature(key, body)}
     return deliver(target, lambda _attempt: (body, headers), retries=retries)
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from integrations.sandbox import control
+from sandbox import control
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "prices"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "prices"
 
 blueprint = Blueprint("prices", __name__, url_prefix="/prices")
 control.install_controls(blueprint, "prices")

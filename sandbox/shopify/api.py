@@ -25,18 +25,19 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from integrations.sandbox import control, shopify_graphql
-from integrations.sandbox.oauth_server import OAuthServer, client_credentials, request_data
-from integrations.sandbox.shopify_data import connection, graphql_order, search_orders, seed_orders
-from integrations.sandbox.webhook_sender import deliver
-from integrations.shopify import webhooks
+from sandbox import control, vendor_signing
+from sandbox.oauth_server import OAuthServer, client_credentials, request_data
+from sandbox.shopify import graphql_schema as shopify_graphql
+from sandbox.shopify.order_view import connection, graphql_order, search_orders
+from sandbox.shopify.orders import seed_orders
+from sandbox.vendor_signing import shopify_webhooks as webhooks
+from sandbox.webhook_sender import deliver
 from settings import Settings
 
 blueprint = Blueprint("shopify", __name__, url_prefix="/shopify")
 
 DEMO_SHOP = "zixly-demo.myshopify.com"
 API_VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10")
-DEV_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 (providers.get_provider's development default)
 
 _shops: dict[str, dict[int, dict[str, Any]]] = {}
 
@@ -65,8 +66,7 @@ def orders(shop: str) -> dict[int, dict[str, Any]]:
 
 
 def client_secret(settings: Settings) -> str:
-    secret = settings.shopify_client_secret
-    return secret.get_secret_value() if secret is not None else DEV_CLIENT_SECRET
+    return vendor_signing.client_secret(settings, "shopify")
 
 
 def _errors(status: int, message: str) -> Response:

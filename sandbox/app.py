@@ -8,7 +8,7 @@ under ``/_sandbox/<vendor>``) for vendor-specific controls. Shared controls:
 - ``GET /_sandbox/writes`` — external writes per vendor and idempotency key;
 - ``POST /_sandbox/faults`` ``{"vendor", "mode": 500|503|timeout|429|drop, "count", "path_contains"?, "delay_s"?}``;
 - ``POST /_sandbox/limits`` ``{"vendor", "budget", "limit", "window_s"?}`` — change a rate-limit budget;
-- ``POST /_sandbox/oauth/<vendor>/expire|revoke|settings`` — see :mod:`integrations.sandbox.oauth_server`.
+- ``POST /_sandbox/oauth/<vendor>/expire|revoke|settings`` — see :mod:`sandbox.oauth_server`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from integrations.sandbox import control, oauth_server
+from sandbox import control, oauth_server
 from settings import Settings
 
 VENDOR_MODULES = ("xero", "hubspot", "shopify", "asana", "prices")
 
 
 def vendor_modules() -> list[ModuleType]:
-    return [importlib.import_module(f"integrations.sandbox.{name}") for name in VENDOR_MODULES]
+    return [importlib.import_module(f"sandbox.{name}") for name in VENDOR_MODULES]
 
 
 def reset_all() -> None:
