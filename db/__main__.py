@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, settings)
     except (ConfigurationError, ValueError) as exc:
-        log.error("%s: %s", args.command, exc)
+        log.error("%s failed: %s", args.command, exc)  # (not "create-token: …", which reads as a secret)
         return 2
 
 
