@@ -33,12 +33,12 @@ from pydantic import ValidationError
 from db.blobs import BlobStore, blob_key, make_blob_store
 from integrations.http import CallRecorder
 from integrations.prices import PriceClient, PriceHistory
-from jobtypes.sweep import SweepParams, TradingSweepParams, validate_sweep_params
+from jobtypes import TRADING_SWEEP
+from jobtypes.sweep import SweepParams, validate_sweep_params
 from sync.metrics import TRADING_API_LATENCY
 from sync.sweep.backtest import equity_curve, run_sweep
 from sync.workflows import register
 
-JOB_TYPE = "trading-sweep"
 TOP_N = 20
 EXECUTION = "signal at bar t's close, order at bar t+1's open"
 
@@ -49,7 +49,7 @@ class SweepRejected(ValueError):
     permanent = True
 
 
-@register(JOB_TYPE, params=TradingSweepParams)
+@register(TRADING_SWEEP)
 def run(
     ctx: Any,
     params: Mapping[str, Any],
@@ -127,7 +127,7 @@ def _validate(params: Mapping[str, Any], available: Mapping[str, int]) -> SweepP
         return validate_sweep_params(params, available)
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
-        raise SweepRejected(f"invalid trading-sweep params: {reasons}") from exc
+        raise SweepRejected(f"invalid {TRADING_SWEEP} params: {reasons}") from exc
 
 
 def _report_data(ctx: Any, history: PriceHistory) -> None:
@@ -209,4 +209,4 @@ def _recorder(ctx: Any) -> CallRecorder:
     return record
 
 
-__all__ = ["EXECUTION", "JOB_TYPE", "SweepRejected", "run"]
+__all__ = ["EXECUTION", "SweepRejected", "run"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import actor
 from dashboard_seed import Seeded
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import actions
 from db.auth import Forbidden
 from db.filters import JobFilter
 from db.models import AuditEntry, PipelineJob, Schedule, Tenant
+from jobtypes import InvalidParams
 
 
 def _audit(session: Session) -> list[AuditEntry]:
@@ -122,3 +123,21 @@ def test_params_must_be_a_json_object() -> None:
         actions.parse_params("[1]")
     with pytest.raises(ValueError, match="line 1"):
         actions.parse_params("{")
+
+
+def test_a_rerun_is_checked_by_the_catalogue_and_queues_nothing_when_invalid(
+    db_session: Session, seeded: Seeded
+) -> None:
+    editor = actor("EDITOR")
+    before = db_session.scalar(select(func.count()).select_from(PipelineJob))
+    with pytest.raises(InvalidParams) as edited:
+        actions.rerun(db_session, editor, seeded.invoice_job, {"invoice_id": ""})
+    assert [(e.field, e.message) for e in edited.value.errors] == [
+        ("invoice_id", "String should have at least 1 character")
+    ]
+    with pytest.raises(InvalidParams, match="invoice_id: Field required"):
+        actions.rerun(db_session, editor, seeded.rerun_child)  # its stored params lack invoice_id
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).select_from(PipelineJob)) == before
+    new_id = actions.rerun(db_session, editor, seeded.invoice_job, {"invoice_id": "INV-7"})
+    assert db_session.get(PipelineJob, new_id).params == {"invoice_id": "INV-7"}  # type: ignore[union-attr]
