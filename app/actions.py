@@ -179,6 +179,7 @@ def create_schedule(
 ) -> int:
     require_role(session, actor, EDITOR, "schedule.create", f"tenant:{tenant_id}")
     check_cron(cron, timezone)
+    validate_params(job_type.strip(), params)  # what every fired job will carry: refuse a typo now
     schedule_id = schedules.create_schedule(
         session,
         tenant_id=tenant_id,
@@ -193,11 +194,13 @@ def create_schedule(
 
 
 def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes: Any) -> int:
-    """Change cron, timezone, params, job_type and/or enabled."""
+    """Change cron, timezone, params, job_type and/or enabled (new params pass the catalogue's check)."""
     target = f"schedule:{schedule_id}"
     require_role(session, actor, EDITOR, "schedule.update", target)
     if changes.get("cron") is not None:
         check_cron(changes["cron"], changes.get("timezone") or "UTC")
+    if changes.get("params") is not None:
+        validate_params(changes.get("job_type") or schedules.schedule_job_type(session, schedule_id), changes["params"])
     schedules.update_schedule(session, schedule_id, **changes)
     _done(session, actor, "schedule.update", target, {k: v for k, v in changes.items() if k != "params"})
     return schedule_id

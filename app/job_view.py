@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from app import actions, data, widgets
+from app.checked import run_checked_action
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.export import export_filename
 from db.filters import JobFilter
-from jobtypes import InvalidParams
 
 EXPORT_INLINE_MAX = 50_000  # rows served straight to the browser; more go to the blob store
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -129,14 +129,8 @@ def _actions(actor: Actor, job: dict[str, Any]) -> None:
 
 
 def _rerun(actor: Actor, job_id: int, params: dict[str, Any] | None = None) -> int | None:
-    """The rerun action; params the catalogue refuses are shown one line per field, and nothing is queued."""
-    try:
-        return widgets.run_action(actions.rerun, actor, job_id, params)
-    except InvalidParams as exc:
-        st.warning(f"Nothing was queued: these params break the rules of {exc.job_type}.")
-        for error in exc.errors:
-            st.error(f"{error.field}: {error.message}")
-        return None
+    """The rerun action; params the catalogue refuses are shown per field, and nothing is queued."""
+    return run_checked_action(actions.rerun, actor, job_id, params)
 
 
 def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str, Any]]) -> None:

@@ -91,14 +91,19 @@ def test_schedules_are_created_validated_and_run(db_session: Session, seeded: Se
     with pytest.raises(ValueError, match="invalid cron"):
         actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="61 * * * *",
                                 timezone="UTC", params={})  # fmt: skip
+    with pytest.raises(InvalidParams, match="a: Extra inputs are not permitted"):
+        actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="*/5 * * * *",
+                                timezone="UTC", params={"a": 1})  # fmt: skip
     sid = actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="*/5 * * * *",
-                                  timezone="Australia/Sydney", params={"a": 1})  # fmt: skip
+                                  timezone="Australia/Sydney", params={"sleep_ms": 1})  # fmt: skip
     assert len(actions.check_cron("*/5 * * * *", "Australia/Sydney")) == 3
     actions.update_schedule(db_session, editor, sid, enabled=False)
     db_session.expire_all()
     assert db_session.get(Schedule, sid).enabled is False  # type: ignore[union-attr]
     job_id = actions.run_schedule_now(db_session, editor, sid)
-    assert db_session.get(PipelineJob, job_id).params == {"a": 1}  # type: ignore[union-attr]
+    assert db_session.get(PipelineJob, job_id).params == {"sleep_ms": 1}  # type: ignore[union-attr]
+    with pytest.raises(InvalidParams, match="sleep_ms"):
+        actions.update_schedule(db_session, editor, sid, params={"sleep_ms": -1})
 
 
 def test_admins_manage_tenants_users_and_tokens(db_session: Session, seeded: Seeded) -> None:

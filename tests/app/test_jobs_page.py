@@ -97,7 +97,7 @@ def test_rerun_with_edited_params_shows_each_bad_field_and_queues_nothing(
     at.button(key="job_rerun_edited").click().run()
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == ["invoice_id: Field required"]
-    assert "Nothing was queued" in at.warning[0].value
+    assert "Nothing was saved or queued" in at.warning[0].value
     assert not any("pydantic" in e.value or "http" in e.value for e in at.error)
     assert _reruns(db_session, seeded.invoice_job) == []
     assert at.title[0].value.startswith(f"Job #{seeded.invoice_job} ")  # still on the job, edit kept

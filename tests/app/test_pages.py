@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import MAIN, actor
 from dashboard_seed import PASSWORD, Seeded
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
@@ -170,3 +170,18 @@ def test_the_audit_log_shows_refusals_to_admins(app: Callable[..., AppTest], see
     at.toggle(key="au_refused").set_value(True).run()
     rows = at.dataframe[0].value
     assert list(rows["action"]) == ["job.rerun"] and list(rows["actor"]) == ["viewer@example.com"]
+
+
+def test_a_schedule_with_bad_params_is_refused_per_field(app: Callable[..., AppTest], db_session: Session) -> None:
+    before = db_session.scalar(select(func.count()).select_from(Schedule))
+    db_session.rollback()
+    at = app("EDITOR", "pages/schedules.py")
+    at.selectbox(key="sc_new_type").set_value("noop").run()
+    at.text_area(key="sc_new_params").input('{"sleep_ms": -5, "sleepms": 1}').run()
+    at.button(key="sc_create").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "sleep_ms: Input should be greater than or equal to 0",
+        "sleepms: Extra inputs are not permitted",
+    ]
+    assert db_session.scalar(select(func.count()).select_from(Schedule)) == before
