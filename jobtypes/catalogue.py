@@ -80,9 +80,8 @@ CATALOGUE: tuple[JobType, ...] = (
         names.ASANA_TASKS_POLL,
         "Scheduled: reconcile every onboarding task changed since the last poll.",
         params=AsanaPollParams,
-        options=AsanaReconcileOptions,
-        # Asana delivers webhooks at most once; the poll catches what they miss, with the
-        # webhook workflow's settings (one switch, one interval for both).
+        # No settings row of its own: Asana delivers webhooks at most once and the poll catches
+        # what they miss, with the webhook workflow's settings (one switch, one interval for both).
         schedule=DefaultSchedule(("asana", "hubspot"), names.ASANA_TASK_RECONCILE, interval_minutes=15),
     ),
     JobType(

@@ -91,6 +91,9 @@ def validate_params(
 def validate_options(workflow: str, options: Mapping[str, Any] | None) -> Options:
     """The options as a model (defaults filled in); :class:`InvalidOptions` names each bad field."""
     entry = BY_NAME.get(workflow)
+    if entry is not None and entry.options is None:
+        follows = f" (it follows {entry.schedule.options_from}'s settings)" if entry.schedule else ""
+        raise InvalidOptions(f"{workflow} has no options of its own{follows}")
     if entry is None or entry.options is None:
         with_options = sorted(e.name for e in CATALOGUE if e.options is not None)
         raise InvalidOptions(f"unknown workflow {workflow!r}; known: {', '.join(with_options)}")

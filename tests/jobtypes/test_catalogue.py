@@ -55,8 +55,12 @@ def test_options_are_validated_naming_the_field() -> None:
     assert validate_options(XERO_CONTACTS_TO_HUBSPOT, {"page_size": 5}).model_dump()["page_size"] == 5
     with pytest.raises(InvalidOptions, match="due_in_days"):
         validate_options(jobtypes.HUBSPOT_DEAL_WON_TO_ASANA, {"due_in_days": -1})
-    with pytest.raises(InvalidOptions, match="unknown workflow"):
+    with pytest.raises(InvalidOptions, match=r"noop has no options of its own$"):
         validate_options(NOOP, {})
+    with pytest.raises(InvalidOptions, match="it follows asana-task-reconcile's settings"):
+        validate_options(jobtypes.ASANA_TASKS_POLL, {})
+    with pytest.raises(InvalidOptions, match="unknown workflow 'nope'"):
+        validate_options("nope", {})
 
 
 def test_no_job_type_name_is_written_outside_the_catalogue_in_product_code() -> None:
