@@ -40,10 +40,10 @@ def job_params(event: VendorEvent, workflow: str | None = None) -> dict[str, obj
     stage change: ``property_name`` and ``property_value``). Without ``workflow``: the params
     of every workflow the event starts (they share all but those payload params).
     """
-    starting = [BY_NAME[workflow]] if workflow is not None else [BY_NAME[w] for w in workflows_for(event)]
     extra: dict[str, object] = {}
-    for entry in starting:
-        if entry.trigger is not None:
+    for name in [workflow] if workflow is not None else workflows_for(event):
+        entry = BY_NAME.get(name)
+        if entry is not None and entry.trigger is not None:
             extra.update(entry.trigger.params(event))
     return {
         **event.external_ids,
