@@ -21,7 +21,7 @@ from db.auth import Actor, audit, create_api_token, create_user, require_role
 from db.blobs import BlobStore
 from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
 from db.filters import JobFilter
-from jobtypes.options import validate_options
+from jobtypes import schedules_following, validate_options, validate_params
 from settings import Settings
 
 EDITOR, ADMIN = "EDITOR", "ADMIN"
@@ -58,10 +58,19 @@ def _filter_details(f: JobFilter) -> dict[str, Any]:
 
 
 def rerun(session: Session, actor: Actor, job_id: int, params: dict[str, Any] | None = None) -> int:
+    """A new job with the original's params (or ``params``), after the catalogue's check.
+
+    Params the runner would refuse (a typo in an edit, or stored params today's rules no longer
+    accept) raise ``jobtypes.InvalidParams`` naming each field, and nothing is queued.
+    """
     target = f"job:{job_id}"
     require_role(session, actor, EDITOR, "job.rerun", target)
     if params is not None and not isinstance(params, dict):
         raise ValueError("params must be a JSON object")
+    original = queries.job_detail(session, job_id)
+    if original is None:
+        raise LookupError(f"job {job_id} does not exist")
+    validate_params(original.job["job_type"], original.job["params"] if params is None else params)
     new_id = jobs.rerun(session, job_id, params=params, created_by=actor.email)
     _done(session, actor, "job.rerun", target, {"new_job_id": new_id, "edited_params": params is not None})
     return new_id
@@ -170,6 +179,7 @@ def create_schedule(
 ) -> int:
     require_role(session, actor, EDITOR, "schedule.create", f"tenant:{tenant_id}")
     check_cron(cron, timezone)
+    validate_params(job_type.strip(), params)  # what every fired job will carry: refuse a typo now
     schedule_id = schedules.create_schedule(
         session,
         tenant_id=tenant_id,
@@ -184,11 +194,13 @@ def create_schedule(
 
 
 def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes: Any) -> int:
-    """Change cron, timezone, params, job_type and/or enabled."""
+    """Change cron, timezone, params, job_type and/or enabled (new params pass the catalogue's check)."""
     target = f"schedule:{schedule_id}"
     require_role(session, actor, EDITOR, "schedule.update", target)
     if changes.get("cron") is not None:
         check_cron(changes["cron"], changes.get("timezone") or "UTC")
+    if changes.get("params") is not None:
+        validate_params(changes.get("job_type") or schedules.schedule_job_type(session, schedule_id), changes["params"])
     schedules.update_schedule(session, schedule_id, **changes)
     _done(session, actor, "schedule.update", target, {k: v for k, v in changes.items() if k != "params"})
     return schedule_id
@@ -276,8 +288,11 @@ def save_workflow_setting(
     target = f"tenant:{tenant_id}/workflow:{workflow}"
     require_role(session, actor, ADMIN, "workflow.update", target)
     # The runner's own model checks the options here, so a bad one is refused where it is typed.
-    validated = validate_options(workflow.strip(), options)
-    workflow_settings.save_validated(session, tenant_id, workflow.strip(), enabled=enabled, options=validated)
+    name = workflow.strip()
+    validated = validate_options(name, options)
+    workflow_settings.save_validated(
+        session, tenant_id, name, enabled=enabled, options=validated, retimes=schedules_following(name)
+    )
     _done(session, actor, "workflow.update", target, {"enabled": enabled})
     return tenant_id
 

@@ -75,23 +75,28 @@ def stamp(path: str, ident: str) -> None:
 def worker_zixly(url: str, stamp_file: str) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    import jobtypes
     from settings import Settings
     from sync import workflows
     from sync.listen import Listener
     from sync.runner import Runner
     from sync.scheduler import build_scheduler
 
-    @workflows.register("bench_stamp")
-    def bench_stamp(_ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-        stamp(stamp_file, str(params["i"]))
+    # The catalogued noop, its handler swapped for one that stamps the start time of the latency
+    # samples (``note: true``; they are keyed by job id) and does nothing for the throughput jobs.
+    def noop_stamp(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        if params["note"]:
+            stamp(stamp_file, str(ctx.job_id))
         return {}
+
+    workflows.load()
+    workflows._registry[jobtypes.NOOP] = workflows.Workflow(jobtypes.job_type(jobtypes.NOOP), noop_stamp)
 
     settings = Settings(
         env="test", database_url=sa_url(url), runner_concurrency=ZIXLY_CONCURRENCY, runner_prefetch=ZIXLY_PREFETCH,
         runner_metrics_port=0, log_json=False, _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
     runner = Runner(settings)
-    workflows.known_job_types()
     print("ready", flush=True)
     sys.stdin.readline()
     runner.start()
@@ -228,6 +233,10 @@ class System:
     def enqueue_one(self, i: int) -> None: ...
     def enqueue_batch(self, n: int) -> None: ...
     def enqueue_stamp(self, i: int) -> None: ...
+    def stamp_key(self, i: int) -> str:
+        """What the worker writes in the stamp file for sample ``i``."""
+        return str(i)
+
     def any_left(self) -> bool:
         """Is any job still queued or running? Polled every 20 ms while workers run, so it must
         be cheap: a count(*) over the whole table stole CPU from the workers on 2 cores."""
@@ -251,6 +260,7 @@ class Zixly(System):
         from db.migrate import upgrade
 
         self.jobs, self.text, self.make_engine = jobs, text, make_engine
+        self.stamp_keys: dict[int, str] = {}
         self.engine = make_engine(sa_url(self.url), pool_pre_ping=False)
         self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         upgrade(self.engine)
@@ -276,7 +286,11 @@ class Zixly(System):
 
     def enqueue_stamp(self, i: int) -> None:
         with self.engine.begin() as conn:
-            self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="bench_stamp", params={"i": i})
+            job = self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="noop", params={"note": True})
+        self.stamp_keys[i] = str(job.id)
+
+    def stamp_key(self, i: int) -> str:
+        return self.stamp_keys[i]
 
     def enqueue_concurrent(self, n: int, clients: int, *, after_commit: bool) -> float:
         """``n`` one-call enqueues (each committed durably) from ``clients`` threads; jobs/s."""
@@ -436,8 +450,9 @@ def measure_latency(system: System, url: str, samples: int, stamp_file: str) -> 
             deadline = time.monotonic() + 10
             while True:
                 stamps = dict(line.split() for line in Path(stamp_file).read_text().splitlines())
-                if str(i) in stamps:
-                    lat.append((float(stamps[str(i)]) - t0) * 1000)
+                key = system.stamp_key(i)
+                if key in stamps:
+                    lat.append((float(stamps[key]) - t0) * 1000)
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{system.name}: job {i} did not start within 10 s")

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+import jobtypes
 from db import workflow_settings
 from db.auth import create_user
 from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant, User
@@ -28,18 +29,34 @@ DEMO_ORGS = {
 }
 # The sandbox's "Client onboarding" project receives the onboarding tasks of won deals.
 DEMO_WORKFLOW_OPTIONS = {
-    "hubspot-deal-won-to-asana": {"asana_project_gid": sandbox_accounts.ASANA_ONBOARDING_PROJECT_GID, "due_in_days": 5}
+    jobtypes.HUBSPOT_DEAL_WON_TO_ASANA: {
+        "asana_project_gid": sandbox_accounts.ASANA_ONBOARDING_PROJECT_GID,
+        "due_in_days": 5,
+    }
 }
 
 # job type → (weight, systems it touches, typical seconds, failure messages)
 _JOB_TYPES: dict[str, tuple[int, tuple[str, ...], float, tuple[str, ...]]] = {
-    "xero-invoice-paid": (40, ("xero", "hubspot"), 1.8, ("HubSpot answered 429 for 3 attempts", "Xero token expired")),
-    "shopify-order-to-xero": (30, ("shopify", "xero"), 2.4, ("Xero validation error: AccountCode 200 is archived",)),
-    "hubspot-deal-won-to-asana": (12, ("hubspot", "asana"), 1.2, ("Asana project 1209 not found",)),
-    "xero-contacts-to-hubspot": (
-        15, ("xero", "hubspot"), 9.0, ("HubSpot batch upsert: 2 contacts have invalid emails",)
+    jobtypes.XERO_INVOICE_PAID: (
+        40,
+        ("xero", "hubspot"),
+        1.8,
+        ("HubSpot answered 429 for 3 attempts", "Xero token expired"),
     ),
-    "trading-sweep": (3, ("prices",), 25.0, ("unknown ticker DOGE-USD",)),
+    jobtypes.SHOPIFY_ORDER_TO_XERO: (
+        30,
+        ("shopify", "xero"),
+        2.4,
+        ("Xero validation error: AccountCode 200 is archived",),
+    ),
+    jobtypes.HUBSPOT_DEAL_WON_TO_ASANA: (12, ("hubspot", "asana"), 1.2, ("Asana project 1209 not found",)),
+    jobtypes.XERO_CONTACTS_TO_HUBSPOT: (
+        15,
+        ("xero", "hubspot"),
+        9.0,
+        ("HubSpot batch upsert: 2 contacts have invalid emails",),
+    ),
+    jobtypes.TRADING_SWEEP: (3, ("prices",), 25.0, ("unknown ticker DOGE-USD",)),
 }
 
 
@@ -56,14 +73,19 @@ def seed_demo(session: Session, *, days: int = 7, jobs_per_day: int = 300, seed:
     for system, (org_id, org_name) in DEMO_ORGS.items():
         session.add(
             Connection(
-                tenant_id=tenant.id, system=system, external_org_id=org_id, org_name=org_name,
-                status="connected", scopes="demo", expires_at=now + dt.timedelta(minutes=30),
+                tenant_id=tenant.id,
+                system=system,
+                external_org_id=org_id,
+                org_name=org_name,
+                status="connected",
+                scopes="demo",
+                expires_at=now + dt.timedelta(minutes=30),
             )
         )
     session.flush()
     for workflow, options in DEMO_WORKFLOW_OPTIONS.items():
         workflow_settings.save(session, tenant.id, workflow, enabled=True, options=options)
-    workflow_settings.ensure_default_schedules(session, tenant.id)
+    workflow_settings.ensure_default_schedules(session, tenant.id, jobtypes.DEFAULT_SCHEDULES)
     _seed_history(session, tenant.id, now, days=days, jobs_per_day=jobs_per_day, rng=random.Random(seed))
     return True
 
@@ -91,7 +113,9 @@ def _seed_history(
                 "result": {"ok": True} if status == "COMPLETED" else None,
                 "error": rng.choice(failures) if status == "FAILED" else None,
                 "attempts": 3 if status == "FAILED" else rng.choices([1, 2], [95, 5])[0],
-                "created_by": f"webhook:{systems[0]}" if job_type != "xero-contacts-to-hubspot" else "schedule:demo",
+                "created_by": f"webhook:{systems[0]}"
+                if job_type != jobtypes.XERO_CONTACTS_TO_HUBSPOT
+                else "schedule:demo",
                 "created_at": created,
                 "run_at": created,
                 "started_at": None if status == "CANCELLED" else started,
@@ -109,12 +133,28 @@ def _seed_history(
         for system in systems:
             at += dt.timedelta(milliseconds=rng.uniform(80, 600))
             steps.append(
-                {"job_id": job_id, "kind": "call", "message": f"GET {system}", "system": system, "method": "GET",
-                 "path": "/demo/{id}", "status_code": 200, "latency_ms": rng.uniform(40, 450), "at": at}
+                {
+                    "job_id": job_id,
+                    "kind": "call",
+                    "message": f"GET {system}",
+                    "system": system,
+                    "method": "GET",
+                    "path": "/demo/{id}",
+                    "status_code": 200,
+                    "latency_ms": rng.uniform(40, 450),
+                    "at": at,
+                }
             )
             records.append(
-                {"job_id": job_id, "tenant_id": tenant_id, "system": system, "record_type": "demo",
-                 "record_id": job["params"]["invoice_number"], "action": "READ", "at": at}
+                {
+                    "job_id": job_id,
+                    "tenant_id": tenant_id,
+                    "system": system,
+                    "record_type": "demo",
+                    "record_id": job["params"]["invoice_number"],
+                    "action": "READ",
+                    "at": at,
+                }
             )
         steps.append({"job_id": job_id, "kind": "info", "message": job["error"] or "done", "at": job["completed_at"]})
     session.execute(insert(JobStep), steps)

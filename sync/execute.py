@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ValidationError
 from sqlalchemy import Connection
 
+import jobtypes
 from db import jobs
 from logconfig import job_context
 from sync import workflows
@@ -54,13 +54,13 @@ def _run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
 
     try:
         workflow = workflows.get(job.job_type)
-        try:
-            params = workflows.validate_params(job.job_type, job.params)
-        except ValidationError as exc:
-            return done("failed", error=f"invalid params: {exc}", permanent=True)
+        # The catalogue's check, the same the listener and the dashboard ran before queueing.
+        params = jobtypes.validate_params(job.job_type, job.params)
         ctx.check_cancelled()
         result = workflow.handler(ctx, params)
-    except workflows.UnknownJobType as exc:
+    except jobtypes.InvalidParams as exc:
+        return done("failed", error=str(exc), permanent=True)
+    except jobtypes.UnknownJobType as exc:
         return done("failed", error=str(exc), permanent=True)
     except PollAgain as exc:
         if ctx.remaining_s <= exc.after_s:

@@ -107,7 +107,7 @@ class Runner:
         with self.engine.begin() as conn:
             jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
         metrics.RUNNER_SLOTS_TOTAL.set(self.slots)
-        log.info("workflows: %s", ", ".join(workflows.known_job_types()))  # import them before claiming
+        log.info("workflows: %s", ", ".join(workflows.load()))  # import them before claiming
         for i in range(self.slots):
             self._spawn(self._work_loop, f"worker-{i}")
         self._spawn(self._dispatch_loop, "dispatcher")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from db import intake
 from db.workflow_settings import ensure_default_schedules
 from integrations.oauth import OAuthFlowError, finish_authorization
+from jobtypes import DEFAULT_SCHEDULES
 from settings import VENDORS
 from webhook.context import get_session, listener
 from webhook.metrics import render_metrics
@@ -58,7 +59,7 @@ def oauth_callback(vendor: str) -> Response:
         log.info("oauth callback refused", extra={"vendor": vendor, "reason": str(exc)})
         raise Problem(400, "Bad Request", str(exc)) from None
     # A tenant connected after the demo seed gets the schedules its connections now call for.
-    ensure_default_schedules(session, connection.tenant_id)
+    ensure_default_schedules(session, connection.tenant_id, DEFAULT_SCHEDULES)
     session.commit()
     log.info("oauth connected", extra={"vendor": vendor, "connection_id": connection.id})
     name = html.escape(connection.org_name or connection.external_org_id or vendor)

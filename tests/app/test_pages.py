@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import MAIN, actor
 from dashboard_seed import PASSWORD, Seeded
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
@@ -202,3 +202,18 @@ def test_guessing_passwords_is_throttled_and_an_admin_unlocks_from_the_admin_pag
     assert not admin.exception, admin.exception
     assert lockouts(db_session) == []
     assert log_in(PASSWORD) == "" and at.title[0].value == "Overview"
+
+
+def test_a_schedule_with_bad_params_is_refused_per_field(app: Callable[..., AppTest], db_session: Session) -> None:
+    before = db_session.scalar(select(func.count()).select_from(Schedule))
+    db_session.rollback()
+    at = app("EDITOR", "pages/schedules.py")
+    at.selectbox(key="sc_new_type").set_value("noop").run()
+    at.text_area(key="sc_new_params").input('{"sleep_ms": -5, "sleepms": 1}').run()
+    at.button(key="sc_create").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "sleep_ms: Input should be greater than or equal to 0",
+        "sleepms: Extra inputs are not permitted",
+    ]
+    assert db_session.scalar(select(func.count()).select_from(Schedule)) == before
