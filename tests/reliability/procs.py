@@ -284,8 +284,7 @@ def check_noop_effects(engine: Engine, job_ids: list[int]) -> Counter[str]:
         assert status in ("COMPLETED", "FAILED"), f"job {job_id} ended {status}"
         if status == "FAILED":
             assert error, f"job {job_id} FAILED without an error"
-            if len(ran) == attempts:  # every attempt it was charged for did start
-                tally["FAILED after every attempt started"] += 1
+            tally["FAILED: attempts without an effect (killed before the handler's first step)"] += attempts - len(ran)
         assert len(ran) == len(set(ran)), f"job {job_id}: an attempt ran twice: {sorted(ran)}"
         assert all(1 <= a <= attempts for a in ran), f"job {job_id}: effects {ran} beyond attempts={attempts}"
         if status == "COMPLETED":
