@@ -13,11 +13,13 @@ from oauth_live import Env, oauth_env
 from sqlalchemy import select
 
 from db.models import Connection, OAuthState
-from integrations.connection_auth import refresh_connection
+from integrations.connection_auth import ConnectionAuth, refresh_connection
 from integrations.http import AuthError
 from integrations.oauth import OAuthFlowError, disconnect, finish_authorization, start_authorization
 from integrations.sandbox.xero_data import DEMO_TENANT_ID, DEMO_TENANT_NAME
 from integrations.tokens import FernetTokenStore, token_store
+from integrations.vendor import make_client
+from integrations.xero import XERO
 
 
 @pytest.fixture
@@ -151,10 +153,9 @@ def test_disconnect_revokes_at_xero_and_forgets_the_tokens(env: Env) -> None:
 
 @SQLITE_ONLY
 def test_the_xero_client_works_through_the_connection_and_survives_expiry(env: Env) -> None:
-    from integrations.xero.client import XeroClient
-
     connection = env.connect()
-    with XeroClient.for_connection(env.settings, env.factory, connection) as xero:
+    auth = ConnectionAuth(env.factory, env.settings, connection.id)
+    with make_client(XERO, env.settings, auth, connection.external_org_id) as xero:
         assert xero.get_invoice_by_number("INV-0042").status == "AUTHORISED"
         env.control("oauth/xero/expire")
         assert xero.get_invoice_by_number("INV-0042").invoice_number == "INV-0042"
