@@ -38,6 +38,13 @@ def provider_for(settings: Settings, connection: Connection) -> OAuthProvider:
     return oauth_provider(vendor(connection.system), settings, connection.external_org_id)
 
 
+def _collect(calls: list[tuple[str, str, str, int | None, float]]) -> CallRecorder:
+    def record(system: str, method: str, path_template: str, status: int | None, latency_ms: float) -> None:
+        calls.append((system, method, path_template, status, latency_ms))
+
+    return record
+
+
 def _locked(session: Session, connection_id: int) -> Connection | None:
     """Load the connection holding its lock until the transaction ends."""
     if session.get_bind().dialect.name == "sqlite":
@@ -76,6 +83,9 @@ def refresh_connection(
     """
     store = store or token_store(settings)
     failure: Exception | None = None
+    # The token call is reported after the commit: the recorder writes the job's steps, and on
+    # SQLite that write would wait for the lock this transaction holds.
+    calls: list[tuple[str, str, str, int | None, float]] = []
     with session_factory() as session, session.begin():
         connection = _locked(session, connection_id)
         if connection is None:
@@ -99,7 +109,7 @@ def refresh_connection(
             failure = AuthError(_reconnect_message(session, connection, provider), system=system, status_code=401)
         else:
             try:
-                body = oauth_session(provider, deadline=deadline, recorder=recorder).refresh_token(
+                body = oauth_session(provider, deadline=deadline, recorder=_collect(calls)).refresh_token(
                     provider.token_url,
                     refresh_token=tokens.refresh_token,
                     **client_auth_kwargs(provider, refresh=True),
@@ -124,6 +134,9 @@ def refresh_connection(
                 connection.last_refresh_at = now
                 oauth_refresh_total.labels(system=system, outcome="ok").inc()
         connection.updated_at = now
+    if recorder is not None:
+        for call in calls:
+            recorder(*call)
     # The status change is committed above; only then does the failure surface.
     if failure is not None:
         raise failure

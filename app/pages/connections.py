@@ -1,4 +1,4 @@
-"""Connections: per tenant, the four systems — status, organisation, scopes, expiry, last error;
+"""Connections: per tenant, each registered vendor — status, organisation, scopes, expiry, last error;
 Connect (OAuth), Test connection, Disconnect (ADMIN); and what depends on each."""
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ for c in data.connections(data.url(), tenant_id):
             st.error(c["last_error"])
         st.caption("Used by: " + (", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"))
         b1, b2, b3 = st.columns(3)
-        shop = None
+        typed = None  # the vendor's connect input, e.g. Shopify's shop domain
         needed = record.connect_input
         if needed is not None and c["connection_id"] is None:
-            shop = st.text_input(needed.label, key=f"cn_input_{system}", placeholder=needed.placeholder) or None
+            typed = st.text_input(needed.label, key=f"cn_input_{system}", placeholder=needed.placeholder) or None
         if b1.button("Connect" if c["connection_id"] is None or c["status"] == "disconnected" else "Reconnect",
                      key=f"cn_connect_{system}", disabled=not admin, help=hint):  # fmt: skip
-            url = widgets.run_action(actions.connect, data.settings(), actor, tenant_id, system, shop)
+            url = widgets.run_action(actions.connect, data.settings(), actor, tenant_id, system, typed)
             if url is not None:
                 st.link_button(f"Continue to {name} to approve ↗", url, type="primary")
         live = c["connection_id"] is not None and c["status"] != "disconnected"
@@ -62,7 +62,7 @@ for c in data.connections(data.url(), tenant_id):
             st.session_state["cn_confirm"] = system
         if st.session_state.get("cn_confirm") == system:
             st.warning(f"Disconnect {name}? Workflows using it stop until it is reconnected.")
-            if st.button(f"Yes, disconnect {system}", key=f"cn_confirm_{system}", type="primary"):
+            if st.button(f"Yes, disconnect {name}", key=f"cn_confirm_{system}", type="primary"):
                 st.session_state.pop("cn_confirm")
                 if widgets.run_action(actions.disconnect, data.settings(), actor, tenant_id, system) is not None:
                     st.session_state["flash"] = f"{name} disconnected."

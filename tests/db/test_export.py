@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from db.blobs import make_blob_store
 from db.export import export_filename, jobs_csv, jobs_csv_to_blob, neutralise, related_records_csv
-from integrations.links import record_url
 from db.filters import JobFilter
+from integrations.links import record_url
 from settings import Settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -92,6 +93,20 @@ def test_a_token_near_expiry_is_refreshed_before_the_call(env: Env) -> None:
     with env.api(connection.id) as api:
         assert api.get("/connections").status_code == 200  # the token still worked: no 401 needed
     assert int(str(env.control("oauth/xero/settings")["refreshes"])) == before + 1
+
+
+@SQLITE_ONLY
+def test_a_refresh_inside_a_job_is_a_step_of_the_job_and_keeps_to_its_deadline(env: Env) -> None:
+    connection = env.connect()
+    steps: list[tuple[str, str, str, int | None]] = []
+    refresh_connection(
+        env.factory,
+        env.settings,
+        connection.id,
+        deadline=time.monotonic() + 5,
+        recorder=lambda system, method, path, status, _ms: steps.append((system, method, path, status)),
+    )
+    assert steps == [("xero", "POST", "/xero/identity/connect/token", 200)]
 
 
 def test_concurrent_refreshes_spend_the_single_use_refresh_token_once(env: Env) -> None:
