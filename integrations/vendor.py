@@ -50,7 +50,7 @@ class AppCredentials:
     client_secret: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OAuthEndpoints:
     """How one vendor does the authorization-code flow, apart from the app's credentials."""
 
@@ -69,26 +69,15 @@ class OAuthEndpoints:
     token_prefix: str = "Bearer "
 
 
-@dataclass(frozen=True)
-class OAuthProvider:
+@dataclass(frozen=True, kw_only=True)
+class OAuthProvider(OAuthEndpoints):
     """Everything the authorization-code flow needs to know about one vendor's app."""
 
     system: str
     display_name: str
     client_id: str
     client_secret: str
-    authorize_url: str
-    token_url: str
-    revoke_url: str | None
-    scopes: tuple[str, ...]
-    scope_separator: str
     redirect_uri: str
-    client_auth: ClientAuth = "body"
-    pkce: bool = True
-    revoke_token: Literal["refresh_token", "access_token"] = "refresh_token"
-    token_header: str = "Authorization"
-    token_prefix: str = "Bearer "
-    api_url: str = ""
 
     @property
     def scope(self) -> str:
@@ -141,6 +130,14 @@ class HeaderDoc:
     name: str
     description: str
     required: bool = True
+
+
+def job_ids_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response whose body is the listener's ``JobIds`` schema."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}},
+    }
 
 
 @dataclass(frozen=True)
@@ -242,24 +239,13 @@ def oauth_provider(vendor: Vendor[Any], settings: Settings, org: str | None = No
         raise OAuthNotConfigured(
             f"set ZIXLY_{upper}_CLIENT_ID and ZIXLY_{upper}_CLIENT_SECRET to connect {vendor.system}"
         )
-    ends = vendor.oauth(settings, org)
     return OAuthProvider(
+        **vars(vendor.oauth(settings, org)),
         system=vendor.system,
         display_name=vendor.display_name,
         client_id=client_id,
         client_secret=secret,
-        authorize_url=ends.authorize_url,
-        token_url=ends.token_url,
-        revoke_url=ends.revoke_url,
-        scopes=ends.scopes,
-        scope_separator=ends.scope_separator,
         redirect_uri=redirect_uri(settings, vendor.system),
-        client_auth=ends.client_auth,
-        pkce=ends.pkce,
-        revoke_token=ends.revoke_token,
-        token_header=ends.token_header,
-        token_prefix=ends.token_prefix,
-        api_url=ends.api_url,
     )
 
 

@@ -17,6 +17,7 @@ from integrations.vendor import (
     Vendor,
     WebhookDoc,
     Webhooks,
+    job_ids_response,
     settings_credentials,
 )
 from settings import Settings
@@ -93,10 +94,7 @@ WEBHOOKS = Webhooks(
             HeaderDoc(webhooks.HEADER_SECRET, "present only in the handshake", required=False),
         ),
         responses={
-            "200": {
-                "description": "Stored (or the handshake was completed, echoing X-Hook-Secret)",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}},
-            },
+            "200": job_ids_response("Stored (or the handshake was completed, echoing X-Hook-Secret)"),
         },
     ),
 )

@@ -18,6 +18,7 @@ from integrations.vendor import (
     WebhookDoc,
     Webhooks,
     client_secret,
+    job_ids_response,
     settings_credentials,
 )
 from settings import Settings
@@ -79,7 +80,6 @@ def _verify(secret: str, delivery: Delivery) -> bool:
 
 
 _EVENTS = {"type": "array", "items": {"type": "object"}}
-_JOB_IDS = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}}}
 
 WEBHOOKS = Webhooks(
     verify=_verify,
@@ -102,8 +102,8 @@ WEBHOOKS = Webhooks(
             HeaderDoc(webhooks.HEADER_TIMESTAMP, "Unix milliseconds; at most 5 minutes old"),
         ),
         responses={
-            "202": {"description": "Stored; the jobs were committed", **_JOB_IDS},
-            "200": {"description": "A duplicate delivery: the original job ids; nothing new was created", **_JOB_IDS},
+            "202": job_ids_response("Stored; the jobs were committed"),
+            "200": job_ids_response("A duplicate delivery: the original job ids; nothing new was created"),
         },
     ),
 )

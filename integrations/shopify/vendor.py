@@ -20,6 +20,7 @@ from integrations.vendor import (
     WebhookDoc,
     Webhooks,
     client_secret,
+    job_ids_response,
     settings_credentials,
 )
 from settings import Settings
@@ -86,8 +87,6 @@ def _record_link(kind: str, record_id: str, shop: str | None) -> str | None:
     return f"https://{shop.removesuffix('/')}/admin/{section}/{record_id}"
 
 
-_JOB_IDS = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}}}
-
 WEBHOOKS = Webhooks(
     verify=lambda secret, d: webhooks.verify_webhook(secret, d.body, webhooks.header(d.headers, webhooks.HEADER_HMAC)),
     parse=lambda d, _org: [webhooks.parse_webhook(d.headers, d.body)],
@@ -117,8 +116,8 @@ WEBHOOKS = Webhooks(
             HeaderDoc(webhooks.HEADER_EVENT_ID, "stable across retries", required=False),
         ),
         responses={
-            "202": {"description": "Stored; the jobs were committed", **_JOB_IDS},
-            "200": {"description": "A duplicate delivery: the original job ids; nothing new was created", **_JOB_IDS},
+            "202": job_ids_response("Stored; the jobs were committed"),
+            "200": job_ids_response("A duplicate delivery: the original job ids; nothing new was created"),
         },
     ),
 )

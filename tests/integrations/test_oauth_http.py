@@ -29,6 +29,7 @@ PROVIDER = OAuthProvider(
     scope_separator=" ",
     redirect_uri="https://zixly.example/oauth/xero/callback",
     client_auth="basic",
+    api_url="https://api.vendor.example",
 )
 
 
