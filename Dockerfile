@@ -1,5 +1,5 @@
 # One image for every Zixly process; the command picks the process:
-#   python -m db upgrade | python -m webhook | python -m sync | python -m integrations.sandbox
+#   python -m db upgrade | python -m webhook | python -m sync | python -m sandbox
 #   streamlit run app/main.py --server.address 0.0.0.0
 FROM python:3.11-slim
 
@@ -17,8 +17,8 @@ RUN groupadd --system --gid 10001 zixly \
 WORKDIR /app
 
 # Dependencies first, so code changes do not reinstall them (psycopg[binary] needs no compiler).
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 COPY . .
 RUN mkdir -p /app/var && chown zixly:zixly /app/var

@@ -3,26 +3,32 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-slow check bench clean help
+.PHONY: run test test-slow check bench-install lock clean help
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.app-installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+# The locks (every package, exact version and hash) are what gets installed; requirements*.txt are
+# their human-edited inputs (`make lock` after editing one). Each lock holds the one before it.
+$(VENV)/.app-installed: requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt
+$(VENV)/.dev-installed: requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.app-installed
+
+$(VENV)/.bench-installed: requirements-bench.lock | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements-bench.lock
+	touch $@ $(VENV)/.dev-installed $(VENV)/.app-installed
 
 run: $(VENV)/.app-installed ## set up, migrate, seed the demo and start every process
 	$(BIN)/python -m db upgrade
-	$(BIN)/python -m db seed-demo
+	$(BIN)/python -m demo seed
 	@echo ""
 	@echo "  webhook    http://127.0.0.1:3000/health"
 	@echo "  dashboard  http://127.0.0.1:8501   (demo login: admin@zixly.local / zixly-demo)"
@@ -40,9 +46,22 @@ test: $(VENV)/.dev-installed ## run the test suite (SQLite and PostgreSQL)
 test-slow: $(VENV)/.dev-installed ## the long soak and fault runs
 	$(BIN)/python -m pytest -m slow
 
-check: $(VENV)/.dev-installed ## lint and type-check
+check: $(VENV)/.dev-installed ## lint, format check, import contracts and type-check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy .
+
+bench-install: $(VENV)/.bench-installed ## add the benchmark peers and profilers (then: python bench/<name>.py)
+
+# Re-lock after editing requirements*.txt: needs uv (pip install uv). Universal (every OS) for
+# Python 3.11; each lock is constrained by the one before it, so they agree on shared versions.
+UV      ?= uv
+UV_LOCK := $(UV) pip compile --quiet --generate-hashes --universal --python-version 3.11
+lock: ## re-lock requirements*.lock from requirements*.txt (needs uv)
+	$(UV_LOCK) requirements.txt -o requirements.lock
+	$(UV_LOCK) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	$(UV_LOCK) requirements-bench.txt -c requirements-dev.lock -o requirements-bench.lock
 
 clean: ## remove the embedded database and blobs
 	rm -rf var

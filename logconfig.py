@@ -9,6 +9,8 @@ logs with the standard library (``logging.getLogger(__name__)``); what it gets f
   :class:`contextvars.ContextVar`, so threads and asyncio tasks do not leak it into each
   other; a worker thread sets it around the job it runs (or runs in ``copy_context()``).
   Flask hooks, where a ``with`` block does not fit, use :func:`bind` / :func:`unbind`.
+- **One handler.** Libraries that bring their own handlers (gunicorn, streamlit) are routed
+  through ours with :func:`route_to_root`, so their lines are JSON and redacted too.
 - **Redaction.** Applied to the finished record, message and exception text included:
   extra fields whose *name* looks secret (password, token, secret, authorization, cookie, …)
   are replaced; in text, ``Bearer …`` credentials, ``key=value`` / ``"key": "value"`` pairs with
@@ -183,7 +185,7 @@ def _register_settings_secrets(settings: Settings) -> None:
 def configure_logging(settings: Settings, process: str, stream: Any = None) -> logging.Handler:
     """Install Zixly's one log handler on the root logger (idempotent); returns it.
 
-    ``process`` (webhook, runner, dashboard, sandbox, migrate) is added to every line.
+    ``process`` (webhook, runner, dashboard, sandbox, db, demo) is added to every line.
     """
     _register_settings_secrets(settings)
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -210,3 +212,17 @@ def configure_logging(settings: Settings, process: str, stream: Any = None) -> l
     for noisy in ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
+
+
+def route_to_root(*prefixes: str) -> None:
+    """Make libraries that install their own handlers (streamlit, gunicorn) log through ours.
+
+    Every existing logger named ``prefix`` or ``prefix.…`` loses its handlers and propagates
+    to the root logger, so its lines are JSON, carry the context and are redacted.
+    """
+    names = [n for n in logging.Logger.manager.loggerDict if any(n == p or n.startswith(p + ".") for p in prefixes)]
+    for name in [*prefixes, *names]:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True

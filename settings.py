@@ -28,7 +28,7 @@ REAL_URLS: dict[str, str] = {
     "asana_api_url": "https://app.asana.com",
 }
 
-# The sandbox serves each vendor under its own prefix (integrations/sandbox).
+# The sandbox serves each vendor under its own prefix (sandbox/).
 SANDBOX_PATHS: dict[str, str] = {
     "xero_api_url": "/xero",
     "xero_identity_url": "/xero/identity",
@@ -101,6 +101,17 @@ class Settings(BaseSettings):
 
     # -- dashboard ------------------------------------------------------------------
     session_timeout_min: int = Field(60, ge=1, description="Idle minutes before a dashboard login expires")
+    login_free_failures: int = Field(
+        3, ge=0, description="Failed logins per account or address before each retry must wait"
+    )
+    login_max_delay_s: int = Field(60, ge=1, description="Longest wait between tries (the delay doubles per failure)")
+    login_lockout_failures: int = Field(
+        10, ge=1, description="Failed logins in a row that lock the account for login_lockout_minutes"
+    )
+    login_address_lockout_failures: int = Field(
+        50, ge=1, description="Failed logins from one address (any accounts) that lock the address"
+    )
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a lockout lasts; an ADMIN can lift it sooner")
 
     # -- sandbox --------------------------------------------------------------------
     sandbox_host: str = Field("127.0.0.1", description="Address the sandbox binds to (0.0.0.0 inside containers)")
@@ -156,9 +167,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    def vendor_configured(self, vendor: str) -> bool:
-        return bool(getattr(self, f"{vendor}_client_id") and getattr(self, f"{vendor}_client_secret"))
 
     def fernet_key(self) -> bytes:
         """The token-encryption key: the setting, or one generated once into var/."""

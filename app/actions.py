@@ -16,13 +16,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db import admin, jobs, queries, schedules, workflow_settings
+from db import admin, jobs, login_throttle, queries, schedules, workflow_settings
 from db.auth import Actor, audit, create_api_token, create_user, require_role
 from db.blobs import BlobStore
 from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
 from db.filters import JobFilter
 from integrations.links import record_url
-from jobtypes.options import validate_options
+from jobtypes import schedules_following, validate_options, validate_params
 from settings import Settings
 
 EDITOR, ADMIN = "EDITOR", "ADMIN"
@@ -59,10 +59,19 @@ def _filter_details(f: JobFilter) -> dict[str, Any]:
 
 
 def rerun(session: Session, actor: Actor, job_id: int, params: dict[str, Any] | None = None) -> int:
+    """A new job with the original's params (or ``params``), after the catalogue's check.
+
+    Params the runner would refuse (a typo in an edit, or stored params today's rules no longer
+    accept) raise ``jobtypes.InvalidParams`` naming each field, and nothing is queued.
+    """
     target = f"job:{job_id}"
     require_role(session, actor, EDITOR, "job.rerun", target)
     if params is not None and not isinstance(params, dict):
         raise ValueError("params must be a JSON object")
+    original = queries.job_detail(session, job_id)
+    if original is None:
+        raise LookupError(f"job {job_id} does not exist")
+    validate_params(original.job["job_type"], original.job["params"] if params is None else params)
     new_id = jobs.rerun(session, job_id, params=params, created_by=actor.email)
     _done(session, actor, "job.rerun", target, {"new_job_id": new_id, "edited_params": params is not None})
     return new_id
@@ -171,6 +180,7 @@ def create_schedule(
 ) -> int:
     require_role(session, actor, EDITOR, "schedule.create", f"tenant:{tenant_id}")
     check_cron(cron, timezone)
+    validate_params(job_type.strip(), params)  # what every fired job will carry: refuse a typo now
     schedule_id = schedules.create_schedule(
         session,
         tenant_id=tenant_id,
@@ -185,11 +195,13 @@ def create_schedule(
 
 
 def update_schedule(session: Session, actor: Actor, schedule_id: int, **changes: Any) -> int:
-    """Change cron, timezone, params, job_type and/or enabled."""
+    """Change cron, timezone, params, job_type and/or enabled (new params pass the catalogue's check)."""
     target = f"schedule:{schedule_id}"
     require_role(session, actor, EDITOR, "schedule.update", target)
     if changes.get("cron") is not None:
         check_cron(changes["cron"], changes.get("timezone") or "UTC")
+    if changes.get("params") is not None:
+        validate_params(changes.get("job_type") or schedules.schedule_job_type(session, schedule_id), changes["params"])
     schedules.update_schedule(session, schedule_id, **changes)
     _done(session, actor, "schedule.update", target, {k: v for k, v in changes.items() if k != "params"})
     return schedule_id
@@ -244,12 +256,15 @@ def update_user(
     return user_id
 
 
-def create_token(session: Session, actor: Actor, user_id: int, name: str, role: str | None = None) -> str:
-    """A new API token; the returned secret is shown once and never stored."""
+def create_token(
+    session: Session, actor: Actor, user_id: int, name: str, role: str | None = None, tenant_id: int | None = None
+) -> str:
+    """A new API token (limited to ``tenant_id`` when given); the secret is shown once and never stored."""
     target = f"user:{user_id}"
     require_role(session, actor, ADMIN, "token.create", target)
-    token = create_api_token(session, admin.get_user(session, user_id), name=name, role=role)
-    _done(session, actor, "token.create", target, {"name": name, "prefix": token[:10]})
+    user = admin.get_user(session, user_id)
+    token = create_api_token(session, user, name=name, role=role, tenant_id=tenant_id)
+    _done(session, actor, "token.create", target, {"name": name, "prefix": token[:10], "tenant_id": tenant_id})
     return token
 
 
@@ -261,14 +276,24 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> int:
     return token_id
 
 
+def unlock_login(session: Session, actor: Actor, key: str) -> bool:
+    """Lift a login lockout (ADMIN; audited by ``db.login_throttle.unlock``)."""
+    unlocked = login_throttle.unlock(session, actor, key)
+    session.commit()
+    return unlocked
+
+
 def save_workflow_setting(
     session: Session, actor: Actor, tenant_id: int, workflow: str, *, enabled: bool, options: dict[str, Any]
 ) -> int:
     target = f"tenant:{tenant_id}/workflow:{workflow}"
     require_role(session, actor, ADMIN, "workflow.update", target)
     # The runner's own model checks the options here, so a bad one is refused where it is typed.
-    validated = validate_options(workflow.strip(), options)
-    workflow_settings.save_validated(session, tenant_id, workflow.strip(), enabled=enabled, options=validated)
+    name = workflow.strip()
+    validated = validate_options(name, options)
+    workflow_settings.save_validated(
+        session, tenant_id, name, enabled=enabled, options=validated, retimes=schedules_following(name)
+    )
     _done(session, actor, "workflow.update", target, {"enabled": enabled})
     return tenant_id
 

@@ -12,7 +12,8 @@ import streamlit as st
 
 from app import data
 from db import queries
-from db.auth import Actor, audit, authenticate
+from db.auth import Actor, audit
+from db.login_throttle import attempt_login
 
 ACTOR = "actor"
 LAST_SEEN = "last_seen"
@@ -83,6 +84,15 @@ def require_page_role(actor: Actor, minimum: str) -> None:
         st.stop()
 
 
+def client_address() -> str | None:
+    """The browser's address as Streamlit saw it (behind a proxy: the proxy's, unless it forwards)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no browser connection
+        return None
+    return address if isinstance(address, str) else None  # AppTest hands out a mock
+
+
 def logout(notice: str | None = None) -> None:
     for key in (ACTOR, LAST_SEEN):
         st.session_state.pop(key, None)
@@ -103,11 +113,11 @@ def login_page() -> None:
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
         with data.session() as s:
-            user = authenticate(s, email, password)
+            result = attempt_login(s, data.settings(), email, password, client_address())
+            s.commit()  # failures and lockouts are recorded whatever happens next
+            user = result.user
             if user is None:
-                audit(s, Actor(email=email.strip().lower()[:320] or "?", role="NONE"), "login", allowed=False)
-                s.commit()
-                st.error("Wrong email or password.")
+                st.error(result.message)
                 return
             actor = Actor(email=user.email, role=user.role, user_id=user.id)
             audit(s, actor, "login", details={"method": "password"})

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import actions, data, widgets
+from app.checked import run_checked_action
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.export import export_filename
@@ -102,7 +103,7 @@ def _actions(actor: Actor, job: dict[str, Any]) -> None:
     hint = None if editor else "EDITOR role needed"
     b1, b2, _ = st.columns([1, 1, 4])
     if b1.button("Rerun", type="primary", disabled=not editor, help=hint, key="job_rerun"):
-        new_id = widgets.run_action(actions.rerun, actor, job_id)
+        new_id = _rerun(actor, job_id)
         if new_id is not None:
             st.session_state["flash"] = f"Rerun queued as job #{new_id} (rerun of #{job_id})."
             _open(new_id)
@@ -121,10 +122,15 @@ def _actions(actor: Actor, job: dict[str, Any]) -> None:
                 except ValueError as exc:
                     st.error(str(exc))
                 else:
-                    new_id = widgets.run_action(actions.rerun, actor, job_id, params)
+                    new_id = _rerun(actor, job_id, params)
                     if new_id is not None:
                         st.session_state["flash"] = f"Rerun with edited params queued as job #{new_id}."
                         _open(new_id)
+
+
+def _rerun(actor: Actor, job_id: int, params: dict[str, Any] | None = None) -> int | None:
+    """The rerun action; params the catalogue refuses are shown per field, and nothing is queued."""
+    return run_checked_action(actions.rerun, actor, job_id, params)
 
 
 def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str, Any]]) -> None:

@@ -12,8 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import streamlit as st
 
 from app import auth, widgets
+from app.logging_setup import configure_dashboard_logging
 
 st.set_page_config(page_title="Zixly", page_icon="⚙", layout="wide")
+configure_dashboard_logging()
 
 actor = auth.current_actor()
 if actor is None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.sweep_form import check_sweep
 from db import jobs
 from db.auth import Actor, audit, require_role
-from db.sweeps import JOB_TYPE
+from jobtypes import TRADING_SWEEP
 
 EDITOR = "EDITOR"
 ACTION = "sweep.submit"
@@ -27,7 +27,7 @@ def submit_sweep(
     raw_params: Mapping[str, Any],
     available: Mapping[str, int] | None = None,
 ) -> int:
-    """Queue a ``trading-sweep`` job for ``tenant_id``; returns its id.
+    """Queue a trading-sweep job for ``tenant_id``; returns its id.
 
     ``available`` (ticker -> bars) defaults to the tickers the listener validates against.
     Raises ``Forbidden`` below EDITOR and ``InvalidSweep`` (``.errors``: field -> reason).
@@ -36,7 +36,7 @@ def submit_sweep(
     require_role(session, actor, EDITOR, ACTION, target)
     sweep = check_sweep(raw_params, available)
     params = sweep.model_dump(mode="json")  # what the listener stores for the same request
-    job = jobs.enqueue(session, tenant_id=tenant_id, job_type=JOB_TYPE, params=params, created_by=actor.email)
+    job = jobs.enqueue(session, tenant_id=tenant_id, job_type=TRADING_SWEEP, params=params, created_by=actor.email)
     audit(session, actor, ACTION, target, {"job_id": job.id, "ticker": sweep.ticker, "pairs": sweep.pair_count})
     session.commit()
     return job.id

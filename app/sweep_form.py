@@ -1,8 +1,8 @@
-"""The dashboard's check of a trading-sweep request: the catalogue's validator, errors per field.
+"""The dashboard's check of a trading-sweep request: the catalogue's check, errors per field.
 
-The rules live once, in ``jobtypes.sweep``, so the form refuses exactly what the listener's
-``POST /webhook/jobs`` refuses. Tickers and their history lengths come from the bundled sample
-data, as on the listener path.
+The rules live once, in the job-type catalogue (``jobtypes.validate_params``), so the form
+refuses exactly what the listener's ``POST /webhook/jobs`` refuses. Tickers and their history
+lengths come from the bundled sample data, as on the listener path.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from integrations.prices import sample_availability
-from jobtypes.sweep import DEFAULT_FEE_BPS, SweepParams, field_errors, validate_sweep_params
+from jobtypes import TRADING_SWEEP, InvalidParams, parse_params
+from jobtypes.sweep import DEFAULT_FEE_BPS, SweepParams, sweep_context
 
-__all__ = ["DEFAULT_FEE_BPS", "InvalidSweep", "available_tickers", "check_sweep", "validate_sweep_form"]
+__all__ = ["DEFAULT_FEE_BPS", "InvalidSweep", "available_tickers", "check_sweep"]
 
 
 class InvalidSweep(ValueError):
@@ -31,14 +30,16 @@ def available_tickers() -> dict[str, int]:
     return sample_availability()
 
 
-def validate_sweep_form(raw: Mapping[str, Any], available: Mapping[str, int] | None = None) -> SweepParams:
-    """Check a request as the API does; raises pydantic ``ValidationError`` naming field and reason."""
-    return validate_sweep_params(raw, available_tickers() if available is None else available)
-
-
 def check_sweep(raw: Mapping[str, Any], available: Mapping[str, int] | None = None) -> SweepParams:
-    """:func:`validate_sweep_form`, raising :class:`InvalidSweep` (``{field: reason}``) instead."""
+    """Check a request as the API does; :class:`InvalidSweep` (``{field: reason}``, the first
+    reason per field) when it breaks a rule."""
+    context = sweep_context(available_tickers() if available is None else available)
     try:
-        return validate_sweep_form(raw, available)
-    except ValidationError as exc:
-        raise InvalidSweep(field_errors(exc)) from exc
+        sweep = parse_params(TRADING_SWEEP, raw, context=context)
+    except InvalidParams as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors:
+            errors.setdefault(error.field.split(".")[0], error.message)
+        raise InvalidSweep(errors) from None
+    assert isinstance(sweep, SweepParams)
+    return sweep

@@ -2,12 +2,12 @@
 
 Creates a scratch PostgreSQL database, migrates it, fills it with INSERT … SELECT
 generate_series (50 tenants, N jobs over 90 days, 2 steps and 1 related record per job),
-times every page's queries (median of 5 after a warm-up), the first and the 100th page of the
+times every page's queries (median of 5 after a warm-up), the first and the 100th (``--page``) page of the
 job browser with filters, a record lookup, and a full CSV export (rows/s, then peak memory
 under tracemalloc), drops the database and prints JSON as its last line.
 
     python bench/dashboard.py [--jobs 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-                              [--keep] [--reuse DBNAME]
+                              [--page 100] [--keep] [--reuse DBNAME]
 
 ``--keep`` leaves the filled database in place (its name goes to stderr); ``--reuse DBNAME``
 skips the fill and times an existing one (migrating it to head first, so a new index lands).
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Run as a script, sys.path[0] is bench/ (whose queue.py would shadow the stdlib): use the root.
+# Run as a script, sys.path[0] is bench/: put the project root there instead (db, app).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import psycopg  # noqa: E402
@@ -102,6 +102,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=1_000_000)
     ap.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--page", type=int, default=100, help="the deep page of the job browser to time")
     ap.add_argument("--keep", action="store_true", help="leave the filled database for --reuse")
     ap.add_argument("--reuse", metavar="DBNAME", help="time an already filled database (no fill, not dropped)")
     args = ap.parse_args()
@@ -127,7 +128,7 @@ def main() -> int:
             print(f"filled {args.jobs:,} jobs in {fill_s:.0f} s", file=sys.stderr)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-        result = run(engine, args.jobs)
+        result = run(engine, args.jobs, args.page)
         result["fill_s"] = fill_s
     finally:
         engine.dispose()
@@ -142,7 +143,7 @@ def main() -> int:
     return 0
 
 
-def run(engine: Any, jobs: int) -> dict[str, Any]:
+def run(engine: Any, jobs: int, deep: int = 100) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     day, week = (now - dt.timedelta(hours=24), now), (now - dt.timedelta(days=7), now)
     failed = JobFilter(statuses=("FAILED",))
@@ -166,9 +167,9 @@ def run(engine: Any, jobs: int) -> dict[str, Any]:
         q["jobs.page1_tenant_failed"] = timed(lambda: queries.browse_jobs(s, tenant_failed))
         q["jobs.page1_type_30d"] = timed(lambda: queries.browse_jobs(s, typed))
         q["jobs.page1_text_429"] = timed(lambda: queries.browse_jobs(s, JobFilter(text="429")))
-        q["jobs.page100_all"] = timed(page_n(s, JobFilter(), 100))
-        q["jobs.page100_failed"] = timed(page_n(s, failed, 100))
-        q["jobs.page100_one_tenant"] = timed(page_n(s, JobFilter(tenant_ids=(7,)), 100))
+        q[f"jobs.page{deep}_all"] = timed(page_n(s, JobFilter(), deep))
+        q[f"jobs.page{deep}_failed"] = timed(page_n(s, failed, deep))
+        q[f"jobs.page{deep}_one_tenant"] = timed(page_n(s, JobFilter(tenant_ids=(7,)), deep))
         q["jobs.bulk_rerun_count_failed"] = timed(lambda: queries.count_jobs(s, failed, 5000))
         q["jobs.detail"] = timed(lambda: queries.job_detail(s, some_job))
         q["lookup.record"] = timed(lambda: queries.lookup_record(s, "INV-00042"))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+MIN_SECONDS = 20.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("ZIXLY_SOAK_SECONDS", 600)))
     parser.add_argument("--rate", type=float, default=float(os.environ.get("SOAK_RATE", 10)), help="deliveries/s")
     args = parser.parse_args(argv)
+    if args.seconds < MIN_SECONDS:
+        parser.error(f"--seconds must be at least {MIN_SECONDS:g} (a warm-up and three thirds to compare)")
     env = os.environ | {"ZIXLY_SOAK_SECONDS": f"{args.seconds:g}", "SOAK_RATE": f"{args.rate:g}"}
     test = "tests/reliability/test_soak.py::test_a_long_soak_stays_flat"
     code = subprocess.call([sys.executable, "-m", "pytest", test, "-m", "slow", "-q", "-s"], cwd=ROOT, env=env)

@@ -136,7 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step", type=int, default=1)
     parser.add_argument("--fee-bps", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest counts")
+    parser.add_argument(
+        "--engines", default="zixly,vectorbt", help="zixly alone: no comparison (vectorbt is in requirements-bench.txt)"
+    )
     args = parser.parse_args(argv)
+    with_vbt = "vectorbt" in args.engines.split(",")
 
     history = parse_csv((SAMPLE_DIR / f"{args.ticker}.csv").read_text(), args.ticker)
     bars, ppy = history.bars, history.periods_per_year
@@ -145,24 +149,32 @@ def main(argv: list[str] | None = None) -> None:
 
     warm_f, warm_s = np.array([2, 3, 5]), np.array([10, 20, 30])
     zixly_sweep(bars, warm_f, warm_s, *common)
-    vectorbt_sweep(bars, warm_f, warm_s, *common)
+    if with_vbt:
+        vectorbt_sweep(bars, warm_f, warm_s, *common)
 
     z_s, ours = timed(zixly_sweep, bars, fast, slow, *common, repeat=args.repeat)
-    v_s, theirs = timed(vectorbt_sweep, bars, fast, slow, *common, repeat=args.repeat)
-    max_rel, per_metric, undefined_mismatch = compare(ours, theirs)
+    v_s: float | None = None
+    max_rel: float | None = None
+    per_metric: dict[str, float] = {}
+    undefined_mismatch: int | None = None
+    if with_vbt:
+        v_s, theirs = timed(vectorbt_sweep, bars, fast, slow, *common, repeat=args.repeat)
+        max_rel, per_metric, undefined_mismatch = compare(ours, theirs)
 
     print(f"trading sweep: {args.ticker} {args.strategy}, {len(bars)} daily bars ({bars.index[0].date()} .. "
           f"{bars.index[-1].date()}), {len(fast):,} pairs, fees {args.fee_bps} bps, {ppy} bars/year")  # fmt: skip
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"{'engine':<10} {'seconds':>9} {'pairs/s':>12}")
     for name, seconds in (("zixly", z_s), ("vectorbt", v_s)):
-        print(f"{name:<10} {seconds:>9.3f} {len(fast) / seconds:>12,.0f}")
-    print(f"speed-up: {v_s / z_s:.2f}x   max relative difference per metric:")
+        if seconds is not None:
+            print(f"{name:<10} {seconds:>9.3f} {len(fast) / seconds:>12,.0f}")
+    if v_s is not None:
+        print(f"speed-up: {v_s / z_s:.2f}x   max relative difference per metric:")
     for name, rel in per_metric.items():
         print(f"  {name:<13} {rel:.3e}")
     print(json.dumps({
         "pairs": len(fast), "bars": len(bars), "ticker": args.ticker, "strategy": args.strategy,
-        "zixly": {"seconds": round(z_s, 4)}, "vectorbt": {"seconds": round(v_s, 4)},
+        "zixly": {"seconds": round(z_s, 4)}, "vectorbt": {"seconds": None if v_s is None else round(v_s, 4)},
         "max_rel_diff": max_rel, "undefined_mismatches": undefined_mismatch,
     }))  # fmt: skip
 

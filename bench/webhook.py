@@ -1,6 +1,6 @@
 """Benchmark of the webhook listener: gunicorn on PostgreSQL, signed Shopify deliveries.
 
-Pure Python (runs from a fresh clone with requirements-dev.txt; no wrk needed). Steps:
+Pure Python (runs from a fresh clone with requirements-dev.lock; no wrk needed). Steps:
 
 1. create a scratch database on the test PostgreSQL server (``ZIXLY_TEST_POSTGRES_URL``,
    default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), migrate it, seed tenants
@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# bench/ holds scripts named like stdlib modules (queue.py): keep it off the import path.
+# Imports resolve against the project root (and the listener test helpers), never bench/ itself.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "webhook"))

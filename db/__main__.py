@@ -1,22 +1,27 @@
 """``python -m db``: migrate the database and manage tenants, users and tokens.
 
 Commands print only their result on stdout (ids, tokens), so scripts can capture them;
-everything else goes to stderr.
+everything else goes to stderr (log lines as JSON, through :mod:`logconfig`).
+
+The demo tenant is seeded by ``python -m demo seed`` (the database room knows no demo).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from sqlalchemy import select
 
 from db.auth import create_api_token, create_user, generate_password
-from db.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Tenant, User
+from logconfig import configure_logging
 from settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger("zixly.db")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,14 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-token", help="create an API token for a user; prints it once")
     p.add_argument("email")
     p.add_argument("--name", default="api")
-    sub.add_parser("seed-demo", help="demo tenant, sandbox connections and a week of history (idempotent)")
+    p.add_argument("--tenant", type=int, help="limit the token to this tenant id's jobs (a client's integration)")
     args = parser.parse_args(argv)
 
     try:
         settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # no settings, so no logging to say it with
+        return 2
+    configure_logging(settings, "db")
+    try:
         return _run(args, settings)
     except (ConfigurationError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        log.error("%s failed: %s", args.command, exc)  # (not "create-token: …", which reads as a secret)
         return 2
 
 
@@ -48,7 +58,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings)
     if args.command == "upgrade":
         upgrade(engine)
-        print("database is up to date", file=sys.stderr)
+        log.info("database is up to date")
         return 0
     with make_session_factory(engine)() as session:
         if args.command == "create-tenant":
@@ -65,23 +75,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 raise ValueError("the password must be at least 8 characters")
             user = create_user(session, args.email, args.role, password)
             session.commit()
-            print(f"created {user.email} ({user.role})", file=sys.stderr)
+            log.info("created %s (%s)", user.email, user.role)
             if generated:
                 print(password)
         elif args.command == "create-token":
             owner = session.scalar(select(User).where(User.email == args.email.strip().lower()))
             if owner is None:
                 raise ValueError(f"no user with email {args.email}")
-            token = create_api_token(session, owner, name=args.name)
+            token = create_api_token(session, owner, name=args.name, tenant_id=args.tenant)
             session.commit()
             print(token)
-        elif args.command == "seed-demo":
-            if settings.env == "production":
-                raise ValueError("seed-demo is for development; refusing in production")
-            created = seed_demo(session)
-            session.commit()
-            print("demo data seeded" if created else "demo data already present", file=sys.stderr)
-            print(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}", file=sys.stderr)
     engine.dispose()
     return 0
 

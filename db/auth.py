@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import ROLES, ApiToken, AuditEntry, User
+from db.models import ROLES, ApiToken, AuditEntry, Tenant, User
 
 ROLE_RANK = {"VIEWER": 1, "EDITOR": 2, "ADMIN": 3}
 TOKEN_PREFIX = "zx_"  # noqa: S105 (a marker, not a secret)
@@ -37,12 +37,13 @@ class Actor:
     email: str
     role: str
     user_id: int | None = None
+    tenant_id: int | None = None  # a tenant-scoped API token: only this tenant's jobs
+
+    def sees_tenant(self, tenant_id: int) -> bool:
+        return self.tenant_id is None or self.tenant_id == tenant_id
 
     def can(self, minimum: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[minimum]
-
-
-SYSTEM = Actor(email="system", role="ADMIN")
 
 
 def utcnow() -> dt.datetime:
@@ -92,13 +93,24 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(session: Session, user: User, name: str = "api", role: str | None = None) -> str:
-    """A new bearer token for ``user``. Only its SHA-256 is stored; the token is returned once."""
+def create_api_token(
+    session: Session, user: User, name: str = "api", role: str | None = None, tenant_id: int | None = None
+) -> str:
+    """A new bearer token for ``user`` (limited to ``tenant_id`` when given).
+
+    Only its SHA-256 is stored; the token is returned once.
+    """
     role = (role or user.role).upper()
     if ROLE_RANK.get(role, 0) > ROLE_RANK[user.role]:
         raise ValueError("a token cannot have a higher role than its owner")
+    if tenant_id is not None and session.get(Tenant, tenant_id) is None:
+        raise ValueError(f"no tenant {tenant_id}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), prefix=token[:10], role=role))
+    session.add(
+        ApiToken(
+            user_id=user.id, name=name, token_hash=_token_hash(token), prefix=token[:10], role=role, tenant_id=tenant_id
+        )
+    )
     session.flush()
     return token
 
@@ -116,7 +128,7 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
     session.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=utcnow()))
     # A token never outranks its owner, even if the owner was demoted after it was made.
     role = min(api_token.role, user.role, key=lambda r: ROLE_RANK[r])
-    return Actor(email=user.email, role=role, user_id=user.id)
+    return Actor(email=user.email, role=role, user_id=user.id, tenant_id=api_token.tenant_id)
 
 
 def audit(

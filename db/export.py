@@ -3,8 +3,10 @@
 Rows come through a server-side cursor (``stream_results`` + ``yield_per``) and leave as
 encoded chunks, so a 1,000,000-row export never holds more than one chunk. The file is
 UTF-8 with a BOM (Excel opens it right), and any text cell that a spreadsheet would read as
-a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is prefixed
-with an apostrophe (OWASP "CSV injection").
+a formula is prefixed with an apostrophe (OWASP "CSV injection"): one starting with a tab,
+carriage return or line feed, or whose first character after any white space is ``=``, ``+``,
+``-``, ``@`` or their full-width forms ``＝ ＋ － ＠`` (spreadsheets trim the white space, and
+some read the full-width signs as formulas).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from db.queries.jobs import RecordLink, stored_link
 
 BOM = "\ufeff".encode()
 CHUNK_ROWS = 5000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# One rule for Python and for PostgreSQL's regular expressions (both read \s as any white space).
+FORMULA_PATTERN = "^([\t\r\n]|\\s*[=+\\-@\uff1d\uff0b\uff0d\uff20])"
+_FORMULA = re.compile(FORMULA_PATTERN)
 JOB_COLUMNS = (
     "id",
     "tenant",
@@ -52,7 +56,7 @@ Progress = Callable[[int], None]
 def neutralise(value: Any) -> Any:
     """A cell value safe to open in a spreadsheet: text that looks like a formula gets a leading '."""
     if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA_STARTS) else value
+        return "'" + value if _FORMULA.match(value) else value
     if isinstance(value, dt.datetime):
         return value.isoformat()
     return value
@@ -145,7 +149,7 @@ def _jobs_csv_rows(session: Session, job_filter: JobFilter, chunk_rows: int) -> 
 
 def _safe(column: Any) -> ColumnElement[Any]:
     """``neutralise`` in SQL: text starting like a formula gets a leading apostrophe."""
-    return case((func.left(column, 1).in_(FORMULA_STARTS), literal_column("''''").concat(column)), else_=column)
+    return case((column.op("~")(FORMULA_PATTERN), literal_column("''''").concat(column)), else_=column)
 
 
 def _iso(column: Any) -> ColumnElement[Any]:

@@ -76,11 +76,6 @@ def resolve_orgs(
     return {org: OrgTenant(tenant, frozenset(off_set)) for org, (tenant, off_set) in found.items()}
 
 
-def tenants_for_orgs(session: Session, system: str, org_ids: Iterable[str]) -> dict[str, int]:
-    """``external_org_id -> tenant_id`` for the given vendor orgs that have a live connection."""
-    return {org: r.tenant_id for org, r in resolve_orgs(session, system, org_ids).items()}
-
-
 @dataclass(frozen=True)
 class HookTarget:
     """The connection an Asana webhook was created for (the URL carries its id)."""
@@ -188,17 +183,6 @@ def original_job_ids(session: Session, source: str, delivery_ids: Sequence[str])
         )
     ).all()
     return {str(d): [int(j) for j in (ids or [])] for d, ids in rows}
-
-
-def set_delivery_jobs(session: Session, delivery_pk: int, job_ids: Sequence[int]) -> None:
-    session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_pk).values(job_ids=list(job_ids)))
-
-
-def count_deliveries(session: Session, source: str | None = None) -> int:
-    stmt = select(func.count()).select_from(WebhookDelivery)
-    if source is not None:
-        stmt = stmt.where(WebhookDelivery.source == source)
-    return int(session.scalar(stmt) or 0)
 
 
 # -- rate limit --------------------------------------------------------------------------

@@ -90,6 +90,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(8))
+    # Set: the token reads and enqueues only this tenant's jobs (a client's integration);
+    # unset: a staff token over every tenant.
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
@@ -220,6 +223,9 @@ class PipelineJob(Base):
     locked_by: Mapped[str | None] = mapped_column(String(200))
     locked_until: Mapped[dt.datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # True once the claimed attempt's handler started (``attempts`` counts it only then): a
+    # runner that dies holding claimed-but-unstarted jobs gives them back at no cost.
+    attempt_started: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     deadline_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[dt.datetime | None]
@@ -384,3 +390,17 @@ class RateLimitHit(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     window_start: Mapped[dt.datetime]
     count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginFailure(Base):
+    """Failed logins counted per key (``account:<email>`` or ``address:<ip>``), for throttling.
+
+    Unknown emails get rows too, exactly like known ones, so the table never tells which exist.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_at: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None]

@@ -106,6 +106,14 @@ def update_schedule(
     session.execute(update(SCHEDULES).where(SCHEDULES.c.id == schedule_id).values(**values))
 
 
+def schedule_job_type(session: Executor, schedule_id: int) -> str:
+    """The job type a schedule fires; ``LookupError`` when there is no such schedule."""
+    job_type = session.execute(select(SCHEDULES.c.job_type).where(SCHEDULES.c.id == schedule_id)).scalar_one_or_none()
+    if job_type is None:
+        raise LookupError(f"schedule {schedule_id} does not exist")
+    return str(job_type)
+
+
 def run_schedule_now(session: Executor, schedule_id: int, *, created_by: str) -> int:
     """Enqueue the schedule's job at once (its regular fire times are unchanged)."""
     row = session.execute(

@@ -1,6 +1,7 @@
 """The dashboard's reads of trading-sweep jobs: the list (with progress) and one sweep's result.
 
-A sweep is a ``pipeline_jobs`` row with ``job_type = 'trading-sweep'``; the runner keeps
+A sweep is a ``pipeline_jobs`` row of the sweep's job type, which the caller passes in (the
+name lives in the job-type catalogue, which ``db`` may not import); the runner keeps
 ``metrics.progress`` (0..1) up to date while it runs (``db.jobs.set_progress``) and the
 finished job's ``result`` holds the summary, the top pairs and the blob keys of its CSVs.
 """
@@ -14,14 +15,19 @@ from sqlalchemy.orm import Session
 
 from db.models import PipelineJob, Tenant
 
-JOB_TYPE = "trading-sweep"
 LIST_LIMIT = 50
 
 
 def sweep_jobs(
-    session: Session, *, statuses: tuple[str, ...] = (), tenant_ids: tuple[int, ...] = (), limit: int = LIST_LIMIT
+    session: Session,
+    job_type: str,
+    *,
+    statuses: tuple[str, ...] = (),
+    tenant_ids: tuple[int, ...] = (),
+    limit: int = LIST_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Sweeps newest first (optionally of some statuses/tenants), with ``progress`` (None before any)."""
+    """Jobs of ``job_type`` newest first (optionally of some statuses/tenants), with ``progress``
+    (None before any)."""
     query = (
         select(
             PipelineJob.id,
@@ -36,7 +42,7 @@ def sweep_jobs(
             PipelineJob.completed_at,
         )
         .join(Tenant, Tenant.id == PipelineJob.tenant_id)
-        .where(PipelineJob.job_type == JOB_TYPE)
+        .where(PipelineJob.job_type == job_type)
         .order_by(PipelineJob.created_at.desc(), PipelineJob.id.desc())
         .limit(limit)
     )
@@ -54,8 +60,8 @@ def sweep_jobs(
     return rows
 
 
-def sweep_result(session: Session, job_id: int) -> dict[str, Any] | None:
-    """One sweep: id, tenant, status, params and result; None if no such trading-sweep job."""
+def sweep_result(session: Session, job_type: str, job_id: int) -> dict[str, Any] | None:
+    """One sweep: id, tenant, status, params and result; None if no job ``job_id`` of ``job_type``."""
     row = (
         session.execute(
             select(
@@ -69,7 +75,7 @@ def sweep_result(session: Session, job_id: int) -> dict[str, Any] | None:
                 PipelineJob.completed_at,
             )
             .join(Tenant, Tenant.id == PipelineJob.tenant_id)
-            .where(PipelineJob.id == job_id, PipelineJob.job_type == JOB_TYPE)
+            .where(PipelineJob.id == job_id, PipelineJob.job_type == job_type)
         )
         .mappings()
         .first()

@@ -1,14 +1,16 @@
 """The SQL of per-tenant workflow settings: one row per (tenant, workflow), no row = defaults.
 
-Validation of ``options`` lives with the workflows (``sync/workflow_settings.py``); this
+Validation of ``options`` and which job types have a default schedule live in the job-type
+catalogue (``jobtypes``), which ``db`` may not import: callers pass that knowledge in. This
 module only stores and reads rows. Functions never commit: the caller owns the transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -36,11 +38,6 @@ def load(session: Session, tenant_id: int, workflow: str) -> StoredSetting:
     return StoredSetting(workflow, bool(row.enabled), dict(row.options or {}), True)
 
 
-def load_all(session: Session, tenant_id: int) -> dict[str, StoredSetting]:
-    rows = session.scalars(select(WorkflowSetting).where(WorkflowSetting.tenant_id == tenant_id))
-    return {r.workflow: StoredSetting(r.workflow, bool(r.enabled), dict(r.options or {}), True) for r in rows}
-
-
 def save(
     session: Session,
     tenant_id: int,
@@ -49,10 +46,12 @@ def save(
     enabled: bool,
     options: dict[str, Any],
     interval_minutes: int | None = None,
+    retimes: Iterable[str] = (),
 ) -> None:
     """Insert or update the row (options replace the stored ones as a whole).
 
-    ``interval_minutes`` re-times the workflow's default schedule, when it has one.
+    ``interval_minutes`` re-times the tenant's schedules of the job types in ``retimes`` (those
+    whose default schedule follows this workflow's settings; the catalogue knows which).
     """
     row = session.scalar(
         select(WorkflowSetting).where(WorkflowSetting.tenant_id == tenant_id, WorkflowSetting.workflow == workflow)
@@ -66,29 +65,35 @@ def save(
         row.enabled, row.options, row.updated_at = enabled, options, now
     session.flush()
     if interval_minutes is not None:
-        for job_type, (_needs, row_workflow, _default) in DEFAULT_SCHEDULES.items():
-            if row_workflow == workflow:
-                set_schedule_interval(session, tenant_id, job_type, interval_minutes)
+        for job_type in retimes:
+            set_schedule_interval(session, tenant_id, job_type, interval_minutes)
 
 
-def save_validated(session: Session, tenant_id: int, workflow: str, *, enabled: bool, options: BaseModel) -> None:
+def save_validated(
+    session: Session, tenant_id: int, workflow: str, *, enabled: bool, options: BaseModel, retimes: Iterable[str] = ()
+) -> None:
     """Store options a workflow's model has validated: only those that differ from the defaults;
-    an ``interval_minutes`` option re-times the workflow's default schedule."""
+    an ``interval_minutes`` option re-times the schedules of the job types in ``retimes``."""
     minutes = getattr(options, "interval_minutes", None)
     save(
         session, tenant_id, workflow, enabled=enabled,
         options=options.model_dump(mode="json", exclude_defaults=True),
-        interval_minutes=None if minutes is None else int(minutes),
+        interval_minutes=None if minutes is None else int(minutes), retimes=retimes,
     )  # fmt: skip
 
 
 # -- default schedules -------------------------------------------------------------------------
 
-# Scheduled job type → (the connections it needs, its settings row, default interval in minutes).
-DEFAULT_SCHEDULES: dict[str, tuple[tuple[str, ...], str, int]] = {
-    "xero-contacts-to-hubspot": (("xero", "hubspot"), "xero-contacts-to-hubspot", 15),
-    "asana-tasks-poll": (("asana", "hubspot"), "asana-task-reconcile", 15),
-}
+
+class ScheduleDefault(Protocol):
+    """A default schedule as the catalogue declares it (``jobtypes.DefaultSchedule``)."""
+
+    @property
+    def needs(self) -> tuple[str, ...]: ...  # the connections it needs
+    @property
+    def options_from(self) -> str: ...  # the settings row whose interval_minutes times it
+    @property
+    def interval_minutes(self) -> int: ...  # when that row sets none
 
 
 def interval_cron(minutes: int) -> str:
@@ -99,8 +104,11 @@ def interval_cron(minutes: int) -> str:
     return f"0 */{hours} * * *"
 
 
-def ensure_default_schedules(session: Session, tenant_id: int) -> list[int]:
-    """Create the tenant's default schedules its connections call for; returns the new ids.
+def ensure_default_schedules(
+    session: Session, tenant_id: int, defaults: Mapping[str, ScheduleDefault]
+) -> list[int]:
+    """Create the default schedules (``job type -> schedule``, e.g. ``jobtypes.DEFAULT_SCHEDULES``)
+    the tenant's connections call for; returns the new ids.
 
     Idempotent: a job type that already has a schedule for the tenant is left as it is (staff
     may have edited or disabled it). Call it after connecting a vendor, or from the demo seed.
@@ -110,15 +118,16 @@ def ensure_default_schedules(session: Session, tenant_id: int) -> list[int]:
 
     systems = set(session.scalars(select(Connection.system).where(Connection.tenant_id == tenant_id)))
     created: list[int] = []
-    for job_type, (needs, workflow, default_minutes) in DEFAULT_SCHEDULES.items():
-        if not set(needs) <= systems:
+    for job_type, default in defaults.items():
+        if not set(default.needs) <= systems:
             continue
         exists = session.scalar(
             select(Schedule.id).where(Schedule.tenant_id == tenant_id, Schedule.job_type == job_type).limit(1)
         )
         if exists is not None:
             continue
-        minutes = load(session, tenant_id, workflow).options.get("interval_minutes", default_minutes)
+        stored = load(session, tenant_id, default.options_from).options
+        minutes = stored.get("interval_minutes", default.interval_minutes)
         created.append(
             create_schedule(session, tenant_id=tenant_id, job_type=job_type, cron=interval_cron(int(minutes)))
         )

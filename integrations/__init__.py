@@ -4,8 +4,7 @@ Each ``integrations/<vendor>/`` exports a :class:`~integrations.vendor.Vendor` r
 :mod:`integrations.registry` lists them. Shared pieces: :mod:`integrations.http` (client
 base, errors), :mod:`integrations.oauth_http` (the same policy for OAuth calls),
 :mod:`integrations.events` (the normalized webhook event), :mod:`integrations.oauth` /
-:mod:`integrations.connection_auth` / :mod:`integrations.tokens` (connections),
-:mod:`integrations.sandbox` (offline emulators).
+:mod:`integrations.connection_auth` / :mod:`integrations.tokens` (connections).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 class VendorEvent(BaseModel):
     """One thing that happened at a vendor, in the same shape for all four.
 
-    ``dedup_key`` identifies the event across redeliveries (built as CONTRACTS.md prescribes
-    per vendor); ``org_id`` is the tenant's external organisation id (Xero tenantId, HubSpot
+    ``dedup_key`` identifies the event across redeliveries (per vendor: Shopify's event id, a
+    composite of the event fields where the vendor supplies no unique id); ``org_id`` is the
+    tenant's external organisation id (Xero tenantId, HubSpot
     portalId, Shopify shop domain, Asana workspace/webhook gid) used to find the connection.
     """
 

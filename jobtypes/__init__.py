@@ -1,48 +1,48 @@
-"""The job-type catalogue: each job type's name, params model and per-tenant options model.
+"""The job-type catalogue: each job type declared once (:mod:`jobtypes.catalogue`).
 
-It is the contract between those who enqueue jobs (the listener's ``POST /webhook/jobs``, the
-dashboard's forms and reruns) and the runner that executes them (``sync/workflows``), so it
-lives in a room all three may import. It imports nothing of ours but the bundled price data
-(``integrations.prices``), which the trading sweep's ticker check needs.
+It is the contract between those who enqueue jobs (the listener's vendor routes and
+``POST /webhook/jobs``, the dashboard's forms and reruns) and the runner that executes them
+(``sync/workflows``), so it lives in a room all three may import. It imports nothing of ours
+but the bundled price data (``integrations.prices``, for the trading sweep's ticker check) and
+the normalised vendor event (``integrations.events``, which triggers match).
+
+Use the names (``jobtypes.NOOP``) instead of writing a job type's string, :func:`job_type` for
+its entry, and :func:`validate_params` / :func:`validate_options` to check what a job or a
+tenant's settings carry.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from jobtypes.catalogue import BY_NAME, CATALOGUE, DEFAULT_SCHEDULES, schedules_following, triggered
+from jobtypes.checks import (
+    FieldError,
+    InvalidOptions,
+    InvalidParams,
+    UnknownJobType,
+    describe_defaults,
+    field_errors,
+    job_type,
+    known_job_types,
+    parse_params,
+    validate_options,
+    validate_params,
+)
+from jobtypes.names import (
+    ASANA_TASK_RECONCILE,
+    ASANA_TASKS_POLL,
+    HUBSPOT_DEAL_WON_TO_ASANA,
+    NOOP,
+    SHOPIFY_ORDER_TO_XERO,
+    TRADING_SWEEP,
+    XERO_CONTACTS_TO_HUBSPOT,
+    XERO_INVOICE_PAID,
+)
+from jobtypes.spec import DefaultSchedule, JobType, Subject, Trigger
 
-from pydantic import BaseModel
-
-from jobtypes import names, params
-from jobtypes.sweep import TradingSweepParams
-
-PARAMS: dict[str, type[BaseModel]] = {
-    names.XERO_INVOICE_PAID: params.InvoicePaidParams,
-    names.SHOPIFY_ORDER_TO_XERO: params.ShopifyOrderParams,
-    names.HUBSPOT_DEAL_WON_TO_ASANA: params.DealWonParams,
-    names.XERO_CONTACTS_TO_HUBSPOT: params.ContactsSyncParams,
-    names.ASANA_TASK_RECONCILE: params.AsanaTaskParams,
-    names.ASANA_TASKS_POLL: params.AsanaPollParams,
-    names.TRADING_SWEEP: TradingSweepParams,
-    names.NOOP: params.NoopParams,
-}
-
-
-class UnknownJobType(ValueError):
-    """No such job type."""
-
-
-def known_job_types() -> list[str]:
-    return sorted(PARAMS)
-
-
-def validate_params(job_type: str, raw: dict[str, Any] | None) -> dict[str, Any]:
-    """The params as the job will get them (defaults filled in, normalised).
-
-    Raises :class:`UnknownJobType` or pydantic's ``ValidationError``, whose ``errors()`` name
-    each bad field.
-    """
-    model = PARAMS.get(job_type)
-    if model is None:
-        raise UnknownJobType(f"unknown job_type {job_type!r}; known: {', '.join(known_job_types())}")
-    checked: dict[str, Any] = model.model_validate(raw or {}).model_dump(mode="json")
-    return checked
+__all__ = [
+    "ASANA_TASKS_POLL", "ASANA_TASK_RECONCILE", "BY_NAME", "CATALOGUE", "DEFAULT_SCHEDULES",
+    "HUBSPOT_DEAL_WON_TO_ASANA", "NOOP", "SHOPIFY_ORDER_TO_XERO", "TRADING_SWEEP", "XERO_CONTACTS_TO_HUBSPOT",
+    "XERO_INVOICE_PAID", "DefaultSchedule", "FieldError", "InvalidOptions", "InvalidParams", "JobType", "Subject",
+    "Trigger", "UnknownJobType", "describe_defaults", "field_errors", "job_type", "known_job_types", "parse_params",
+    "schedules_following", "triggered", "validate_options", "validate_params",
+]  # fmt: skip

@@ -1,4 +1,4 @@
-"""The job types Zixly runs (the runner registers a handler for each)."""
+"""The job types' names: the only place their strings are written (use these constants)."""
 
 XERO_INVOICE_PAID = "xero-invoice-paid"
 SHOPIFY_ORDER_TO_XERO = "shopify-order-to-xero"

@@ -1,23 +1,16 @@
 """Per-tenant workflow options: one pydantic model per workflow, with the defaults.
 
-The runner loads them for each job (``sync/workflow_settings.py``) and the dashboard checks an
-edit with the same model before it is saved, so a bad option is refused where it is typed.
+The catalogue (:mod:`jobtypes.catalogue`) names each job type's model; the runner loads them
+for each job (``sync/workflow_settings.py``) and the dashboard checks an edit with the same
+model (:func:`jobtypes.validate_options`) before it is saved, so a bad option is refused where
+it is typed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from jobtypes.names import (
-    ASANA_TASK_RECONCILE,
-    ASANA_TASKS_POLL,
-    HUBSPOT_DEAL_WON_TO_ASANA,
-    SHOPIFY_ORDER_TO_XERO,
-    XERO_CONTACTS_TO_HUBSPOT,
-    XERO_INVOICE_PAID,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Options(BaseModel):
@@ -64,33 +57,3 @@ class AsanaReconcileOptions(Options):
         "onboarding_completed_date", min_length=1, description="HubSpot deal property set when the task is done"
     )
 
-
-MODELS: dict[str, type[Options]] = {
-    XERO_INVOICE_PAID: XeroInvoicePaidOptions,
-    SHOPIFY_ORDER_TO_XERO: ShopifyOrderToXeroOptions,
-    HUBSPOT_DEAL_WON_TO_ASANA: DealWonToAsanaOptions,
-    XERO_CONTACTS_TO_HUBSPOT: XeroContactsToHubSpotOptions,
-    ASANA_TASK_RECONCILE: AsanaReconcileOptions,
-    ASANA_TASKS_POLL: AsanaReconcileOptions,
-}
-
-
-class InvalidOptions(ValueError):
-    """The options do not validate; the message names each bad field."""
-
-
-def validate_options(workflow: str, options: dict[str, Any] | None) -> Options:
-    """The options as a model (defaults filled in); :class:`InvalidOptions` names each bad field."""
-    model = MODELS.get(workflow)
-    if model is None:
-        raise InvalidOptions(f"unknown workflow {workflow!r}; known: {', '.join(sorted(MODELS))}")
-    try:
-        return model.model_validate(options or {})
-    except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())
-        raise InvalidOptions(f"invalid options for {workflow}: {fields}") from None
-
-
-def describe_defaults() -> dict[str, dict[str, Any]]:
-    """Every workflow's options with their defaults (for the dashboard and the README)."""
-    return {name: model().model_dump(mode="json") for name, model in MODELS.items()}

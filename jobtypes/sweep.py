@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from integrations.prices import sample_availability
@@ -154,8 +154,13 @@ def validate_sweep_params(raw: Mapping[str, object], available: Mapping[str, int
     Raises ``pydantic.ValidationError``; each error's ``loc`` names the field and ``msg`` says why.
     Tickers are matched case-insensitively (``btc-usd`` is ``BTC-USD``).
     """
-    normalised = {key.upper(): bars for key, bars in available.items()}
-    return SweepParams.model_validate(dict(raw), context={"available": normalised})
+    return SweepParams.model_validate(dict(raw), context=sweep_context(available))
+
+
+def sweep_context(available: Mapping[str, int]) -> dict[str, Any]:
+    """The validation context that checks tickers and windows against ``available`` (ticker -> bars);
+    pass it to ``jobtypes.validate_params`` to check against other tickers than the bundled ones."""
+    return {"available": {key.upper(): bars for key, bars in available.items()}}
 
 
 class TradingSweepParams(SweepParams):
@@ -170,11 +175,3 @@ class TradingSweepParams(SweepParams):
             kwargs["context"] = {"available": sample_availability()}
         return super().model_validate(obj, **kwargs)
 
-
-def field_errors(exc: ValidationError) -> dict[str, str]:
-    """``{field: reason}`` of a pydantic error, first reason per field (``params`` for the whole)."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "params"
-        errors.setdefault(name, error["msg"])
-    return errors

@@ -10,24 +10,13 @@ from types import FrameType
 
 from prometheus_client import start_http_server
 
-from settings import Settings, load_settings
+from logconfig import configure_logging
+from settings import ConfigurationError, Settings, load_settings
 from sync.listen import Listener
 from sync.runner import Runner
 from sync.scheduler import build_scheduler
 
 log = logging.getLogger("zixly.runner")
-
-
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if settings.log_json:
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings) -> int:
@@ -58,8 +47,14 @@ def serve(settings: Settings) -> int:
 
 
 def main() -> int:
-    settings = load_settings()
-    configure_logging(settings)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"runner: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings, "runner")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
+    log.info("runner starting with %d slots", settings.runner_concurrency)
     return serve(settings)
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ValidationError
 from sqlalchemy import Connection
 
+import jobtypes
 from db import jobs
+from logconfig import job_context
 from sync import workflows
 from sync.context import JobContext
 from sync.errors import JobCancelled, JobTimedOut, PollAgain, describe, is_permanent
 
 Kind = Literal["completed", "failed", "poll", "cancelled"]
+log = logging.getLogger("zixly.runner.job")
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,17 @@ class Outcome:
 
 
 def run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
-    """Call the job's workflow and turn whatever happens into an ``Outcome``."""
+    """Call the job's workflow and turn whatever happens into an ``Outcome``.
+
+    Every log line written meanwhile in this thread (ours, httpx's, any library's) carries the
+    job's id, tenant id and type.
+    """
+    with job_context(job_id=job.id, tenant=job.tenant_id, job_type=job.job_type):
+        log.debug("attempt %d of %d started", job.attempt, job.max_attempts)
+        return _run_handler(job, ctx)
+
+
+def _run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
     started = time.perf_counter()
 
     def done(kind: Kind, **kw: Any) -> Outcome:
@@ -41,13 +54,13 @@ def run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
 
     try:
         workflow = workflows.get(job.job_type)
-        try:
-            params = workflows.validate_params(job.job_type, job.params)
-        except ValidationError as exc:
-            return done("failed", error=f"invalid params: {exc}", permanent=True)
+        # The catalogue's check, the same the listener and the dashboard ran before queueing.
+        params = jobtypes.validate_params(job.job_type, job.params)
         ctx.check_cancelled()
         result = workflow.handler(ctx, params)
-    except workflows.UnknownJobType as exc:
+    except jobtypes.InvalidParams as exc:
+        return done("failed", error=str(exc), permanent=True)
+    except jobtypes.UnknownJobType as exc:
         return done("failed", error=str(exc), permanent=True)
     except PollAgain as exc:
         if ctx.remaining_s <= exc.after_s:

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from db import jobs
 from db.engine import make_engine
+from logconfig import job_context
 from settings import Settings
 from sync import metrics, workflows
 from sync.context import JobContext
@@ -91,7 +92,8 @@ class Runner:
         if not claimed:
             return False
         job = claimed[0]
-        self._write([(job, run_handler(job, self._context(job)))])
+        if self._start(job):
+            self._write([(job, run_handler(job, self._context(job)))])
         return True
 
     def run_until_empty(self, max_jobs: int | None = None) -> int:
@@ -105,7 +107,7 @@ class Runner:
         with self.engine.begin() as conn:
             jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
         metrics.RUNNER_SLOTS_TOTAL.set(self.slots)
-        log.info("workflows: %s", ", ".join(workflows.known_job_types()))  # import them before claiming
+        log.info("workflows: %s", ", ".join(workflows.load()))  # import them before claiming
         for i in range(self.slots):
             self._spawn(self._work_loop, f"worker-{i}")
         self._spawn(self._dispatch_loop, "dispatcher")
@@ -202,6 +204,12 @@ class Runner:
             job = self._work.get()
             if job is None:
                 return
+            if not self._start(job):
+                with self._lock:
+                    self._held.pop(job.id, None)
+                    self._inflight -= 1
+                    self._cancel_seen.discard(job.id)
+                continue
             ctx = self._context(job)
             execution = Execution(job, ctx)
             with self._lock:
@@ -221,6 +229,20 @@ class Runner:
                 self._outcomes.put((job, outcome))
             if self._more and not self.stopping.is_set():
                 self._wake.set()
+
+    def _start(self, job: jobs.ClaimedJob) -> bool:
+        """Spend the job's attempt (committed) before its handler runs; False: skip the job.
+
+        Not ours any more (reaped, cancelled meanwhile) or the database unreachable: the job
+        is left alone, and a lost claim goes back to the queue when its lease expires, at no
+        cost, since its attempt never started.
+        """
+        try:
+            with self.engine.begin() as conn:
+                return jobs.start(conn, self.id, job)
+        except Exception:
+            log.exception("could not start job %d; its lease will give it back", job.id)
+            return False
 
     def _finish_loop(self) -> None:
         done = False
@@ -271,8 +293,8 @@ class Runner:
             metrics.JOBS_PROCESSED.labels(job.job_type, label).inc()
             metrics.JOB_DURATION.labels(job.job_type, label).observe(outcome.duration_s)
             if outcome.kind == "failed":
-                log.warning("job %d attempt %d failed: %s", job.id, job.attempt, outcome.error,
-                            extra={"job_id": job.id, "tenant_id": job.tenant_id, "job_type": job.job_type})  # fmt: skip
+                with job_context(job_id=job.id, tenant=job.tenant_id, job_type=job.job_type):
+                    log.warning("job %d attempt %d failed: %s", job.id, job.attempt, outcome.error)
 
     def _context(self, job: jobs.ClaimedJob) -> JobContext:
         return JobContext(

@@ -1,4 +1,4 @@
-"""Per-tenant workflow settings as the runner reads and writes them (models in ``jobtypes.options``).
+"""Per-tenant workflow settings as the runner reads and writes them (models in the ``jobtypes`` catalogue).
 
 A tenant without a settings row gets the model's defaults and the workflow enabled. Options
 are validated when written (:func:`save`) and again when read (:func:`load`): a row that no
@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from db import workflow_settings as store
+from jobtypes.catalogue import schedules_following
+from jobtypes.checks import InvalidOptions, describe_defaults, validate_options
 from jobtypes.names import (
     ASANA_TASK_RECONCILE,
     ASANA_TASKS_POLL,
@@ -23,22 +25,18 @@ from jobtypes.names import (
     XERO_INVOICE_PAID,
 )
 from jobtypes.options import (
-    MODELS,
     AsanaReconcileOptions,
     DealWonToAsanaOptions,
-    InvalidOptions,
     Options,
     ShopifyOrderToXeroOptions,
     XeroContactsToHubSpotOptions,
     XeroInvoicePaidOptions,
-    describe_defaults,
-    validate_options,
 )
 from sync.errors import PermanentJobError
 
 # Re-exported, so a workflow imports its names, options model and loader from one place.
 __all__ = [
-    "ASANA_TASKS_POLL", "ASANA_TASK_RECONCILE", "HUBSPOT_DEAL_WON_TO_ASANA", "MODELS", "SHOPIFY_ORDER_TO_XERO",
+    "ASANA_TASKS_POLL", "ASANA_TASK_RECONCILE", "HUBSPOT_DEAL_WON_TO_ASANA", "SHOPIFY_ORDER_TO_XERO",
     "XERO_CONTACTS_TO_HUBSPOT", "XERO_INVOICE_PAID", "AsanaReconcileOptions", "DealWonToAsanaOptions",
     "InvalidOptions", "Options", "ShopifyOrderToXeroOptions", "WorkflowSettings", "XeroContactsToHubSpotOptions",
     "XeroInvoicePaidOptions", "describe_defaults", "load", "save", "validate_options",
@@ -68,5 +66,7 @@ def load(session: Session, tenant_id: int, workflow: str, model: type[OptionsT])
 def save(session: Session, tenant_id: int, workflow: str, *, enabled: bool = True, options: dict[str, Any]) -> Options:
     """Validate and store; only the options that differ from the defaults are kept."""
     validated = validate_options(workflow, options)
-    store.save_validated(session, tenant_id, workflow, enabled=enabled, options=validated)
+    store.save_validated(
+        session, tenant_id, workflow, enabled=enabled, options=validated, retimes=schedules_following(workflow)
+    )
     return validated

@@ -91,6 +91,7 @@ def seed(session: Session) -> Seeded:
     child = _job(acme.id, parent.job_type, "COMPLETED", 10, parent_job_id=rerun.id, created_by="editor@example.com")
     session.add(child)
     invoice_job = jobs[1]
+    invoice_job.params = {"invoice_id": "INV-0042"}  # valid params: a rerun passes the catalogue's check
     session.flush()
     session.add_all([
         JobStep(job_id=invoice_job.id, kind="call", message="GET invoice", system="xero", method="GET",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from logconfig import bind, configure_logging, job_context, request_context, unbind
+from logconfig import bind, configure_logging, job_context, request_context, route_to_root, unbind
 from settings import Settings
 
 XERO_SECRET = "xero-client-secret-4f9a1c"
@@ -132,3 +132,16 @@ def test_configuring_twice_keeps_one_handler():
         assert [h for h in root.handlers if h.get_name() == "zixly"] == [second]
     finally:
         root.removeHandler(second)
+
+
+def test_a_library_with_its_own_handler_is_routed_through_ours(output: io.StringIO):
+    """gunicorn and streamlit install their own plain handlers; routed, their lines are ours."""
+    own = io.StringIO()
+    library = logging.getLogger("selfish.lib.server")
+    library.addHandler(logging.StreamHandler(own))
+    library.propagate = False
+    route_to_root("selfish")
+    library.warning("client_secret=%s", XERO_SECRET)
+    (line,) = _lines(output)
+    assert line["logger"] == "selfish.lib.server" and line["process"] == "runner"
+    assert XERO_SECRET not in output.getvalue() and own.getvalue() == ""

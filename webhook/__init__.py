@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, g, request
+from flask import typing as ft
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import logconfig
@@ -35,6 +36,29 @@ SECURITY_HEADERS = {
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+class ListenerApp(Flask):
+    """Flask, but a request whose database connection turned out dead is run once more.
+
+    A pooled connection left over from before a database restart fails at its first
+    statement (``connection_invalidated``); SQLAlchemy then discards the whole pool. If the
+    request had committed nothing yet, running it again on a fresh connection is safe — and
+    the vendor gets its 2xx instead of a 503 for a database that is back.
+    """
+
+    def dispatch_request(self) -> ft.ResponseReturnValue:
+        try:
+            return super().dispatch_request()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or g.get("committed"):
+                raise
+        from webhook.context import close_session
+
+        log.warning("stale database connection: running the request again on a fresh one")
+        close_session()
+        g.retrying = True
+        return super().dispatch_request()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -47,14 +71,14 @@ def create_app(
     from webhook.context import Listener, close_session
     from webhook.wakeup import RunnerWakeup
 
-    app = Flask(__name__, static_folder=None)
+    app = ListenerApp(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
     if session_factory is None:
         # A gunicorn worker serves one request (or a few threads) at a time: a small pool, and a
         # short connect timeout turns a dead database into a quick 503.
         # No pre-ping: it costs a round trip per checkout. After a database restart the
-        # first request on a stale connection fails (503, the vendor retries) and the
-        # pool is invalidated at once.
+        # first statement on a stale connection fails, which invalidates the pool at once,
+        # and the request is run again on a fresh connection (``ListenerApp``).
         extra: dict[str, object] = {"pool_size": 4, "pool_pre_ping": False}
         if not settings.is_sqlite:
             extra["connect_args"] = {"connect_timeout": 3}

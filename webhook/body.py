@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from webhook.problems import Problem
 
@@ -13,8 +13,12 @@ def read_body(limit: int) -> bytes:
     """The raw body, or 413 as soon as it is known to exceed ``limit`` bytes.
 
     A declared Content-Length over the limit is refused without reading a byte; a chunked or
-    lying body is read at most ``limit + 1`` bytes before it is refused.
+    lying body is read at most ``limit + 1`` bytes before it is refused. The bytes are kept
+    for the request, so a view run again (a stale database connection) reads them again.
     """
+    if "raw_body" in g:
+        body: bytes = g.raw_body
+        return body
     declared = request.content_length
     if declared is not None and declared > limit:
         raise Problem(413, "Content Too Large", f"the body may be at most {limit} bytes")
@@ -29,7 +33,8 @@ def read_body(limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise Problem(413, "Content Too Large", f"the body may be at most {limit} bytes")
-    return b"".join(parts)
+    g.raw_body = b"".join(parts)
+    return g.raw_body  # type: ignore[no-any-return]
 
 
 def require_json() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from settings import Settings
@@ -36,8 +37,14 @@ def listener() -> Listener:
 def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = listener().session_factory()
+        # Once something is committed, the request may no longer be run again (ListenerApp).
+        event.listen(g.db_session, "after_commit", _mark_committed)
     session: Session = g.db_session
     return session
+
+
+def _mark_committed(_session: Session) -> None:
+    g.committed = True
 
 
 def close_session(_exc: BaseException | None = None) -> None:

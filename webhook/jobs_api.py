@@ -1,4 +1,4 @@
-"""``POST /webhook/jobs`` (trigger any registered job type) and ``GET /webhook/jobs/<id>``.
+"""``POST /webhook/jobs`` (trigger any catalogued job type) and ``GET /webhook/jobs/<id>``.
 
 Both take ``Authorization: Bearer <api token>``; triggering needs EDITOR or above and is
 audited. A request is checked in this order: token (401), role (403), size (413), content
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from db import intake
 from db.auth import Actor, Forbidden, actor_for_token, audit, require_role
 from db.jobs import enqueue
+from db.models import PipelineJob
 from integrations.events import load_json
 from webhook import metrics, registry
 from webhook.accept import enforce_rate_limit
@@ -36,7 +37,7 @@ MAX_DEPTH = 64
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job_type: str = Field(min_length=1, max_length=64, description="A registered job type")
+    job_type: str = Field(min_length=1, max_length=64, description="A catalogued job type")
     tenant: int | str = Field(description="Tenant id or exact name")
     params: dict[str, Any] = Field(default_factory=dict, description="The job type's parameters")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first")
@@ -56,14 +57,19 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "body"
 
 
+def _param_field(field: str) -> str:
+    # The catalogue names a field inside the params ("params" for the whole object); the body has them under "params".
+    return field if field == "params" else f"params.{field}"
+
+
 def _unprocessable(errors: list[dict[str, str]]) -> Problem:
     first = errors[0]
     return Problem(422, "Unprocessable Content", f"{first['field']}: {first['message']}", errors=errors)
 
 
-def _from_validation(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Problem:
-    errors = [{"field": _field(prefix + tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-    return _unprocessable(errors or [{"field": _field(prefix), "message": str(exc)}])
+def _from_validation(exc: ValidationError) -> Problem:
+    errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    return _unprocessable(errors or [{"field": "body", "message": str(exc)}])
 
 
 def bearer_actor() -> Actor:
@@ -91,6 +97,29 @@ def _respond(payload: dict[str, Any], status: int) -> Response:
     return Response(json.dumps(_json(payload)), status=status, mimetype="application/json")
 
 
+def _key_conflicts(
+    original: PipelineJob | None, req: JobRequest, params: dict[str, Any], actor: Actor
+) -> list[dict[str, str]]:
+    """What differs between a repeated Idempotency-Key's request and the one that made the job.
+
+    A key names one request: reused with another job type, other params, another priority or
+    by another actor it is a client bug (or a guess), never "the same job again".
+    """
+    if original is None:
+        return []
+    differs = {
+        "job_type": original.job_type != req.job_type,
+        "params": original.params != params,
+        "priority": original.priority != req.priority,
+        "Authorization": original.created_by != actor.email,
+    }
+    return [
+        {"field": name, "message": f"differs from the request that first used this Idempotency-Key (job {original.id})"}
+        for name, changed in differs.items()
+        if changed
+    ]
+
+
 @bp.post("/webhook/jobs")
 def trigger_job() -> Response:
     session = get_session()
@@ -116,16 +145,15 @@ def trigger_job() -> Response:
     if unstorable:
         raise _unprocessable([{"field": unstorable, "message": "contains a NUL character or invalid UTF-8"}])
     tenant_id = intake.tenant_id_for(session, req.tenant)
-    if tenant_id is None:
+    if tenant_id is None or not actor.sees_tenant(tenant_id):  # another tenant's token: as if unknown
         raise _unprocessable([{"field": "tenant", "message": f"no active tenant {req.tenant!r}"}])
-    known = registry.known_job_types()
-    if req.job_type not in known:
-        message = f"unknown job type {req.job_type!r}; known: {', '.join(sorted(known))}"
-        raise _unprocessable([{"field": "job_type", "message": message}])
     try:
         params = registry.validate_params(req.job_type, req.params)
-    except ValidationError as exc:
-        raise _from_validation(exc, ("params",)) from None
+    except registry.UnknownJobType:
+        message = f"unknown job type {req.job_type!r}; known: {', '.join(registry.known_job_types())}"
+        raise _unprocessable([{"field": "job_type", "message": message}]) from None
+    except registry.InvalidParams as exc:
+        raise _unprocessable([{"field": _param_field(e.field), "message": e.message} for e in exc.errors]) from None
     except (ValueError, TypeError) as exc:
         raise _unprocessable([{"field": "params", "message": str(exc)}]) from None
     enforce_rate_limit({tenant_id}, None)
@@ -143,6 +171,11 @@ def trigger_job() -> Response:
     )
     if result.created:
         audit(session, actor, "job.enqueue", f"job:{result.id}", {"job_type": req.job_type, "tenant_id": tenant_id})
+    else:
+        conflicts = _key_conflicts(session.get(PipelineJob, result.id), req, params, actor)
+        if conflicts:
+            session.rollback()
+            raise _unprocessable(conflicts)
     session.commit()
     if not result.created:
         return _respond({"job_ids": [result.id], "duplicate": True}, 200)
@@ -154,9 +187,9 @@ def trigger_job() -> Response:
 @bp.get("/webhook/jobs/<int:job_id>")
 def job_status(job_id: int) -> Response:
     session = get_session()
-    bearer_actor()  # any valid token may read (VIEWER and above)
+    actor = bearer_actor()  # any valid token may read (VIEWER and above), within its tenant
     status = intake.job_status(session, job_id) if job_id <= MAX_INT8 else None
     session.commit()  # the token's last_used_at
-    if status is None:
+    if status is None or not actor.sees_tenant(status["tenant_id"]):
         raise Problem(404, "Not Found", f"no job {job_id}")
     return _respond(status, 200)

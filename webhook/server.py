@@ -8,6 +8,10 @@ them, and a dead worker's files are marked so its gauges disappear. The director
 
 Tuning beyond ``ZIXLY_WEBHOOK_BIND`` / ``ZIXLY_WEBHOOK_WORKERS``: gunicorn's standard
 ``GUNICORN_CMD_ARGS`` (e.g. ``--worker-class gthread --threads 4``) is honoured.
+
+Logging: ``python -m webhook`` configures :mod:`logconfig` in the master before gunicorn
+starts; workers inherit it through the fork, and gunicorn's own lines ("Booting worker", worker
+timeouts) go through the same JSON handler and redaction (:class:`RootRoutedLogger`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from settings import Settings
 
@@ -36,6 +41,17 @@ DEFAULTS: dict[str, Any] = {
     # (replicas, tests) would share it, and either could steer the other. Off.
     "control_socket_disable": True,
 }
+
+
+class RootRoutedLogger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's logger, minus its own handlers: its lines reach the root logger's one handler."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
@@ -57,6 +73,7 @@ class ListenerServer(BaseApplication):  # type: ignore[misc]
             "bind": [self.settings.webhook_bind],
             "workers": self.settings.webhook_workers,
             "child_exit": _child_exit,
+            "logger_class": RootRoutedLogger,
             "on_exit": self._on_exit,
         }
         for key, value in options.items():

@@ -6,14 +6,15 @@ import html
 import json
 import logging
 
-from flask import Blueprint, Response, request
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, Response, g, request
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from db import intake
 from db.workflow_settings import ensure_default_schedules
 from integrations.oauth import OAuthFlowError, finish_authorization
 from integrations.registry import UnknownVendor
 from integrations.registry import vendor as vendor_record
+from jobtypes import DEFAULT_SCHEDULES
 from webhook.context import get_session, listener
 from webhook.metrics import render_metrics
 from webhook.openapi import spec
@@ -28,6 +29,8 @@ def health() -> Response:
     try:
         intake.ping(get_session())
     except SQLAlchemyError as exc:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated and not g.get("retrying"):
+            raise  # a stale pooled connection: the app runs the check again on a fresh one
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
         raise Problem(503, "Service Unavailable", "the database is unreachable", headers={"Retry-After": "5"}) from None
     return Response(json.dumps({"status": "ok", "database": "ok"}), mimetype="application/json")
@@ -59,7 +62,7 @@ def oauth_callback(vendor: str) -> Response:
         log.info("oauth callback refused", extra={"vendor": vendor, "reason": str(exc)})
         raise Problem(400, "Bad Request", str(exc)) from None
     # A tenant connected after the demo seed gets the schedules its connections now call for.
-    ensure_default_schedules(session, connection.tenant_id)
+    ensure_default_schedules(session, connection.tenant_id, DEFAULT_SCHEDULES)
     session.commit()
     log.info("oauth connected", extra={"vendor": vendor, "connection_id": connection.id})
     name = html.escape(connection.org_name or connection.external_org_id or vendor)

@@ -1,4 +1,4 @@
-"""Admin (ADMIN): tenants, users and roles, API tokens (shown once), per-tenant workflow settings."""
+"""Admin (ADMIN): tenants, users and roles, API tokens (shown once), per-tenant workflow settings, login lockouts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import actions, auth, data, widgets
+from db import login_throttle
 from db.models import ROLES
 
 actor = auth.require_actor()
@@ -15,7 +16,9 @@ auth.require_page_role(actor, "ADMIN")
 st.title("Admin")
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
-tenants_tab, users_tab, tokens_tab, workflows_tab = st.tabs(["Tenants", "Users", "API tokens", "Workflow settings"])
+tenants_tab, users_tab, tokens_tab, workflows_tab, lockouts_tab = st.tabs(
+    ["Tenants", "Users", "API tokens", "Workflow settings", "Login lockouts"]
+)
 
 with tenants_tab:
     tenants = data.tenants(data.url())
@@ -83,8 +86,16 @@ with tokens_tab:
         owner = st.selectbox("Owner", list(by_uid), format_func=lambda i: by_uid[i]["email"], key="ad_token_owner")
         token_name = st.text_input("Name", "api", key="ad_token_name")
         token_role = st.selectbox("Role (at most the owner's)", ROLES, index=2, key="ad_token_role")
+        tenant_names = {t["id"]: t["name"] for t in data.tenants(data.url())}
+        token_tenant = st.selectbox(
+            "Tenant", [None, *tenant_names], key="ad_token_tenant",
+            format_func=lambda i: "every tenant (staff)" if i is None else f"only {tenant_names[i]}",
+            help="A token limited to one tenant reads and enqueues only that tenant's jobs",
+        )  # fmt: skip
         if st.form_submit_button("Create token"):
-            token = widgets.run_action(actions.create_token, actor, owner, token_name.strip() or "api", token_role)
+            token = widgets.run_action(
+                actions.create_token, actor, owner, token_name.strip() or "api", token_role, token_tenant
+            )
             if token is not None:
                 st.session_state["new_token"] = token
                 st.rerun()
@@ -124,3 +135,15 @@ with workflows_tab:
                     if done is not None:
                         st.session_state["flash"] = f"{workflow} saved."
                         st.rerun()
+
+with lockouts_tab:
+    with data.session() as s:
+        locked = login_throttle.lockouts(s)
+    if not locked:
+        st.caption("No account or address is locked out.")
+    else:
+        st.dataframe(pd.DataFrame(locked), hide_index=True, key="ad_lockouts_table")
+        key = st.selectbox("Unlock", [r["key"] for r in locked], key="ad_lockout_pick")
+        if st.button("Unlock", key="ad_lockout_unlock") and widgets.run_action(actions.unlock_login, actor, key):
+            st.session_state["flash"] = f"{key} unlocked."
+            st.rerun()

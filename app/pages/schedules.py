@@ -9,7 +9,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import jobtypes
 from app import actions, auth, data, widgets
+from app.checked import run_checked_action
+
+SCHEDULABLE = [entry.name for entry in sorted(jobtypes.CATALOGUE, key=lambda e: e.name) if entry.trigger is None]
 
 actor = auth.require_actor()
 editor = actor.can("EDITOR")
@@ -61,7 +65,7 @@ if rows:
         except ValueError as exc:
             st.error(str(exc))
         else:
-            if widgets.run_action(actions.update_schedule, actor, sid, cron=cron.strip(), timezone=s["timezone"],
+            if run_checked_action(actions.update_schedule, actor, sid, cron=cron.strip(), timezone=s["timezone"],
                                   enabled=enabled, params=params) is not None:  # fmt: skip
                 st.session_state["flash"] = f"Schedule #{sid} saved."
                 st.rerun()
@@ -75,7 +79,8 @@ st.subheader("New schedule")
 with st.container(border=True):
     tenant_id = widgets.tenant_select("sc_new_tenant")
     c1, c2 = st.columns(2)
-    job_type = c1.selectbox("Job type", data.job_types(data.url()), key="sc_new_type", accept_new_options=True)
+    # Job types a vendor event starts need that event's record id; a schedule has none to give.
+    job_type = c1.selectbox("Job type", SCHEDULABLE, key="sc_new_type")
     new_cron = c2.text_input("Cron", "0 * * * *", key="sc_new_cron")
     new_params = st.text_area("Params (JSON)", "{}", key="sc_new_params")
     zone = tz_of.get(tenant_id or 0, "UTC")
@@ -87,7 +92,7 @@ with st.container(border=True):
         except ValueError as exc:
             st.error(str(exc))
         else:
-            new_id = widgets.run_action(actions.create_schedule, actor, tenant_id=tenant_id, job_type=job_type,
+            new_id = run_checked_action(actions.create_schedule, actor, tenant_id=tenant_id, job_type=job_type,
                                         cron=new_cron, timezone=zone, params=params)  # fmt: skip
             if new_id is not None:
                 st.session_state["flash"] = f"Schedule #{new_id} created."

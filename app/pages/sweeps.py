@@ -21,6 +21,7 @@ from db import sweeps
 from db.auth import Forbidden
 from db.blobs import BlobError, blob_key, make_blob_store
 from db.export import neutralise
+from jobtypes import TRADING_SWEEP
 
 ACTIVE = ("QUEUED", "RUNNING")
 METRIC_COLUMNS = {
@@ -123,7 +124,7 @@ def submit_form() -> None:
 @st.fragment(run_every=5)
 def running() -> None:
     """Queued and running sweeps; redrawn every few seconds while the page is open."""
-    rows = _read(sweeps.sweep_jobs, statuses=ACTIVE)
+    rows = _read(sweeps.sweep_jobs, TRADING_SWEEP, statuses=ACTIVE)
     if not rows:
         st.caption("No sweep is queued or running.")
         return
@@ -166,7 +167,7 @@ def equity_figure(equity: pd.DataFrame, best: dict[str, Any], strategy: str) -> 
 
 
 def show_sweep(job_id: int) -> None:
-    sweep = _read(sweeps.sweep_result, job_id)
+    sweep = _read(sweeps.sweep_result, TRADING_SWEEP, job_id)
     if sweep is None:
         st.warning(f"There is no trading sweep #{job_id}.")
         return
@@ -232,7 +233,7 @@ st.subheader("Running")
 running()
 
 st.subheader("Finished")
-done = _read(sweeps.sweep_jobs, statuses=("COMPLETED", "FAILED", "CANCELLED"))
+done = _read(sweeps.sweep_jobs, TRADING_SWEEP, statuses=("COMPLETED", "FAILED", "CANCELLED"))
 if not done:
     st.info("No finished sweeps yet.")
 else:

@@ -1,14 +1,14 @@
 """The job queue: every SQL statement that touches ``pipeline_jobs`` and its logs lives here.
 
 Functions take a ``Session`` (or a ``Connection``) and never commit: the caller owns the
-transaction (STYLE.md P7). The runner's hot path passes connections and commits once per
-batch. See DESIGN.md "Job lifecycle" for the states and rules this implements.
+transaction (the edge opens sessions and passes them in). The runner's hot path passes connections and commits once per
+batch. See README "The runner and the job lifecycle" for the states and rules this implements.
 """
 
 from __future__ import annotations
 
 from db.jobs._sql import CHANNEL, Executor
-from db.jobs.claim import ClaimedJob, claim, release
+from db.jobs.claim import ClaimedJob, claim, release, start
 from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, notify_runners, rerun
 from db.jobs.finish import (
     BACKOFF_BASE_S,
@@ -62,5 +62,6 @@ __all__ = [
     "release",
     "rerun",
     "set_progress",
+    "start",
     "stop_runner",
 ]

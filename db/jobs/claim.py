@@ -2,8 +2,10 @@
 
 ``claim`` marks a batch ``RUNNING`` in one statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``
 in a CTE; SQLite: one atomic ``UPDATE … RETURNING``, SQLite having a single writer):
-``attempts += 1``, ``locked_by``, ``locked_until = now + lease``, ``started_at`` (first start)
-and ``deadline_at`` (this attempt's deadline, kept across ``poll_later``).
+``locked_by``, ``locked_until = now + lease``, ``started_at`` (first claim) and ``deadline_at``
+(this attempt's deadline, kept across ``poll_later``). A claim spends no attempt: :func:`start`
+does, committed just before the handler runs (``attempts += 1``, ``attempt_started``), so the
+reaper gives a dead runner's prefetched, never-started jobs back at no cost.
 
 Concurrency keys: a candidate whose key is held by a RUNNING job is not claimable, and a batch
 takes at most one job per key. On PostgreSQL two runners could still claim two jobs of one
@@ -29,7 +31,7 @@ ADVISORY_NS = 7_001_013
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    """A job this runner holds. ``attempt`` is the attempt number being run (1-based)."""
+    """A job this runner holds. ``attempt`` is the attempt number it will run (1-based) once started."""
 
     id: int
     tenant_id: int
@@ -74,7 +76,7 @@ _PG_CLAIM = text(
     f"""
 WITH candidates AS ({_CANDIDATES} FOR UPDATE SKIP LOCKED),
 picked AS ({_ONE_PER_KEY})
-UPDATE pipeline_jobs SET status = 'RUNNING', attempts = pipeline_jobs.attempts + 1,
+UPDATE pipeline_jobs SET status = 'RUNNING', attempt_started = false,
     locked_by = :runner, locked_until = :until,
     started_at = COALESCE(pipeline_jobs.started_at, :now),
     deadline_at = COALESCE(pipeline_jobs.deadline_at,
@@ -88,7 +90,7 @@ _SQLITE_DEADLINE = "strftime('%Y-%m-%d %H:%M:%f', :now, '+' || timeout_s || ' se
 _SQLITE_CLAIM = text(
     f"""
 WITH candidates AS ({_CANDIDATES})
-UPDATE pipeline_jobs SET status = 'RUNNING', attempts = attempts + 1,
+UPDATE pipeline_jobs SET status = 'RUNNING', attempt_started = false,
     locked_by = :runner, locked_until = :until,
     started_at = COALESCE(started_at, :now),
     deadline_at = COALESCE(deadline_at, {_SQLITE_DEADLINE})
@@ -97,27 +99,27 @@ WHERE id IN ({_ONE_PER_KEY})
 """
 )
 
-# Giving a claimed job back undoes the claim: the attempt was never spent, and first-start
-# fields set by that claim (recognisable by the claim's own timestamp) are cleared again.
+# Giving a claimed job back undoes the claim; first-start fields set by that claim
+# (recognisable by the claim's own timestamp) are cleared again.
 _RELEASE = {
     "postgresql": text(
         """
-UPDATE pipeline_jobs SET status = 'QUEUED', attempts = attempts - 1,
+UPDATE pipeline_jobs SET status = 'QUEUED',
     locked_by = NULL, locked_until = NULL,
     started_at = CASE WHEN started_at = :now THEN NULL ELSE started_at END,
     deadline_at = CASE WHEN deadline_at = :now + make_interval(secs => timeout_s)
                        THEN NULL ELSE deadline_at END
-WHERE id = ANY(:ids) AND status = 'RUNNING' AND locked_by = :runner
+WHERE id = ANY(:ids) AND status = 'RUNNING' AND locked_by = :runner AND NOT attempt_started
 RETURNING id
 """
     ),
     "sqlite": text(
         f"""
-UPDATE pipeline_jobs SET status = 'QUEUED', attempts = attempts - 1,
+UPDATE pipeline_jobs SET status = 'QUEUED',
     locked_by = NULL, locked_until = NULL,
     started_at = CASE WHEN started_at = :now THEN NULL ELSE started_at END,
     deadline_at = CASE WHEN deadline_at = {_SQLITE_DEADLINE} THEN NULL ELSE deadline_at END
-WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'RUNNING' AND locked_by = :runner
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'RUNNING' AND locked_by = :runner AND NOT attempt_started
 RETURNING id
 """
     ),
@@ -151,7 +153,7 @@ def claim(
             tenant_id=r[1],
             job_type=r[2],
             params=read_json(r[3]) or {},
-            attempt=r[4],
+            attempt=r[4] + 1,  # the attempt this claim will run once started
             max_attempts=r[5],
             timeout_s=r[6],
             deadline_at=read_ts(r[7]) or now,
@@ -208,3 +210,20 @@ def release(session: Executor, runner_id: str, jobs: Sequence[ClaimedJob]) -> li
         params["ids"] = ids if name == "postgresql" else str(ids)
         released += [r[0] for r in session.execute(_RELEASE[name], params)]
     return released
+
+
+_START = text(
+    "UPDATE pipeline_jobs SET attempts = attempts + 1, attempt_started = true "
+    "WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt - 1 "
+    "AND NOT attempt_started RETURNING id"
+)
+
+
+def start(session: Executor, runner_id: str, job: ClaimedJob) -> bool:
+    """Spend the attempt, just before the handler runs; False if the job is no longer ours.
+
+    The caller commits before calling the handler: once this is visible, a dead runner's
+    attempt counts (its handler may have written to a vendor); until then it cost nothing.
+    """
+    params = {"id": job.id, "runner": runner_id, "attempt": job.attempt}
+    return session.execute(_START, params).first() is not None

@@ -32,7 +32,7 @@ CHUNK = 5000
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to enqueue. Defaults follow the job lifecycle in DESIGN.md."""
+    """What to enqueue. Defaults follow README "The runner and the job lifecycle"."""
 
     tenant_id: int
     job_type: str

@@ -239,14 +239,19 @@ def heartbeat(
     return {r[0]: bool(r[1]) for r in rows}
 
 
+# A dead runner's job: a started attempt counts (FAILED when it was the last); a claim whose
+# handler never started is given back as it was, at no cost.
 _REQUEUE_DEAD = """
 UPDATE pipeline_jobs SET
     status = CASE WHEN cancel_requested THEN 'CANCELLED'
-                  WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
-    completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now ELSE NULL END,
-    error = :why || ': runner ' || COALESCE(locked_by, '?') || ' stopped during attempt '
-            || CAST(attempts AS VARCHAR),
-    deadline_at = NULL, locked_by = NULL, locked_until = NULL
+                  WHEN attempt_started AND attempts >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
+    completed_at = CASE WHEN cancel_requested OR (attempt_started AND attempts >= max_attempts)
+                        THEN :now ELSE NULL END,
+    error = CASE WHEN attempt_started OR cancel_requested
+                 THEN :why || ': runner ' || COALESCE(locked_by, '?') || ' stopped during attempt '
+                      || CAST(attempts AS VARCHAR)
+                 ELSE error END,
+    attempt_started = false, deadline_at = NULL, locked_by = NULL, locked_until = NULL
 WHERE status = 'RUNNING' AND {where}
 RETURNING id, status
 """
@@ -254,7 +259,7 @@ _REAP = text(_REQUEUE_DEAD.format(where="locked_until < :now"))
 
 
 def reap_expired(session: Executor, *, now: dt.datetime | None = None) -> dict[int, str]:
-    """Requeue jobs whose lease expired (their runner died); the dead attempt counts.
+    """Requeue jobs whose lease expired (their runner died); a started attempt counts, an unstarted claim not.
 
     Returns ``{job_id: new status}``.
     """

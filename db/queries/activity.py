@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from db.models import ApiToken, AuditEntry, PipelineJob, Schedule, Tenant, User, WebhookDelivery, WorkflowSetting
@@ -145,11 +145,13 @@ def api_tokens(session: Session) -> list[dict[str, Any]]:
             ApiToken.prefix,
             ApiToken.role,
             User.email.label("owner"),
+            func.coalesce(Tenant.name, "every tenant").label("tenant"),
             ApiToken.created_at,
             ApiToken.last_used_at,
             ApiToken.revoked_at,
         )
         .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Tenant, Tenant.id == ApiToken.tenant_id)
         .order_by(ApiToken.id.desc())
     )
     return [dict(r) for r in session.execute(query).mappings()]

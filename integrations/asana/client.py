@@ -2,7 +2,7 @@
 
 ``base_url`` is the API root: ``https://app.asana.com/api/1.0`` (or the sandbox's
 ``…/asana/api/1.0``). Payloads are wrapped in ``{"data": …}``; lists page with ``offset``.
-Rate limits (§5.3): 429 with ``Retry-After``, which the base policy honours.
+Rate limits (https://developers.asana.com/docs/rate-limits): 429 with ``Retry-After``, which the base policy honours.
 """
 
 from __future__ import annotations

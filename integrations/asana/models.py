@@ -1,4 +1,4 @@
-"""Asana resources as the client returns them (CONTRACTS.md §5.4)."""
+"""Asana resources as the client returns them (https://developers.asana.com/reference/rest-api-reference)."""
 
 from __future__ import annotations
 

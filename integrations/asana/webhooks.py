@@ -1,4 +1,4 @@
-"""Asana webhook handshake, signatures and event parsing (CONTRACTS.md §5.1).
+"""Asana webhook handshake, signatures and event parsing (https://developers.asana.com/docs/webhooks-guide).
 
 The handshake: while ``POST /webhooks`` is in flight, Asana POSTs to the target with an
 ``X-Hook-Secret`` header; the receiver answers 200/204 echoing it, and stores it: every later

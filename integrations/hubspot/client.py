@@ -1,8 +1,10 @@
-"""HubSpot CRM client on the dated API paths (CONTRACTS.md §3.4), version configurable.
+"""HubSpot CRM client on the dated API paths, version configurable.
+
+Versions: https://developers.hubspot.com/docs/api-reference/latest/overview
 
 Contacts (search by email, create, update, batch upsert by email), deals (read with their
 company and contact associations, move stage) and default associations. Rate limits: 429
-with ``Retry-After`` when present, else the ``X-HubSpot-RateLimit-*`` window (§3.3).
+with ``Retry-After`` when present, else the ``X-HubSpot-RateLimit-*`` window (https://developers.hubspot.com/docs/api/usage-details).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the HubSpot client returns: CRM objects as pydantic models (CONTRACTS.md §3.4).
+"""What the HubSpot client returns: CRM objects as pydantic models (HubSpot's CRM objects API, dated versions).
 
 HubSpot property values are all strings (or null); typed accessors convert the few we use.
 """

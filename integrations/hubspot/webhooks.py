@@ -1,6 +1,7 @@
 """HubSpot webhook signatures (v3, legacy v1/v2) and event parsing.
 
-CONTRACTS.md §3.1. Every check works on the raw body bytes and compares in constant time.
+https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation.
+Every check works on the raw body bytes and compares in constant time.
 v3 is validated whenever its header is present; the legacy ``X-HubSpot-Signature`` is a
 fallback for deliveries that carry only it.
 """

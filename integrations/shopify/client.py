@@ -1,10 +1,11 @@
-"""Shopify orders through the GraphQL Admin API (CONTRACTS.md §4.3: REST is legacy).
+"""Shopify orders through the GraphQL Admin API (REST is legacy: https://shopify.dev/docs/api/admin-rest).
 
 ``base_url`` is the shop's base (``https://<shop>.myshopify.com``, or the sandbox's
 ``…/shopify/<shop>``); calls go to ``/admin/api/<version>/graphql.json`` with the
 ``X-Shopify-Access-Token`` header (set by the connection's auth).
 
-Rate limits (§4.4): GraphQL is throttled by query cost. A throttled query answers 200 with
+Rate limits (shopify.dev/docs/api/usage/rate-limits): GraphQL is throttled by query cost.
+A throttled query answers 200 with
 ``errors[].extensions.code == "THROTTLED"``; the wait is computed from
 ``extensions.cost.throttleStatus`` (points missing / restore rate). A 429 with
 ``Retry-After`` is honoured as well.

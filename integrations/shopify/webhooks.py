@@ -1,7 +1,8 @@
 """Shopify webhook and OAuth-redirect signatures, and webhook parsing.
 
-CONTRACTS.md §4.1 (webhooks: base64 HMAC-SHA256 of the raw body with the app secret) and
-§4.2 (install/callback query ``hmac``: hex HMAC-SHA256 of the sorted ``key=value`` pairs).
+Webhooks: base64 HMAC-SHA256 of the raw body with the app secret (https://shopify.dev/docs/apps/build/webhooks);
+OAuth install/callback query ``hmac``: hex HMAC-SHA256 of the sorted ``key=value`` pairs
+(https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant).
 """
 
 from __future__ import annotations

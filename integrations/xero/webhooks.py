@@ -1,4 +1,6 @@
-"""Xero webhook signatures, the Intent-to-Receive handshake and event parsing (CONTRACTS.md §2.1).
+"""Xero webhook signatures, the Intent-to-Receive handshake and event parsing.
+
+https://developer.xero.com/documentation/webhooks/configuring-your-server
 
 Xero signs the raw body with HMAC-SHA256 keyed by the app's webhook key — the key *string's*
 UTF-8 bytes, never base64-decoded — and sends the base64 digest in ``x-xero-signature``. The

@@ -20,8 +20,6 @@ from db import cursors
 from integrations.asana.models import Task
 from integrations.http import IntegrationError, NotFound
 from integrations.hubspot.client import HubSpotClient
-from jobtypes.params import AsanaPollParams as PollParams
-from jobtypes.params import AsanaTaskParams as TaskParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -67,7 +65,7 @@ def reconcile(ctx: JobContext, hubspot: HubSpotClient, task: Task, options: Asan
     return "updated"
 
 
-@register(ASANA_TASK_RECONCILE, params=TaskParams)
+@register(ASANA_TASK_RECONCILE)
 def asana_task_reconcile(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Asana task changed → reconcile its HubSpot contact."""
     with session_factory(ctx)() as session:
@@ -85,7 +83,7 @@ def asana_task_reconcile(ctx: JobContext, params: dict[str, Any]) -> dict[str, A
     return {"task": gid, "outcome": outcome}
 
 
-@register(ASANA_TASKS_POLL, params=PollParams)
+@register(ASANA_TASKS_POLL)
 def asana_tasks_poll(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Scheduled: reconcile every onboarding task changed since the last poll."""
     factory = session_factory(ctx)

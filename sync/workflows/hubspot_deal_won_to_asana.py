@@ -19,7 +19,6 @@ from integrations.asana.models import Task
 from integrations.http import NotFound
 from integrations.hubspot.client import HubSpotClient
 from integrations.hubspot.models import CrmObject, Deal
-from jobtypes.params import DealWonParams as DealParams
 from sync.clients import JobClients, session_factory, tenant_name
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -51,7 +50,7 @@ def read_object(hubspot: HubSpotClient, object_type: str, object_id: str, proper
     return page.results[0] if page.results else None
 
 
-@register(HUBSPOT_DEAL_WON_TO_ASANA, params=DealParams)
+@register(HUBSPOT_DEAL_WON_TO_ASANA)
 def hubspot_deal_won_to_asana(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """HubSpot deal closed won → an onboarding task in the tenant's Asana project."""
     with session_factory(ctx)() as session:

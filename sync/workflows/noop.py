@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobtypes.params import NoopParams
+from jobtypes import NOOP
 from sync.context import JobContext
 from sync.errors import PermanentJobError, TransientJobError
 from sync.workflows import register
 
 
-@register("noop", params=NoopParams)
+@register(NOOP)
 def noop(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Does nothing (tests and benchmarks)."""
     if params["note"]:

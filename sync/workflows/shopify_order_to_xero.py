@@ -21,7 +21,6 @@ from integrations.http import NotFound
 from integrations.shopify.models import Order
 from integrations.xero.client import XeroClient, where_equals
 from integrations.xero.models import Invoice, NewContact, NewInvoice, NewLineItem
-from jobtypes.params import ShopifyOrderParams as OrderParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -90,7 +89,7 @@ def invoice_for(order: Order, contact_id: str, options: ShopifyOrderToXeroOption
     )
 
 
-@register(SHOPIFY_ORDER_TO_XERO, params=OrderParams)
+@register(SHOPIFY_ORDER_TO_XERO)
 def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Shopify order paid → one Xero sales invoice."""
     with session_factory(ctx)() as session:

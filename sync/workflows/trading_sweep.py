@@ -28,17 +28,16 @@ from typing import Any
 
 import httpx
 import pandas as pd
-from pydantic import ValidationError
 
 from db.blobs import BlobStore, blob_key, make_blob_store
 from integrations.http import CallRecorder
 from integrations.prices import PriceClient, PriceHistory
-from jobtypes.sweep import SweepParams, TradingSweepParams, validate_sweep_params
+from jobtypes import TRADING_SWEEP, InvalidParams, parse_params
+from jobtypes.sweep import SweepParams, sweep_context
 from sync.metrics import TRADING_API_LATENCY
 from sync.sweep.backtest import equity_curve, run_sweep
 from sync.workflows import register
 
-JOB_TYPE = "trading-sweep"
 TOP_N = 20
 EXECUTION = "signal at bar t's close, order at bar t+1's open"
 
@@ -49,7 +48,7 @@ class SweepRejected(ValueError):
     permanent = True
 
 
-@register(JOB_TYPE, params=TradingSweepParams)
+@register(TRADING_SWEEP)
 def run(
     ctx: Any,
     params: Mapping[str, Any],
@@ -123,11 +122,13 @@ def run(
 
 
 def _validate(params: Mapping[str, Any], available: Mapping[str, int]) -> SweepParams:
+    """The catalogue's check again, now against the tickers the live price provider holds."""
     try:
-        return validate_sweep_params(params, available)
-    except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
-        raise SweepRejected(f"invalid trading-sweep params: {reasons}") from exc
+        sweep = parse_params(TRADING_SWEEP, params, context=sweep_context(available))
+    except InvalidParams as exc:
+        raise SweepRejected(str(exc)) from exc
+    assert isinstance(sweep, SweepParams)
+    return sweep
 
 
 def _report_data(ctx: Any, history: PriceHistory) -> None:
@@ -209,4 +210,4 @@ def _recorder(ctx: Any) -> CallRecorder:
     return record
 
 
-__all__ = ["EXECUTION", "JOB_TYPE", "SweepRejected", "run"]
+__all__ = ["EXECUTION", "SweepRejected", "run"]

@@ -21,7 +21,6 @@ from typing import Any
 from db import cursors
 from integrations.hubspot.client import HubSpotClient
 from integrations.xero.models import Contact
-from jobtypes.params import ContactsSyncParams as SyncParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.workflow_settings import XERO_CONTACTS_TO_HUBSPOT, XeroContactsToHubSpotOptions, load
@@ -68,7 +67,7 @@ def chunks(items: Iterable[Contact], size: int) -> Iterator[list[Contact]]:
         yield page
 
 
-@register(XERO_CONTACTS_TO_HUBSPOT, params=SyncParams)
+@register(XERO_CONTACTS_TO_HUBSPOT)
 def xero_contacts_to_hubspot(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Xero contacts changed since the cursor → HubSpot contacts (upsert by email)."""
     factory = session_factory(ctx)

@@ -21,7 +21,6 @@ from integrations.http import NotFound
 from integrations.hubspot.client import CONTACT_PROPERTIES, ContactExists, HubSpotClient
 from integrations.hubspot.models import Contact
 from integrations.xero.models import Invoice
-from jobtypes.params import InvoicePaidParams
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -42,7 +41,7 @@ def desired_properties(invoice: Invoice, options: XeroInvoicePaidOptions) -> dic
     }
 
 
-@register(XERO_INVOICE_PAID, params=InvoicePaidParams)
+@register(XERO_INVOICE_PAID)
 def xero_invoice_paid(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Xero invoice paid → update the HubSpot contact (and close the linked deal)."""
     with session_factory(ctx)() as session:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import actor
 from dashboard_seed import Seeded
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import actions
 from db.auth import Forbidden
 from db.filters import JobFilter
 from db.models import AuditEntry, PipelineJob, Schedule, Tenant
+from jobtypes import InvalidParams
 
 
 def _audit(session: Session) -> list[AuditEntry]:
@@ -90,14 +91,19 @@ def test_schedules_are_created_validated_and_run(db_session: Session, seeded: Se
     with pytest.raises(ValueError, match="invalid cron"):
         actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="61 * * * *",
                                 timezone="UTC", params={})  # fmt: skip
+    with pytest.raises(InvalidParams, match="a: Extra inputs are not permitted"):
+        actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="*/5 * * * *",
+                                timezone="UTC", params={"a": 1})  # fmt: skip
     sid = actions.create_schedule(db_session, editor, tenant_id=seeded.acme, job_type="noop", cron="*/5 * * * *",
-                                  timezone="Australia/Sydney", params={"a": 1})  # fmt: skip
+                                  timezone="Australia/Sydney", params={"sleep_ms": 1})  # fmt: skip
     assert len(actions.check_cron("*/5 * * * *", "Australia/Sydney")) == 3
     actions.update_schedule(db_session, editor, sid, enabled=False)
     db_session.expire_all()
     assert db_session.get(Schedule, sid).enabled is False  # type: ignore[union-attr]
     job_id = actions.run_schedule_now(db_session, editor, sid)
-    assert db_session.get(PipelineJob, job_id).params == {"a": 1}  # type: ignore[union-attr]
+    assert db_session.get(PipelineJob, job_id).params == {"sleep_ms": 1}  # type: ignore[union-attr]
+    with pytest.raises(InvalidParams, match="sleep_ms"):
+        actions.update_schedule(db_session, editor, sid, params={"sleep_ms": -1})
 
 
 def test_admins_manage_tenants_users_and_tokens(db_session: Session, seeded: Seeded) -> None:
@@ -122,3 +128,21 @@ def test_params_must_be_a_json_object() -> None:
         actions.parse_params("[1]")
     with pytest.raises(ValueError, match="line 1"):
         actions.parse_params("{")
+
+
+def test_a_rerun_is_checked_by_the_catalogue_and_queues_nothing_when_invalid(
+    db_session: Session, seeded: Seeded
+) -> None:
+    editor = actor("EDITOR")
+    before = db_session.scalar(select(func.count()).select_from(PipelineJob))
+    with pytest.raises(InvalidParams) as edited:
+        actions.rerun(db_session, editor, seeded.invoice_job, {"invoice_id": ""})
+    assert [(e.field, e.message) for e in edited.value.errors] == [
+        ("invoice_id", "String should have at least 1 character")
+    ]
+    with pytest.raises(InvalidParams, match="invoice_id: Field required"):
+        actions.rerun(db_session, editor, seeded.rerun_child)  # its stored params lack invoice_id
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).select_from(PipelineJob)) == before
+    new_id = actions.rerun(db_session, editor, seeded.invoice_job, {"invoice_id": "INV-7"})
+    assert db_session.get(PipelineJob, new_id).params == {"invoice_id": "INV-7"}  # type: ignore[union-attr]

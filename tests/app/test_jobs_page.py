@@ -67,6 +67,11 @@ def test_an_editor_reruns_a_job_and_lands_on_the_new_one(
     assert audit.actor == "editor@example.com" and audit.target == f"job:{seeded.invoice_job}" and audit.allowed
 
 
+def _reruns(db_session: Session, parent: int) -> list[PipelineJob]:
+    db_session.expire_all()
+    return list(db_session.scalars(select(PipelineJob).where(PipelineJob.parent_job_id == parent)))
+
+
 def test_rerun_with_edited_params_validates_the_json(
     app: Callable[..., AppTest], seeded: Seeded, db_session: Session
 ) -> None:
@@ -76,10 +81,40 @@ def test_rerun_with_edited_params_validates_the_json(
     at.text_area(key=f"edit_params_{seeded.invoice_job}").input("[1, 2").run()
     at.button(key="job_rerun_edited").click().run()
     assert "not valid JSON" in at.error[0].value
-    at.text_area(key=f"edit_params_{seeded.invoice_job}").input('{"invoice": "INV-9"}').run()
+    at.text_area(key=f"edit_params_{seeded.invoice_job}").input('{"invoice_id": "INV-9"}').run()
     at.button(key="job_rerun_edited").click().run()
-    new = db_session.scalar(select(PipelineJob).where(PipelineJob.parent_job_id == seeded.invoice_job))
-    assert new is not None and new.params == {"invoice": "INV-9"}
+    (new,) = _reruns(db_session, seeded.invoice_job)
+    assert new.params == {"invoice_id": "INV-9"}
+
+
+def test_rerun_with_edited_params_shows_each_bad_field_and_queues_nothing(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.query_params["job"] = str(seeded.invoice_job)
+    at.run()
+    at.text_area(key=f"edit_params_{seeded.invoice_job}").input('{"invoice": "INV-9"}').run()  # a typo
+    at.button(key="job_rerun_edited").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["invoice_id: Field required"]
+    assert "Nothing was saved or queued" in at.warning[0].value
+    assert not any("pydantic" in e.value or "http" in e.value for e in at.error)
+    assert _reruns(db_session, seeded.invoice_job) == []
+    assert at.title[0].value.startswith(f"Job #{seeded.invoice_job} ")  # still on the job, edit kept
+
+
+def test_a_one_click_rerun_of_params_that_no_longer_validate_says_why_per_field(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    before = len(_reruns(db_session, seeded.rerun_child))
+    db_session.rollback()
+    at = app("EDITOR", "pages/jobs.py")
+    at.query_params["job"] = str(seeded.rerun_child)  # stored params {"n": 30}: no invoice_id
+    at.run()
+    at.button(key="job_rerun").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["invoice_id: Field required"]
+    assert len(_reruns(db_session, seeded.rerun_child)) == before
 
 
 def test_an_editor_cancels_a_queued_job(app: Callable[..., AppTest], db_session: Session) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import MAIN, actor
 from dashboard_seed import PASSWORD, Seeded
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
@@ -170,3 +170,50 @@ def test_the_audit_log_shows_refusals_to_admins(app: Callable[..., AppTest], see
     at.toggle(key="au_refused").set_value(True).run()
     rows = at.dataframe[0].value
     assert list(rows["action"]) == ["job.rerun"] and list(rows["actor"]) == ["viewer@example.com"]
+
+
+def test_guessing_passwords_is_throttled_and_an_admin_unlocks_from_the_admin_page(
+    app: Callable[..., AppTest], db_session: Session
+) -> None:
+    at = app(None)
+
+    def log_in(password: str) -> str:
+        at.text_input(key="login_email").input("editor@example.com")
+        at.text_input(key="login_password").input(password)
+        at.button[0].click().run()
+        return str(at.error[0].value) if at.error else ""
+
+    messages = [log_in("wrong") for _ in range(4)]  # three free failures, then the wait
+    assert messages[:3] == ["Wrong email or password."] * 3
+    assert messages[3].startswith("Too many failed logins. Try again in")
+    assert log_in(PASSWORD).startswith("Too many failed logins")  # even the right password waits
+
+    # Lock the account outright, then lift the lockout as an admin.
+    from db.login_throttle import lockouts
+
+    db_session.execute(
+        text("UPDATE login_failures SET locked_until = :until WHERE key = 'account:editor@example.com'"),
+        {"until": "2999-01-01 00:00:00"},
+    )
+    db_session.commit()
+    admin = app("ADMIN", "pages/admin.py")
+    assert admin.selectbox(key="ad_lockout_pick").value == "account:editor@example.com"
+    admin.button(key="ad_lockout_unlock").click().run()
+    assert not admin.exception, admin.exception
+    assert lockouts(db_session) == []
+    assert log_in(PASSWORD) == "" and at.title[0].value == "Overview"
+
+
+def test_a_schedule_with_bad_params_is_refused_per_field(app: Callable[..., AppTest], db_session: Session) -> None:
+    before = db_session.scalar(select(func.count()).select_from(Schedule))
+    db_session.rollback()
+    at = app("EDITOR", "pages/schedules.py")
+    at.selectbox(key="sc_new_type").set_value("noop").run()
+    at.text_area(key="sc_new_params").input('{"sleep_ms": -5, "sleepms": 1}').run()
+    at.button(key="sc_create").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "sleep_ms: Input should be greater than or equal to 0",
+        "sleepms: Extra inputs are not permitted",
+    ]
+    assert db_session.scalar(select(func.count()).select_from(Schedule)) == before

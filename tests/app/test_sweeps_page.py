@@ -19,20 +19,19 @@ import pandas as pd
 import pytest
 from conftest import actor
 from dashboard_seed import Seeded
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from app.sweep_actions import submit_sweep
-from app.sweep_form import InvalidSweep, available_tickers, validate_sweep_form
+from app.sweep_form import InvalidSweep, available_tickers, check_sweep
 from db import jobs, sweeps
 from db.auth import Forbidden
 from db.blobs import LocalBlobStore
 from db.models import AuditEntry, PipelineJob, Tenant
-from integrations.sandbox.app import create_sandbox_app
-from jobtypes.sweep import TradingSweepParams
+from jobtypes import TRADING_SWEEP, InvalidParams, validate_params
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from sync.workflows.trading_sweep import run
 
@@ -64,7 +63,7 @@ def page(role: str, query: dict[str, str] | None = None) -> AppTest:
 
 def sweep_jobs(session: Session) -> list[PipelineJob]:
     session.expire_all()
-    return list(session.scalars(select(PipelineJob).where(PipelineJob.job_type == "trading-sweep")))
+    return list(session.scalars(select(PipelineJob).where(PipelineJob.job_type == TRADING_SWEEP)))
 
 
 @pytest.fixture
@@ -91,17 +90,22 @@ def finished_sweep(db_session: Session, seeded: Seeded, tmp_path: Path) -> tuple
 
 def _outcome(validate: Any, raw: dict[str, Any]) -> tuple[str, Any]:
     try:
-        return "ok", validate(raw, None).model_dump(mode="json")
-    except ValidationError as exc:
-        return "rejected", [(e["loc"], e["msg"]) for e in exc.errors()]
+        return "ok", validate(raw)
+    except InvalidParams as exc:
+        first: dict[str, str] = {}
+        for error in exc.errors:
+            first.setdefault(error.field.split(".")[0], error.message)
+        return "rejected", first
+    except InvalidSweep as exc:
+        return "rejected", exc.errors
 
 
 def test_the_form_offers_the_tickers_and_history_lengths_the_listener_validates_against() -> None:
-    def listener(raw: dict[str, Any], _: Any) -> Any:
-        return TradingSweepParams.model_validate(raw)  # what POST /webhook/jobs runs
+    def listener(raw: dict[str, Any]) -> Any:
+        return validate_params(TRADING_SWEEP, raw)  # what POST /webhook/jobs runs
 
-    def form(raw: dict[str, Any], _: Any) -> Any:
-        return validate_sweep_form(raw)  # the page's default: the same bundled tickers
+    def form(raw: dict[str, Any]) -> Any:
+        return check_sweep(raw).model_dump(mode="json")  # the page's default: the same bundled tickers
 
     assert set(available_tickers()) == {"BTC-USD", "ETH-USD", "SPY"}
     for ticker, bars in available_tickers().items():
@@ -183,7 +187,7 @@ def test_the_action_checks_params_even_without_the_form(db_session: Session, see
         submit_sweep(db_session, actor("EDITOR"), seeded.acme, {**EXAMPLE, "ticker": "DOGE-USD"})
     assert info.value.errors["ticker"].startswith("unknown ticker 'DOGE-USD'")
     assert db_session.scalar(select(func.count()).select_from(PipelineJob).where(
-        PipelineJob.job_type == "trading-sweep")) == 0  # fmt: skip
+        PipelineJob.job_type == TRADING_SWEEP)) == 0  # fmt: skip
 
 
 # -- watching and studying ---------------------------------------------------------------------
@@ -304,7 +308,7 @@ def test_the_sweep_list_reads_progress_on_both_databases(session: Session) -> No
     jobs.enqueue(session, tenant_id=tenant.id, job_type="noop")
     jobs.set_progress(session, running, 0.25)
     session.commit()
-    rows = {row["id"]: row for row in sweeps.sweep_jobs(session, statuses=("QUEUED",))}
+    rows = {row["id"]: row for row in sweeps.sweep_jobs(session, TRADING_SWEEP, statuses=("QUEUED",))}
     assert set(rows) == {queued, running}
     assert (rows[queued]["progress"], rows[running]["progress"]) == (None, 0.25)
     assert rows[running]["tenant"] == "Acme" and rows[running]["params"]["ticker"] == "BTC-USD"

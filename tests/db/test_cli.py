@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import PipelineJob, Tenant
+from db.models import ApiToken
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,16 +38,13 @@ def test_the_cli_creates_tenants_users_and_tokens(db_url: str) -> None:
     token = _db(db_url, "create-token", "ops@example.com")
     assert token.returncode == 0 and token.stdout.startswith("zx_")
     assert _db(db_url, "create-token", "nobody@example.com").returncode == 2
-
-
-def test_seed_demo_is_idempotent(db_url: str) -> None:
-    assert _db(db_url, "seed-demo").returncode == 0
-    assert _db(db_url, "seed-demo").returncode == 0
+    tenant_id = created.stdout.strip()
+    scoped = _db(db_url, "create-token", "ops@example.com", "--name", "northwind", "--tenant", tenant_id)
+    assert scoped.returncode == 0 and scoped.stdout.startswith("zx_")
+    unknown = _db(db_url, "create-token", "ops@example.com", "--tenant", "999999")
+    assert unknown.returncode == 2 and "no tenant 999999" in unknown.stderr
     engine = make_engine(db_url)
     with make_session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).select_from(Tenant)) == 1
-        jobs = session.scalar(select(func.count()).select_from(PipelineJob))
-        statuses = set(session.scalars(select(PipelineJob.status).distinct()))
+        by_name = {t.name: t.tenant_id for t in session.scalars(select(ApiToken))}
     engine.dispose()
-    assert jobs is not None and jobs > 1000
-    assert {"COMPLETED", "FAILED"} <= statuses
+    assert by_name == {"api": None, "northwind": int(tenant_id)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,6 +19,14 @@ from sync.listen import libpq_url
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
+
+
+def claim(session: Session, runner_id: str, **kwargs: Any) -> list[jobs.ClaimedJob]:
+    """Claim and start each claimed job, as a runner's workers do (an attempt counts from its start)."""
+    claimed = jobs.claim(session, runner_id, **kwargs)
+    for c in claimed:
+        assert jobs.start(session, runner_id, c)
+    return claimed
 
 def no_jitter(_delay: float) -> float:
     return 0.0
@@ -80,7 +89,7 @@ def test_claim_takes_higher_priority_first_then_older_run_at(session: Session, t
     mid_early = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=1, run_at=T0 - dt.timedelta(1)).id
     future = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=9, run_at=T0 + dt.timedelta(1)).id
     session.commit()
-    claimed = jobs.claim(session, "r1", limit=10, lease_s=30, now=T0)
+    claimed = claim(session, "r1", limit=10, lease_s=30, now=T0)
     session.commit()
     assert [c.id for c in claimed] == [high, mid_early, mid_late, low]
     assert future not in [c.id for c in claimed]
@@ -93,14 +102,14 @@ def test_claim_takes_higher_priority_first_then_older_run_at(session: Session, t
 
 def test_claim_respects_the_limit(session: Session, tenant_id: int) -> None:
     jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop") for _ in range(5)], now=T0)
-    assert len(jobs.claim(session, "r1", limit=3, lease_s=30, now=T0)) == 3
-    assert len(jobs.claim(session, "r1", limit=3, lease_s=30, now=T0)) == 2
-    assert jobs.claim(session, "r1", limit=3, lease_s=30, now=T0) == []
+    assert len(claim(session, "r1", limit=3, lease_s=30, now=T0)) == 3
+    assert len(claim(session, "r1", limit=3, lease_s=30, now=T0)) == 2
+    assert claim(session, "r1", limit=3, lease_s=30, now=T0) == []
 
 
 def test_complete_records_the_result_and_ignores_a_runner_that_lost_the_job(session: Session, tenant_id: int) -> None:
     a, b = (e.id for e in jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop")] * 2, now=T0))
-    claimed = jobs.claim(session, "r1", limit=2, lease_s=30, now=T0)
+    claimed = claim(session, "r1", limit=2, lease_s=30, now=T0)
     done = jobs.complete(
         session, "r1", [jobs.Finished(a, 1, {"ok": True}, {"duration_ms": 3}), jobs.Finished(b, 2, {"x": 1})], now=T0
     )
@@ -118,7 +127,7 @@ def test_a_transient_failure_backs_off_exponentially_then_fails_with_the_error(
     jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", now=T0).id
     now = T0
     for attempt, delay in ((1, 2), (2, 4)):
-        [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=now)
+        [c] = claim(session, "r1", limit=1, lease_s=30, now=now)
         assert c.attempt == attempt
         status = jobs.fail(
             session,
@@ -133,9 +142,9 @@ def test_a_transient_failure_backs_off_exponentially_then_fails_with_the_error(
         row = job(session, jid)
         assert (status, row.status, row.error) == ("QUEUED", "QUEUED", f"boom {attempt}")
         assert row.run_at == now + dt.timedelta(seconds=delay)
-        assert jobs.claim(session, "r1", limit=1, lease_s=30, now=now + dt.timedelta(seconds=delay - 0.1)) == []
+        assert claim(session, "r1", limit=1, lease_s=30, now=now + dt.timedelta(seconds=delay - 0.1)) == []
         now += dt.timedelta(seconds=delay)
-    [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=now)
+    [c] = claim(session, "r1", limit=1, lease_s=30, now=now)
     assert jobs.fail(session, jid, runner_id="r1", attempt=3, error="boom 3", permanent=False, now=now) == "FAILED"
     session.commit()
     row = job(session, jid)
@@ -150,7 +159,7 @@ def test_backoff_adds_the_jitter_to_two_seconds_times_two_to_the_attempt() -> No
 
 def test_a_permanent_failure_fails_at_once(session: Session, tenant_id: int) -> None:
     jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop").id
-    jobs.claim(session, "r1", limit=1, lease_s=30)
+    claim(session, "r1", limit=1, lease_s=30)
     assert jobs.fail(session, jid, runner_id="r1", attempt=1, error="404 contact gone", permanent=True) == "FAILED"
     session.commit()
     assert (job(session, jid).status, job(session, jid).attempts) == ("FAILED", 1)
@@ -159,7 +168,7 @@ def test_a_permanent_failure_fails_at_once(session: Session, tenant_id: int) -> 
 def test_cancel_stops_a_queued_job_at_once_and_flags_a_running_one(session: Session, tenant_id: int) -> None:
     queued = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", priority=-1).id
     running = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop").id
-    jobs.claim(session, "r1", limit=1, lease_s=30)
+    claim(session, "r1", limit=1, lease_s=30)
     assert jobs.cancel(session, queued, by="alice") == "CANCELLED"
     assert jobs.cancel(session, running, by="alice") == "RUNNING"
     assert jobs.heartbeat(session, "r1", [running], lease_s=30) == {running: True}
@@ -183,7 +192,7 @@ def test_rerun_makes_a_child_job_and_never_touches_the_original(session: Session
         idempotency_key="once",
         concurrency_key="k",
     ).id
-    jobs.claim(session, "r1", limit=1, lease_s=30)
+    claim(session, "r1", limit=1, lease_s=30)
     jobs.fail(session, orig, runner_id="r1", attempt=1, error="bad", permanent=True)
     session.commit()
     before = {c: getattr(job(session, orig), c) for c in ("status", "params", "error", "attempts", "completed_at")}
@@ -213,7 +222,7 @@ def test_bulk_rerun_reruns_the_failed_jobs_matching_the_filter_once(session: Ses
             ],
         )
     ]
-    jobs.claim(session, "r1", limit=4, lease_s=30)
+    claim(session, "r1", limit=4, lease_s=30)
     for jid in ids[:3]:
         jobs.fail(session, jid, runner_id="r1", attempt=1, error="x", permanent=True)
     jobs.complete(session, "r1", [jobs.Finished(ids[3], 1)])
@@ -239,22 +248,22 @@ def test_jobs_sharing_a_concurrency_key_never_run_together(session: Session, ten
         )
     )
     session.commit()
-    assert [j.id for j in jobs.claim(session, "r1", limit=10, lease_s=30, now=T0)] == [a, c]
+    assert [j.id for j in claim(session, "r1", limit=10, lease_s=30, now=T0)] == [a, c]
     session.commit()
-    assert jobs.claim(session, "r2", limit=10, lease_s=30, now=T0) == []
+    assert claim(session, "r2", limit=10, lease_s=30, now=T0) == []
     jobs.complete(session, "r1", [jobs.Finished(a, 1)])
     session.commit()
-    assert [j.id for j in jobs.claim(session, "r2", limit=10, lease_s=30, now=T0)] == [b]
+    assert [j.id for j in claim(session, "r2", limit=10, lease_s=30, now=T0)] == [b]
 
 
-def test_an_expired_lease_is_reaped_and_the_dead_attempt_counts(session: Session, tenant_id: int) -> None:
+def test_an_expired_lease_is_reaped_and_a_started_attempt_counts(session: Session, tenant_id: int) -> None:
     jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", max_attempts=2, now=T0).id
-    jobs.claim(session, "dead", limit=1, lease_s=2, now=T0)
+    claim(session, "dead", limit=1, lease_s=2, now=T0)
     assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=1)) == {}
     assert jobs.heartbeat(session, "dead", [jid], lease_s=2, now=T0 + dt.timedelta(seconds=1)) == {jid: False}
     assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=3.5)) == {jid: "QUEUED"}
     assert "runner dead" in (job(session, jid).error or "")
-    [again] = jobs.claim(session, "r2", limit=1, lease_s=2, now=T0 + dt.timedelta(seconds=4))
+    [again] = claim(session, "r2", limit=1, lease_s=2, now=T0 + dt.timedelta(seconds=4))
     assert again.attempt == 2
     assert jobs.heartbeat(session, "dead", [jid], lease_s=2) == {}
     assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=9)) == {jid: "FAILED"}
@@ -264,12 +273,41 @@ def test_poll_later_requeues_without_spending_an_attempt_and_keeps_the_deadline(
     session: Session, tenant_id: int
 ) -> None:
     jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", timeout_s=60, now=T0).id
-    [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0)
+    [c] = claim(session, "r1", limit=1, lease_s=30, now=T0)
     assert jobs.poll_later(session, jid, runner_id="r1", attempt=1, after_s=10, now=T0) == "QUEUED"
     row = job(session, jid)
     assert (row.attempts, row.run_at, row.deadline_at) == (0, T0 + dt.timedelta(seconds=10), c.deadline_at)
-    [again] = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0 + dt.timedelta(seconds=10))
+    [again] = claim(session, "r1", limit=1, lease_s=30, now=T0 + dt.timedelta(seconds=10))
     assert (again.attempt, again.deadline_at) == (1, T0 + dt.timedelta(seconds=60))
+
+
+def test_a_claim_spends_no_attempt_until_its_handler_starts(session: Session, tenant_id: int) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", now=T0).id
+    [c] = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0)
+    row = job(session, jid)
+    assert (row.status, row.attempts, row.attempt_started, c.attempt) == ("RUNNING", 0, False, 1)
+    assert not jobs.start(session, "r2", c)  # only the claiming runner starts it
+    assert jobs.start(session, "r1", c)
+    assert not jobs.start(session, "r1", c)  # and only once
+    session.commit()
+    row = job(session, jid)
+    assert (row.attempts, row.attempt_started) == (1, True)
+
+
+def test_a_dead_runners_unstarted_claims_go_back_at_no_cost_however_often(session: Session, tenant_id: int) -> None:
+    jid = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", max_attempts=1, now=T0).id
+    now = T0
+    for _ in range(5):  # five runners die holding it in their prefetch
+        [c] = jobs.claim(session, "doomed", limit=1, lease_s=2, now=now)
+        now += dt.timedelta(seconds=3)
+        assert jobs.reap_expired(session, now=now) == {jid: "QUEUED"}
+        assert not jobs.start(session, "doomed", c)  # a late start after the reap changes nothing
+    session.commit()
+    row = job(session, jid)
+    assert (row.status, row.attempts, row.error) == ("QUEUED", 0, None)
+    [last] = claim(session, "r1", limit=1, lease_s=30, now=now)
+    assert last.attempt == 1
+    assert jobs.complete(session, "r1", [jobs.Finished(jid, 1, {"ok": True})], now=now) == [jid]
 
 
 def test_released_jobs_are_as_if_never_claimed(session: Session, tenant_id: int) -> None:
@@ -283,7 +321,7 @@ def test_released_jobs_are_as_if_never_claimed(session: Session, tenant_id: int)
 
 def test_steps_records_and_progress_are_kept_and_pruned_with_their_job(session: Session, tenant_id: int) -> None:
     old, recent, queued = (e.id for e in jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop")] * 3, now=T0))
-    jobs.claim(session, "r1", limit=2, lease_s=30, now=T0)
+    claim(session, "r1", limit=2, lease_s=30, now=T0)
     jobs.append_step(
         session,
         old,
@@ -332,12 +370,12 @@ def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_
         a, b = (e.id for e in jobs.enqueue_many(s, [jobs.JobSpec(t.id, "noop", concurrency_key="k")] * 2))
         s.commit()
     first = factory()
-    got_a = jobs.claim(first, "r1", limit=1, lease_s=30)  # holds a and the key's lock, uncommitted
+    got_a = claim(first, "r1", limit=1, lease_s=30)  # holds a and the key's lock, uncommitted
     result: list[list[jobs.ClaimedJob]] = []
 
     def second() -> None:
         with factory() as s:
-            result.append(jobs.claim(s, "r2", limit=1, lease_s=30))
+            result.append(claim(s, "r2", limit=1, lease_s=30))
             s.commit()
 
     # Force the race: r2 claims b while r1's claim of a is not yet committed.

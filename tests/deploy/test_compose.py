@@ -17,7 +17,7 @@ COMMANDS = {
     "migrate": ["python", "-m", "db", "upgrade"],
     "webhook": ["python", "-m", "webhook"],
     "runner": ["python", "-m", "sync"],
-    "sandbox": ["python", "-m", "integrations.sandbox"],
+    "sandbox": ["python", "-m", "sandbox"],
 }
 
 

@@ -24,7 +24,7 @@ METRIC_MODULES = ("sync.metrics", "webhook.metrics", "integrations.metrics")
 BUILTIN_SERIES = {"up"}
 GRAFANA_VARS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
 
-# A project-owned schema: Grafana publishes none (see shared TOOLING.md §3).
+# A project-owned schema: Grafana publishes no JSON Schema for dashboard JSON.
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["uid", "title", "schemaVersion", "panels"],

@@ -1,6 +1,6 @@
 """Real processes for end-to-end tests: the sandbox, the listener under gunicorn, runners.
 
-:class:`Stack` starts ``python -m integrations.sandbox``, ``python -m webhook`` and
+:class:`Stack` starts ``python -m sandbox``, ``python -m webhook`` and
 ``python -m sync`` as subprocesses on free ports against one PostgreSQL database, with the
 vendor URLs on the sandbox and the signing secrets the sandbox uses, so a signed event goes
 sandbox → listener → job row → runner → vendor calls exactly as in production. Tenants are
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant
-from integrations.sandbox.connect import connect
+from demo.connect import connect
 from integrations.xero.webhooks import DEV_WEBHOOK_KEY
 from settings import Settings
 
@@ -100,7 +100,7 @@ class Stack:
         return proc
 
     def start(self) -> Stack:
-        self.spawn("sandbox", "-m", "integrations.sandbox")
+        self.spawn("sandbox", "-m", "sandbox")
         self.spawn("webhook", "-m", "webhook")
         self.start_runner()
         wait_for(lambda: self._up(f"{self.base}/_sandbox/health"), 30, "the sandbox")

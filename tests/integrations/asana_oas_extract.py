@@ -1,7 +1,8 @@
 """Extract the Asana OpenAPI subset Zixly uses (paths + the components they reference).
 
-Usage: python tests/integrations/asana_oas_extract.py ../shared/vendor/asana/asana_oas.yaml \
+Usage: python tests/integrations/asana_oas_extract.py asana_oas.yaml \
            tests/integrations/asana_oas_subset.json
+asana_oas.yaml is Asana's OpenAPI document (https://github.com/Asana/openapi, defs/asana_oas.yaml).
 The source is Apache-2.0 (its info.license); the subset keeps that licence and says where it
 came from in info.x-zixly-provenance.
 """

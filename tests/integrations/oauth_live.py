@@ -15,7 +15,7 @@ from db.engine import make_engine, make_session_factory
 from db.models import Connection, Tenant
 from integrations.connection_auth import ConnectionAuth
 from integrations.oauth import finish_authorization, start_authorization
-from integrations.sandbox.app import create_sandbox_app
+from sandbox.app import create_sandbox_app
 from settings import Settings
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from flask import Flask, Response, request
 
-from integrations.sandbox.app import create_sandbox_app
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from tests.servers import serving
 

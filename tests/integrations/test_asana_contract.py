@@ -102,7 +102,7 @@ def test_webhook_events_match_the_event_response_schema(live: tuple[str, Any]) -
     assert len(events) == 2
     for event in events:
         # The schema's own description says `parent` "will be null for other event types" (and
-        # CONTRACTS.md's sample has "parent": null) but the allOf is not marked nullable: a null
+        # events of other types carry "parent": null) but the allOf is not marked nullable: a null
         # parent is checked against that sentence, everything else against the schema.
         if event["parent"] is None:
             assert event["action"] not in ("added", "removed")

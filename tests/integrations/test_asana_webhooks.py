@@ -10,7 +10,7 @@ import pytest
 
 from integrations.asana import webhooks
 
-VECTORS_FILE = Path(__file__).with_name("vectors_hubspot_shopify_asana.json")
+VECTORS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "TEST_VECTORS.json"
 VECTORS = [v for v in json.loads(VECTORS_FILE.read_text())["vectors"] if v["vendor"] == "asana"]
 
 

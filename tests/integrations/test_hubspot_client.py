@@ -14,7 +14,7 @@ from sandbox_live import Bearer, Receiver, live_sandbox, reset
 from integrations.http import AuthError, NotFound
 from integrations.hubspot import webhooks
 from integrations.hubspot.client import ContactExists, HubSpotClient
-from integrations.sandbox import hubspot as sandbox
+from sandbox.hubspot import store as sandbox
 from settings import Settings
 
 
@@ -73,7 +73,7 @@ def test_a_batch_upsert_by_email_updates_existing_contacts_and_creates_new_ones(
 
 
 def test_it_reads_a_deal_with_its_company_and_contact(client: HubSpotClient) -> None:
-    deal_id = next(iter(sandbox._objects["deals"]))
+    deal_id = next(iter(sandbox.objects["deals"]))
     deal = client.get_deal(deal_id)
     assert deal.get("dealname") == "Northwind annual licence"
     assert deal.stage == "contractsent" and str(deal.amount) == "12000.00"
@@ -83,7 +83,7 @@ def test_it_reads_a_deal_with_its_company_and_contact(client: HubSpotClient) -> 
 
 
 def test_it_moves_a_deal_and_associates_another_contact(client: HubSpotClient) -> None:
-    deal_id = next(iter(sandbox._objects["deals"]))
+    deal_id = next(iter(sandbox.objects["deals"]))
     assert client.update_deal_stage(deal_id, "closedwon").stage == "closedwon"
     bob = client.find_contact_by_email("bob@northwind.example")
     assert bob is not None
@@ -113,7 +113,7 @@ def test_it_waits_out_a_429_as_the_headers_say_and_then_succeeds(base: str) -> N
 
 
 def test_the_search_budget_is_four_per_second_per_token(base: str) -> None:
-    from integrations.sandbox import control
+    from sandbox import control
 
     assert control._default_budgets["hubspot-search"] == [("search", 4, 1.0)]
     # A long window keeps the check independent of how fast this machine sends five requests.
@@ -138,7 +138,7 @@ def test_moving_a_deal_sends_a_signed_v3_property_change_webhook(
     live: tuple[str, Receiver, Settings], base: str
 ) -> None:
     _, receiver, settings = live
-    deal_id = next(iter(sandbox._objects["deals"]))
+    deal_id = next(iter(sandbox.objects["deals"]))
     result = httpx.post(f"{base}/hubspot/_sandbox/deals/{deal_id}/stage", json={"stage": "closedwon"}).json()
     assert result["deliveries"][0]["delivered"]
     [delivery] = receiver.received
@@ -167,7 +167,7 @@ def test_failed_deliveries_are_retried_with_a_new_attempt_number_and_the_same_de
     statuses = iter([503, 429, 200])
     receiver.answer = lambda r: Response("", status=next(statuses))
     try:
-        deal_id = next(iter(sandbox._objects["deals"]))
+        deal_id = next(iter(sandbox.objects["deals"]))
         result = httpx.post(
             f"{base}/hubspot/_sandbox/deals/{deal_id}/stage", json={"stage": "closedlost", "retry_delay_s": 0.01}
         ).json()
@@ -186,7 +186,7 @@ def test_a_401_answer_is_never_retried(live: tuple[str, Receiver, Settings], bas
     receiver = live[1]
     receiver.answer = lambda r: Response("", status=401)
     try:
-        deal_id = next(iter(sandbox._objects["deals"]))
+        deal_id = next(iter(sandbox.objects["deals"]))
         result = httpx.post(f"{base}/hubspot/_sandbox/deals/{deal_id}/stage", json={"retry_delay_s": 0.01}).json()
     finally:
         receiver.answer = lambda r: Response("", status=200)
@@ -196,7 +196,7 @@ def test_a_401_answer_is_never_retried(live: tuple[str, Receiver, Settings], bas
 def test_a_duplicate_send_reuses_the_event_id_with_another_occurrence_time(
     base: str, live: tuple[str, Receiver, Settings]
 ) -> None:
-    deal_id = next(iter(sandbox._objects["deals"]))
+    deal_id = next(iter(sandbox.objects["deals"]))
     httpx.post(f"{base}/hubspot/_sandbox/deals/{deal_id}/stage", json={"duplicate": True})
     first, second = (json.loads(r.body)[0] for r in live[1].received)
     assert first["eventId"] == second["eventId"] and first["occurredAt"] != second["occurredAt"]
@@ -204,7 +204,7 @@ def test_a_duplicate_send_reuses_the_event_id_with_another_occurrence_time(
 
 def test_the_target_can_be_given_in_the_request(base: str, live: tuple[str, Receiver, Settings]) -> None:
     target = live[1].url + "/elsewhere"
-    deal_id = next(iter(sandbox._objects["deals"]))
+    deal_id = next(iter(sandbox.objects["deals"]))
     httpx.post(f"{base}/hubspot/_sandbox/deals/{deal_id}/stage", json={"target": target})
     assert live[1].received[0].url == target
 

@@ -19,14 +19,15 @@ from sandbox_live import Bearer, RecordingTransport, live_sandbox, reset
 
 from integrations.http import NotFound, RateLimited
 from integrations.hubspot.client import ContactExists, HubSpotClient
-from integrations.sandbox import hubspot as sandbox
+from sandbox.hubspot import store as sandbox
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor" / "hubspot"
 SERVER = "https://api.hubapi.com"
 
 pytestmark = [
     pytest.mark.skipif(
-        not (SPECS / "contacts.2026-09.json").exists(), reason="HubSpot's OpenAPI files are not beside the work tree"
+        not (SPECS / "contacts.2026-09.json").exists(),
+        reason="HubSpot's OpenAPI files (not redistributable) are not in ../shared/vendor/hubspot/",
     ),
     pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarning"),  # HubSpot's private_apps scheme
 ]
@@ -63,7 +64,7 @@ def exercise(base: str) -> RecordingTransport:
         api.upsert_contacts_by_email(
             [{"email": "bob@northwind.example", "lastname": "O."}, {"email": "up@example.com"}]
         )
-        deal_id = next(iter(sandbox._objects["deals"]))
+        deal_id = next(iter(sandbox.objects["deals"]))
         api.get_deal(deal_id)
         api.update_deal_stage(deal_id, "closedwon")
         with pytest.raises(NotFound):

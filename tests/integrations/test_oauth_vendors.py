@@ -15,8 +15,8 @@ from oauth_live import Env, oauth_env
 from integrations.connection_auth import refresh_connection
 from integrations.oauth import OAuthFlowError, disconnect, finish_authorization
 from integrations.providers import get_provider
-from integrations.sandbox import oauth_server
 from integrations.tokens import token_store
+from sandbox import oauth_server
 
 SHOP = "zixly-demo.myshopify.com"
 # system → (shop, expected external org id or None when any, refresh tokens rotate?)

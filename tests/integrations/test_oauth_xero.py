@@ -17,10 +17,10 @@ from db.models import Connection, OAuthState
 from integrations.connection_auth import ConnectionAuth, refresh_connection
 from integrations.http import AuthError
 from integrations.oauth import OAuthFlowError, disconnect, finish_authorization, start_authorization
-from integrations.sandbox.xero_data import DEMO_TENANT_ID, DEMO_TENANT_NAME
 from integrations.tokens import FernetTokenStore, token_store
 from integrations.vendor import make_client
 from integrations.xero import XERO
+from sandbox.xero.data import DEMO_TENANT_ID, DEMO_TENANT_NAME
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from werkzeug.serving import make_server
 
 from integrations.http import NotFound
 from integrations.prices import PriceClient, parse_csv, sample_availability
-from integrations.sandbox import control
-from integrations.sandbox.app import create_sandbox_app
+from sandbox import control
+from sandbox.app import create_sandbox_app
 from settings import Settings
 
 NULL_AND_GAP_CSV = """Date,Open,High,Low,Close,Adj Close,Volume

@@ -1,4 +1,4 @@
-"""The integrations package's public surface is deliberate (STYLE.md P15)."""
+"""The integrations package's public surface is deliberate: small modules, only what callers use is exported."""
 
 from __future__ import annotations
 

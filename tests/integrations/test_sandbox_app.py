@@ -8,8 +8,8 @@ import pytest
 from flask import Blueprint
 from flask.testing import FlaskClient
 
-from integrations.sandbox import control
-from integrations.sandbox.app import VENDOR_MODULES, create_sandbox_app
+from sandbox import control
+from sandbox.app import VENDOR_MODULES, create_sandbox_app
 from settings import Settings
 
 

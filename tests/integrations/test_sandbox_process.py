@@ -1,4 +1,4 @@
-"""``python -m integrations.sandbox`` as a real process: it serves, sends signed webhooks, stops."""
+"""``python -m sandbox`` as a real process: it serves, sends signed webhooks, stops."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_the_sandbox_process_serves_and_sends_signed_webhooks(tmp_path: Path) ->
             "ZIXLY_LOG_LEVEL": "WARNING",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "integrations.sandbox", "--port", str(port)], cwd=ROOT, env=env
+            [sys.executable, "-m", "sandbox", "--port", str(port)], cwd=ROOT, env=env
         )
         try:
             deadline = time.monotonic() + 20

@@ -26,10 +26,10 @@ from graphql import (
 )
 from sandbox_live import RecordingTransport, ShopifyToken, live_sandbox, reset
 
-from integrations.sandbox import shopify as sandbox
-from integrations.sandbox import shopify_graphql
 from integrations.shopify import queries
 from integrations.shopify.client import API_VERSION, ShopifyClient
+from sandbox.shopify import api as sandbox
+from sandbox.shopify import graphql_schema as shopify_graphql
 
 SHOP = "zixly-demo.myshopify.com"
 SAMPLE = Path(__file__).with_name("shopify_order_webhook_sample.json")

@@ -10,7 +10,7 @@ import pytest
 
 from integrations.shopify import webhooks
 
-VECTORS_FILE = Path(__file__).with_name("vectors_hubspot_shopify_asana.json")
+VECTORS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "TEST_VECTORS.json"
 SAMPLE = Path(__file__).with_name("shopify_order_webhook_sample.json")
 
 

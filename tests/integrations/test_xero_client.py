@@ -14,9 +14,9 @@ from sandbox_live import Receiver, live_sandbox, reset
 from xero_live import client, control, sandbox_token
 
 from integrations.http import AuthError, NotFound, PermanentError, RateLimited
-from integrations.sandbox.xero_data import DEMO_TENANT_ID
 from integrations.xero import webhooks
 from integrations.xero.models import NewContact, NewInvoice, NewLineItem
+from sandbox.xero.data import DEMO_TENANT_ID
 from settings import Settings
 
 

@@ -131,7 +131,7 @@ def test_the_sandbox_refuses_a_request_without_the_tenant_header(base: str) -> N
 def test_the_sandbox_refuses_to_answer_json_unless_asked(base: str) -> None:
     import httpx
 
-    from integrations.sandbox.xero_data import DEMO_TENANT_ID
+    from sandbox.xero.data import DEMO_TENANT_ID
 
     reset(base)
     token = sandbox_token(base)

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sandbox_live import Bearer
 
-from integrations.sandbox.xero_data import DEMO_TENANT_ID
 from integrations.xero.client import XeroClient
+from sandbox.xero.data import DEMO_TENANT_ID
 
 
 def sandbox_token(base: str, scope: str = "offline_access accounting.transactions accounting.contacts") -> str:

@@ -79,7 +79,7 @@ class Procs(Stack):
         wait_for(lambda: self._up(f"{self.listener}/health"), 30, "the listener")
 
     def start_sandbox(self) -> None:
-        self.spawn("sandbox", "-m", "integrations.sandbox")
+        self.spawn("sandbox", "-m", "sandbox")
         wait_for(lambda: self._up(f"{self.base}/_sandbox/health"), 30, "the sandbox")
 
     def alive_runners(self) -> list[str]:

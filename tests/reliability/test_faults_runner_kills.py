@@ -3,9 +3,10 @@
 Three ``python -m sync`` processes (lease 2 s) take ``noop`` jobs that sleep a random
 100–600 ms and leave one effect row per execution. A chaos loop kills a random busy runner's
 process group with SIGKILL at random moments and starts a replacement, until the queue is
-empty. Then every job is counted: each ended COMPLETED or FAILED (with its error), none was
-lost, no attempt ran twice, none ran again after it completed; re-executions after a crash
-show as attempts ≥ 2. The surviving runners were never restarted.
+empty. Then every job is counted: each ended COMPLETED (an attempt counts only once its
+handler started, so the jobs a killed runner had claimed but not started cost nothing), none
+was lost, no attempt ran twice, none ran again after it completed; re-executions after a
+crash show as attempts ≥ 2. The surviving runners were never restarted.
 
 Quick: 300 jobs in every run. Full (``-m slow``): 5,000 jobs.
 """
@@ -74,7 +75,13 @@ def run_kill_scenario(pg_url: str, tmp_path: Path, n_jobs: int, *, max_kills: in
         count(f"faults: kill -9 runners ({n_jobs} jobs)").update(tally)
         assert kills >= 3, f"the chaos loop killed only {kills} runners: the run ended too soon to test anything"
         assert tally["re-executed after a crash"] + tally["attempts>=2"] > 0, "no job was ever interrupted"
-        assert statuses["COMPLETED"] + statuses["FAILED"] == n_jobs
+        # A killed runner's prefetched jobs go back at no cost: none runs out of attempts.
+        if statuses["COMPLETED"] != n_jobs:
+            with stack.engine.connect() as conn:
+                failed = conn.execute(
+                    text("SELECT id, attempts, error FROM pipeline_jobs WHERE status <> 'COMPLETED' LIMIT 20")
+                ).all()
+            pytest.fail(f"not every job completed: {statuses}; e.g. {failed}")
         # Every survivor kept working through its peers' deaths: no restart needed.
         assert all(p.poll() is None for p in survivors)
     except BaseException:

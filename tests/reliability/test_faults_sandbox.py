@@ -22,7 +22,7 @@ from sync.workflows.shopify_order_to_xero import idempotency_key
 
 pytestmark = [pytest.mark.reliability, pytest.mark.e2e]
 
-# Applied in this order, each to the next matching Xero calls (integrations/sandbox/control.py).
+# Applied in this order, each to the next matching Xero calls (sandbox/control.py).
 FAULTS = (
     {"mode": "500", "count": 3},
     {"mode": "503", "count": 3},

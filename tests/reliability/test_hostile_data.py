@@ -24,7 +24,7 @@ from app import actions
 from db import queries
 from db.auth import Actor
 from db.blobs import LocalBlobStore
-from db.export import FORMULA_STARTS, jobs_csv, related_records_csv
+from db.export import jobs_csv, related_records_csv
 from db.filters import JobFilter
 from db.models import AuditEntry, Base, Connection, PipelineJob, RelatedRecord, Tenant, WebhookDelivery
 
@@ -44,13 +44,24 @@ FORMULAS = [
     "+1",
     "-1",
     "=",
+    # White space before the sign (spreadsheets trim it), a line feed, full-width signs.
+    " =1+1",
+    "  @SUM(1)",
+    "\n=1",
+    "\u3000=1",
+    "\uff1dHYPERLINK(\"http://evil.example\")",
+    " \uff0b1",
+    "\uff0d1",
+    "\uff20cmd",
 ]
+FORMULA_SIGNS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 EDITOR = Actor(email="editor@rel.test", role="EDITOR")
 
 
 def _unescaped(cell: str) -> bool:
-    """What OWASP's CSV-injection rule calls a formula: text starting with = + - @ tab or CR."""
-    return cell.startswith(FORMULA_STARTS)
+    """OWASP's CSV-injection rule, widened: a tab, CR or LF first, or a sign (ASCII or full-width)
+    as the first character after white space."""
+    return cell.startswith(("\t", "\r", "\n")) or cell.lstrip().startswith(FORMULA_SIGNS)
 
 
 def _cells(data: bytes) -> list[list[str]]:
@@ -119,7 +130,9 @@ def test_formula_payloads_in_vendor_data_never_reach_a_csv_unescaped(session: Se
     assert {"'" + p for p in FORMULAS} <= errors
 
 
-CELL_TEXT = st.one_of(st.sampled_from(FORMULAS), st.text(), st.sampled_from(FORMULA_STARTS).map(lambda c: c + "x"))
+CELL_TEXT = st.one_of(st.sampled_from(FORMULAS), st.text(), st.sampled_from(FORMULA_SIGNS).map(lambda c: c + "x"),
+    st.tuples(st.text(alphabet=" \t\r\n\u3000\xa0", max_size=3), st.sampled_from(FORMULA_SIGNS)).map("".join),
+)
 
 
 def test_a_large_export_to_the_blob_store_is_escaped_too(session: Session, tmp_path: Path) -> None:

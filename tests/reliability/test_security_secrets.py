@@ -1,6 +1,6 @@
 """Secrets stay secret in a full end-to-end run, and the OAuth flow enforces state and PKCE.
 
-Real processes on PostgreSQL: the sandbox (``python -m integrations.sandbox``), the listener
+Real processes on PostgreSQL: the sandbox (``python -m sandbox``), the listener
 (``python -m webhook``) and a runner (``python -m sync``), all logging JSON to files. The run
 connects Xero, HubSpot and Asana through the listener's OAuth callback, sends signed
 deliveries whose bodies carry distinctive markers, lets the runner work on them (calling the
@@ -82,7 +82,7 @@ def test_no_secret_token_or_body_reaches_the_logs_and_tokens_are_encrypted_at_re
     markers = [f"ZXMARK-{uuid.uuid4().hex}" for _ in range(4)]
     sent_signatures: list[str] = []
     with (
-        run_process(["-m", "integrations.sandbox"], env, logs["sandbox"], f"http://127.0.0.1:{sandbox_port}/prices"),
+        run_process(["-m", "sandbox"], env, logs["sandbox"], f"http://127.0.0.1:{sandbox_port}/prices"),
         run_process(["-m", "webhook"], env, logs["listener"], base + "/health"),
         run_process(["-m", "sync"], env, logs["runner"], None),
     ):
@@ -168,7 +168,7 @@ def oauth_run(pg_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     env = listener_env(pg_url, listener_port, tmp_path, ZIXLY_SANDBOX_PORT=str(sandbox_port))
     _, tenant_id, _ = seed_listener_db(pg_url)
     settings = _settings(pg_url, tmp_path, listener_port, sandbox_port)
-    with run_process(["-m", "integrations.sandbox"], env, tmp_path / "sandbox.log",
+    with run_process(["-m", "sandbox"], env, tmp_path / "sandbox.log",
                      f"http://127.0.0.1:{sandbox_port}/prices"):  # fmt: skip
         engine = make_engine(pg_url)
         yield settings, make_session_factory(engine), tenant_id

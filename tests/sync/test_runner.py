@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+import jobtypes
 from db import jobs
 from db.models import JobStep, PipelineJob, RelatedRecord
+from jobtypes import NOOP
 from sync import workflows
 from sync.context import JobContext
 from sync.runner import Runner
@@ -33,13 +34,13 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_the_registry_knows_noop_and_validates_params_naming_the_field() -> None:
-    assert "noop" in workflows.known_job_types()
-    assert workflows.validate_params("noop", {"sleep_ms": 5})["sleep_ms"] == 5
-    with pytest.raises(ValidationError, match="sleep_ms"):
-        workflows.validate_params("noop", {"sleep_ms": -1})
-    with pytest.raises(ValueError, match="unknown job_type"):
-        workflows.validate_params("no-such-type", {})
+def test_the_registry_handles_noop_and_refuses_uncatalogued_names() -> None:
+    assert NOOP in workflows.load()
+    assert workflows.get(NOOP).entry is jobtypes.job_type(NOOP)
+    with pytest.raises(jobtypes.UnknownJobType, match="unknown job_type"):
+        workflows.get("no-such-type")
+    with pytest.raises(jobtypes.UnknownJobType, match="unknown job_type"):
+        workflows.register("no-such-type")
 
 
 def test_run_once_completes_a_job_with_its_result_and_duration(runner: Runner, session_factory: sessionmaker[Session],

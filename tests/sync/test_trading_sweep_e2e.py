@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from db import jobs
 from db.blobs import make_blob_store
 from db.models import JobStep, PipelineJob
-from integrations.sandbox.app import create_sandbox_app
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from sync.runner import Runner
 

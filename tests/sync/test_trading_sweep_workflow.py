@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from db.blobs import LocalBlobStore
-from integrations.sandbox.app import create_sandbox_app
+from jobtypes import TRADING_SWEEP, InvalidParams, validate_params
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from sync.metrics import TRADING_API_LATENCY
 from sync.workflows.trading_sweep import SweepRejected, run
@@ -172,7 +173,7 @@ def test_gaps_and_null_rows_are_reported_in_the_result_and_the_steps(settings: S
 def test_it_is_registered_as_trading_sweep() -> None:
     from sync.workflows import get
 
-    assert get("trading-sweep").handler is run
+    assert get(TRADING_SWEEP).handler is run
 
 
 @pytest.mark.parametrize(
@@ -184,18 +185,12 @@ def test_it_is_registered_as_trading_sweep() -> None:
     ],
 )
 def test_the_listener_path_rejects_bad_params_without_http(params: dict[str, object], field: str, reason: str) -> None:
-    from pydantic import ValidationError
-
-    from sync.workflows import validate_params
-
-    with pytest.raises(ValidationError) as info:
-        validate_params("trading-sweep", params)
-    error = info.value.errors()[0]
-    assert error["loc"] == (field,) and reason in error["msg"]
+    with pytest.raises(InvalidParams) as info:
+        validate_params(TRADING_SWEEP, params)
+    error = info.value.errors[0]
+    assert error.field == field and reason in error.message
 
 
 def test_the_listener_path_fills_in_the_defaults() -> None:
-    from sync.workflows import validate_params
-
-    checked = validate_params("trading-sweep", EXAMPLE)
+    checked = validate_params(TRADING_SWEEP, EXAMPLE)
     assert checked["fee_bps"] == 10.0 and checked["fast_range"] == [10, 20] and checked["start"] is None

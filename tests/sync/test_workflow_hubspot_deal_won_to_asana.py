@@ -10,8 +10,9 @@ import httpx
 import pytest
 from workflow_harness import Env, workflow_env
 
-from integrations.sandbox import asana as asana_sandbox
-from integrations.sandbox import hubspot as hubspot_sandbox
+from sandbox import control
+from sandbox.asana import store as asana_sandbox
+from sandbox.hubspot import store as hubspot_sandbox
 from sync import workflow_settings
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -30,14 +31,14 @@ def env(db_url: str, tmp_path: Path) -> Iterator[Env]:
 
 
 def won(name: str = "Blue Fern website") -> str:
-    with hubspot_sandbox.control.LOCK:
-        deal = next(d for d in hubspot_sandbox._objects["deals"].values() if d["properties"]["dealname"] == name)
+    with control.LOCK:
+        deal = next(d for d in hubspot_sandbox.objects["deals"].values() if d["properties"]["dealname"] == name)
         deal["properties"]["dealstage"] = "closedwon"
         return str(deal["id"])
 
 
 def onboarding_tasks(deal_id: str) -> list[dict[str, Any]]:
-    return [t for t in asana_sandbox._tasks.values() if f"[zixly:hubspot-deal:{deal_id}]" in (t.get("notes") or "")]
+    return [t for t in asana_sandbox.tasks.values() if f"[zixly:hubspot-deal:{deal_id}]" in (t.get("notes") or "")]
 
 
 def test_a_won_deal_gets_one_onboarding_task_linking_back(env: Env) -> None:
@@ -57,7 +58,7 @@ def test_a_won_deal_gets_one_onboarding_task_linking_back(env: Env) -> None:
 
 def test_a_deal_not_won_is_skipped(env: Env) -> None:
     deal_id = next(
-        d["id"] for d in hubspot_sandbox._objects["deals"].values() if d["properties"]["dealstage"] == "contractsent"
+        d["id"] for d in hubspot_sandbox.objects["deals"].values() if d["properties"]["dealstage"] == "contractsent"
     )
     job = env.run(JOB, {"deal_id": deal_id})
     assert job.result == {"skipped": "stage contractsent", "deal": deal_id}
@@ -86,7 +87,7 @@ def test_a_completed_task_marks_the_contact_by_webhook_job_and_by_the_poller(env
     assert job.status == "COMPLETED", job.error
     assert job.result == {"task": task["gid"], "outcome": "updated"}
     carla = next(
-        c for c in hubspot_sandbox._objects["contacts"].values() if c["properties"]["email"] == "carla@bluefern.example"
+        c for c in hubspot_sandbox.objects["contacts"].values() if c["properties"]["email"] == "carla@bluefern.example"
     )
     assert carla["properties"]["onboarding_completed_date"]
     # The poller sees the same task (webhooks are at-most-once) and finds nothing left to do.

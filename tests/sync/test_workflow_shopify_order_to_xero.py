@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from workflow_harness import SHOP, Env, workflow_env
 
-from integrations.sandbox import control, xero_data
-from integrations.sandbox import shopify as shopify_sandbox
 from integrations.xero.client import XeroClient
 from integrations.xero.models import Invoice
+from sandbox import control
+from sandbox.shopify import api as shopify_sandbox
+from sandbox.xero import data as xero_data
 from sync.workflows.shopify_order_to_xero import idempotency_key
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

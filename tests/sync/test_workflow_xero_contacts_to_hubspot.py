@@ -13,8 +13,8 @@ from db import cursors
 from integrations.http import TransientError
 from integrations.hubspot.client import HubSpotClient
 from integrations.hubspot.models import UpsertResult
-from integrations.sandbox import hubspot as hubspot_sandbox
-from integrations.sandbox import xero_data
+from sandbox.hubspot import store as hubspot_sandbox
+from sandbox.xero import data as xero_data
 from sync import workflow_settings
 from sync.workflows.xero_contacts_to_hubspot import read_cursor
 
@@ -37,7 +37,7 @@ def env(db_url: str, tmp_path: Path) -> Iterator[Env]:
 
 
 def hubspot_emails() -> set[str]:
-    return {str(c["properties"].get("email")) for c in hubspot_sandbox._objects["contacts"].values()}
+    return {str(c["properties"].get("email")) for c in hubspot_sandbox.objects["contacts"].values()}
 
 
 def cursor(env: Env) -> tuple[dt.datetime, str] | None:

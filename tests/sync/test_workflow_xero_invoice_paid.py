@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from workflow_harness import Env, workflow_env
 
-from integrations.sandbox import hubspot as hubspot_sandbox
-from integrations.sandbox import xero_data
+from sandbox.hubspot import store as hubspot_sandbox
+from sandbox.xero import data as xero_data
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 JOB = "xero-invoice-paid"
@@ -38,7 +38,7 @@ def pay(number: str) -> str:
 
 def hubspot_contact(email: str) -> dict[str, Any] | None:
     return next(
-        (c for c in hubspot_sandbox._objects["contacts"].values() if c["properties"].get("email") == email), None
+        (c for c in hubspot_sandbox.objects["contacts"].values() if c["properties"].get("email") == email), None
     )
 
 
@@ -73,7 +73,7 @@ def test_running_it_again_writes_nothing(env: Env) -> None:
 def test_an_existing_contact_is_updated_and_the_referenced_deal_closed(env: Env) -> None:
     deal_id = next(
         d["id"]
-        for d in hubspot_sandbox._objects["deals"].values()
+        for d in hubspot_sandbox.objects["deals"].values()
         if d["properties"]["dealname"] == "Blue Fern website"
     )
     with xero_data.LOCK:
@@ -81,7 +81,7 @@ def test_an_existing_contact_is_updated_and_the_referenced_deal_closed(env: Env)
     invoice_id = pay("INV-0041")
     job = env.run(JOB, {"invoice_id": invoice_id})
     assert job.status == "COMPLETED", job.error
-    assert hubspot_sandbox._objects["deals"][deal_id]["properties"]["dealstage"] == "closedwon"
+    assert hubspot_sandbox.objects["deals"][deal_id]["properties"]["dealstage"] == "closedwon"
     assert ("hubspot", "deal", deal_id, "UPDATE") in env.records(job.id)
     assert job.result is not None and job.result["deal"] == "moved to closed won"
 

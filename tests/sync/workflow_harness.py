@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import jobs
 from db.engine import make_engine, make_session_factory
 from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant
-from integrations.sandbox.app import create_sandbox_app
-from integrations.sandbox.connect import connect
+from demo.connect import connect
+from sandbox.app import create_sandbox_app
 from settings import Settings
 from sync.runner import Runner
 from tests.servers import serving

@@ -17,7 +17,7 @@ HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
 SHOP = "acme.myshopify.com"
 XERO_ORG = "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"
 PORTAL = "62515"
-VECTORS_FILE = Path(__file__).resolve().parents[3] / "shared" / "vendor" / "TEST_VECTORS.json"
+VECTORS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "TEST_VECTORS.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text())["vectors"]
 
 

@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster (initdb in a temp dir, its own port) that tests may stop.
 
 Never the shared server on :5432: outage tests stop and start only this one
-(recipe: shared/TOOLING.md §1 "Throwaway cluster").
+(``initdb`` and ``pg_ctl`` from /usr/lib/postgresql/15/bin, run as postgres through ``runuser``).
 """
 
 from __future__ import annotations

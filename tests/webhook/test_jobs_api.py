@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.auth import create_api_token, create_user
 from db.jobs import append_step
-from db.models import AuditEntry, PipelineJob
+from db.models import AuditEntry, PipelineJob, User
 
 SWEEP = {"ticker": "BTC-USD", "fast_range": [5, 20], "slow_range": [30, 60], "step": 5}
 
@@ -166,6 +166,31 @@ def test_an_idempotency_key_makes_triggering_repeat_safe(
     assert again.json == {"job_ids": first.json["job_ids"], "duplicate": True}
 
 
+def test_an_idempotency_key_reused_for_another_request_is_422_naming_what_differs(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    payload = {"job_type": "trading-sweep", "tenant": tenants["acme"], "params": SWEEP}
+    key = {"Idempotency-Key": "nightly-sweep"}
+    first = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["ADMIN"]) | key)
+    assert first.status_code == 202
+    other_params = payload | {"params": SWEEP | {"step": 10}}
+    other_type = {"job_type": "noop", "tenant": tenants["acme"], "params": {}}
+    cases = [
+        (other_params, "ADMIN", ["params"]),
+        (other_type, "ADMIN", ["job_type", "params"]),
+        (payload, "EDITOR", ["Authorization"]),
+    ]
+    for body, role, fields in cases:
+        response = client.post("/webhook/jobs", json=body, headers=_auth(tokens[role]) | key)
+        assert response.status_code == 422, response.json
+        assert [e["field"] for e in response.json["errors"]] == fields
+        assert f"job {first.json['job_ids'][0]}" in response.json["detail"]
+    assert len(session.scalars(select(PipelineJob)).all()) == 1
+    # The original request still returns its job.
+    again = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["ADMIN"]) | key)
+    assert (again.status_code, again.json["job_ids"]) == (200, first.json["job_ids"])
+
+
 def test_out_of_range_ids_and_unstorable_text_are_4xx_not_5xx(
     client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
 ) -> None:
@@ -179,3 +204,27 @@ def test_out_of_range_ids_and_unstorable_text_are_4xx_not_5xx(
     payload = b'{"job_type": "noop", "tenant": "acme", "params": {"note": "\\ud800"}}'
     bad = client.post("/webhook/jobs", data=payload, headers=headers | {"Content-Type": "application/json"})
     assert (bad.status_code, bad.json["errors"][0]["field"]) == (422, "params.note")
+
+
+def test_a_tenant_scoped_token_reads_and_enqueues_only_its_tenants_jobs(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    owner = session.scalars(select(User).where(User.email == "editor@zixly.test")).one()
+    acme_only = create_api_token(session, owner, name="acme integration", tenant_id=tenants["acme"])
+    session.commit()
+    staff = _auth(tokens["ADMIN"])
+    theirs = client.post("/webhook/jobs", json={"job_type": "noop", "tenant": tenants["globex"]}, headers=staff)
+    assert theirs.status_code == 202
+
+    mine = client.post("/webhook/jobs", json={"job_type": "noop", "tenant": "acme"}, headers=_auth(acme_only))
+    assert mine.status_code == 202
+    assert client.get(f"/webhook/jobs/{mine.json['job_ids'][0]}", headers=_auth(acme_only)).status_code == 200
+    # Another tenant's jobs are as if they did not exist: not readable, not enqueueable.
+    other_id = theirs.json["job_ids"][0]
+    hidden = client.get(f"/webhook/jobs/{other_id}", headers=_auth(acme_only))
+    assert (hidden.status_code, hidden.json["detail"]) == (404, f"no job {other_id}")
+    refused = client.post("/webhook/jobs", json={"job_type": "noop", "tenant": "globex"}, headers=_auth(acme_only))
+    assert (refused.status_code, refused.json["errors"][0]["field"]) == (422, "tenant")
+    assert len(session.scalars(select(PipelineJob)).all()) == 2
+    # Staff tokens still see every tenant.
+    assert client.get(f"/webhook/jobs/{other_id}", headers=staff).status_code == 200

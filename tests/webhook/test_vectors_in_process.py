@@ -1,4 +1,4 @@
-"""Every shared test vector through the listener's endpoints, in process (SQLite and PostgreSQL)."""
+"""Every vendor test vector (tests/fixtures) through the listener's endpoints, in process (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every vector of shared/vendor/TEST_VECTORS.json as a request to the listener.
+"""Every vector of tests/fixtures/vendor/TEST_VECTORS.json as a request to the listener.
 
 Used by the in-process tests and by the real-gunicorn tests. The vectors' expected answers
 differ in one respect only: HubSpot v2/v3 sign the URL HubSpot called

@@ -1,4 +1,4 @@
-# Zixly on AWS: the blob bucket, secrets, RDS PostgreSQL, the queue and ECS Fargate services.
+# Zixly on AWS: the blob bucket, secrets, RDS PostgreSQL (also the job queue) and ECS Fargate services.
 # The VPC, load balancer and image registry are inputs (they are usually shared).
 
 locals {
@@ -14,12 +14,6 @@ locals {
     ZIXLY_SHOPIFY_CLIENT_SECRET = module.secrets.secret_arns["shopify-client-secret"]
     ZIXLY_ASANA_CLIENT_SECRET   = module.secrets.secret_arns["asana-client-secret"]
   }
-}
-
-module "queue" {
-  source = "../../modules/queue"
-
-  name = "${local.name}-jobs"
 }
 
 module "storage" {

@@ -23,11 +23,6 @@ output "blob_url" {
   value       = module.storage.blob_url
 }
 
-output "queue_url" {
-  description = "Job queue URL"
-  value       = module.queue.queue_url
-}
-
 output "secret_arns" {
   description = "Secret key => ARN (put the values out-of-band)"
   value       = module.secrets.secret_arns

@@ -1,11 +1,5 @@
-# What LocalStack (community) can emulate: the queue, the blob bucket and the secrets.
+# What LocalStack (community) can emulate: the blob bucket and the secrets.
 # The database is the compose stack's PostgreSQL; ECS runs as docker-compose.
-
-module "queue" {
-  source = "../../modules/queue"
-
-  name = "zixly-jobs-local"
-}
 
 module "storage" {
   source = "../../modules/storage"

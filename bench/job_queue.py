@@ -1,0 +1,560 @@
+"""Job-queue benchmark: Zixly vs pgqueuer vs procrastinate, same workload, same database.
+
+    python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200]
+
+``ZIXLY_BENCH_POSTGRES_URL`` names the server (default: the test database's server). The run
+creates a scratch database on it and drops it afterwards; nothing touches the ``test`` tables.
+
+Measured for each system: one-call enqueue (one job per call, committed per call, one client),
+batched enqueue (5,000 per call), processing of no-op jobs by 1, 2 and 4 worker processes
+(jobs preloaded, the clock runs from "go" to an empty queue), and enqueue→start latency on an
+idle queue with LISTEN/NOTIFY (one worker; from the enqueue's commit to the handler's own
+time stamp). Prints a
+table and, last, one JSON line with the figures (null where a peer cannot produce one).
+
+Zixly only, labelled apart (the issue's one-call figure above stays one client): one-call
+enqueue from ``--clients`` concurrent client threads (as the listener's gunicorn workers
+would), once with the NOTIFY inside each enqueue's transaction (the default) and once with
+``notify=False`` plus ``jobs.notify_runners`` after the commit (``enqueue_concurrent…``
+keys; null for the peers, not measured for them).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script, sys.path[0] is bench/: put the project root there instead (db, sync, jobtypes).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[0] = ROOT
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SYSTEMS = ("zixly", "pgqueuer", "procrastinate")
+BATCH = 5000
+# Tuning per system for many tiny jobs (each project's own knobs): Zixly's prefetch and pgqueuer's
+# batch size both at 256, where both peaked here (64/50 → 256/256: Zixly +50 %, pgqueuer +35 %).
+# Overridable for tuning runs (``BENCH_ZIXLY_PREFETCH``, ``BENCH_PGQ_BATCH``; the workers inherit them).
+ZIXLY_CONCURRENCY = 4
+ZIXLY_PREFETCH = int(os.environ.get("BENCH_ZIXLY_PREFETCH", "256"))
+PGQ_BATCH = int(os.environ.get("BENCH_PGQ_BATCH", "256"))
+PROC_CONCURRENCY = 10
+
+
+def libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sa_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def stamp(path: str, ident: str) -> None:
+    with open(path, "a") as fh:
+        fh.write(f"{ident} {time.time()}\n")
+
+
+# -- workers (run as subprocesses: --worker SYSTEM) ----------------------------------------
+
+
+def worker_zixly(url: str, stamp_file: str) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    import jobtypes
+    from settings import Settings
+    from sync import workflows
+    from sync.listen import Listener
+    from sync.runner import Runner
+    from sync.scheduler import build_scheduler
+
+    # The catalogued noop, its handler swapped for one that stamps the start time of the latency
+    # samples (``note: true``; they are keyed by job id) and does nothing for the throughput jobs.
+    def noop_stamp(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        if params["note"]:
+            stamp(stamp_file, str(ctx.job_id))
+        return {}
+
+    workflows.load()
+    workflows._registry[jobtypes.NOOP] = workflows.Workflow(jobtypes.job_type(jobtypes.NOOP), noop_stamp)
+
+    settings = Settings(
+        env="test", database_url=sa_url(url), runner_concurrency=ZIXLY_CONCURRENCY, runner_prefetch=ZIXLY_PREFETCH,
+        runner_metrics_port=0, log_json=False, _env_file=None,  # type: ignore[call-arg]
+    )  # fmt: skip
+    runner = Runner(settings)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    runner.start()
+    scheduler: BackgroundScheduler = build_scheduler(runner)
+    scheduler.start()
+    Listener(settings.database_url, runner.wake, runner.stopping).start()
+    runner.wake()
+    sys.stdin.readline()
+    runner.stop(grace_s=5)
+    scheduler.shutdown(wait=False)
+
+
+def worker_pgqueuer(url: str, stamp_file: str) -> None:
+    from pgqueuer import Job, PsycopgDriver, Queries, QueueManager
+
+    async def main() -> None:
+        conn = await psycopg.AsyncConnection.connect(libpq(url), autocommit=True)
+        qm = QueueManager(Queries(PsycopgDriver(conn)))
+
+        @qm.entrypoint("noop")
+        async def noop(job: Job) -> None:
+            return None
+
+        @qm.entrypoint("stamp")
+        async def stamp_job(job: Job) -> None:
+            stamp(stamp_file, (job.payload or b"").decode())
+
+        loop = asyncio.get_running_loop()
+        print("ready", flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
+        task = asyncio.create_task(qm.run(batch_size=PGQ_BATCH))
+        await loop.run_in_executor(None, sys.stdin.readline)
+        qm.shutdown.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+
+
+def procrastinate_app(url: str, stamp_file: str | None = None) -> Any:
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq(url)))
+
+    @app.task(name="noop")
+    def noop() -> None:
+        return None
+
+    @app.task(name="stamp")
+    def stamp_task(i: int) -> None:
+        if stamp_file:
+            stamp(stamp_file, str(i))
+
+    return app
+
+
+def worker_procrastinate(url: str, stamp_file: str) -> None:
+    app = procrastinate_app(url, stamp_file)
+
+    async def main() -> None:
+        async with app.open_async():
+            loop = asyncio.get_running_loop()
+            print("ready", flush=True)
+            await loop.run_in_executor(None, sys.stdin.readline)
+            task = asyncio.create_task(app.run_worker_async(concurrency=PROC_CONCURRENCY, wait=True))
+            await loop.run_in_executor(None, sys.stdin.readline)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+
+
+WORKERS: dict[str, Callable[[str, str], None]] = {
+    "zixly": worker_zixly,
+    "pgqueuer": worker_pgqueuer,
+    "procrastinate": worker_procrastinate,
+}
+
+
+class Workers:
+    """N worker processes of one system, started, readied, released together."""
+
+    def __init__(self, system: str, url: str, n: int, stamp_file: str) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("ZIXLY_")}, "PYTHONUNBUFFERED": "1"}
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--worker", system, "--url", url, "--stamp", stamp_file],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=ROOT,
+                text=True,
+            )
+            for _ in range(n)
+        ]
+        for proc in self.procs:
+            line = proc.stdout.readline() if proc.stdout else ""
+            if line.strip() != "ready":
+                raise RuntimeError(f"{system} worker failed to start")
+
+    def go(self) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# -- per-system operations (in the bench process) ------------------------------------------
+
+
+class System:
+    name = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def setup(self) -> None: ...
+    def clear(self) -> None: ...
+    def enqueue_one(self, i: int) -> None: ...
+    def enqueue_batch(self, n: int) -> None: ...
+    def enqueue_stamp(self, i: int) -> None: ...
+    def stamp_key(self, i: int) -> str:
+        """What the worker writes in the stamp file for sample ``i``."""
+        return str(i)
+
+    def any_left(self) -> bool:
+        """Is any job still queued or running? Polled every 20 ms while workers run, so it must
+        be cheap: a count(*) over the whole table stole CPU from the workers on 2 cores."""
+        ...
+
+    def processed(self) -> int | None:
+        """Jobs that ended successfully (checked once after a processing run), if known."""
+        return None
+
+    def close(self) -> None: ...
+
+
+class Zixly(System):
+    name = "zixly"
+
+    def setup(self) -> None:
+        from sqlalchemy import text
+
+        from db import jobs
+        from db.engine import make_engine
+        from db.migrate import upgrade
+
+        self.jobs, self.text, self.make_engine = jobs, text, make_engine
+        self.stamp_keys: dict[int, str] = {}
+        self.engine = make_engine(sa_url(self.url), pool_pre_ping=False)
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        upgrade(self.engine)
+        with self.engine.begin() as conn:
+            self.tenant = conn.execute(text("INSERT INTO tenants (name) VALUES ('bench') RETURNING id")).scalar_one()
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            tables = "pipeline_jobs, job_steps, related_records, runners, schedules, webhook_deliveries"
+            conn.execute(self.text(f"TRUNCATE {tables}"))
+
+    def enqueue_one(self, i: int) -> None:
+        # One statement in its own transaction (an autocommit connection: no BEGIN/COMMIT round
+        # trips), as pgqueuer's enqueue; the commit is durable (synchronous_commit=on).
+        with self.autocommit.connect() as conn:
+            self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="noop", params={"i": i})
+
+    def enqueue_batch(self, n: int) -> None:
+        with self.engine.begin() as conn:
+            for start in range(0, n, BATCH):
+                specs = [self.jobs.JobSpec(self.tenant, "noop", {}) for _ in range(min(BATCH, n - start))]
+                self.jobs.enqueue_many(conn, specs)
+
+    def enqueue_stamp(self, i: int) -> None:
+        with self.engine.begin() as conn:
+            job = self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="noop", params={"note": True})
+        self.stamp_keys[i] = str(job.id)
+
+    def stamp_key(self, i: int) -> str:
+        return self.stamp_keys[i]
+
+    def enqueue_concurrent(self, n: int, clients: int, *, after_commit: bool) -> float:
+        """``n`` one-call enqueues (each committed durably) from ``clients`` threads; jobs/s."""
+        base = self.make_engine(sa_url(self.url), pool_size=clients, pool_pre_ping=False)
+        engine = base.execution_options(isolation_level="AUTOCOMMIT")
+        counter = iter(range(n))
+        lock = threading.Lock()
+
+        def client() -> None:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                with engine.connect() as conn:  # each statement commits (durably) on its own
+                    self.jobs.enqueue(conn, tenant_id=self.tenant, job_type="noop", params={"i": i},
+                                      notify=not after_commit)  # fmt: skip
+                    if after_commit:
+                        self.jobs.notify_runners(conn)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        with engine.connect():  # open the pool's connections before the clock starts
+            pass
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.perf_counter() - start
+        base.dispose()
+        return n / took
+
+    def any_left(self) -> bool:
+        sql = "SELECT EXISTS (SELECT 1 FROM pipeline_jobs WHERE status IN ('QUEUED', 'RUNNING'))"
+        with self.engine.connect() as conn:
+            return bool(conn.execute(self.text(sql)).scalar_one())
+
+    def processed(self) -> int:
+        with self.engine.connect() as conn:
+            sql = "SELECT count(*) FROM pipeline_jobs WHERE status = 'COMPLETED'"
+            return int(conn.execute(self.text(sql)).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class PgQueuer(System):
+    name = "pgqueuer"
+
+    def setup(self) -> None:
+        from pgqueuer import PsycopgDriver, Queries
+
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(psycopg.AsyncConnection.connect(libpq(self.url), autocommit=True))
+        self.q = Queries(PsycopgDriver(self.conn))
+        self.loop.run_until_complete(self.q.install())
+
+    def clear(self) -> None:
+        self.loop.run_until_complete(self.conn.execute("TRUNCATE pgqueuer, pgqueuer_log"))
+
+    def enqueue_one(self, i: int) -> None:
+        self.loop.run_until_complete(self.q.enqueue("noop", None))
+
+    def enqueue_batch(self, n: int) -> None:
+        for start in range(0, n, BATCH):
+            k = min(BATCH, n - start)
+            self.loop.run_until_complete(self.q.enqueue(["noop"] * k, [None] * k, [0] * k))
+
+    def enqueue_stamp(self, i: int) -> None:
+        self.loop.run_until_complete(self.q.enqueue("stamp", str(i).encode()))
+
+    def any_left(self) -> bool:
+        async def exists() -> bool:  # done jobs leave the table
+            cur = await self.conn.execute("SELECT EXISTS (SELECT 1 FROM pgqueuer)")
+            row = await cur.fetchone()
+            return bool(row and row[0])
+
+        return self.loop.run_until_complete(exists())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+class Procrastinate(System):
+    name = "procrastinate"
+
+    def setup(self) -> None:
+        self.app = procrastinate_app(self.url)
+        self.app.open()
+        self.app.schema_manager.apply_schema()
+        self.raw = psycopg.connect(libpq(self.url), autocommit=True)
+
+    def clear(self) -> None:
+        self.raw.execute("TRUNCATE procrastinate_jobs CASCADE")
+
+    def enqueue_one(self, i: int) -> None:
+        self.app.tasks["noop"].defer()
+
+    def enqueue_batch(self, n: int) -> None:
+        for start in range(0, n, BATCH):
+            self.app.tasks["noop"].batch_defer(*({} for _ in range(min(BATCH, n - start))))
+
+    def enqueue_stamp(self, i: int) -> None:
+        self.app.tasks["stamp"].defer(i=i)
+
+    def any_left(self) -> bool:
+        sql = "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))"
+        row = self.raw.execute(sql).fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self.raw.close()
+        self.app.close()
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def rate(n: int, fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - start)
+
+
+def measure_processing(system: System, url: str, jobs: int, runners: int, stamp_file: str) -> float:
+    system.clear()
+    system.enqueue_batch(jobs)
+    workers = Workers(system.name, url, runners, stamp_file)
+    try:
+        start = time.perf_counter()
+        workers.go()
+        while system.any_left():
+            if time.perf_counter() - start > 600:
+                raise RuntimeError(f"{system.name}: {runners} runners did not finish in 10 minutes")
+            time.sleep(0.02)
+        took = time.perf_counter() - start
+    finally:
+        workers.stop()
+    done = system.processed()
+    if done is not None and done != jobs:
+        raise RuntimeError(f"{system.name}: {done} of {jobs} jobs completed")
+    return jobs / took
+
+
+def measure_latency(system: System, url: str, samples: int, stamp_file: str) -> dict[str, float]:
+    system.clear()
+    Path(stamp_file).write_text("")
+    workers = Workers(system.name, url, 1, stamp_file)
+    lat: list[float] = []
+    try:
+        workers.go()
+        time.sleep(1.0)  # let the worker settle into its idle wait
+        for i in range(samples):
+            system.enqueue_stamp(i)
+            t0 = time.time()  # the job exists from its commit on
+            deadline = time.monotonic() + 10
+            while True:
+                stamps = dict(line.split() for line in Path(stamp_file).read_text().splitlines())
+                key = system.stamp_key(i)
+                if key in stamps:
+                    lat.append((float(stamps[key]) - t0) * 1000)
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{system.name}: job {i} did not start within 10 s")
+                time.sleep(0.0005)
+            time.sleep(0.02)  # an idle queue between samples
+    finally:
+        workers.stop()
+    lat.sort()
+    return {
+        "p50": round(statistics.median(lat), 2),
+        "p95": round(lat[int(0.95 * (len(lat) - 1))], 2),
+        "p99": round(lat[int(0.99 * (len(lat) - 1))], 2),
+    }
+
+
+def bench_system(cls: type[System], url: str, args: argparse.Namespace, stamp_file: str) -> dict[str, Any]:
+    system = cls(url)
+    system.setup()
+    out: dict[str, Any] = {}
+    try:
+        system.clear()
+        single = min(args.jobs, args.single)
+        out["enqueue_jobs_per_s"] = round(rate(single, lambda: [system.enqueue_one(i) for i in range(single)]))
+        out["enqueue_concurrent_jobs_per_s"] = out["enqueue_concurrent_notify_after_commit_jobs_per_s"] = None
+        if isinstance(system, Zixly) and args.clients:
+            for key, after in (("enqueue_concurrent_jobs_per_s", False),
+                               ("enqueue_concurrent_notify_after_commit_jobs_per_s", True)):  # fmt: skip
+                system.clear()
+                out[key] = round(system.enqueue_concurrent(single, args.clients, after_commit=after))
+        system.clear()
+        out["enqueue_batch_jobs_per_s"] = round(rate(args.jobs, lambda: system.enqueue_batch(args.jobs)))
+        jobs = min(args.jobs, args.slow_jobs) if cls is Procrastinate else args.jobs
+        out["process_jobs_per_s"] = {
+            str(n): round(measure_processing(system, url, jobs, n, stamp_file)) for n in args.runners
+        }
+        out["processed_jobs"] = jobs
+        out["start_latency_ms"] = measure_latency(system, url, args.samples, stamp_file)
+    finally:
+        system.clear()
+        system.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--runners", default="1,2,4")
+    parser.add_argument("--samples", type=int, default=200, help="enqueue→start latency samples")
+    parser.add_argument("--single", type=int, default=2000, help="jobs for the one-call enqueue figure")
+    parser.add_argument("--clients", type=int, default=16, help="client threads for Zixly's concurrent one-call figure")
+    parser.add_argument("--slow-jobs", type=int, default=3000, help="jobs procrastinate processes (it is slow)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--worker", choices=SYSTEMS)
+    parser.add_argument("--url")
+    parser.add_argument("--stamp")
+    args = parser.parse_args()
+    if args.worker:
+        WORKERS[args.worker](args.url, args.stamp)
+        return 0
+    args.runners = [int(n) for n in args.runners.split(",")]
+    base = os.environ.get("ZIXLY_BENCH_POSTGRES_URL", DEFAULT_URL)
+    scratch = f"zixly_bench_{os.getpid()}"
+    admin = psycopg.connect(libpq(base), autocommit=True)
+    admin.execute(f'CREATE DATABASE "{scratch}"')
+    url = make_url(base).set(database=scratch).render_as_string(hide_password=False)
+    results: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            stamp_file = str(Path(tmp) / "stamps.txt")
+            classes = {"zixly": Zixly, "pgqueuer": PgQueuer, "procrastinate": Procrastinate}
+            for name in args.systems.split(","):
+                print(f"… {name}", file=sys.stderr, flush=True)
+                results[name] = bench_system(classes[name], url, args, stamp_file)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        admin.close()
+    print_table(results, args)
+    print(json.dumps({name: {k: v for k, v in r.items() if k != "processed_jobs"} for name, r in results.items()}))
+    return 0
+
+
+def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
+    cols = list(results)
+    rows: list[tuple[str, list[str]]] = [
+        ("enqueue, one call (jobs/s)", [str(results[c]["enqueue_jobs_per_s"]) for c in cols]),
+        (f"enqueue, one call, {args.clients} clients (jobs/s)",
+         [str(results[c]["enqueue_concurrent_jobs_per_s"]) for c in cols]),
+        (f"  … NOTIFY after commit, {args.clients} clients",
+         [str(results[c]["enqueue_concurrent_notify_after_commit_jobs_per_s"]) for c in cols]),
+        ("enqueue, batched (jobs/s)", [str(results[c]["enqueue_batch_jobs_per_s"]) for c in cols]),
+    ]  # fmt: skip
+    for n in args.runners:
+        rows.append((f"process, {n} runner(s) (jobs/s)", [str(results[c]["process_jobs_per_s"][str(n)]) for c in cols]))
+    for q in ("p50", "p95", "p99"):
+        rows.append((f"enqueue→start {q} (ms)", [str(results[c]["start_latency_ms"][q]) for c in cols]))
+    rows.append(("jobs processed per run", [str(results[c]["processed_jobs"]) for c in cols]))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'':<{width}}  " + "  ".join(f"{c:>14}" for c in cols))
+    for label, vals in rows:
+        print(f"{label:<{width}}  " + "  ".join(f"{v:>14}" for v in vals))
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())

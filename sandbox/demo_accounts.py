@@ -1,0 +1,19 @@
+"""The ids of the accounts the sandbox seeds at every start: one per vendor, all "Acme Outdoor".
+
+The emulators seed these; the demo (:mod:`demo.seed`) creates the demo tenant's connection
+rows with the same ids, so the sandbox's signed webhooks resolve to that tenant. Written once
+here because the sandbox may not import the demo, while the demo may import the sandbox.
+"""
+
+from __future__ import annotations
+
+XERO_TENANT_ID = "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"
+XERO_TENANT_NAME = "Acme Outdoor Co (Xero demo)"
+HUBSPOT_PORTAL_ID = 7001234
+# Shopify seeds the same demo orders for any shop domain; this is the one the demo connects.
+SHOPIFY_SHOP = "acme-outdoor.myshopify.com"
+SHOPIFY_SHOP_NAME = "Acme Outdoor"
+ASANA_WORKSPACE_GID = "1201000000000001"
+ASANA_WORKSPACE_NAME = "Zixly Demo Workspace"
+# "Client onboarding": where won deals become onboarding tasks.
+ASANA_ONBOARDING_PROJECT_GID = "1201000000000201"

@@ -1,0 +1,111 @@
+"""Every script in bench/ runs as documented (``python bench/<name>.py``) at a tiny size.
+
+Each one runs as a subprocess from the project root, as the README shows it, and must exit 0 and
+print its figures (the last line of each is JSON). The sizes are tiny, so the figures mean
+nothing; what is checked is that no script breaks silently. The peers a benchmark compares with
+(vectorbt, pgqueuer, procrastinate: ``requirements-bench.txt``) run when installed and skip with
+the reason when not; Zixly's own side always runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PG_URL = os.environ.get("ZIXLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py"))
+
+
+def installed(*packages: str) -> pytest.MarkDecorator:
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    reason = f"{', '.join(missing)} not installed (the bench set: make bench-install)"
+    return pytest.mark.skipif(bool(missing), reason=reason)
+
+
+def bench(script: str, *args: str, timeout: float = 120) -> dict[str, object]:
+    """Run ``python bench/<script> args…`` from the root; the parsed JSON of its last line."""
+    env = os.environ | {"ZIXLY_TEST_POSTGRES_URL": PG_URL, "ZIXLY_BENCH_POSTGRES_URL": PG_URL}
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"bench/{script}: {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    lines = done.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])  # the last line is the JSON of the figures
+    assert isinstance(figures, dict)
+    return figures
+
+
+def test_no_bench_script_shadows_a_standard_library_module() -> None:
+    # ``python bench/x.py`` puts bench/ first on sys.path: a bench/queue.py once broke pyarrow's ``import queue``.
+    assert SCRIPTS
+    assert not [s for s in SCRIPTS if s.removesuffix(".py") in sys.stdlib_module_names]
+
+
+def test_every_bench_script_has_a_quick_run_here() -> None:
+    quick = {"dashboard.py", "job_queue.py", "soak.py", "sweep.py", "webhook.py"}
+    assert set(SCRIPTS) == quick, "a new bench script needs a tiny run in this file"
+
+
+def test_sweep_zixly_alone() -> None:
+    figures = bench("sweep.py", "--fast", "2", "5", "--slow", "10", "12", "--engines", "zixly")
+    assert figures["pairs"] == 12
+    assert figures["vectorbt"] == {"seconds": None}
+
+
+@installed("vectorbt")
+def test_sweep_against_vectorbt() -> None:
+    figures = bench("sweep.py", "--fast", "2", "5", "--slow", "10", "12", timeout=300)  # numba compiles once
+    assert figures["max_rel_diff"] is not None and figures["max_rel_diff"] < 1e-9  # type: ignore[operator]
+    assert figures["undefined_mismatches"] == 0
+
+
+QUEUE_TINY = ("--jobs", "200", "--runners", "1", "--samples", "3", "--single", "50", "--clients", "2")
+
+
+def test_job_queue_zixly(pg_template: str) -> None:
+    figures = bench("job_queue.py", *QUEUE_TINY, "--systems", "zixly")
+    assert set(figures) == {"zixly"}
+    assert figures["zixly"]["process_jobs_per_s"]["1"] > 0  # type: ignore[index]
+
+
+@installed("pgqueuer", "procrastinate")
+def test_job_queue_peers(pg_template: str) -> None:
+    figures = bench("job_queue.py", *QUEUE_TINY, "--slow-jobs", "50", "--systems", "pgqueuer,procrastinate")
+    assert set(figures) == {"pgqueuer", "procrastinate"}
+
+
+def test_dashboard(pg_template: str) -> None:
+    figures = bench("dashboard.py", "--jobs", "3000", "--page", "2", "--url", PG_URL)
+    assert figures["jobs"] == 3000
+    assert "jobs.page2_all" in figures["queries_ms"]  # type: ignore[operator]
+
+
+def test_webhook(pg_template: str) -> None:
+    args = ("--workers", "1", "--shops", "2", "--client-threads", "2", "--saturation-s", "1")
+    figures = bench("webhook.py", *args, "--rate", "20", "--duration-s", "1")
+    assert figures["fixed_rate"]["errors"] == 0  # type: ignore[index]
+
+
+def test_soak_refuses_a_run_too_short_to_compare() -> None:
+    done = subprocess.run([sys.executable, "bench/soak.py", "--seconds", "5"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "at least 20" in done.stderr
+
+
+@pytest.mark.slow
+def test_soak(pg_template: str) -> None:
+    # The same run as tests/reliability/test_soak.py's quick 20-second soak (every make test),
+    # here through the script's wrapper; ~40 s, so with the slow runs.
+    env = os.environ | {"ZIXLY_TEST_POSTGRES_URL": PG_URL}
+    command = [sys.executable, "bench/soak.py", "--seconds", "20", "--rate", "4"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "figures:" in done.stdout
