@@ -21,6 +21,7 @@ from db.auth import Actor, audit, create_api_token, create_user, require_role
 from db.blobs import BlobStore
 from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
 from db.filters import JobFilter
+from integrations.links import record_url
 from jobtypes import schedules_following, validate_options, validate_params
 from settings import Settings
 
@@ -131,7 +132,7 @@ def export_jobs_to_blob(
 def export_related_records(session: Session, actor: Actor, job_id: int) -> bytes:
     target = f"job:{job_id}"
     require_role(session, actor, EDITOR, "records.export", target)
-    body = b"".join(related_records_csv(session, job_id))
+    body = b"".join(related_records_csv(session, job_id, link=record_url))
     _done(session, actor, "records.export", target)
     return body
 

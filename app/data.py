@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from db import queries
 from db.engine import make_engine, make_session_factory
 from db.filters import JobFilter
+from integrations import registry
+from integrations.links import record_url
 from settings import Settings, load_settings
 
 TTL_S = 30  # live data: short
@@ -75,7 +77,7 @@ def charts(db: str, tenant_ids: tuple[int, ...], since: dt.datetime, until: dt.d
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def health_board(db: str, tenant_ids: tuple[int, ...]) -> list[dict[str, Any]]:
-    return _read(queries.health_board, tenant_ids)  # type: ignore[no-any-return]
+    return _read(queries.health_board, tenant_ids, systems=registry.systems())  # type: ignore[no-any-return]
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
@@ -90,17 +92,17 @@ def count_jobs(db: str, job_filter: JobFilter, cap: int) -> int:
 
 @st.cache_data(ttl=5, show_spinner=False)
 def job_detail(db: str, job_id: int) -> queries.JobDetail | None:
-    return _read(queries.job_detail, job_id)  # type: ignore[no-any-return]
+    return _read(queries.job_detail, job_id, link=record_url)  # type: ignore[no-any-return]
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def lookup_record(db: str, query: str, tenant_ids: tuple[int, ...]) -> list[dict[str, Any]]:
-    return _read(queries.lookup_record, query, tenant_ids)  # type: ignore[no-any-return]
+    return _read(queries.lookup_record, query, tenant_ids, link=record_url)  # type: ignore[no-any-return]
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def connections(db: str, tenant_id: int) -> list[dict[str, Any]]:
-    return _read(queries.connections, tenant_id)  # type: ignore[no-any-return]
+    return _read(queries.connections, tenant_id, systems=registry.systems())  # type: ignore[no-any-return]
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

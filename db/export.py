@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from db.blobs import BlobStore
 from db.filters import JobFilter
 from db.models import Connection, PipelineJob, RelatedRecord, Tenant
-from db.queries.links import record_url
+from db.queries.jobs import RecordLink, stored_link
 
 BOM = "\ufeff".encode()
 CHUNK_ROWS = 5000
@@ -229,7 +229,7 @@ def _jobs_csv_copy(session: Session, job_filter: JobFilter, chunk_rows: int) -> 
         yield len(buf), b"\r\n".join(buf) + b"\r\n"
 
 
-def related_records_csv(session: Session, job_id: int) -> Iterator[bytes]:
+def related_records_csv(session: Session, job_id: int, *, link: RecordLink = stored_link) -> Iterator[bytes]:
     """One job's external records, with deep links into the vendors' UIs."""
     tenant_id = session.scalar(select(PipelineJob.tenant_id).where(PipelineJob.id == job_id))
     orgs = dict(
@@ -251,7 +251,7 @@ def related_records_csv(session: Session, job_id: int) -> Iterator[bytes]:
         .where(RelatedRecord.job_id == job_id)
         .order_by(RelatedRecord.id)
     ).all()
-    yield _encode((*r[:6], record_url(r.system, r.record_type, r.record_id, orgs.get(r.system), r.url)) for r in rows)
+    yield _encode((*r[:6], link(r.system, r.record_type, r.record_id, orgs.get(r.system), r.url)) for r in rows)
 
 
 def write_all(chunks: Iterable[bytes], out: IO[bytes]) -> int:

@@ -21,11 +21,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Connection, Tenant
-from integrations.http import AuthError, TransientError
+from integrations.http import AuthError, CallRecorder, TransientError
 from integrations.metrics import oauth_refresh_total
-from integrations.oauth import HTTP_TIMEOUT_S, client_auth_kwargs, oauth_session
-from integrations.providers import OAuthProvider, get_provider
+from integrations.oauth_http import client_auth_kwargs, oauth_session
+from integrations.registry import vendor
 from integrations.tokens import TokenSet, TokenStore, token_store
+from integrations.vendor import OAuthProvider, oauth_provider
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,14 @@ REFRESH_LEEWAY_S = 120.0
 
 
 def provider_for(settings: Settings, connection: Connection) -> OAuthProvider:
-    shop = connection.external_org_id if connection.system == "shopify" else None
-    return get_provider(settings, connection.system, shop=shop)
+    return oauth_provider(vendor(connection.system), settings, connection.external_org_id)
+
+
+def _collect(calls: list[tuple[str, str, str, int | None, float]]) -> CallRecorder:
+    def record(system: str, method: str, path_template: str, status: int | None, latency_ms: float) -> None:
+        calls.append((system, method, path_template, status, latency_ms))
+
+    return record
 
 
 def _locked(session: Session, connection_id: int) -> Connection | None:
@@ -64,15 +71,21 @@ def refresh_connection(
     stale_access_token: str | None = None,
     leeway_s: float = REFRESH_LEEWAY_S,
     store: TokenStore | None = None,
+    deadline: float | None = None,
+    recorder: CallRecorder | None = None,
 ) -> TokenSet:
     """Refresh the connection's tokens unless someone else already did; return the fresh ones.
 
     ``stale_access_token`` is the token the caller found wanting (expiring, or answered 401):
     when the stored token differs and is still fresh, another process won the race and its
-    token is returned without a refresh.
+    token is returned without a refresh. Inside a job, ``deadline`` and ``recorder`` put the
+    token call under the job's clock and on its step log, like any other vendor call.
     """
     store = store or token_store(settings)
     failure: Exception | None = None
+    # The token call is reported after the commit: the recorder writes the job's steps, and on
+    # SQLite that write would wait for the lock this transaction holds.
+    calls: list[tuple[str, str, str, int | None, float]] = []
     with session_factory() as session, session.begin():
         connection = _locked(session, connection_id)
         if connection is None:
@@ -96,10 +109,9 @@ def refresh_connection(
             failure = AuthError(_reconnect_message(session, connection, provider), system=system, status_code=401)
         else:
             try:
-                body = oauth_session(provider).refresh_token(
+                body = oauth_session(provider, deadline=deadline, recorder=_collect(calls)).refresh_token(
                     provider.token_url,
                     refresh_token=tokens.refresh_token,
-                    timeout=HTTP_TIMEOUT_S,
                     **client_auth_kwargs(provider, refresh=True),
                 )
             except InvalidGrantError:
@@ -122,6 +134,9 @@ def refresh_connection(
                 connection.last_refresh_at = now
                 oauth_refresh_total.labels(system=system, outcome="ok").inc()
         connection.updated_at = now
+    if recorder is not None:
+        for call in calls:
+            recorder(*call)
     # The status change is committed above; only then does the failure surface.
     if failure is not None:
         raise failure
@@ -139,8 +154,12 @@ class ConnectionAuth(httpx.Auth):
         *,
         leeway_s: float = REFRESH_LEEWAY_S,
         store: TokenStore | None = None,
+        deadline: float | None = None,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self.deadline = deadline
+        self.recorder = recorder
         self.settings = settings
         self.connection_id = connection_id
         self.leeway_s = leeway_s
@@ -194,5 +213,7 @@ class ConnectionAuth(httpx.Auth):
                 stale_access_token=stale,
                 leeway_s=self.leeway_s,
                 store=self.store,
+                deadline=self.deadline,
+                recorder=self.recorder,
             )
             return self._tokens

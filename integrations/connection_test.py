@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Connection
+from integrations.connection_auth import ConnectionAuth
 from integrations.http import AuthError, IntegrationError, PermanentError
+from integrations.registry import UnknownVendor, vendor
+from integrations.vendor import make_client
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-DISPLAY = {"xero": "Xero", "hubspot": "HubSpot", "shopify": "Shopify", "asana": "Asana"}
 PROBE_TIMEOUT_S = 15.0
-SHOP_QUERY = "query ConnectionTest { shop { name myshopifyDomain } }"
 
 
 def test_connection(
@@ -43,20 +42,21 @@ def test_connection(
 
     Never raises for a vendor failure: the failure is the verdict. ``transport`` is for tests.
     """
-    from integrations.connection_auth import ConnectionAuth  # (it imports integrations.oauth)
-
     system, connection_id, org = connection.system, connection.id, connection.external_org_id
-    name = DISPLAY.get(system, system)
-    probe = PROBES.get(system)
-    if probe is None:
-        return f"{name}: no connection test for this system"
+    try:
+        record = vendor(system)
+    except UnknownVendor:
+        return f"{system}: no connection test for this system"
+    name = record.display_name
     if connection.status == "disconnected":
         return f"{name}: not connected"
     factory = sessionmaker(bind=session.get_bind(), expire_on_commit=False)
     auth = ConnectionAuth(factory, settings, connection_id)
-    kwargs: dict[str, Any] = {"timeout": PROBE_TIMEOUT_S, "max_retries": 0, "transport": transport}
     try:
-        verdict = probe(settings, auth, org, kwargs)
+        with make_client(
+            record, settings, auth, org, timeout=PROBE_TIMEOUT_S, max_retries=0, transport=transport
+        ) as client:
+            verdict = record.probe(client, org)
     except AuthError as exc:
         message = f"{name}: authentication failed — {exc.message}"
         _record(factory, connection_id, failed=True, message=message)
@@ -96,52 +96,3 @@ def _record(factory: sessionmaker[Session], connection_id: int, *, failed: bool,
         else:
             return
         row.updated_at = now
-
-
-# -- one cheap authenticated call per vendor ----------------------------------------------------
-
-Probe = Callable[[Settings, httpx.Auth, "str | None", dict[str, Any]], str]
-
-
-def _xero(settings: Settings, auth: httpx.Auth, org: str | None, kwargs: dict[str, Any]) -> str:
-    from integrations.xero.client import XeroClient
-
-    with XeroClient(str(settings.xero_api_url), auth, tenant_id=org, **kwargs) as client:
-        orgs = client.connections()
-    mine = next((o for o in orgs if o.tenant_id == org), None)
-    if mine is None:
-        raise AuthError("the token no longer has access to this organisation; reconnect", system="xero")
-    return f"connected to {mine.tenant_name or mine.tenant_id}"
-
-
-def _hubspot(settings: Settings, auth: httpx.Auth, org: str | None, kwargs: dict[str, Any]) -> str:
-    from integrations.hubspot.client import HubSpotClient
-
-    with HubSpotClient(str(settings.hubspot_api_url), auth, **kwargs) as client:
-        page = client.search("contacts", [], properties=["email"], limit=1)
-    portal = f"portal {org}, " if org else ""
-    return f"connected ({portal}{page.total:,} contacts)"
-
-
-def _shopify(settings: Settings, auth: httpx.Auth, org: str | None, kwargs: dict[str, Any]) -> str:
-    from integrations.shopify.client import ShopifyClient
-
-    if not org:
-        raise PermanentError("the connection names no shop; reconnect it", system="shopify")
-    base = str(settings.shopify_api_url).replace("{shop}", org)
-    with ShopifyClient(base, auth, **kwargs) as client:
-        shop = client.graphql(SHOP_QUERY).get("shop") or {}
-    return f"connected to {shop.get('name') or org} ({shop.get('myshopifyDomain') or org})"
-
-
-def _asana(settings: Settings, auth: httpx.Auth, org: str | None, kwargs: dict[str, Any]) -> str:
-    from integrations.asana.client import AsanaClient
-
-    with AsanaClient(f"{settings.asana_api_url}/api/1.0", auth, **kwargs) as client:
-        body = client.request("GET", "/users/me", params={"opt_fields": "name,email"}).json()
-    me = body.get("data") or {}
-    who = me.get("name") or me.get("gid") or "unknown user"
-    return f"connected as {who}" + (f" ({me['email']})" if me.get("email") else "")
-
-
-PROBES: dict[str, Probe] = {"xero": _xero, "hubspot": _hubspot, "shopify": _shopify, "asana": _asana}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Any
 
@@ -39,12 +38,6 @@ class VendorEvent(BaseModel):
             return value.astimezone(dt.UTC)
         except OverflowError as exc:  # 0001-01-01T00:00+01:00 has no UTC equivalent
             raise ValueError("timestamp out of range") from exc
-
-
-def make_dedup_key(source: str, *parts: object) -> str:
-    """A stable, bounded dedup key from the fields a vendor's contract names."""
-    raw = "|".join("" if p is None else str(p) for p in parts)
-    return f"{source}:{hashlib.sha256(raw.encode()).hexdigest()[:40]}"
 
 
 def load_json(body: bytes) -> Any:

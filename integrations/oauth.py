@@ -2,8 +2,8 @@
 
 The dashboard calls :func:`start_authorization` (a state row in ``oauth_states`` and the
 vendor's consent URL); the webhook process receives the redirect and calls
-:func:`finish_authorization` (state check, Shopify's query HMAC, code exchange with PKCE,
-the organisation — Xero's ``/connections`` — and the encrypted tokens on the connection).
+:func:`finish_authorization` (state check, the vendor's own redirect check, code exchange with
+PKCE, the organisation from the vendor's record, and the encrypted tokens on the connection).
 :func:`disconnect` revokes at the vendor where it can. Refresh and the ``httpx.Auth`` that
 API clients use live in :mod:`integrations.connection_auth`.
 
@@ -12,80 +12,38 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import logging
-import os
 import secrets
 from collections.abc import Generator, Mapping
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from oauthlib.oauth2 import OAuth2Error
 from requests import RequestException
-from requests.auth import HTTPBasicAuth
-from requests_oauthlib import OAuth2Session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Connection, OAuthState
-from integrations.http import build_http_client
-from integrations.providers import OAuthProvider, get_provider
+from integrations.connection_test import test_connection
+from integrations.oauth_http import MAX_TIMEOUT_S, client_auth_kwargs, oauth_session, revoke
+from integrations.registry import vendor
 from integrations.tokens import TokenSet, TokenStore, token_store
-from integrations.xero.models import XeroTenant
+from integrations.vendor import OAuthFlowError, OAuthProvider, make_client, oauth_provider
 from settings import Settings
+
+__all__ = [
+    "OAuthFlowError",
+    "TokenAuth",
+    "disconnect",
+    "finish_authorization",
+    "revoke",
+    "start_authorization",
+    "test_connection",  # the Connections page's probe lives in integrations.connection_test
+]
 
 log = logging.getLogger(__name__)
 
 STATE_TTL = dt.timedelta(minutes=15)
-HTTP_TIMEOUT_S = 30.0
-
-
-class OAuthFlowError(Exception):
-    """The authorization could not be completed; the message is fit to show the user."""
-
-
-# -- requests-oauthlib plumbing ---------------------------------------------------------------
-
-
-def _oauthlib_env(provider: OAuthProvider) -> None:
-    # We store the scopes the vendor actually granted, so a narrower grant is not an error.
-    os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
-    # oauthlib refuses plain HTTP; the sandbox on the loopback interface is the one exception.
-    if urlsplit(provider.token_url).hostname in ("127.0.0.1", "localhost"):
-        os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-def oauth_session(provider: OAuthProvider, *, state: str | None = None) -> OAuth2Session:
-    _oauthlib_env(provider)
-    session = OAuth2Session(provider.client_id, redirect_uri=provider.redirect_uri, scope=provider.scope, state=state)
-    session.headers["User-Agent"] = "Zixly"
-    return session
-
-
-def client_auth_kwargs(provider: OAuthProvider, *, refresh: bool = False) -> dict[str, Any]:
-    """How the client authenticates at the token endpoint: HTTP Basic or form fields.
-
-    ``fetch_token`` and ``refresh_token`` of requests-oauthlib take the form-field variant
-    differently: the first has ``include_client_id``, the second sends extra kwargs as fields.
-    """
-    if provider.client_auth == "basic":
-        basic = HTTPBasicAuth(provider.client_id, provider.client_secret)
-        return {"auth": basic} if refresh else {"auth": basic, "include_client_id": False}
-    if refresh:
-        return {"client_id": provider.client_id, "client_secret": provider.client_secret}
-    return {"include_client_id": True, "client_secret": provider.client_secret}
-
-
-def _pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(64)[:96]
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-# -- the flow ---------------------------------------------------------------------------------
 
 
 def start_authorization(
@@ -96,26 +54,25 @@ def start_authorization(
     created_by: str | None,
     shop: str | None = None,
 ) -> str:
-    """Record a state row and return the vendor's consent URL to redirect the user to."""
-    if system == "shopify":
-        from integrations.shopify.webhooks import valid_shop_domain
+    """Record a state row and return the vendor's consent URL to redirect the user to.
 
-        if not shop or not valid_shop_domain(shop):
-            raise OAuthFlowError("Enter the shop as <name>.myshopify.com")
-    provider = get_provider(settings, system, shop=shop)
+    ``shop`` is the vendor's connect input where it has one (Shopify's shop domain).
+    """
+    record = vendor(system)
+    connect_input = record.connect_input
+    if connect_input is not None and not (shop and connect_input.is_valid(shop)):
+        raise OAuthFlowError(connect_input.invalid_message)
+    provider = oauth_provider(record, settings, shop)
     now = dt.datetime.now(dt.UTC)
     state = secrets.token_urlsafe(32)
-    extra: dict[str, str] = {}
-    verifier = None
-    if provider.pkce:
-        verifier, challenge = _pkce_pair()
-        extra = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    oauth = oauth_session(provider, state=state, pkce=provider.pkce)
+    url, _ = oauth.authorization_url(provider.authorize_url)
     session.add(
         OAuthState(
             state=state,
             tenant_id=tenant_id,
             system=system,
-            code_verifier=verifier,
+            code_verifier=oauth.code_verifier,
             shop=shop,
             created_by=created_by,
             created_at=now,
@@ -123,7 +80,6 @@ def start_authorization(
         )
     )
     session.flush()
-    url, _ = oauth_session(provider, state=state).authorization_url(provider.authorize_url, **extra)
     return str(url)
 
 
@@ -147,25 +103,26 @@ def finish_authorization(
     session.flush()
     if state.expires_at < dt.datetime.now(dt.UTC):
         raise OAuthFlowError("This authorization took too long; start again.")
-    provider = get_provider(settings, system, shop=state.shop)
-    if system == "shopify":
-        _check_shopify_redirect(provider, state, query_params)
+    record = vendor(system)
+    provider = oauth_provider(record, settings, state.shop)
+    if record.check_redirect is not None:
+        record.check_redirect(provider, state.shop, query_params)
     code = query_params.get("code")
     if not code:
         raise OAuthFlowError("The vendor sent no authorization code.")
     try:
+        # The verifier was made in another process (the dashboard): it rides as a form field.
         body = oauth_session(provider, state=state.state).fetch_token(
-            provider.token_url,
-            code=code,
-            code_verifier=state.code_verifier,
-            timeout=HTTP_TIMEOUT_S,
-            **client_auth_kwargs(provider),
+            provider.token_url, code=code, code_verifier=state.code_verifier, **client_auth_kwargs(provider)
         )
     except (OAuth2Error, RequestException, ValueError) as exc:
         log.warning("token exchange failed for %s: %s", system, type(exc).__name__)
         raise OAuthFlowError(f"{provider.display_name} refused the authorization code; start again.") from exc
     tokens = TokenSet.from_response(dict(body))
-    org_id, org_name = resolve_org(provider, tokens, dict(body), shop=state.shop)
+    auth = TokenAuth(provider, tokens.access_token)
+    org_id, org_name = record.resolve_org(
+        lambda: make_client(record, settings, auth, state.shop, timeout=MAX_TIMEOUT_S), dict(body), state.shop
+    )
     connection = session.scalar(
         select(Connection).where(Connection.tenant_id == state.tenant_id, Connection.system == system)
     )
@@ -186,16 +143,6 @@ def finish_authorization(
     return connection
 
 
-def _check_shopify_redirect(provider: OAuthProvider, state: OAuthState, query: Mapping[str, str]) -> None:
-    from integrations.shopify.webhooks import valid_shop_domain, verify_query
-
-    shop = query.get("shop", "")
-    if not verify_query(provider.client_secret, query):
-        raise OAuthFlowError("The Shopify redirect is not signed by Shopify.")
-    if not valid_shop_domain(shop) or shop != state.shop:
-        raise OAuthFlowError("The Shopify redirect names a different shop.")
-
-
 class TokenAuth(httpx.Auth):
     """A fixed access token in the provider's header style (used before a connection exists)."""
 
@@ -208,47 +155,12 @@ class TokenAuth(httpx.Auth):
         yield request
 
 
-def resolve_org(
-    provider: OAuthProvider, tokens: TokenSet, body: dict[str, Any], *, shop: str | None
-) -> tuple[str | None, str | None]:
-    """The vendor organisation this authorization connects: (external org id, display name)."""
-    if provider.system == "shopify":
-        return shop, shop
-    if provider.system == "hubspot":
-        hub = body.get("hub_id")
-        return (str(hub), f"HubSpot portal {hub}") if hub is not None else (None, None)
-    auth = TokenAuth(provider, tokens.access_token)
-    if provider.system == "xero":
-        from integrations.xero.client import XeroClient
-
-        with XeroClient(provider.api_url, auth, timeout=HTTP_TIMEOUT_S) as xero:
-            return _xero_org(xero.connections())
-    headers = {"Accept": "application/json"}
-    with build_http_client(provider.api_url, auth=auth, timeout=HTTP_TIMEOUT_S, headers=headers) as http:
-        response = http.get("/users/me", params={"opt_fields": "workspaces.name"})
-    workspaces = response.json().get("data", {}).get("workspaces") or [] if response.is_success else []
-    if workspaces:
-        return str(workspaces[0]["gid"]), workspaces[0].get("name")
-    return None, None
-
-
-def _xero_org(tenants: list[XeroTenant]) -> tuple[str | None, str | None]:
-    """Pick the organisation from Xero's /Connections: the most recently connected one."""
-    orgs = [t for t in tenants if t.tenant_type == "ORGANISATION"]
-    if not orgs:
-        raise OAuthFlowError("No Xero organisation was selected; start again and pick one.")
-    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-    chosen = max(orgs, key=lambda t: t.updated_at or t.created_at or epoch)
-    return chosen.tenant_id, chosen.tenant_name
-
-
 def disconnect(
     session: Session, settings: Settings, connection: Connection, *, store: TokenStore | None = None
 ) -> None:
     """Revoke the grant at the vendor (where supported) and forget the tokens."""
     store = store or token_store(settings)
-    shop = connection.external_org_id if connection.system == "shopify" else None
-    provider = get_provider(settings, connection.system, shop=shop)
+    provider = oauth_provider(vendor(connection.system), settings, connection.external_org_id)
     tokens = store.load(connection)
     connection.last_error = None
     if tokens is not None and provider.revoke_url:
@@ -264,19 +176,3 @@ def disconnect(
     connection.expires_at = None
     connection.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
-
-
-def revoke(provider: OAuthProvider, token: str) -> None:
-    """RFC 7009 revocation (Xero, HubSpot v3, Asana accept it in this form)."""
-    if provider.revoke_url is None:
-        return
-    data = {"token": token, "token_type_hint": provider.revoke_token}
-    auth: httpx.Auth | None = None
-    if provider.client_auth == "basic":
-        auth = httpx.BasicAuth(provider.client_id, provider.client_secret)
-    else:
-        data |= {"client_id": provider.client_id, "client_secret": provider.client_secret}
-    with build_http_client("", auth=auth, timeout=HTTP_TIMEOUT_S) as http:
-        response = http.post(provider.revoke_url, data=data)
-    response.raise_for_status()
-from integrations.connection_test import test_connection as test_connection  # noqa: E402  (the Connections page)

@@ -15,7 +15,7 @@ Usage::
 from __future__ import annotations
 
 import time
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,19 +23,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.admin import get_connection
 from db.engine import make_session_factory
 from db.models import Tenant
+from integrations.asana import ASANA
 from integrations.asana.client import AsanaClient
 from integrations.connection_auth import ConnectionAuth
 from integrations.http import ApiClient
+from integrations.hubspot import HUBSPOT
 from integrations.hubspot.client import HubSpotClient
+from integrations.registry import vendor
+from integrations.shopify import SHOPIFY
 from integrations.shopify.client import ShopifyClient
+from integrations.vendor import C, MissingOrg, Vendor, make_client
+from integrations.xero import XERO
 from integrations.xero.client import XeroClient
 from sync.context import JobContext
 from sync.errors import PermanentJobError
 
-DISPLAY = {"xero": "Xero", "hubspot": "HubSpot", "shopify": "Shopify", "asana": "Asana"}
 MAX_CALL_TIMEOUT_S = 30.0
-
-C = TypeVar("C", bound=ApiClient)
 
 
 def job_engine(ctx: JobContext) -> Engine:
@@ -71,58 +74,56 @@ class JobClients:
             client.close()
         self._clients.clear()
 
-    # -- one per vendor ---------------------------------------------------------------------
+    # -- typed shorthands the workflows use ---------------------------------------------------
     def xero(self) -> XeroClient:
-        return self._get("xero", XeroClient, lambda org: (str(self.ctx.settings.xero_api_url), {"tenant_id": org}))
+        return self.client(XERO)
 
     def hubspot(self) -> HubSpotClient:
-        return self._get("hubspot", HubSpotClient, lambda _org: (str(self.ctx.settings.hubspot_api_url), {}))
+        return self.client(HUBSPOT)
 
     def shopify(self) -> ShopifyClient:
-        def base(shop: str | None) -> tuple[str, dict[str, Any]]:
-            if not shop:
-                raise PermanentJobError(
-                    f"the Shopify connection of {tenant_name(self.ctx)} names no shop; reconnect it"
-                )
-            return str(self.ctx.settings.shopify_api_url).replace("{shop}", shop), {}
-
-        return self._get("shopify", ShopifyClient, base)
+        return self.client(SHOPIFY)
 
     def asana(self) -> AsanaClient:
-        return self._get("asana", AsanaClient, lambda _org: (f"{self.ctx.settings.asana_api_url}/api/1.0", {}))
+        return self.client(ASANA)
 
     def connection_org(self, system: str) -> str | None:
         """The external org id of the tenant's connection (Xero tenantId, shop domain, …)."""
         with self.factory() as session:
             return self._connection(session, system)[1]
 
+    def client(self, record: Vendor[C]) -> C:
+        """The vendor's client as the tenant's connection, under the job's clock and step log."""
+        existing = self._clients.get(record.system)
+        if existing is not None:
+            return existing  # type: ignore[return-value]  # stored under its own vendor's name
+        with self.factory() as session:
+            connection_id, org = self._connection(session, record.system)
+        remaining = max(0.001, self.ctx.remaining_s)
+        deadline = time.monotonic() + remaining
+        auth = ConnectionAuth(
+            self.factory, self.ctx.settings, connection_id, deadline=deadline, recorder=self.ctx.recorder
+        )
+        options: dict[str, Any] = {
+            "recorder": self.ctx.recorder,
+            "timeout": min(MAX_CALL_TIMEOUT_S, remaining),
+            "deadline": deadline,
+            "sleep": self.ctx.sleep,
+        }
+        try:
+            client = make_client(record, self.ctx.settings, auth, org, **options)
+        except MissingOrg as exc:
+            raise PermanentJobError(f"{exc.message} ({tenant_name(self.ctx)})") from None
+        self._clients[record.system] = client
+        return client
+
     # -- internals --------------------------------------------------------------------------
     def _connection(self, session: Session, system: str) -> tuple[int, str | None]:
         try:
             connection = get_connection(session, self.ctx.tenant_id, system)
         except LookupError:
+            name = vendor(system).display_name
             raise PermanentJobError(
-                f"Connect {DISPLAY[system]} for {tenant_name(self.ctx)}: the tenant has no {DISPLAY[system]} connection"
+                f"Connect {name} for {tenant_name(self.ctx)}: the tenant has no {name} connection"
             ) from None
         return connection.id, connection.external_org_id
-
-    def _get(self, system: str, cls: type[C], where: Any) -> C:
-        existing = self._clients.get(system)
-        if existing is not None:
-            assert isinstance(existing, cls)
-            return existing
-        with self.factory() as session:
-            connection_id, org = self._connection(session, system)
-        base_url, extra = where(org)
-        remaining = max(0.001, self.ctx.remaining_s)
-        client = cls(
-            base_url,
-            ConnectionAuth(self.factory, self.ctx.settings, connection_id),
-            recorder=self.ctx.recorder,
-            timeout=min(MAX_CALL_TIMEOUT_S, remaining),
-            deadline=time.monotonic() + remaining,
-            sleep=self.ctx.sleep,
-            **extra,
-        )
-        self._clients[system] = client
-        return client

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db import intake
 from db.jobs import JobSpec, enqueue_many
 from integrations.events import VendorEvent
+from integrations.registry import vendor
 from webhook import metrics, routing
 from webhook.context import get_session, listener
 from webhook.problems import Problem
@@ -25,33 +26,14 @@ from webhook.storable import cleaned
 
 log = logging.getLogger("webhook.intake")
 
-# A successful answer per vendor: Xero wants 200 with no body; Asana counts only 200/204.
-SUCCESS_STATUS = {"xero": 200, "asana": 200, "hubspot": 202, "shopify": 202}
-
-# Headers worth keeping with a delivery (to replay or audit it); never cookies or auth.
-KEPT_HEADERS = frozenset(
-    (
-        "content-type",
-        "user-agent",
-        "x-xero-signature",
-        "x-hubspot-signature",
-        "x-hubspot-signature-v3",
-        "x-hubspot-signature-version",
-        "x-hubspot-request-timestamp",
-        "x-shopify-hmac-sha256",
-        "x-shopify-topic",
-        "x-shopify-shop-domain",
-        "x-shopify-api-version",
-        "x-shopify-webhook-id",
-        "x-shopify-event-id",
-        "x-shopify-triggered-at",
-        "x-hook-signature",
-    )
-)
+# Headers worth keeping with any delivery, besides the vendor's own (to replay or audit it);
+# never cookies or auth.
+COMMON_KEPT_HEADERS = frozenset(("content-type", "user-agent"))
 
 
-def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {low: v for k, v in headers.items() if (low := k.lower()) in KEPT_HEADERS}
+def kept_headers(source: str, headers: Mapping[str, str]) -> dict[str, str]:
+    keep = COMMON_KEPT_HEADERS | vendor(source).webhooks.kept_headers
+    return {low: v for k, v in headers.items() if (low := k.lower()) in keep}
 
 
 def delivery_id(dedup_key: str) -> str:
@@ -63,18 +45,17 @@ def delivery_id(dedup_key: str) -> str:
 
 def _single_event_body(source: str, event: VendorEvent) -> bytes:
     """One event of a batch in its vendor's delivery shape, so it can be replayed alone."""
-    item = event.payload
-    wrapped: object = [item] if source == "hubspot" else {"events": [item]}
+    wrapped = vendor(source).webhooks.replay_body(event.payload)
     return json.dumps(wrapped, separators=(",", ":")).encode()
 
 
 def answer(source: str, job_ids: Sequence[int], *, duplicate: bool = False) -> Response:
-    status = 200 if duplicate else SUCCESS_STATUS[source]
+    """The success the vendor expects; the job ids always ride in ``Zixly-Job-Ids`` too."""
+    hooks = vendor(source).webhooks
+    status = 200 if duplicate else hooks.success_status
     ids = ",".join(str(i) for i in job_ids)
-    if source == "xero":
-        # Xero wants a 200 with no body (developer.xero.com/documentation/webhooks/configuring-your-server);
-        # the job ids travel in a header instead.
-        response = Response(status=200)
+    if hooks.empty_success_body:
+        response = Response(status=status)
     else:
         body: dict[str, object] = {"job_ids": list(job_ids)}
         if duplicate:
@@ -135,7 +116,7 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
     enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
 
     session = get_session()
-    headers = cleaned(kept_headers(dict(request.headers.items())))
+    headers = cleaned(kept_headers(source, dict(request.headers.items())))
     keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
     duplicates: set[str] = set()
     for _attempt in range(3):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from integrations.registry import vendors
+
 PROBLEM = "application/problem+json"
 
 
@@ -33,7 +35,7 @@ def _job_ids(description: str) -> dict[str, Any]:
 INTAKE_ERRORS: dict[str, Any] = {
     "400": _problem("Malformed JSON, or not this vendor's delivery shape (after the signature was verified)"),
     "401": _problem("Missing or invalid signature; nothing is stored"),
-    "404": _problem("This vendor's webhooks are not configured here (or an unknown Asana connection)"),
+    "404": _problem("This vendor's webhooks are not configured here (or an unknown connection)"),
     "413": _problem("Body larger than ZIXLY_WEBHOOK_MAX_BYTES"),
     "415": _problem("The body is not application/json"),
     "429": _problem("The tenant sent more than its per-minute budget", retry_after=True),
@@ -65,8 +67,20 @@ def _intake(
     }
 
 
-_OBJECTS = {"type": "array", "items": {"type": "object"}}
-_DUP = {"200": _job_ids("A duplicate delivery: the original job ids; nothing new was created")}
+def _vendor_paths() -> dict[str, Any]:
+    """One intake operation per registered vendor, from its record's documentation."""
+    paths: dict[str, Any] = {}
+    for record in vendors():
+        hooks = record.webhooks
+        params = [_sig_header(h.name, h.description, required=h.required) for h in hooks.doc.headers]
+        responses = dict(hooks.doc.responses)
+        path = f"/webhook/{record.system}"
+        if hooks.per_connection:
+            path += "/{connection_id}"
+            params.insert(0, {"name": "connection_id", "in": "path", "required": True, "schema": {"type": "integer"}})
+            responses["409"] = _problem("A handshake for a connection that already has a secret")
+        paths[path] = _intake(hooks.doc.summary, hooks.doc.body_schema, params, responses)
+    return paths
 
 
 def spec(public_url: str) -> dict[str, Any]:
@@ -80,57 +94,7 @@ def spec(public_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": public_url.rstrip("/")}],
         "paths": {
-            "/webhook/xero": _intake(
-                "Xero webhook (and intent-to-receive)",
-                {"type": "object", "required": ["events"], "properties": {"events": _OBJECTS}},
-                [_sig_header("x-xero-signature", "base64 HMAC-SHA256 of the body with the webhook key")],
-                {
-                    "200": {
-                        "description": "Stored (or a duplicate); no body, as Xero requires",
-                        "headers": {
-                            "Zixly-Job-Ids": {"description": "Comma-separated job ids", "schema": {"type": "string"}}
-                        },
-                    }
-                },
-            ),
-            "/webhook/hubspot": _intake(
-                "HubSpot webhook (a JSON array of events)",
-                _OBJECTS,
-                [
-                    _sig_header("X-HubSpot-Signature-v3", "base64 HMAC over method, URI, body, timestamp"),
-                    _sig_header("X-HubSpot-Request-Timestamp", "Unix milliseconds; at most 5 minutes old"),
-                ],
-                {"202": _job_ids("Stored; the jobs were committed"), **_DUP},
-            ),
-            "/webhook/shopify": _intake(
-                "Shopify webhook (the resource, e.g. an order)",
-                {"type": "object"},
-                [
-                    _sig_header("X-Shopify-Hmac-Sha256", "base64 HMAC-SHA256 of the body with the app secret"),
-                    _sig_header("X-Shopify-Topic", "e.g. orders/paid"),
-                    _sig_header("X-Shopify-Shop-Domain", "the shop, <name>.myshopify.com"),
-                    _sig_header("X-Shopify-Event-Id", "stable across retries", required=False),
-                ],
-                {"202": _job_ids("Stored; the jobs were committed"), **_DUP},
-            ),
-            "/webhook/asana/{connection_id}": _intake(
-                "Asana webhook for one connection (handshake, heartbeat, events)",
-                {"type": "object", "required": ["events"], "properties": {"events": _OBJECTS}},
-                [
-                    {"name": "connection_id", "in": "path", "required": True, "schema": {"type": "integer"}},
-                    _sig_header(
-                        "X-Hook-Signature", "hex HMAC-SHA256 of the body with the handshake secret", required=False
-                    ),
-                    _sig_header("X-Hook-Secret", "present only in the handshake", required=False),
-                ],
-                {
-                    "200": {
-                        "description": "Stored (or the handshake was completed, echoing X-Hook-Secret)",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}},
-                    },
-                    "409": _problem("A handshake for a connection that already has a secret"),
-                },
-            ),
+            **_vendor_paths(),
             "/webhook/jobs": {
                 "post": {
                     "summary": "Trigger a registered job type (EDITOR or above)",

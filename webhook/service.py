@@ -12,8 +12,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from db import intake
 from db.workflow_settings import ensure_default_schedules
 from integrations.oauth import OAuthFlowError, finish_authorization
+from integrations.registry import UnknownVendor
+from integrations.registry import vendor as vendor_record
 from jobtypes import DEFAULT_SCHEDULES
-from settings import VENDORS
 from webhook.context import get_session, listener
 from webhook.metrics import render_metrics
 from webhook.openapi import spec
@@ -49,8 +50,10 @@ def openapi() -> Response:
 @bp.get("/oauth/<vendor>/callback")
 def oauth_callback(vendor: str) -> Response:
     """The vendor's redirect after consent: finish the flow, store the tokens, say so."""
-    if vendor not in VENDORS:
-        raise Problem(404, "Not Found", f"unknown vendor {vendor!r}")
+    try:
+        record = vendor_record(vendor)
+    except UnknownVendor:
+        raise Problem(404, "Not Found", f"unknown vendor {vendor!r}") from None
     session = get_session()
     try:
         connection = finish_authorization(session, listener().settings, vendor, request.args.to_dict())
@@ -65,7 +68,7 @@ def oauth_callback(vendor: str) -> Response:
     name = html.escape(connection.org_name or connection.external_org_id or vendor)
     page = (
         "<!doctype html><html><head><meta charset=utf-8><title>Connected</title></head>"
-        f"<body><h1>Connected {html.escape(vendor.title())}</h1><p>{name} is now connected. "
+        f"<body><h1>Connected {html.escape(record.display_name)}</h1><p>{name} is now connected. "
         "You can close this tab and return to the dashboard.</p></body></html>"
     )
     return Response(page, mimetype="text/html")

@@ -1,8 +1,11 @@
 """``POST /webhook/<vendor>``: verify the raw body, then parse, then hand over to :mod:`accept`.
 
-The order is the point: size limit, content type, signature (over the exact bytes received),
-and only then JSON. A request that fails the signature leaves nothing behind but a counter
-and one log line (never its body or headers).
+One route per registered vendor, made from its record when the app registers this blueprint:
+``/webhook/<system>`` for vendors with one app-wide secret, ``/webhook/<system>/<connection_id>``
+for those whose secret each connection receives in a handshake. The order is the point: size
+limit, content type, signature (over the exact bytes received), and only then JSON. A request
+that fails the signature leaves nothing behind but a counter and one log line (never its body
+or headers).
 """
 
 from __future__ import annotations
@@ -10,18 +13,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
 
 from db import intake
-from integrations.asana import webhooks as asana
 from integrations.events import VendorEvent
-from integrations.hubspot import webhooks as hubspot
-from integrations.providers import webhook_secret
-from integrations.shopify import webhooks as shopify
-from integrations.xero import webhooks as xero
+from integrations.registry import vendors
+from integrations.vendor import Delivery, Vendor
 from webhook import metrics, routing
 from webhook.accept import accept, answer, rejected
 from webhook.body import read_body, require_json
@@ -34,20 +35,32 @@ bp = Blueprint("vendors", __name__)
 T = TypeVar("T")
 
 
+def webhook_path(record: Vendor[Any]) -> str:
+    """The route of the vendor's deliveries (Flask syntax)."""
+    if record.webhooks.per_connection:
+        return f"/webhook/{record.system}/<int:connection_id>"
+    return f"/webhook/{record.system}"
+
+
+@bp.record
+def _vendor_routes(state: BlueprintSetupState) -> None:
+    """One route per registered vendor, named ``vendors.<system>_webhook``."""
+    for record in vendors():
+        view = _per_connection_view(record) if record.webhooks.per_connection else _app_wide_view(record)
+        state.add_url_rule(webhook_path(record), f"{record.system}_webhook", view, methods=["POST"])
+
+
 def _headers() -> dict[str, str]:
     # Plain dict for the integrations' Mapping[str, str] signatures (their lookups ignore case).
     return dict(request.headers.items())
 
 
-def _secret(source: str) -> str:
-    """What verifies ``source``'s signatures: the setting, or the sandbox's key outside production.
-
-    In production an unset secret means the vendor is switched off here: 404.
-    """
-    value = webhook_secret(listener().settings, source)
-    if value is None:
-        raise Problem(404, "Not Found", f"{source} webhooks are not configured on this listener")
-    return value
+def _delivery(body: bytes, signed_url: str | None) -> Delivery:
+    """The request as the vendor sent it; ``signed_url`` overrides the URL it was sent to."""
+    settings = listener().settings
+    query = "?" + request.query_string.decode("latin-1") if request.query_string else ""
+    url = (signed_url or settings.public_url.rstrip("/") + request.path) + query
+    return Delivery(body=body, headers=_headers(), method=request.method, signed_url=url, now=listener().clock)
 
 
 def _body(source: str) -> bytes:
@@ -84,87 +97,68 @@ def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent],
     return lambda event: orgs.get(cleaned(event.org_id)) if event.org_id else None
 
 
-@bp.post("/webhook/xero")
-def xero_webhook() -> Response:
-    key = _secret("xero")
-    body = _body("xero")
-    if not xero.verify_request(key, body, _headers()):
-        raise _bad_signature("xero", body)
-    events = _parsed("xero", lambda: xero.parse_events(body))
-    return accept("xero", events, _resolver("xero", events), body)
+def _app_wide_view(record: Vendor[Any]) -> Callable[[], Response]:
+    source, hooks = record.system, record.webhooks
 
+    def view() -> Response:
+        settings = listener().settings
+        # In production an unset secret means the vendor is switched off here: 404.
+        secret = hooks.secret(settings) if hooks.secret is not None else None
+        if secret is None:
+            raise Problem(404, "Not Found", f"{source} webhooks are not configured on this listener")
+        body = _body(source)
+        delivery = _delivery(body, hooks.signed_url(settings))
+        if not hooks.verify(secret, delivery):
+            raise _bad_signature(source, body)
+        events = _parsed(source, lambda: hooks.parse(delivery, None))
+        return accept(source, events, _resolver(source, events), body)
 
-def _signed_uri() -> str:
-    """The URL HubSpot called, as it saw it.
-
-    ``ZIXLY_HUBSPOT_WEBHOOK_URL`` when set (a proxy that rewrites the path), otherwise the
-    public base URL plus the path; the query string HubSpot sent is kept either way.
-    """
-    settings = listener().settings
-    query = "?" + request.query_string.decode("latin-1") if request.query_string else ""
-    if settings.hubspot_webhook_url:
-        return settings.hubspot_webhook_url + query
-    return settings.public_url.rstrip("/") + request.path + query
-
-
-@bp.post("/webhook/hubspot")
-def hubspot_webhook() -> Response:
-    secret = _secret("hubspot")
-    body = _body("hubspot")
-    ok = hubspot.verify_request(
-        secret, method=request.method, uri=_signed_uri(), body=body, headers=_headers(), now=listener().clock
-    )
-    if not ok:
-        raise _bad_signature("hubspot", body)
-    events = _parsed("hubspot", lambda: hubspot.parse_events(body))
-    return accept("hubspot", events, _resolver("hubspot", events), body)
-
-
-@bp.post("/webhook/shopify")
-def shopify_webhook() -> Response:
-    secret = _secret("shopify")
-    body = _body("shopify")
-    if not shopify.verify_webhook(secret, body, shopify.header(_headers(), shopify.HEADER_HMAC)):
-        raise _bad_signature("shopify", body)
-    event = _parsed("shopify", lambda: shopify.parse_webhook(_headers(), body))
-    return accept("shopify", [event], _resolver("shopify", [event]), body)
+    return view
 
 
 def _fernet() -> Fernet:
     return Fernet(listener().settings.fernet_key())
 
 
-@bp.post("/webhook/asana/<int:connection_id>")
-def asana_webhook(connection_id: int) -> Response:
-    """Asana: the handshake stores the secret; later deliveries are verified with it.
+def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
+    """The handshake stores the secret; later deliveries are verified with it.
 
     A handshake is accepted only while the connection has no secret, so nobody can replace
     a live webhook's secret; the code that re-creates a webhook clears the old one first.
     """
-    session = get_session()
-    target = intake.hook_target(session, connection_id, "asana") if connection_id <= MAX_INT4 else None
-    if target is None:
-        raise Problem(404, "Not Found", "no Asana connection with this id")
-    handshake = asana.handshake_secret(_headers())
-    if handshake is not None:
-        read_body(listener().settings.webhook_max_bytes)
-        if target.secret_ciphertext:
-            raise Problem(409, "Conflict", "this connection's webhook already completed its handshake")
-        intake.store_webhook_secret(session, connection_id, _fernet().encrypt(handshake.encode()).decode())
-        session.commit()
-        log.info("asana handshake completed", extra={"connection_id": connection_id})
-        response = answer("asana", [])
-        response.headers.update(asana.handshake_response_headers(handshake))
-        return response
-    body = _body("asana")
-    try:
-        secret = _fernet().decrypt(target.secret_ciphertext.encode()).decode() if target.secret_ciphertext else None
-    except InvalidToken:
-        secret = None
-    if secret is None or not asana.verify_request(secret, body, _headers()):
-        raise _bad_signature("asana", body)
-    events = _parsed("asana", lambda: asana.parse_events(body, org_id=target.external_org_id))
-    owner = intake.OrgTenant(
-        target.tenant_id, frozenset(intake.disabled_workflows(session, target.tenant_id, routing.SUBJECT))
-    )
-    return accept("asana", events, lambda _e: owner, body)
+    source, hooks, display = record.system, record.webhooks, record.display_name
+    handshake = hooks.handshake
+    assert handshake is not None
+
+    def view(connection_id: int) -> Response:
+        session = get_session()
+        target = intake.hook_target(session, connection_id, source) if connection_id <= MAX_INT4 else None
+        if target is None:
+            raise Problem(404, "Not Found", f"no {display} connection with this id")
+        secret_offered = handshake.secret_of(_headers())
+        if secret_offered is not None:
+            read_body(listener().settings.webhook_max_bytes)
+            if target.secret_ciphertext:
+                raise Problem(409, "Conflict", "this connection's webhook already completed its handshake")
+            intake.store_webhook_secret(session, connection_id, _fernet().encrypt(secret_offered.encode()).decode())
+            session.commit()
+            log.info("%s handshake completed", source, extra={"connection_id": connection_id})
+            response = answer(source, [])
+            response.headers.update(handshake.answer_headers(secret_offered))
+            return response
+        body = _body(source)
+        try:
+            ciphertext = target.secret_ciphertext
+            secret = _fernet().decrypt(ciphertext.encode()).decode() if ciphertext else None
+        except InvalidToken:
+            secret = None
+        delivery = _delivery(body, hooks.signed_url(listener().settings))
+        if secret is None or not hooks.verify(secret, delivery):
+            raise _bad_signature(source, body)
+        events = _parsed(source, lambda: hooks.parse(delivery, target.external_org_id))
+        owner = intake.OrgTenant(
+            target.tenant_id, frozenset(intake.disabled_workflows(session, target.tenant_id, routing.SUBJECT))
+        )
+        return accept(source, events, lambda _e: owner, body)
+
+    return view

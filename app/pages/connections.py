@@ -1,4 +1,4 @@
-"""Connections: per tenant, the four systems — status, organisation, scopes, expiry, last error;
+"""Connections: per tenant, each registered vendor — status, organisation, scopes, expiry, last error;
 Connect (OAuth), Test connection, Disconnect (ADMIN); and what depends on each."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import datetime as dt
 import streamlit as st
 
 from app import actions, auth, data, widgets
+from integrations.registry import UnknownVendor, vendor
 
 actor = auth.require_actor()
 admin = actor.can("ADMIN")
@@ -22,9 +23,14 @@ if flash := st.session_state.pop("flash", None):
 now = dt.datetime.now(dt.UTC)
 for c in data.connections(data.url(), tenant_id):
     system = c["system"]
+    try:
+        record = vendor(system)
+    except UnknownVendor:  # a connection row of a vendor this build no longer has
+        continue
+    name = record.display_name
     with st.container(border=True):
         head, status = st.columns([3, 1])
-        head.subheader(system.capitalize())
+        head.subheader(name)
         status.markdown(f"**{c['status']}**")
         if c["org_name"] or c["external_org_id"]:
             st.caption(f"{c['org_name'] or ''} ({c['external_org_id'] or '—'})")
@@ -38,14 +44,15 @@ for c in data.connections(data.url(), tenant_id):
             st.error(c["last_error"])
         st.caption("Used by: " + (", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"))
         b1, b2, b3 = st.columns(3)
-        shop = None
-        if system == "shopify" and c["connection_id"] is None:
-            shop = st.text_input("Shop domain", key="cn_shop", placeholder="example.myshopify.com") or None
+        typed = None  # the vendor's connect input, e.g. Shopify's shop domain
+        needed = record.connect_input
+        if needed is not None and c["connection_id"] is None:
+            typed = st.text_input(needed.label, key=f"cn_input_{system}", placeholder=needed.placeholder) or None
         if b1.button("Connect" if c["connection_id"] is None or c["status"] == "disconnected" else "Reconnect",
                      key=f"cn_connect_{system}", disabled=not admin, help=hint):  # fmt: skip
-            url = widgets.run_action(actions.connect, data.settings(), actor, tenant_id, system, shop)
+            url = widgets.run_action(actions.connect, data.settings(), actor, tenant_id, system, typed)
             if url is not None:
-                st.link_button(f"Continue to {system.capitalize()} to approve ↗", url, type="primary")
+                st.link_button(f"Continue to {name} to approve ↗", url, type="primary")
         live = c["connection_id"] is not None and c["status"] != "disconnected"
         if b2.button("Test connection", key=f"cn_test_{system}", disabled=not (admin and live), help=hint):
             verdict = widgets.run_action(actions.test_connection, data.settings(), actor, tenant_id, system)
@@ -54,9 +61,9 @@ for c in data.connections(data.url(), tenant_id):
         if b3.button("Disconnect", key=f"cn_disconnect_{system}", disabled=not (admin and live), help=hint):
             st.session_state["cn_confirm"] = system
         if st.session_state.get("cn_confirm") == system:
-            st.warning(f"Disconnect {system}? Workflows using it stop until it is reconnected.")
-            if st.button(f"Yes, disconnect {system}", key=f"cn_confirm_{system}", type="primary"):
+            st.warning(f"Disconnect {name}? Workflows using it stop until it is reconnected.")
+            if st.button(f"Yes, disconnect {name}", key=f"cn_confirm_{system}", type="primary"):
                 st.session_state.pop("cn_confirm")
                 if widgets.run_action(actions.disconnect, data.settings(), actor, tenant_id, system) is not None:
-                    st.session_state["flash"] = f"{system.capitalize()} disconnected."
+                    st.session_state["flash"] = f"{name} disconnected."
                     st.rerun()

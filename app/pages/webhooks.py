@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import actions, auth, data, widgets
-from db.queries.clients import SYSTEMS
+from integrations import registry
 
 actor = auth.require_actor()
 st.title("Webhooks")
@@ -14,7 +14,7 @@ widgets.keep("wh_tenants", "wh_source")
 c1, c2 = st.columns([2, 1])
 with c1:
     tenant_ids = widgets.tenant_filter("wh_tenants")
-source = c2.selectbox("Source", ["all", *SYSTEMS], key="wh_source")
+source = c2.selectbox("Source", ["all", *registry.systems()], key="wh_source")
 rows = data.deliveries(data.url(), tenant_ids, None if source == "all" else source, None)
 if flash := st.session_state.pop("flash", None):
     st.success(flash)

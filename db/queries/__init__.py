@@ -19,7 +19,6 @@ from db.queries.activity import (
 )
 from db.queries.clients import SYSTEMS, connections, health_board
 from db.queries.jobs import Cursor, JobDetail, JobPage, browse_jobs, count_jobs, job_detail, lookup_record
-from db.queries.links import record_url
 from db.queries.overview import Kpis, duration_percentiles, jobs_over_time, kpis, volume_by_tenant
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "jobs_over_time",
     "kpis",
     "lookup_record",
-    "record_url",
     "schedules",
     "tenants",
     "users",

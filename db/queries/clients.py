@@ -7,6 +7,7 @@ A job belongs to an integration when its job type names the system (job types ar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -90,9 +91,13 @@ def _job_history(tenant_ids: tuple[int, ...], since: dt.datetime) -> tuple[Any, 
 
 
 def health_board(
-    session: Session, tenant_ids: tuple[int, ...] = (), silence_h: float = WEBHOOK_SILENCE_H
+    session: Session,
+    tenant_ids: tuple[int, ...] = (),
+    silence_h: float = WEBHOOK_SILENCE_H,
+    *,
+    systems: Sequence[str] = SYSTEMS,
 ) -> list[dict[str, Any]]:
-    """One row per active tenant × system, worst first."""
+    """One row per active tenant × system (the dashboard passes the registered vendors), worst first."""
     now = utcnow()
     since = now - LOOKBACK
     ok, failures = _job_history(tenant_ids, since)
@@ -165,7 +170,7 @@ def health_board(
         row["consecutive_failures"] = int(row["consecutive_failures"] or 0)
         out.append(row)
     for tenant_id, name in session.execute(tenants_q):
-        for system in SYSTEMS:
+        for system in systems:
             if (tenant_id, system) not in seen:
                 out.append(
                     {
@@ -191,8 +196,8 @@ def health_board(
     return out
 
 
-def connections(session: Session, tenant_id: int) -> list[dict[str, Any]]:
-    """The tenant's four systems (connected or not), with what depends on each."""
+def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SYSTEMS) -> list[dict[str, Any]]:
+    """The tenant's systems (connected or not), with what depends on each."""
     by_system = {c.system: c for c in session.scalars(select(Connection).where(Connection.tenant_id == tenant_id))}
     schedules = session.execute(
         select(Schedule.id, Schedule.job_type, Schedule.cron, Schedule.enabled).where(Schedule.tenant_id == tenant_id)
@@ -201,7 +206,7 @@ def connections(session: Session, tenant_id: int) -> list[dict[str, Any]]:
         select(WorkflowSetting.workflow, WorkflowSetting.enabled).where(WorkflowSetting.tenant_id == tenant_id)
     ).all()
     out = []
-    for system in SYSTEMS:
+    for system in systems:
         c = by_system.get(system)
         out.append(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,17 @@ from sqlalchemy.orm import Session
 from db.filters import JobFilter
 from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant
 from db.queries._sql import duration_s
-from db.queries.links import record_url
+
+# (system, record type, record id, the tenant's org in that system, the stored url) -> link.
+# Only the vendors know their UIs' URLs, so the caller passes the function that builds them.
+RecordLink = Callable[[str, str, str, "str | None", "str | None"], "str | None"]
+
+
+def stored_link(
+    _system: str, _record_type: str, _record_id: str, _org: str | None, stored: str | None
+) -> str | None:
+    """Only the URL stored on the record (what a caller without vendor knowledge can give)."""
+    return stored or None
 
 PAGE_SIZE = 50
 LINEAGE_MAX = 50  # a rerun chain longer than this is cut (and says so)
@@ -105,7 +116,7 @@ def _lineage_row(session: Session, job_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def job_detail(session: Session, job_id: int) -> JobDetail | None:
+def job_detail(session: Session, job_id: int, *, link: RecordLink = stored_link) -> JobDetail | None:
     job_row = session.execute(
         select(PipelineJob, Tenant.name.label("tenant"), duration_s(session).label("duration_s"))
         .join(Tenant, Tenant.id == PipelineJob.tenant_id)
@@ -155,7 +166,7 @@ def job_detail(session: Session, job_id: int) -> JobDetail | None:
         .order_by(RelatedRecord.id)
     ).mappings():
         rec = dict(r)
-        rec["link"] = record_url(
+        rec["link"] = link(
             rec["system"], rec["record_type"], rec["record_id"], orgs.get(rec["system"]), rec["url"]
         )
         records.append(rec)
@@ -197,7 +208,12 @@ def _id_variants(query: str) -> list[str]:
 
 
 def lookup_record(
-    session: Session, query: str, tenant_ids: tuple[int, ...] = (), limit: int = LOOKUP_LIMIT
+    session: Session,
+    query: str,
+    tenant_ids: tuple[int, ...] = (),
+    limit: int = LOOKUP_LIMIT,
+    *,
+    link: RecordLink = stored_link,
 ) -> list[dict[str, Any]]:
     """Every job that read or wrote the external record ``query``, newest first.
 
@@ -241,7 +257,7 @@ def lookup_record(
         ):
             orgs[(tid, system)] = org
     for r in out:
-        r["link"] = record_url(
+        r["link"] = link(
             r["system"], r["record_type"], r["record_id"], orgs.get((r["tenant_id"], r["system"])), r.pop("url")
         )
     return out

@@ -42,6 +42,12 @@ class AsanaClient(ApiClient):
             params = {**params, "offset": next_page["offset"]}
 
     # -- tasks ------------------------------------------------------------------------------
+    def me(self, opt_fields: str) -> dict[str, Any]:
+        """The user the token acts for, with ``opt_fields`` (e.g. ``workspaces.name``)."""
+        body = self.request("GET", "/users/me", params={"opt_fields": opt_fields}).json()
+        data: dict[str, Any] = body.get("data") or {}
+        return data
+
     def create_task(
         self,
         project_gid: str,

@@ -36,14 +36,6 @@ class Task(BaseModel):
     modified_at: datetime | None = None
     permalink_url: str | None = None
 
-    @property
-    def assignee_gid(self) -> str | None:
-        return self.assignee.gid if self.assignee else None
-
-    @property
-    def project_gids(self) -> list[str]:
-        return [p.gid for p in self.projects]
-
 
 class Project(BaseModel):
     model_config = ConfigDict(extra="ignore")

@@ -1,1 +1,5 @@
-"""Xero: the Accounting API client, its models, webhooks and OAuth description."""
+"""Xero: the API client, its models, webhooks, and the record the shared code reads (``XERO``)."""
+
+from integrations.xero.vendor import XERO
+
+__all__ = ["XERO"]

@@ -14,9 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import httpx
-from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Connection
 from integrations.http import (
     ApiClient,
     AuthError,
@@ -27,7 +25,6 @@ from integrations.http import (
     parse_retry_after,
 )
 from integrations.xero.models import Contact, Invoice, NewContact, NewInvoice, XeroTenant
-from settings import Settings
 
 API = "/api.xro/2.0"
 PAGE_SIZE = 100
@@ -48,16 +45,6 @@ class XeroClient(ApiClient):
     def __init__(self, base_url: str, auth: httpx.Auth | None = None, *, tenant_id: str | None = None, **kwargs: Any):
         super().__init__(base_url, auth, **kwargs)
         self.tenant_id = tenant_id
-
-    @classmethod
-    def for_connection(
-        cls, settings: Settings, session_factory: sessionmaker[Session], connection: Connection, **kwargs: Any
-    ) -> XeroClient:
-        """A client authenticated as the tenant's Xero connection (tokens refresh themselves)."""
-        from integrations.connection_auth import ConnectionAuth
-
-        auth = ConnectionAuth(session_factory, settings, connection.id)
-        return cls(str(settings.xero_api_url), auth, tenant_id=connection.external_org_id, **kwargs)
 
     # -- Xero's differences ------------------------------------------------------------------
     def retry_delay(self, response: httpx.Response, attempt: int) -> float | None:

@@ -113,7 +113,7 @@ def test_webhooks_show_verdicts_and_replay(app: Callable[..., AppTest], seeded: 
 
 def test_connections_list_four_systems_and_gate_buttons(app: Callable[..., AppTest]) -> None:
     at = app("EDITOR", "pages/connections.py")
-    assert [s.value for s in at.subheader] == ["Xero", "Hubspot", "Shopify", "Asana"]
+    assert [s.value for s in at.subheader] == ["Xero", "HubSpot", "Shopify", "Asana"]
     assert at.button(key="cn_disconnect_xero").disabled and at.button(key="cn_connect_asana").disabled
 
 

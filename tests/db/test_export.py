@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.blobs import make_blob_store
 from db.export import export_filename, jobs_csv, jobs_csv_to_blob, neutralise, related_records_csv
 from db.filters import JobFilter
+from integrations.links import record_url
 from settings import Settings
 
 
@@ -49,7 +50,7 @@ def test_the_export_streams_in_chunks_and_reports_progress(session: Session, dat
 
 
 def test_a_jobs_related_records_export_has_deep_links(session: Session, data: Seeded) -> None:
-    rows = _rows(list(related_records_csv(session, data.invoice_job)))
+    rows = _rows(list(related_records_csv(session, data.invoice_job, link=record_url)))
     assert [r["record_id"] for r in rows] == ["INV-0042", "901"]
     assert rows[1]["link"] == "https://app.hubspot.com/contacts/62515/record/0-1/901"
 

@@ -140,9 +140,12 @@ def test_the_contacts_sync_moves_its_cursor_and_picks_up_only_changes(stack: Sta
 
 
 def _create_xero_contact(stack: Stack, tenant: int, name: str, email: str) -> None:
-    from integrations.xero.client import XeroClient
+    from integrations.connection_auth import ConnectionAuth
+    from integrations.vendor import make_client
+    from integrations.xero import XERO
     from integrations.xero.models import NewContact
 
     connection = stack.connection(tenant, "xero")
-    with XeroClient.for_connection(stack.settings, stack.factory, connection) as xero:
+    auth = ConnectionAuth(stack.factory, stack.settings, connection.id)
+    with make_client(XERO, stack.settings, auth, connection.external_org_id) as xero:
         xero.create_contact(NewContact(name=name, email_address=email), idempotency_key=f"e2e-{email}")

@@ -68,7 +68,7 @@ def test_it_creates_a_task_in_a_project_with_assignee_due_date_and_notes(client:
     assert task.name == "Send welcome pack" and task.notes == "Invoice INV-0042 paid"
     assert task.due_on == date(2026, 12, 24)
     assert task.assignee is not None and task.assignee.name == "Ben Account"
-    assert task.project_gids == [ONBOARDING]
+    assert [p.gid for p in task.projects] == [ONBOARDING]
     assert client.get_task(task.gid) == task
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,10 +14,12 @@ from oauth_live import Env, oauth_env
 from sqlalchemy import select
 
 from db.models import Connection, OAuthState
-from integrations.connection_auth import refresh_connection
+from integrations.connection_auth import ConnectionAuth, refresh_connection
 from integrations.http import AuthError
 from integrations.oauth import OAuthFlowError, disconnect, finish_authorization, start_authorization
 from integrations.tokens import FernetTokenStore, token_store
+from integrations.vendor import make_client
+from integrations.xero import XERO
 from sandbox.xero.data import DEMO_TENANT_ID, DEMO_TENANT_NAME
 
 
@@ -92,6 +95,20 @@ def test_a_token_near_expiry_is_refreshed_before_the_call(env: Env) -> None:
     assert int(str(env.control("oauth/xero/settings")["refreshes"])) == before + 1
 
 
+@SQLITE_ONLY
+def test_a_refresh_inside_a_job_is_a_step_of_the_job_and_keeps_to_its_deadline(env: Env) -> None:
+    connection = env.connect()
+    steps: list[tuple[str, str, str, int | None]] = []
+    refresh_connection(
+        env.factory,
+        env.settings,
+        connection.id,
+        deadline=time.monotonic() + 5,
+        recorder=lambda system, method, path, status, _ms: steps.append((system, method, path, status)),
+    )
+    assert steps == [("xero", "POST", "/xero/identity/connect/token", 200)]
+
+
 def test_concurrent_refreshes_spend_the_single_use_refresh_token_once(env: Env) -> None:
     connection = env.connect()
     env.control("oauth/xero/settings", refresh_grace_s=0)
@@ -151,10 +168,9 @@ def test_disconnect_revokes_at_xero_and_forgets_the_tokens(env: Env) -> None:
 
 @SQLITE_ONLY
 def test_the_xero_client_works_through_the_connection_and_survives_expiry(env: Env) -> None:
-    from integrations.xero.client import XeroClient
-
     connection = env.connect()
-    with XeroClient.for_connection(env.settings, env.factory, connection) as xero:
+    auth = ConnectionAuth(env.factory, env.settings, connection.id)
+    with make_client(XERO, env.settings, auth, connection.external_org_id) as xero:
         assert xero.get_invoice_by_number("INV-0042").status == "AUTHORISED"
         env.control("oauth/xero/expire")
         assert xero.get_invoice_by_number("INV-0042").invoice_number == "INV-0042"
