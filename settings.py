@@ -47,9 +47,7 @@ class ConfigurationError(RuntimeError):
 class Settings(BaseSettings):
     """Every knob of Zixly. Field ``foo_bar`` is read from ``ZIXLY_FOO_BAR``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ZIXLY_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix="ZIXLY_", env_file=".env", extra="ignore", validate_default=True)
 
     # -- core ---------------------------------------------------------------------------
     env: Literal["development", "test", "production"] = Field(
@@ -202,9 +200,7 @@ class Settings(BaseSettings):
             if present and len(present) < len(parts):
                 missing += [f"{name} (the {vendor} app is half-configured)" for name, v in parts.items() if not v]
         if missing:
-            raise ConfigurationError(
-                "ZIXLY_ENV=production needs these settings: " + ", ".join(missing)
-            )
+            raise ConfigurationError("ZIXLY_ENV=production needs these settings: " + ", ".join(missing))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -41,6 +41,7 @@ JOB_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")
 CONNECTION_STATUSES = ("connected", "expiring", "expired", "revoked", "error", "disconnected")
 
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -186,9 +187,7 @@ class PipelineJob(Base):
         Index("ix_pipeline_jobs_job_type_created_at", "job_type", "created_at"),
         # Mostly NULL, looked up only by value (lineage; prune's completed_at < cutoff): on
         # PostgreSQL the NULLs get no entries, so claim and complete touch two indexes fewer.
-        Index(
-            "ix_pipeline_jobs_parent_job_id", "parent_job_id", postgresql_where=text("parent_job_id IS NOT NULL")
-        ),
+        Index("ix_pipeline_jobs_parent_job_id", "parent_job_id", postgresql_where=text("parent_job_id IS NOT NULL")),
         Index("ix_pipeline_jobs_completed_at", "completed_at", postgresql_where=text("completed_at IS NOT NULL")),
         # The browser's free-text search (pg_trgm, PostgreSQL only; migration 0003_trgm). Written
         # as text() so Alembic treats them as expression indexes (it cannot compare opclasses).

@@ -104,9 +104,7 @@ def interval_cron(minutes: int) -> str:
     return f"0 */{hours} * * *"
 
 
-def ensure_default_schedules(
-    session: Session, tenant_id: int, defaults: Mapping[str, ScheduleDefault]
-) -> list[int]:
+def ensure_default_schedules(session: Session, tenant_id: int, defaults: Mapping[str, ScheduleDefault]) -> list[int]:
     """Create the default schedules (``job type -> schedule``, e.g. ``jobtypes.DEFAULT_SCHEDULES``)
     the tenant's connections call for; returns the new ids.
 

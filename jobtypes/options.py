@@ -56,4 +56,3 @@ class AsanaReconcileOptions(Options):
     completed_property: str = Field(
         "onboarding_completed_date", min_length=1, description="HubSpot deal property set when the task is done"
     )
-

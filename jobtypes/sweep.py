@@ -174,4 +174,3 @@ class TradingSweepParams(SweepParams):
         if kwargs.get("context") is None:
             kwargs["context"] = {"available": sample_availability()}
         return super().model_validate(obj, **kwargs)
-

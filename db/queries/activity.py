@@ -184,7 +184,11 @@ def delivery_job_ids(session: Session, delivery_id: int) -> tuple[str, int | Non
 
 def active_user(session: Session, email: str) -> dict[str, Any] | None:
     """The active staff member with this email (for single sign-on), or None."""
-    row = session.execute(
-        select(User.id, User.email, User.role).where(User.email == email.strip().lower(), User.active.is_(True))
-    ).mappings().first()
+    row = (
+        session.execute(
+            select(User.id, User.email, User.role).where(User.email == email.strip().lower(), User.active.is_(True))
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None

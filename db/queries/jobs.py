@@ -19,11 +19,10 @@ from db.queries._sql import duration_s
 RecordLink = Callable[[str, str, str, "str | None", "str | None"], "str | None"]
 
 
-def stored_link(
-    _system: str, _record_type: str, _record_id: str, _org: str | None, stored: str | None
-) -> str | None:
+def stored_link(_system: str, _record_type: str, _record_id: str, _org: str | None, stored: str | None) -> str | None:
     """Only the URL stored on the record (what a caller without vendor knowledge can give)."""
     return stored or None
+
 
 PAGE_SIZE = 50
 LINEAGE_MAX = 50  # a rerun chain longer than this is cut (and says so)
@@ -166,9 +165,7 @@ def job_detail(session: Session, job_id: int, *, link: RecordLink = stored_link)
         .order_by(RelatedRecord.id)
     ).mappings():
         rec = dict(r)
-        rec["link"] = link(
-            rec["system"], rec["record_type"], rec["record_id"], orgs.get(rec["system"]), rec["url"]
-        )
+        rec["link"] = link(rec["system"], rec["record_type"], rec["record_id"], orgs.get(rec["system"]), rec["url"])
         records.append(rec)
     ancestors: list[dict[str, Any]] = []
     parent = job["parent_job_id"]

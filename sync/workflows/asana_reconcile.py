@@ -37,10 +37,6 @@ from sync.workflows.hubspot_deal_won_to_asana import read_deal, read_object
 MARKER = re.compile(r"\[zixly:hubspot-deal:(\d+)\]")
 
 
-
-
-
-
 def reconcile(ctx: JobContext, hubspot: HubSpotClient, task: Task, options: AsanaReconcileOptions) -> str:
     """Bring HubSpot in line with one task; returns what happened (for the result)."""
     match = MARKER.search(task.notes or "")

@@ -31,8 +31,6 @@ UNPAID = {"PENDING", "AUTHORIZED", "EXPIRED", "VOIDED"}
 DEAD_INVOICE = {"DELETED", "VOIDED"}
 
 
-
-
 def idempotency_key(shop: str, order_id: int) -> str:
     """The Xero ``Idempotency-Key`` of the invoice for one order (stable across attempts and reruns)."""
     return f"zixly:shopify:{shop}:order:{order_id}"[:128]

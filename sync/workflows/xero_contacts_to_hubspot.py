@@ -30,8 +30,6 @@ CURSOR = ("xero", "contacts")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-
-
 def read_cursor(value: str | None) -> tuple[dt.datetime, str] | None:
     if not value:
         return None

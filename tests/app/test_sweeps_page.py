@@ -88,6 +88,7 @@ def finished_sweep(db_session: Session, seeded: Seeded, tmp_path: Path) -> tuple
 
 # -- the form checks against the listener's tickers -------------------------------------------------------
 
+
 def _outcome(validate: Any, raw: dict[str, Any]) -> tuple[str, Any]:
     try:
         return "ok", validate(raw)

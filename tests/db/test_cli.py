@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def _db(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ZIXLY_DATABASE_URL": url, "ZIXLY_ENV": "test"}
     return subprocess.run(
-        [sys.executable, "-m", "db", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True,
+        [sys.executable, "-m", "db", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 

@@ -20,13 +20,13 @@ from sync.listen import libpq_url
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
-
 def claim(session: Session, runner_id: str, **kwargs: Any) -> list[jobs.ClaimedJob]:
     """Claim and start each claimed job, as a runner's workers do (an attempt counts from its start)."""
     claimed = jobs.claim(session, runner_id, **kwargs)
     for c in claimed:
         assert jobs.start(session, runner_id, c)
     return claimed
+
 
 def no_jitter(_delay: float) -> float:
     return 0.0

@@ -62,6 +62,7 @@ def test_an_unknown_account_is_throttled_exactly_like_a_known_one(
     session: Session, settings: Settings, ann: None
 ) -> None:
     settings = settings.model_copy(update={"login_lockout_failures": 5})
+
     def run(email: str) -> list[tuple[str, int]]:
         out = []
         at = T0

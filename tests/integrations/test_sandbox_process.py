@@ -36,9 +36,7 @@ def test_the_sandbox_process_serves_and_sends_signed_webhooks(tmp_path: Path) ->
             "ZIXLY_PUBLIC_URL": receiver_url,
             "ZIXLY_LOG_LEVEL": "WARNING",
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "--port", str(port)], cwd=ROOT, env=env
-        )
+        process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(port)], cwd=ROOT, env=env)
         try:
             deadline = time.monotonic() + 20
             health = None

@@ -49,7 +49,7 @@ FORMULAS = [
     "  @SUM(1)",
     "\n=1",
     "\u3000=1",
-    "\uff1dHYPERLINK(\"http://evil.example\")",
+    '\uff1dHYPERLINK("http://evil.example")',
     " \uff0b1",
     "\uff0d1",
     "\uff20cmd",
@@ -130,7 +130,10 @@ def test_formula_payloads_in_vendor_data_never_reach_a_csv_unescaped(session: Se
     assert {"'" + p for p in FORMULAS} <= errors
 
 
-CELL_TEXT = st.one_of(st.sampled_from(FORMULAS), st.text(), st.sampled_from(FORMULA_SIGNS).map(lambda c: c + "x"),
+CELL_TEXT = st.one_of(
+    st.sampled_from(FORMULAS),
+    st.text(),
+    st.sampled_from(FORMULA_SIGNS).map(lambda c: c + "x"),
     st.tuples(st.text(alphabet=" \t\r\n\u3000\xa0", max_size=3), st.sampled_from(FORMULA_SIGNS)).map("".join),
 )
 

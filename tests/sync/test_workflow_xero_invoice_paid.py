@@ -72,9 +72,7 @@ def test_running_it_again_writes_nothing(env: Env) -> None:
 
 def test_an_existing_contact_is_updated_and_the_referenced_deal_closed(env: Env) -> None:
     deal_id = next(
-        d["id"]
-        for d in hubspot_sandbox.objects["deals"].values()
-        if d["properties"]["dealname"] == "Blue Fern website"
+        d["id"] for d in hubspot_sandbox.objects["deals"].values() if d["properties"]["dealname"] == "Blue Fern website"
     )
     with xero_data.LOCK:
         invoice("INV-0041")["Reference"] = f"DEAL-{deal_id}"
