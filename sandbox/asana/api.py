@@ -1,4 +1,4 @@
-"""The Asana emulator (served under /asana), per CONTRACTS.md §5 and Asana's OpenAPI document.
+"""The Asana emulator (served under /asana), per Asana's API reference and its OpenAPI document.
 
 API under ``/asana/api/1.0``: tasks (create, read, update, list by project and
 ``modified_since``), projects, workspaces, webhooks (with the handshake, see
@@ -248,7 +248,7 @@ def create_webhook() -> ResponseReturnValue:
         return errors(404, f"resource: Unknown object: {resource_gid}")
     if resource is store.WORKSPACE and not data.get("filters"):
         return errors(400, "Webhooks on a workspace must have filters")
-    # While this request is open the target must echo the secret (CONTRACTS.md §5.1).
+    # While this request is open the target must echo the secret (Asana's webhooks guide).
     secret, why = hooks.handshake(str(data["target"]))
     if secret is None:
         return errors(400, why)

@@ -1,6 +1,6 @@
 """The Asana emulator's webhooks: the X-Hook-Secret handshake, signed events, heartbeats.
 
-CONTRACTS.md §5.1/§5.5: the handshake runs synchronously inside ``POST /webhooks`` (the target
+Asana's webhooks guide: the handshake runs synchronously inside ``POST /webhooks`` (the target
 must echo ``X-Hook-Secret`` with 200/204); events are ``{"events": [...]}`` signed with the
 webhook's secret as lowercase hex HMAC-SHA256 in ``X-Hook-Signature``; a heartbeat
 (``{"events": []}``) follows the handshake and repeats every ``heartbeat_interval_s``.

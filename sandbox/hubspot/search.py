@@ -1,7 +1,7 @@
 """HubSpot CRM search semantics for the emulator (``PublicObjectSearchRequest``).
 
 Filters inside a group are ANDed, groups ORed; at most 5 groups, 10 filters per group,
-25 in all, 200 results per page, 10,000 results per query (CONTRACTS.md §3.4). String
+25 in all, 200 results per page, 10,000 results per query (HubSpot's CRM search docs). String
 comparisons ignore case, as HubSpot's do for emails.
 """
 

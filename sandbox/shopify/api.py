@@ -1,4 +1,4 @@
-"""The Shopify emulator (served under /shopify/<shop>), per CONTRACTS.md §4.
+"""The Shopify emulator (served under /shopify/<shop>), per Shopify's Admin API docs.
 
 - ``POST /shopify/<shop>/admin/api/<version>/graphql.json``: the Admin GraphQL subset of
   ``shopify_admin.graphql`` (orders), with query cost, a leaky bucket per shop and

@@ -3,7 +3,7 @@
 Cost follows Shopify's published rules closely enough to exercise throttling: scalars and
 enums cost 0, an object 1, a connection 2 plus ``first``/``last`` times the cost of one
 node. A query may cost at most 1,000 points; each shop's bucket holds ``maximum`` points and
-refills at ``restore_rate`` points per second (CONTRACTS.md §4.4, values configurable).
+refills at ``restore_rate`` points per second (Shopify's API rate limits; values configurable).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Xero emulator (served under ``/xero``), after CONTRACTS.md §2 and xero_accounting.yaml.
+"""The Xero emulator (served under ``/xero``), after Xero's Accounting API docs and OpenAPI document.
 
 - OAuth: ``/xero/login/identity/connect/authorize``, ``/xero/identity/connect/token`` and
   ``/connect/revocation`` (single-use rotating refresh tokens, 30-minute access tokens);
@@ -51,7 +51,7 @@ register_oauth_routes(
     token="/identity/connect/token",  # noqa: S106 (a path)
     revoke="/identity/connect/revocation",
 )
-# Per tenant: 60 calls a minute and 5,000 a day; per app: 10,000 a minute (CONTRACTS.md §2.3).
+# Per tenant: 60 calls a minute and 5,000 a day; per app: 10,000 a minute (Xero's API rate limits).
 APP_BUDGET = "xero:app"
 LIMIT_HEADERS = {
     "minute": "X-MinLimit-Remaining",
