@@ -49,9 +49,15 @@ class System:
         self.pids = {name: proc.pid for name, proc in stack.procs.items()}
 
     def same_processes(self) -> bool:
-        """Every process of the start is still alive, with its original pid (no restarts)."""
+        """Every process of the start is still alive, with its original pid (no restarts).
+
+        When one is not, its name and the end of the logs are printed, to say which and why.
+        """
         procs = self.stack.procs
-        return all(procs[n].pid == pid and procs[n].poll() is None for n, pid in self.pids.items())
+        gone = [n for n, pid in self.pids.items() if procs[n].pid != pid or procs[n].poll() is not None]
+        if gone:
+            print(f"not the same processes: {gone}\n{self.stack.logs()[-6000:]}")
+        return not gone
 
     def outage(self) -> None:
         self.cluster.stop()
