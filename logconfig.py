@@ -177,6 +177,8 @@ def _register_settings_secrets(settings: Settings) -> None:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             register_secret(value)
+    for key in settings.fernet_keys() if settings.secret_key is not None else ():
+        register_secret(key.decode())  # ZIXLY_SECRET_KEY lists several keys: each one alone too
     # An unparsable URL fails loudly where the engine is made; logging must still start.
     with contextlib.suppress(Exception):
         register_secret(make_url(settings.database_url).password)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,7 +58,10 @@ class Settings(BaseSettings):
         "sqlite:///var/zixly.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://…"
     )
     secret_key: SecretStr | None = Field(
-        None, description="Fernet key encrypting tokens at rest; generated into var/ when unset (not in production)"
+        None,
+        description="Fernet keys encrypting tokens and webhook secrets at rest, comma-separated: the first "
+        "encrypts, all decrypt (rotate with python -m db rotate-secrets); generated into var/ when unset "
+        "(not in production)",
     )
     blob_url: str = Field("var/blobs", description="Blob store: a local folder, or s3://bucket/prefix")
     public_url: str = Field(
@@ -166,10 +169,23 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def fernet_key(self) -> bytes:
-        """The token-encryption key: the setting, or one generated once into var/."""
+    def fernet_keys(self) -> list[bytes]:
+        """The encryption keys, newest first: the setting's, or one generated once into var/."""
         if self.secret_key is not None:
-            return self.secret_key.get_secret_value().encode()
+            keys = [k.strip().encode() for k in self.secret_key.get_secret_value().split(",") if k.strip()]
+            if keys:
+                return keys
+        return [self._generated_key()]
+
+    def fernet_key(self) -> bytes:
+        """The key new secrets are encrypted with (the first of :meth:`fernet_keys`)."""
+        return self.fernet_keys()[0]
+
+    def cipher(self) -> MultiFernet:
+        """Encrypts with the first key, decrypts with any: what rotating a key needs."""
+        return MultiFernet([Fernet(k) for k in self.fernet_keys()])
+
+    def _generated_key(self) -> bytes:
         path = self.var_dir / "secret.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from db.auth import create_api_token, create_user, generate_password
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Tenant, User
+from db.secrets_rotation import rotate_secrets
 from logconfig import configure_logging
 from settings import ConfigurationError, Settings, load_settings
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("email")
     p.add_argument("--name", default="api")
     p.add_argument("--tenant", type=int, help="limit the token to this tenant id's jobs (a client's integration)")
+    sub.add_parser(
+        "rotate-secrets", help="re-encrypt every stored token and webhook secret with the first ZIXLY_SECRET_KEY key"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -85,6 +89,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             token = create_api_token(session, owner, name=args.name, tenant_id=args.tenant)
             session.commit()
             print(token)
+        elif args.command == "rotate-secrets":
+            counts, unreadable = rotate_secrets(session, settings.cipher())
+            session.commit()
+            print(f"rotated {counts['rotated']} secrets; {counts['in_aws']} kept in AWS Secrets Manager")
+            if unreadable:
+                ids = ", ".join(str(i) for i in unreadable)
+                raise ValueError(f"no key decrypts the secrets of connections {ids}: add their key, or reconnect them")
     engine.dispose()
     return 0
 

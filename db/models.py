@@ -40,6 +40,8 @@ ROLES = ("ADMIN", "EDITOR", "VIEWER")
 JOB_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")
 CONNECTION_STATUSES = ("connected", "expiring", "expired", "revoked", "error", "disconnected")
+# A connection that claims its vendor organisation (a disconnected one gives it up).
+LIVE_ORG = "external_org_id IS NOT NULL AND status <> 'disconnected'"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -108,6 +110,15 @@ class Connection(Base):
         CheckConstraint(_in("status", CONNECTION_STATUSES), name="status"),
         # The listener resolves a webhook's tenant by (system, external org id).
         Index("ix_connections_system_external_org_id", "system", "external_org_id"),
+        # One vendor organisation belongs to one tenant: otherwise whose its webhooks are is a guess.
+        Index(
+            "uq_connections_live_org",
+            "system",
+            "external_org_id",
+            unique=True,
+            postgresql_where=text(LIVE_ORG),
+            sqlite_where=text(LIVE_ORG),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -23,7 +23,7 @@ from requests import RequestException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Connection, OAuthState
+from db.models import Connection, OAuthState, Tenant
 from integrations.connection_test import test_connection
 from integrations.oauth_http import MAX_TIMEOUT_S, client_auth_kwargs, oauth_session, revoke
 from integrations.registry import vendor
@@ -123,6 +123,7 @@ def finish_authorization(
     org_id, org_name = record.resolve_org(
         lambda: make_client(record, settings, auth, state.shop, timeout=MAX_TIMEOUT_S), dict(body), state.shop
     )
+    _refuse_org_of_another_tenant(session, system, org_id, org_name, state.tenant_id)
     connection = session.scalar(
         select(Connection).where(Connection.tenant_id == state.tenant_id, Connection.system == system)
     )
@@ -141,6 +142,33 @@ def finish_authorization(
     (store or token_store(settings)).save(connection, tokens)
     session.flush()
     return connection
+
+
+def _refuse_org_of_another_tenant(
+    session: Session, system: str, org_id: str | None, org_name: str | None, tenant_id: int
+) -> None:
+    """One vendor organisation, one tenant: whose webhooks they are must never be a guess.
+
+    (A unique index over live connections enforces it; this says it in words first.) The
+    fresh tokens are simply not stored: revoking them could end the other tenant's grant.
+    """
+    if org_id is None:
+        return
+    owner = session.scalar(
+        select(Tenant.name)
+        .join(Connection, Connection.tenant_id == Tenant.id)
+        .where(
+            Connection.system == system,
+            Connection.external_org_id == org_id,
+            Connection.tenant_id != tenant_id,
+            Connection.status != "disconnected",
+        )
+    )
+    if owner is not None:
+        raise OAuthFlowError(
+            f"{org_name or org_id} is already connected to the tenant {owner}; "
+            "disconnect it there first, or connect another organisation."
+        )
 
 
 class TokenAuth(httpx.Auth):

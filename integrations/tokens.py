@@ -1,8 +1,10 @@
-"""Where a connection's OAuth tokens live: Fernet-encrypted in the row, or AWS Secrets Manager.
+"""Where a connection's secrets live: Fernet-encrypted in the row, or AWS Secrets Manager.
 
-``connections.token_ciphertext`` never holds a token in clear: with the ``db`` backend it is
-the Fernet token of the JSON token set; with ``aws`` it is a reference (``aws-sm:<name>``) to a
-secret whose value is that JSON.
+One cipher path for every secret Zixly stores (OAuth token sets and webhook secrets alike):
+``connections.token_ciphertext`` and ``webhook_secret_ciphertext`` never hold a secret in clear.
+With the ``db`` backend they hold Fernet tokens — encrypted with the first of the
+``ZIXLY_SECRET_KEY`` keys, decrypted with any, so keys rotate (``python -m db rotate-secrets``);
+with ``aws`` they hold a reference (``aws-sm:<name>``) to a secret in Secrets Manager.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from db.models import Connection
 from settings import Settings
@@ -84,72 +86,119 @@ class TokenSet:
         return f"TokenSet(expires_at={self.expires_at!r}, scope={self.scope!r})"
 
 
-class TokenStore(Protocol):
-    """Reads and writes one connection's tokens; the caller owns the transaction."""
+class SecretCipher(Protocol):
+    """Where a secret Zixly stores goes: what to keep in its column, and back."""
 
-    def save(self, connection: Connection, tokens: TokenSet) -> None: ...
+    def seal(self, name: str, plaintext: str) -> str:
+        """Store ``plaintext``; returns the column value (ciphertext or a reference)."""
+        ...
 
-    def load(self, connection: Connection) -> TokenSet | None: ...
+    def open(self, stored: str) -> str:
+        """The plaintext behind a column value; :class:`TokenStoreError` when unreadable."""
+        ...
 
-    def delete(self, connection: Connection) -> None: ...
+    def forget(self, stored: str) -> None: ...
 
 
-class FernetTokenStore:
-    """Tokens encrypted with the settings' Fernet key, in ``connections.token_ciphertext``."""
+class FernetCipher:
+    """The column holds the Fernet token; the first key encrypts and every key decrypts."""
 
-    def __init__(self, key: bytes) -> None:
-        self.fernet = Fernet(key)
+    def __init__(self, keys: bytes | MultiFernet) -> None:
+        self.fernet = keys if isinstance(keys, MultiFernet) else MultiFernet([Fernet(keys)])
 
-    def save(self, connection: Connection, tokens: TokenSet) -> None:
-        connection.token_ciphertext = self.fernet.encrypt(tokens.to_json().encode()).decode()
-        connection.expires_at = tokens.expires_at
+    def seal(self, name: str, plaintext: str) -> str:
+        return self.fernet.encrypt(plaintext.encode()).decode()
 
-    def load(self, connection: Connection) -> TokenSet | None:
-        if not connection.token_ciphertext:
-            return None
+    def open(self, stored: str) -> str:
+        if stored.startswith(AWS_REF_PREFIX):
+            raise TokenStoreError("this secret is in AWS Secrets Manager; set ZIXLY_SECRETS_BACKEND=aws")
         try:
-            return TokenSet.from_json(self.fernet.decrypt(connection.token_ciphertext.encode()).decode())
+            return self.fernet.decrypt(stored.encode()).decode()
         except InvalidToken as exc:
-            raise TokenStoreError("stored tokens cannot be decrypted with the current ZIXLY_SECRET_KEY") from exc
+            raise TokenStoreError("a stored secret cannot be decrypted with any ZIXLY_SECRET_KEY key") from exc
 
-    def delete(self, connection: Connection) -> None:
-        connection.token_ciphertext = None
+    def forget(self, stored: str) -> None:
+        return None
 
 
-class AwsSecretsTokenStore:
-    """Tokens kept in AWS Secrets Manager, one secret per connection; the row holds its name."""
+class AwsSecretsCipher:
+    """The secret lives in AWS Secrets Manager under ``<prefix>/<name>``; the column holds its name."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
         self.prefix = prefix.strip("/")
 
-    def secret_name(self, connection: Connection) -> str:
-        return f"{self.prefix}/connections/{connection.id}"
+    def seal(self, name: str, plaintext: str) -> str:
+        full = f"{self.prefix}/{name}"
+        try:
+            self.client.put_secret_value(SecretId=full, SecretString=plaintext)
+        except self.client.exceptions.ResourceNotFoundException:
+            self.client.create_secret(Name=full, SecretString=plaintext)
+        return AWS_REF_PREFIX + full
+
+    def open(self, stored: str) -> str:
+        if not stored.startswith(AWS_REF_PREFIX):
+            raise TokenStoreError("this secret is not in Secrets Manager; reconnect it")
+        value: str = self.client.get_secret_value(SecretId=stored.removeprefix(AWS_REF_PREFIX))["SecretString"]
+        return value
+
+    def forget(self, stored: str) -> None:
+        if stored.startswith(AWS_REF_PREFIX):
+            with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
+                self.client.delete_secret(
+                    SecretId=stored.removeprefix(AWS_REF_PREFIX), ForceDeleteWithoutRecovery=True
+                )
+
+
+class TokenStore:
+    """Every secret of a connection — its OAuth tokens and its webhook secret — through one cipher.
+
+    The caller owns the transaction; the store only sets the row's columns.
+    """
+
+    def __init__(self, cipher: SecretCipher) -> None:
+        self.cipher = cipher
 
     def save(self, connection: Connection, tokens: TokenSet) -> None:
-        name = self.secret_name(connection)
-        try:
-            self.client.put_secret_value(SecretId=name, SecretString=tokens.to_json())
-        except self.client.exceptions.ResourceNotFoundException:
-            self.client.create_secret(Name=name, SecretString=tokens.to_json())
-        connection.token_ciphertext = AWS_REF_PREFIX + name
+        connection.token_ciphertext = self.cipher.seal(f"connections/{connection.id}", tokens.to_json())
         connection.expires_at = tokens.expires_at
 
     def load(self, connection: Connection) -> TokenSet | None:
-        ref = connection.token_ciphertext
-        if not ref:
+        if not connection.token_ciphertext:
             return None
-        if not ref.startswith(AWS_REF_PREFIX):
-            raise TokenStoreError("this connection's tokens are not in Secrets Manager; reconnect it")
-        value = self.client.get_secret_value(SecretId=ref.removeprefix(AWS_REF_PREFIX))
-        return TokenSet.from_json(value["SecretString"])
+        return TokenSet.from_json(self.cipher.open(connection.token_ciphertext))
 
     def delete(self, connection: Connection) -> None:
-        ref = connection.token_ciphertext
-        if ref and ref.startswith(AWS_REF_PREFIX):
-            with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
-                self.client.delete_secret(SecretId=ref.removeprefix(AWS_REF_PREFIX), ForceDeleteWithoutRecovery=True)
+        if connection.token_ciphertext:
+            self.cipher.forget(connection.token_ciphertext)
         connection.token_ciphertext = None
+
+    def seal_webhook_secret(self, connection_id: int, secret: str) -> str:
+        """The column value for a connection's webhook secret (Asana's handshake secret)."""
+        return self.cipher.seal(f"connections/{connection_id}/webhook-secret", secret)
+
+    def open_webhook_secret(self, stored: str | None) -> str | None:
+        """The webhook secret, or None when there is none or it cannot be read."""
+        if not stored:
+            return None
+        try:
+            return self.cipher.open(stored)
+        except TokenStoreError:
+            return None
+
+
+class FernetTokenStore(TokenStore):
+    """Secrets Fernet-encrypted in their columns (``ZIXLY_SECRETS_BACKEND=db``)."""
+
+    def __init__(self, keys: bytes | MultiFernet) -> None:
+        super().__init__(FernetCipher(keys))
+
+
+class AwsSecretsTokenStore(TokenStore):
+    """Secrets kept in AWS Secrets Manager, one per secret; the columns hold their names."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        super().__init__(AwsSecretsCipher(client, prefix))
 
 
 class TokenStoreError(RuntimeError):
@@ -164,4 +213,4 @@ def token_store(settings: Settings, *, aws_client: Any = None) -> TokenStore:
 
             aws_client = boto3.client("secretsmanager")
         return AwsSecretsTokenStore(aws_client, f"zixly/{settings.env}")
-    return FernetTokenStore(settings.fernet_key())
+    return FernetTokenStore(settings.cipher())

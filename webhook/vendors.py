@@ -15,13 +15,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cryptography.fernet import Fernet, InvalidToken
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from db import intake
 from integrations.events import VendorEvent
 from integrations.registry import vendors
+from integrations.tokens import TokenStore, token_store
 from integrations.vendor import Delivery, Vendor
 from webhook import metrics, routing
 from webhook.accept import accept, answer, rejected
@@ -116,8 +116,12 @@ def _app_wide_view(record: Vendor[Any]) -> Callable[[], Response]:
     return view
 
 
-def _fernet() -> Fernet:
-    return Fernet(listener().settings.fernet_key())
+def _store() -> TokenStore:
+    """The app's secret store, made once per app (the AWS one holds a boto3 client)."""
+    store: TokenStore | None = current_app.extensions.get("zixly_secrets")
+    if store is None:
+        store = current_app.extensions["zixly_secrets"] = token_store(listener().settings)
+    return store
 
 
 def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
@@ -140,18 +144,15 @@ def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
             read_body(listener().settings.webhook_max_bytes)
             if target.secret_ciphertext:
                 raise Problem(409, "Conflict", "this connection's webhook already completed its handshake")
-            intake.store_webhook_secret(session, connection_id, _fernet().encrypt(secret_offered.encode()).decode())
+            sealed = _store().seal_webhook_secret(connection_id, secret_offered)
+            intake.store_webhook_secret(session, connection_id, sealed)
             session.commit()
             log.info("%s handshake completed", source, extra={"connection_id": connection_id})
             response = answer(source, [])
             response.headers.update(handshake.answer_headers(secret_offered))
             return response
         body = _body(source)
-        try:
-            ciphertext = target.secret_ciphertext
-            secret = _fernet().decrypt(ciphertext.encode()).decode() if ciphertext else None
-        except InvalidToken:
-            secret = None
+        secret = _store().open_webhook_secret(target.secret_ciphertext)
         delivery = _delivery(body, hooks.signed_url(listener().settings))
         if secret is None or not hooks.verify(secret, delivery):
             raise _bad_signature(source, body)

@@ -53,3 +53,55 @@ def test_the_cli_creates_tenants_users_and_tokens(db_url: str) -> None:
         by_name = {t.name: t.tenant_id for t in session.scalars(select(ApiToken))}
     engine.dispose()
     assert by_name == {"api": None, "northwind": int(tenant_id)}
+
+
+def test_rotate_secrets_re_encrypts_every_stored_secret_with_the_first_key(db_url: str) -> None:
+    from cryptography.fernet import Fernet
+
+    from db.models import Connection, Tenant
+
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    engine = make_engine(db_url)
+    with make_session_factory(engine)() as session:
+        tenant = Tenant(name="Northwind")
+        session.add(tenant)
+        session.flush()
+        session.add_all(
+            [
+                Connection(
+                    tenant_id=tenant.id,
+                    system="xero",
+                    token_ciphertext=Fernet(old).encrypt(b'{"access_token": "a"}').decode(),
+                ),
+                Connection(
+                    tenant_id=tenant.id,
+                    system="asana",
+                    webhook_secret_ciphertext=Fernet(old).encrypt(b"hook-secret").decode(),
+                ),
+                Connection(tenant_id=tenant.id, system="hubspot", token_ciphertext="aws-sm:zixly/test/connections/3"),
+            ]
+        )
+        session.commit()
+
+    def rotate(keys: bytes) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "ZIXLY_DATABASE_URL": db_url, "ZIXLY_ENV": "test", "ZIXLY_SECRET_KEY": keys.decode()}
+        return subprocess.run(
+            [sys.executable, "-m", "db", "rotate-secrets"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = rotate(new + b"," + old)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "rotated 2 secrets; 1 kept in AWS Secrets Manager"
+    with make_session_factory(engine)() as session:
+        rows = {c.system: c for c in session.scalars(select(Connection))}
+    assert Fernet(new).decrypt((rows["xero"].token_ciphertext or "").encode()) == b'{"access_token": "a"}'
+    assert Fernet(new).decrypt((rows["asana"].webhook_secret_ciphertext or "").encode()) == b"hook-secret"
+    # The old key can go now; a key that decrypts nothing is reported, not guessed around.
+    lost = rotate(Fernet.generate_key())
+    assert lost.returncode == 2 and "no key decrypts the secrets of connections" in lost.stderr
+    engine.dispose()

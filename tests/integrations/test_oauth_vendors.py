@@ -102,3 +102,43 @@ def test_shopify_needs_a_myshopify_domain(env: Env) -> None:
 
     with env.factory() as session, session.begin(), pytest.raises(OAuthFlowError, match=r"myshopify\.com"):
         start_authorization(session, env.settings, env.tenant_id, "shopify", None, shop="evil.example.com")
+
+
+@pytest.mark.parametrize("system", list(CASES))
+def test_an_organisation_already_connected_to_another_tenant_is_refused_naming_it(env: Env, system: str) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    from db.models import Connection, Tenant
+
+    shop = CASES[system][0]
+    first = env.connect(system, shop)
+    if first.external_org_id is None:
+        pytest.skip(f"the {system} sandbox names no organisation (Asana's webhooks are per connection anyway)")
+    with env.factory() as session, session.begin():
+        other = Tenant(name="Globex Corp")
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    second = Env(env.base, env.settings, env.factory, other_id)
+    query = second.consent(system, shop)
+    with (
+        env.factory() as session,
+        pytest.raises(OAuthFlowError, match="already connected to the tenant Acme Outdoor Co"),
+    ):
+        finish_authorization(session, env.settings, system, query)
+    with env.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Connection).where(Connection.tenant_id == other_id)) == 0
+        # The database refuses it too, whatever the code above does.
+        session.add(Connection(tenant_id=other_id, system=system, external_org_id=first.external_org_id))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+    # Once the first tenant disconnects, the organisation is free for another.
+    with env.factory() as session, session.begin():
+        row = session.get(Connection, first.id)
+        assert row is not None
+        disconnect(session, env.settings, row)
+    with env.factory() as session, session.begin():
+        moved = finish_authorization(session, env.settings, system, second.consent(system, shop))
+        assert (moved.tenant_id, moved.external_org_id) == (other_id, first.external_org_id)

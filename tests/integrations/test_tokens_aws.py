@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from cryptography.fernet import Fernet
 from moto.server import ThreadedMotoServer
 
 from db.models import Connection
@@ -93,3 +94,26 @@ def test_fernet_ciphertext_never_contains_the_token_and_needs_the_same_key(tmp_p
 
 def test_token_sets_never_print_their_tokens() -> None:
     assert "access-1" not in repr(TOKENS) and "refresh-1" not in str(TOKENS)
+
+
+def test_webhook_secrets_take_the_same_path_as_tokens(secrets_client: Any) -> None:
+    aws = AwsSecretsTokenStore(secrets_client, "zixly/test")
+    sealed = aws.seal_webhook_secret(41, "asana-hook-secret")
+    assert sealed == "aws-sm:zixly/test/connections/41/webhook-secret"  # the column holds only the name
+    assert aws.open_webhook_secret(sealed) == "asana-hook-secret"
+    fernet = FernetTokenStore(Fernet.generate_key())
+    local = fernet.seal_webhook_secret(41, "asana-hook-secret")
+    assert "asana-hook-secret" not in local and fernet.open_webhook_secret(local) == "asana-hook-secret"
+    assert fernet.open_webhook_secret(sealed) is None  # another backend's reference is not readable here
+    assert FernetTokenStore(Fernet.generate_key()).open_webhook_secret(local) is None  # nor another key's
+
+
+def test_a_second_key_decrypts_while_the_first_encrypts(tmp_path: Any) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = Settings(env="test", var_dir=tmp_path, secret_key=old, _env_file=None)  # type: ignore[call-arg]
+    after = Settings(env="test", var_dir=tmp_path, secret_key=f"{new}, {old}", _env_file=None)  # type: ignore[call-arg]
+    connection = Connection(id=7, tenant_id=1, system="xero")
+    token_store(before).save(connection, TOKENS)
+    assert token_store(after).load(connection) == TOKENS  # the old key still decrypts
+    token_store(after).save(connection, TOKENS)
+    assert Fernet(new.encode()).decrypt((connection.token_ciphertext or "").encode())  # the new key encrypted
