@@ -145,9 +145,7 @@ class AwsSecretsCipher:
     def forget(self, stored: str) -> None:
         if stored.startswith(AWS_REF_PREFIX):
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
-                self.client.delete_secret(
-                    SecretId=stored.removeprefix(AWS_REF_PREFIX), ForceDeleteWithoutRecovery=True
-                )
+                self.client.delete_secret(SecretId=stored.removeprefix(AWS_REF_PREFIX), ForceDeleteWithoutRecovery=True)
 
 
 class TokenStore:
