@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     webhook_workers: int = Field(2, ge=1, description="gunicorn worker processes of the listener")
     webhook_max_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body in bytes")
     webhook_rate_limit_per_minute: int = Field(100, ge=1, description="Requests per tenant per minute before 429")
+    webhook_unmatched_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Deliveries for unknown organisations stored per minute (all vendors); past it they are "
+        "acknowledged but not stored",
+    )
     hubspot_webhook_url: str | None = Field(
         None,
         description="URL HubSpot v3 signs, for path-rewriting proxies (unset: ZIXLY_PUBLIC_URL + /webhook/hubspot)",

@@ -198,7 +198,12 @@ class RateVerdict:
 
 
 def hit_rate_limit(session: Session, tenant_id: int, limit: int, now: dt.datetime | None = None) -> RateVerdict:
-    """Count one request for the tenant in the current one-minute window (shared by processes).
+    """Count one request for the tenant (see :func:`hit_budget`)."""
+    return hit_budget(session, f"tenant:{tenant_id}", limit, now)
+
+
+def hit_budget(session: Session, name: str, limit: int, now: dt.datetime | None = None) -> RateVerdict:
+    """Count one request against budget ``name`` in the current one-minute window (shared by processes).
 
     Meant to run inside the intake transaction, first: a request refused with 429 rolls its
     count back, an accepted one commits it with its delivery. Concurrent requests of one
@@ -209,7 +214,7 @@ def hit_rate_limit(session: Session, tenant_id: int, limit: int, now: dt.datetim
     epoch = int(now.timestamp())
     start_epoch = epoch - epoch % WINDOW_S
     window_start = dt.datetime.fromtimestamp(start_epoch, dt.UTC)
-    key = f"tenant:{tenant_id}:{start_epoch}"
+    key = f"{name}:{start_epoch}"
     table = RateLimitHit.__table__
     stmt = (
         _insert(session)(table)
@@ -219,11 +224,9 @@ def hit_rate_limit(session: Session, tenant_id: int, limit: int, now: dt.datetim
     )
     count = int(session.execute(stmt).scalar_one())
     if count == 1:
-        # First hit of a new window: drop this tenant's finished windows.
+        # First hit of a new window: drop this budget's finished windows.
         session.execute(
-            delete(RateLimitHit).where(
-                RateLimitHit.key.like(f"tenant:{tenant_id}:%"), RateLimitHit.window_start < window_start
-            )
+            delete(RateLimitHit).where(RateLimitHit.key.like(f"{name}:%"), RateLimitHit.window_start < window_start)
         )
     retry_after = max(1, start_epoch + WINDOW_S - epoch)
     return RateVerdict(allowed=count <= limit, count=count, retry_after_s=retry_after)

@@ -97,6 +97,12 @@ def enforce_rate_limit(tenant_ids: set[int], source: str | None) -> None:
         raise rejected(source, problem) if source else problem
 
 
+def _unmatched_allowed() -> bool:
+    """One more delivery for unknown organisations within the global per-minute budget?"""
+    limit = listener().settings.webhook_unmatched_per_minute
+    return limit > 0 and intake.hit_budget(get_session(), "unmatched", limit).allowed
+
+
 Resolve = Callable[[VendorEvent], "intake.OrgTenant | None"]
 
 
@@ -113,6 +119,16 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
         metrics.WEBHOOK_DELIVERIES.labels(source=source, outcome="accepted").inc()
         return answer(source, [])
     owners = [resolve(e) for e in events]
+    if None in owners and not _unmatched_allowed():
+        # Past the budget for unknown organisations: acknowledged, not stored (no tenant, so no
+        # tenant's rate limit would ever stop a flood of them).
+        dropped = owners.count(None)
+        metrics.WEBHOOK_DELIVERIES.labels(source=source, outcome="unmatched_dropped").inc(dropped)
+        kept = [(e, o) for e, o in zip(events, owners, strict=True) if o is not None]
+        if not kept:
+            get_session().commit()  # the budget's count
+            return answer(source, [])
+        events, owners = [e for e, _ in kept], [o for _, o in kept]
     enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
 
     session = get_session()

@@ -27,7 +27,8 @@ JOBS_QUEUED = Counter(
 )
 WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries_total",
-    "Vendor webhook deliveries by source and outcome (accepted, duplicate, bad_signature, unmatched, rejected)",
+    "Vendor webhook deliveries by source and outcome (accepted, duplicate, bad_signature, unmatched, "
+    "unmatched_dropped, rejected)",
     ["source", "outcome"],
 )
 

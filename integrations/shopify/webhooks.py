@@ -119,9 +119,15 @@ def valid_shop_domain(shop: str) -> bool:
     return suffix == "myshopify.com" and bool(name) and all(c.isalnum() or c == "-" for c in name)
 
 
-def dedup_key(shop: str, topic: str, event_id: str | None, webhook_id: str | None) -> str:
-    """(shop, topic, X-Shopify-Event-Id), falling back to the per-delivery X-Shopify-Webhook-Id."""
-    return f"shopify:{shop}:{topic}:{event_id or webhook_id or ''}"
+def dedup_key(topic: str, body: bytes) -> str:
+    """The topic and a digest of the body — what Shopify's signature covers, not its headers.
+
+    Shopify signs the body alone: its ``X-Shopify-Event-Id``/``Webhook-Id`` (and shop) headers
+    could be changed on a captured delivery to pass as new. A retry carries the same body, so it
+    is recognised; a body change (the resource changed) is a new event. The topic stays in the
+    key because one unchanged order can be both ``orders/create`` and ``orders/paid``.
+    """
+    return f"shopify:{topic}:{hashlib.sha256(body).hexdigest()[:48]}"
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -170,7 +176,7 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> VendorEvent:
         event_type=topic,
         external_ids=external_ids,
         occurred_at=occurred_at,
-        dedup_key=dedup_key(shop, topic, event_id, webhook_id),
+        dedup_key=dedup_key(topic, body),
         org_id=shop,
         payload=payload,
     )

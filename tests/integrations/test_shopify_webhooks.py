@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -100,17 +101,29 @@ def test_it_parses_an_order_delivery_into_an_event_for_the_shop() -> None:
     assert event.external_ids["order_id"] == "450789469"
     assert event.external_ids["gid"] == "gid://shopify/Order/450789469"
     assert event.occurred_at.isoformat() == "2026-11-26T10:00:00+00:00"
-    assert event.dedup_key == "shopify:demo-store.myshopify.com:orders/paid:98880550-7158-44d4-b7cd-2c97c8a091b5"
+    assert event.dedup_key == "shopify:orders/paid:" + hashlib.sha256(body).hexdigest()[:48]
     assert event.payload["resource"]["name"] == "#1001"
 
 
-def test_two_deliveries_of_one_event_share_a_dedup_key_and_fall_back_to_the_webhook_id() -> None:
+def test_the_dedup_key_is_what_shopify_signs_so_fresh_header_ids_do_not_make_a_replay_new() -> None:
     body = SAMPLE.read_bytes()
     first = webhooks.parse_webhook(_headers(**{"X-Shopify-Event-Id": "e1"}), body)
-    second = webhooks.parse_webhook(_headers(**{"X-Shopify-Event-Id": "e1", "X-Shopify-Webhook-Id": "other"}), body)
-    assert first.dedup_key == second.dedup_key
-    no_event_id = webhooks.parse_webhook(_headers(), body)
-    assert no_event_id.dedup_key.endswith(":b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+    retry = webhooks.parse_webhook(_headers(**{"X-Shopify-Event-Id": "e1", "X-Shopify-Webhook-Id": "other"}), body)
+    forged_ids = webhooks.parse_webhook(
+        _headers(
+            **{
+                "X-Shopify-Event-Id": "fresh",
+                "X-Shopify-Webhook-Id": "fresh",
+                "X-Shopify-Shop-Domain": "x.myshopify.com",
+            }
+        ),
+        body,
+    )
+    assert first.dedup_key == retry.dedup_key == forged_ids.dedup_key
+    # A changed order is a new event, and one unchanged order is both orders/create and orders/paid.
+    changed = webhooks.parse_webhook(_headers(), body.replace(b"#1001", b"#1002"))
+    created = webhooks.parse_webhook(_headers(**{"X-Shopify-Topic": "orders/create"}), body)
+    assert len({first.dedup_key, changed.dedup_key, created.dedup_key}) == 3
 
 
 def test_it_understands_the_unprefixed_event_headers() -> None:
@@ -123,7 +136,7 @@ def test_it_understands_the_unprefixed_event_headers() -> None:
     assert (event.event_type, event.org_id, event.dedup_key) == (
         "orders/create",
         "demo-store.myshopify.com",
-        "shopify:demo-store.myshopify.com:orders/create:e9",
+        "shopify:orders/create:" + hashlib.sha256(SAMPLE.read_bytes()).hexdigest()[:48],
     )
 
 

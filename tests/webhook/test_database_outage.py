@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Connection, PipelineJob, Tenant, WebhookDelivery
+from integrations.shopify.webhooks import dedup_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not available(), reason="needs PostgreSQL 15 binaries and runuser")]
 
@@ -92,4 +93,4 @@ def test_outage_gives_503s_then_recovery_with_nothing_lost(tmp_path: Path) -> No
         engine.dispose()
         assert len(stored) == len(answers) == jobs  # every delivery once, one job each
         for n, job_ids in acknowledged.items():
-            assert stored[f"shopify:acme.myshopify.com:orders/paid:e{n}"] == job_ids
+            assert stored[dedup_key("orders/paid", order_body(10_000 + n))] == job_ids

@@ -55,6 +55,19 @@ def test_a_duplicate_delivery_returns_the_original_jobs_and_creates_nothing(
     assert _counts(session) == before == (1, 1)
 
 
+def test_a_captured_delivery_replayed_with_fresh_ids_or_another_shop_makes_no_new_job(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    body = order_body(8)  # signed once, captured, replayed with whatever headers the attacker likes
+    first = client.post("/webhook/shopify", data=body, headers=shopify_headers(body, event_id="e-1"))
+    assert first.status_code == 202
+    for event_id, shop in (("fresh-1", "acme.myshopify.com"), ("fresh-2", "globex.myshopify.com")):
+        headers = shopify_headers(body, event_id=event_id, shop=shop) | {"X-Shopify-Webhook-Id": event_id}
+        replay = client.post("/webhook/shopify", data=body, headers=headers)
+        assert (replay.status_code, replay.json["duplicate"]) == (200, True)
+    assert _counts(session) == (1, 1)
+
+
 def test_a_tampered_body_is_401_and_leaves_nothing(
     client: FlaskClient, session: Session, tenants: dict[str, int]
 ) -> None:
@@ -155,3 +168,30 @@ def test_a_body_over_the_limit_is_413_without_reading_it(client: FlaskClient, te
     )
     assert chunked.status_code == 413
     assert stream.consumed <= 1_048_576 + 65536  # refused after the limit, not after 10 MiB
+
+
+def test_deliveries_for_unknown_shops_past_the_global_budget_are_acknowledged_but_not_stored(
+    session: Session, session_factory: Any, tenants: dict[str, int], tmp_path: Any, settings: Any
+) -> None:
+    from listener_helpers import listener_settings
+
+    from webhook import create_app
+    from webhook.metrics import WEBHOOK_DELIVERIES
+
+    config = listener_settings(settings.database_url, tmp_path, webhook_unmatched_per_minute=2)
+    client = create_app(config, session_factory=session_factory).test_client()
+    dropped = WEBHOOK_DELIVERIES.labels(source="shopify", outcome="unmatched_dropped")
+    before = dropped._value.get()
+    answers = []
+    for n in range(4):
+        body = order_body(9000 + n)
+        answers.append(
+            client.post("/webhook/shopify", data=body, headers=shopify_headers(body, shop="nobody.myshopify.com"))
+        )
+    assert [a.status_code for a in answers] == [202] * 4  # every one acknowledged: the vendor stops retrying
+    assert _counts(session) == (0, 2)  # two stored as unmatched, two past the budget
+    assert dropped._value.get() - before == 2
+    # Known shops are not held back by the flood.
+    body = order_body(9100)
+    assert client.post("/webhook/shopify", data=body, headers=shopify_headers(body)).status_code == 202
+    assert _counts(session) == (1, 3)
