@@ -213,15 +213,21 @@ def fixed_rate(port: int, rate: float, seconds: float, threads: int, shops: int)
 # -- CPU accounting ---------------------------------------------------------------------------
 
 
-def _cpu_s(pids: list[int]) -> float:
-    total = 0.0
+def _cpu_s(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each process, by pid (a process gone meanwhile is left out)."""
+    times: dict[int, float] = {}
     for pid in pids:
         try:
             t = psutil.Process(pid).cpu_times()
         except psutil.Error:
             continue
-        total += t.user + t.system
-    return total
+        times[pid] = t.user + t.system
+    return times
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    # A process started since ``before`` (a backend opened by a pool under load) counts from 0.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
@@ -241,12 +247,17 @@ def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[in
     return sorted(set(workers)), backends
 
 
-def cpu_per_request(pids: tuple[list[int], list[int]], before: tuple[float, float], requests: int) -> dict[str, float]:
-    """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends."""
+def cpu_per_request(
+    pids: tuple[list[int], list[int]], before: tuple[dict[int, float], dict[int, float]], requests: int
+) -> dict[str, float]:
+    """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends.
+
+    ``pids`` are taken again at the end: backends opened during the run are counted too.
+    """
     after = (_cpu_s(pids[0]), _cpu_s(pids[1]))
     return {
-        "listener_cpu_ms": round((after[0] - before[0]) * 1000 / max(1, requests), 3),
-        "postgres_cpu_ms": round((after[1] - before[1]) * 1000 / max(1, requests), 3),
+        "listener_cpu_ms": round(_spent(before[0], after[0]) * 1000 / max(1, requests), 3),
+        "postgres_cpu_ms": round(_spent(before[1], after[1]) * 1000 / max(1, requests), 3),
     }
 
 
@@ -343,6 +354,7 @@ def run(args: argparse.Namespace, server_url: str) -> int:
             rps, ok, sat_errors = saturation(
                 port, args.saturation_s, args.client_processes, args.client_threads, args.shops
             )
+            pids = server_pids(port, server_url, name)
             cpu = cpu_per_request(pids, before, ok)
             print(f"saturation: {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) in {args.saturation_s:.0f} s")
             print(
