@@ -9,7 +9,8 @@ them, and a dead worker's files are marked so its gauges disappear. The director
 Serving model: gunicorn's ``asgi`` worker (an asyncio loop per worker) in front of
 ``webhook.asgi.BufferedWSGI``, which waits on the loop for each request's whole body (408 after
 ``ZIXLY_WEBHOOK_READ_TIMEOUT_S``, 413 past ``ZIXLY_WEBHOOK_MAX_BYTES``) and then runs the Flask
-app on ``APP_THREADS`` threads. A slow client holds a coroutine, never a thread or a worker.
+app on ``APP_THREADS`` threads (``--threads``). A slow client holds a coroutine, never a thread
+or a worker.
 
 Tuning beyond ``ZIXLY_WEBHOOK_BIND`` / ``ZIXLY_WEBHOOK_WORKERS``: gunicorn's standard
 ``GUNICORN_CMD_ARGS`` is honoured; ``--worker-class sync`` or ``gthread`` serves the Flask app
@@ -30,7 +31,8 @@ from gunicorn.workers.gasgi import ASGIWorker
 from settings import Settings
 from webhook.asgi import BufferedWSGI
 
-# Threads running the Flask app per worker, matching its database pool (webhook.create_app).
+# Threads running the Flask app per worker, matching its database pool (webhook.create_app);
+# gunicorn's ``--threads N`` (N > 1) sets another number.
 APP_THREADS = 4
 
 DEFAULTS: dict[str, Any] = {
@@ -89,7 +91,7 @@ class ListenerServer(BaseApplication):  # type: ignore[misc]
             app,
             read_timeout_s=self.settings.webhook_read_timeout_s,
             max_bytes=self.settings.webhook_max_bytes,
-            threads=APP_THREADS,
+            threads=self.cfg.threads if self.cfg.threads > 1 else APP_THREADS,
         )
 
     def _on_exit(self, _server: Any) -> None:

@@ -101,6 +101,10 @@ class ListenerProtocol(ASGIProtocol):  # type: ignore[misc]
 class ListenerWorker(gasgi.ASGIWorker):  # type: ignore[misc]
     """gunicorn's ``asgi`` worker serving connections with ``ListenerProtocol``."""
 
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        pass  # ``threads`` is not ignored here: it sizes the app's thread pool (webhook.server)
+
     def init_process(self) -> None:
         # ``ASGIWorker._serve`` makes each connection's protocol from this module-level name;
         # it is rebound in this (forked worker) process only, before the worker serves.
