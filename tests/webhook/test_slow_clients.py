@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import select
 import socket
 import statistics
@@ -172,6 +173,7 @@ def test_slow_clients_do_not_starve_the_listener_and_get_408(pg_url: str, pg_ses
             time.sleep(0.02)
         attack.stop.set()
         attacker.join(10)
+        metrics = http.get("/metrics").text  # multiprocess metrics, summed over both workers
     assert not attacker.is_alive()
 
     ms = sorted(x * 1000 for x in latencies)
@@ -195,6 +197,8 @@ def test_slow_clients_do_not_starve_the_listener_and_get_408(pg_url: str, pg_ses
         assert json.loads(body)["status"] == 408
         assert elapsed >= READ_TIMEOUT_S - TICK_S  # not before its time (the tick is the error bar)
 
+    accepted = re.search(r'webhook_deliveries_total\{outcome="accepted",source="shopify"\} (\S+)', metrics)
+    assert accepted and float(accepted.group(1)) == len(statuses)
     log = log_path.read_text()
     assert "WORKER TIMEOUT" not in log and "Booting worker" in log
     assert log.count("Booting worker") == 2  # no worker was killed and replaced
