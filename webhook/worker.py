@@ -87,11 +87,15 @@ class ListenerProtocol(ASGIProtocol):  # type: ignore[misc]
             self._head_timer = None
 
     def eof_received(self) -> bool:
-        """The client has sent all it will: keep the connection to answer a request in flight."""
-        if self._unanswered > 0 and not self._closed:
+        """The client has sent all it will: keep the connection to answer a complete request."""
+        receiver = self._body_receiver
+        body_complete = receiver is None or receiver._complete
+        if self._unanswered > 0 and body_complete and not self._closed:
             self._keepalive = 0  # answer this request, then close
             return True
-        return False  # nothing to answer (idle, or a head cut short): close
+        # Nothing to answer (idle), or a request cut short (it can never complete): close, and
+        # the app waiting for the body learns of the disconnect now rather than at its deadline.
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
