@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -161,3 +162,23 @@ def test_lifespan_completes_and_shuts_the_pool_down() -> None:
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     with pytest.raises(RuntimeError):
         front.executor.submit(lambda: 1)
+
+
+def test_the_deadline_holds_even_if_the_servers_receive_swallows_the_cancellation() -> None:
+    """On Python 3.11 a receive woken by a chunk can swallow the cancellation; 408 all the same."""
+    sent: list[Message] = []
+    read = 0
+
+    async def receive() -> Message:
+        nonlocal read
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.02)
+        read += 1
+        return {"type": "http.request", "body": b"x", "more_body": read < 100}
+
+    async def send(message: Message) -> None:
+        sent.append(message | {"read": read})
+
+    asyncio.run(_front(read_timeout_s=0.2, max_bytes=1000)(_scope([(b"content-length", b"100")]), receive, send))
+    assert sent[0]["status"] == 408
+    assert sent[0]["read"] < 100  # answered at the deadline, not once the body was in
