@@ -77,6 +77,9 @@ class ListenerProtocol(ASGIProtocol):  # type: ignore[misc]
         self._head_timer = None
         if not self._reading_head or self._closed or self.transport is None:
             return
+        if self._unanswered:  # a pipelined head behind an answer still being made: not mid-answer
+            self._head_timer = self.worker.loop.call_later(1.0, self._head_timed_out, timeout_s)
+            return
         self.log.warning("request head not received in %g s; answering 408", timeout_s)
         self.transport.write(_timeout_response(timeout_s))
         self._close_transport()
