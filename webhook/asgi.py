@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from webhook import SECURITY_HEADERS
 from webhook.problems import PROBLEM_JSON
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def _problem(status: int, title: str, detail: str) -> tuple[int, list[tuple[byte
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),  # the rest of the body is never read: the connection ends
+        *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
     ]
     return status, headers, body
 

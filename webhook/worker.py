@@ -19,6 +19,7 @@ from typing import Any
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
+from webhook import SECURITY_HEADERS
 from webhook.problems import PROBLEM_JSON
 
 
@@ -31,9 +32,10 @@ def _timeout_response(timeout_s: float) -> bytes:
             "detail": f"the request was not received within {timeout_s:g} s",
         }
     ).encode()
+    security = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
     head = (
         f"HTTP/1.1 408 Request Timeout\r\nContent-Type: {PROBLEM_JSON}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n{security}\r\n"
     )
     return head.encode("latin-1") + body
 

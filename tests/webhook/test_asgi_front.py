@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from webhook import SECURITY_HEADERS
 from webhook.asgi import BufferedWSGI
 
 Message = dict[str, Any]
@@ -110,6 +111,7 @@ def test_a_declared_length_over_the_limit_is_413_before_a_byte_is_read() -> None
     assert (status, read) == (413, 0)
     assert headers["content-type"] == "application/problem+json"
     assert headers["connection"] == "close"
+    assert all(headers[name.lower()] == value for name, value in SECURITY_HEADERS.items())
     assert json.loads(body)["status"] == 413
 
 
@@ -129,6 +131,7 @@ def test_a_body_not_received_in_time_is_408(hang: bool) -> None:
     assert read < 50
     assert headers["content-type"] == "application/problem+json"
     assert headers["connection"] == "close"
+    assert all(headers[name.lower()] == value for name, value in SECURITY_HEADERS.items())
     problem = json.loads(body)
     assert problem["status"] == 408 and problem["title"] == "Request Timeout"
 

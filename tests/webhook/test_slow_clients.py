@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import make_engine, make_session_factory
 from db.models import Connection, PipelineJob, Tenant, WebhookDelivery
+from webhook import SECURITY_HEADERS
 
 pytestmark = pytest.mark.e2e
 
@@ -127,7 +128,8 @@ class Attack:
 def _status_and_body(reply: bytes) -> tuple[int, dict[str, str], bytes]:
     head, _, body = reply.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    pairs = (line.split(": ", 1) for line in lines[1:] if ": " in line)
+    headers = {name.lower(): value for name, value in pairs}
     return int(lines[0].split()[1]), headers, body
 
 
@@ -194,6 +196,7 @@ def test_slow_clients_do_not_starve_the_listener_and_get_408(pg_url: str, pg_ses
         status, headers, body = _status_and_body(reply)
         assert status == 408, reply[:300]
         assert headers["content-type"] == "application/problem+json"
+        assert all(headers[name.lower()] == value for name, value in SECURITY_HEADERS.items())
         assert json.loads(body)["status"] == 408
         assert elapsed >= READ_TIMEOUT_S - TICK_S  # not before its time (the tick is the error bar)
 
