@@ -37,6 +37,7 @@ import statistics
 import sys
 import threading
 import time
+from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,18 +211,112 @@ def fixed_rate(port: int, rate: float, seconds: float, threads: int, shops: int)
     }
 
 
+# -- slow clients: connections trickling their body or headers --------------------------------
+
+
+def _slow_clients(port: int, n: int, stop: MpEvent, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """Hold ``n`` slow connections until ``stop``; probe ``/health`` meanwhile.
+
+    Four in five send ``POST /webhook/xero`` with ``Content-Length: 1000`` and then one body
+    byte every 2 s; the others send their headers a byte every 2 s. One answered (408) or
+    closed comes straight back. Reports connections held, answers by status, /health latencies.
+    """
+    import select
+    import socket
+
+    body_head = (
+        b"POST /webhook/xero HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"x-xero-signature: bm90LXJlYWQ=\r\nContent-Length: 1000\r\n\r\n"
+    )
+    slow_head = b"POST /webhook/shopify HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Padding: " + b"x" * 4000
+
+    def open_one(i: int) -> tuple[socket.socket, bytes]:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if i % 5:
+            sock.sendall(body_head)
+            return sock, b"{" + b" " * 998 + b"}"
+        return sock, slow_head
+
+    conns = [open_one(i) for i in range(n)]
+    answers: dict[str, int] = {}
+    held: list[int] = []
+    health: list[float] = []
+    health_errors = 0
+
+    def probe() -> None:
+        nonlocal health_errors
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                client.request("GET", "/health")
+                response = client.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                ok = False
+            health.append(time.perf_counter() - t0)
+            health_errors += not ok
+            time.sleep(0.1)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    next_byte = time.monotonic()
+    while not stop.is_set():
+        readable, _, _ = select.select([c[0] for c in conns], [], [], 0.1)
+        for i, (sock, _pending) in enumerate(conns):
+            if sock in readable:
+                try:
+                    reply = sock.recv(65536)
+                except OSError:
+                    reply = b""
+                status = reply.split(b" ", 2)[1].decode() if reply.startswith(b"HTTP/") else "closed"
+                answers[status] = answers.get(status, 0) + 1
+                sock.close()
+                conns[i] = open_one(i)
+        if time.monotonic() >= next_byte:
+            next_byte += 2.0
+            for i, (sock, pending) in enumerate(conns):
+                try:
+                    sock.send(pending[:1])
+                except OSError:
+                    continue
+                conns[i] = (sock, pending[1:])
+            held.append(len(conns))
+    prober.join()
+    for sock, _ in conns:
+        sock.close()
+    q = statistics.quantiles(health, n=100, method="inclusive") if len(health) > 1 else [0.0] * 99
+    out.put(
+        {
+            "held_min": min(held, default=n),
+            "answers": answers,
+            "health_p99_ms": round(q[98] * 1000, 2),
+            "health_max_ms": round(max(health, default=0.0) * 1000, 2),
+            "health_errors": health_errors,
+        }
+    )
+
+
 # -- CPU accounting ---------------------------------------------------------------------------
 
 
-def _cpu_s(pids: list[int]) -> float:
-    total = 0.0
+def _cpu_s(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each process, by pid (a process gone meanwhile is left out)."""
+    times: dict[int, float] = {}
     for pid in pids:
         try:
             t = psutil.Process(pid).cpu_times()
         except psutil.Error:
             continue
-        total += t.user + t.system
-    return total
+        times[pid] = t.user + t.system
+    return times
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    # A process started since ``before`` (a backend opened by a pool under load) counts from 0.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
@@ -241,12 +336,17 @@ def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[in
     return sorted(set(workers)), backends
 
 
-def cpu_per_request(pids: tuple[list[int], list[int]], before: tuple[float, float], requests: int) -> dict[str, float]:
-    """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends."""
+def cpu_per_request(
+    pids: tuple[list[int], list[int]], before: tuple[dict[int, float], dict[int, float]], requests: int
+) -> dict[str, float]:
+    """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends.
+
+    ``pids`` are taken again at the end: backends opened during the run are counted too.
+    """
     after = (_cpu_s(pids[0]), _cpu_s(pids[1]))
     return {
-        "listener_cpu_ms": round((after[0] - before[0]) * 1000 / max(1, requests), 3),
-        "postgres_cpu_ms": round((after[1] - before[1]) * 1000 / max(1, requests), 3),
+        "listener_cpu_ms": round(_spent(before[0], after[0]) * 1000 / max(1, requests), 3),
+        "postgres_cpu_ms": round(_spent(before[1], after[1]) * 1000 / max(1, requests), 3),
     }
 
 
@@ -302,6 +402,12 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--shops", type=int, default=8, help="tenants (one Shopify shop each)")
     parser.add_argument(
+        "--slow-clients",
+        type=int,
+        default=0,
+        help="connections trickling a body or headers (a byte every 2 s) during the fixed-rate run",
+    )
+    parser.add_argument(
         "--own-cluster",
         action="store_true",
         help="run on a private throwaway PostgreSQL 15 cluster (fsync on) instead of the shared server",
@@ -343,6 +449,7 @@ def run(args: argparse.Namespace, server_url: str) -> int:
             rps, ok, sat_errors = saturation(
                 port, args.saturation_s, args.client_processes, args.client_threads, args.shops
             )
+            pids = server_pids(port, server_url, name)
             cpu = cpu_per_request(pids, before, ok)
             print(f"saturation: {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) in {args.saturation_s:.0f} s")
             print(
@@ -350,12 +457,28 @@ def run(args: argparse.Namespace, server_url: str) -> int:
                 f"({len(pids[0])} workers), PostgreSQL backends {cpu['postgres_cpu_ms']} ms "
                 f"({len(pids[1])} backends); load average {os.getloadavg()[0]:.1f}"
             )
+            slow = None
+            if args.slow_clients:
+                stop, queue = mp.Event(), mp.Queue()
+                slow = mp.Process(target=_slow_clients, args=(port, args.slow_clients, stop, queue))
+                slow.start()
+                time.sleep(1.0)  # every slow connection open
             fixed = fixed_rate(port, args.rate, args.duration_s, 32, args.shops)
             print(
                 f"fixed {fixed['rps']}/s for {args.duration_s:.0f} s: achieved {fixed['achieved_rps']}/s, "
                 f"p50 {fixed['p50_ms']} ms, p95 {fixed['p95_ms']} ms, p99 {fixed['p99_ms']} ms, "
                 f"{fixed['errors']} errors"
             )
+            if slow is not None:
+                stop.set()
+                slow_figures = queue.get(timeout=60)
+                slow.join()
+                fixed["slow_clients"] = slow_figures
+                print(
+                    f"  meanwhile {args.slow_clients} slow clients: at least {slow_figures['held_min']} held, "
+                    f"answers {slow_figures['answers']}; /health p99 {slow_figures['health_p99_ms']} ms, "
+                    f"max {slow_figures['health_max_ms']} ms, {slow_figures['health_errors']} failures"
+                )
         deliveries, jobs = stored_counts(url)
         print(f"stored: {deliveries} deliveries, {jobs} jobs (every 202 is a committed delivery and job)")
     finally:

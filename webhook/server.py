@@ -6,8 +6,15 @@ each worker writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``, ``/metr
 them, and a dead worker's files are marked so its gauges disappear. The directory is made
 (or wiped) at start and removed at exit when we created it.
 
+Serving model: gunicorn's ``asgi`` worker (an asyncio loop per worker) in front of
+``webhook.asgi.BufferedWSGI``, which waits on the loop for each request's whole body (408 after
+``ZIXLY_WEBHOOK_READ_TIMEOUT_S``, 413 past ``ZIXLY_WEBHOOK_MAX_BYTES``) and then runs the Flask
+app on ``APP_THREADS`` threads (``--threads``). A slow client holds a coroutine, never a thread
+or a worker.
+
 Tuning beyond ``ZIXLY_WEBHOOK_BIND`` / ``ZIXLY_WEBHOOK_WORKERS``: gunicorn's standard
-``GUNICORN_CMD_ARGS`` (e.g. ``--worker-class gthread --threads 4``) is honoured.
+``GUNICORN_CMD_ARGS`` is honoured; ``--worker-class sync`` or ``gthread`` serves the Flask app
+directly (no read timeout there: a slow client then holds a worker or a thread).
 
 Logging: ``python -m webhook`` configures :mod:`logconfig` in the master before gunicorn
 starts; workers inherit it through the fork, and gunicorn's own lines ("Booting worker", worker
@@ -24,13 +31,19 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from gunicorn.workers.gasgi import ASGIWorker
 
 from settings import Settings
+from webhook.asgi import BufferedWSGI
+
+# Threads running the Flask app per worker, matching its database pool (webhook.create_app);
+# gunicorn's ``--threads N`` (N > 1) sets another number.
+APP_THREADS = 4
 
 DEFAULTS: dict[str, Any] = {
-    # Sync workers: measured 3-4x the throughput of gthread here (bench/webhook.py); each
-    # worker serves one request at a time, so run several (ZIXLY_WEBHOOK_WORKERS).
-    "worker_class": "sync",
+    # An event loop reads requests, so slow clients cannot hold the workers (webhook/asgi.py);
+    # measured against sync and gthread in docs/reliability.md.
+    "worker_class": "webhook.worker.ListenerWorker",  # gunicorn's asgi worker, see webhook/worker.py
     "timeout": 30,  # a worker stuck longer than any vendor's deadline is replaced
     "graceful_timeout": 10,
     "keepalive": 5,
@@ -85,10 +98,18 @@ class ListenerServer(BaseApplication):  # type: ignore[misc]
                 if value is not None and key in self.cfg.settings and key != "args":
                     self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Flask | BufferedWSGI:
         from webhook import create_app
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        if not issubclass(self.cfg.worker_class, ASGIWorker):
+            return app  # sync / gthread workers serve the WSGI app themselves
+        return BufferedWSGI(
+            app,
+            read_timeout_s=self.settings.webhook_read_timeout_s,
+            max_bytes=self.settings.webhook_max_bytes,
+            threads=self.cfg.threads if self.cfg.threads > 1 else APP_THREADS,
+        )
 
     def _on_exit(self, _server: Any) -> None:
         if self.owns_metrics_dir:

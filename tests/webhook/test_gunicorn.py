@@ -89,7 +89,7 @@ def test_every_vector_through_the_real_listener(pg_url: str, pg_session: Session
     assert got == {vid: statuses[1] for vid, statuses in EXPECTED.items()}
     log = (tmp_path / "listener.log").read_text()
     assert "example_field" not in log and "S0m3r4Nd0mt3xt" not in log  # no bodies in the logs
-    assert "Using worker: sync" in log
+    assert "Using worker: webhook.worker.ListenerWorker" in log
     assert "Control socket" not in log  # no shared per-user control socket
 
 
