@@ -157,14 +157,25 @@ class Deliveries:
     counter: Iterator[int] = field(default_factory=lambda: iter(range(10**9)))
 
     def shopify(self, n: int | None = None) -> tuple[str, bytes, dict[str, str]]:
-        """An ``orders/paid`` delivery about one of the sandbox's orders, with a fresh event id."""
+        """An ``orders/paid`` delivery about one of the sandbox's orders, a new event each time.
+
+        As Shopify's: a new event about an order carries the order as it is then (its
+        ``updated_at`` moves), since Zixly recognises a redelivery by the signed body, not by the
+        unsigned event id.
+        """
         n = next(self.counter) if n is None else n
         order = SHOPIFY_ORDERS[n % len(SHOPIFY_ORDERS)]
+        event_id = f"rel-{n}-{uuid.uuid4().hex[:8]}"
         body = json.dumps(
-            {"id": order, "admin_graphql_api_id": f"gid://shopify/Order/{order}", "financial_status": "paid"}
+            {
+                "id": order,
+                "admin_graphql_api_id": f"gid://shopify/Order/{order}",
+                "financial_status": "paid",
+                "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+                "note": event_id,
+            }
         ).encode()
         digest = hmac.new(SECRETS["ZIXLY_SHOPIFY_CLIENT_SECRET"].encode(), body, hashlib.sha256).digest()
-        event_id = f"rel-{n}-{uuid.uuid4().hex[:8]}"
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
