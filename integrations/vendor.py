@@ -132,14 +132,6 @@ class HeaderDoc:
     required: bool = True
 
 
-def job_ids_response(description: str) -> dict[str, Any]:
-    """An OpenAPI response whose body is the listener's ``JobIds`` schema."""
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}},
-    }
-
-
 @dataclass(frozen=True)
 class WebhookDoc:
     """The webhook's operation in the listener's OpenAPI document."""
@@ -147,8 +139,6 @@ class WebhookDoc:
     summary: str
     body_schema: dict[str, Any]
     headers: tuple[HeaderDoc, ...]
-    # Success responses by status; ``JobIds`` and ``Problem`` are the document's schemas.
-    responses: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.registry import vendors
+from integrations.vendor import Webhooks
 
 PROBLEM = "application/problem+json"
 
@@ -67,13 +68,35 @@ def _intake(
     }
 
 
+def job_ids_response(description: str) -> dict[str, Any]:
+    """A response whose body is the document's ``JobIds`` schema."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobIds"}}},
+    }
+
+
+def _success_responses(hooks: Webhooks) -> dict[str, Any]:
+    """The 2xx answers, derived from how ``webhook/accept.py`` answers this vendor."""
+    if hooks.empty_success_body:
+        header = {"Zixly-Job-Ids": {"description": "Comma-separated job ids", "schema": {"type": "string"}}}
+        return {"200": {"description": "Stored (or a duplicate); no body, as the vendor requires", "headers": header}}
+    stored = "Stored; the jobs were committed"
+    if hooks.handshake is not None:
+        stored += " (or the handshake was completed, echoing its secret)"
+    duplicate = "A duplicate delivery: the original job ids; nothing new was created"
+    if hooks.success_status == 200:
+        return {"200": job_ids_response(f"{stored}; or {duplicate[0].lower()}{duplicate[1:]}")}
+    return {str(hooks.success_status): job_ids_response(stored), "200": job_ids_response(duplicate)}
+
+
 def _vendor_paths() -> dict[str, Any]:
     """One intake operation per registered vendor, from its record's documentation."""
     paths: dict[str, Any] = {}
     for record in vendors():
         hooks = record.webhooks
         params = [_sig_header(h.name, h.description, required=h.required) for h in hooks.doc.headers]
-        responses = dict(hooks.doc.responses)
+        responses = _success_responses(hooks)
         path = f"/webhook/{record.system}"
         if hooks.per_connection:
             path += "/{connection_id}"

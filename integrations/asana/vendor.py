@@ -17,7 +17,6 @@ from integrations.vendor import (
     Vendor,
     WebhookDoc,
     Webhooks,
-    job_ids_response,
     settings_credentials,
 )
 from settings import Settings
@@ -93,9 +92,6 @@ WEBHOOKS = Webhooks(
             ),
             HeaderDoc(webhooks.HEADER_SECRET, "present only in the handshake", required=False),
         ),
-        responses={
-            "200": job_ids_response("Stored (or the handshake was completed, echoing X-Hook-Secret)"),
-        },
     ),
 )
 

@@ -18,7 +18,6 @@ from integrations.vendor import (
     WebhookDoc,
     Webhooks,
     client_secret,
-    job_ids_response,
     settings_credentials,
 )
 from settings import Settings
@@ -101,10 +100,6 @@ WEBHOOKS = Webhooks(
             HeaderDoc(webhooks.HEADER_V3, "base64 HMAC over method, URI, body, timestamp"),
             HeaderDoc(webhooks.HEADER_TIMESTAMP, "Unix milliseconds; at most 5 minutes old"),
         ),
-        responses={
-            "202": job_ids_response("Stored; the jobs were committed"),
-            "200": job_ids_response("A duplicate delivery: the original job ids; nothing new was created"),
-        },
     ),
 )
 

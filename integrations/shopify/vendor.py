@@ -20,7 +20,6 @@ from integrations.vendor import (
     WebhookDoc,
     Webhooks,
     client_secret,
-    job_ids_response,
     settings_credentials,
 )
 from settings import Settings
@@ -115,10 +114,6 @@ WEBHOOKS = Webhooks(
             HeaderDoc(webhooks.HEADER_SHOP, "the shop, <name>.myshopify.com"),
             HeaderDoc(webhooks.HEADER_EVENT_ID, "stable across retries", required=False),
         ),
-        responses={
-            "202": job_ids_response("Stored; the jobs were committed"),
-            "200": job_ids_response("A duplicate delivery: the original job ids; nothing new was created"),
-        },
     ),
 )
 

@@ -98,12 +98,6 @@ WEBHOOKS = Webhooks(
         summary="Xero webhook (and intent-to-receive)",
         body_schema={"type": "object", "required": ["events"], "properties": {"events": _EVENTS}},
         headers=(HeaderDoc(webhooks.HEADER_SIGNATURE, "base64 HMAC-SHA256 of the body with the webhook key"),),
-        responses={
-            "200": {
-                "description": "Stored (or a duplicate); no body, as Xero requires",
-                "headers": {"Zixly-Job-Ids": {"description": "Comma-separated job ids", "schema": {"type": "string"}}},
-            }
-        },
     ),
 )
 

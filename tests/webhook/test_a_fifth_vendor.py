@@ -146,7 +146,6 @@ WIDGETLY: Vendor[WidgetlyClient] = Vendor(
             summary="Widgetly webhook (one event)",
             body_schema={"type": "object"},
             headers=(HeaderDoc(SIGNATURE_HEADER, "hex HMAC-SHA256 of the body with the app secret"),),
-            responses={"202": {"description": "Stored"}},
         ),
     ),
     record_link=lambda kind, rid, org: f"https://app.widgetly.example/{org}/{kind}s/{rid}" if org else None,
