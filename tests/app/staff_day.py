@@ -1,0 +1,88 @@
+"""The browser side of the staff-day test: a logged-in Chromium page, one screenshot per step,
+and the few gestures Streamlit's widgets need (pick an option, open a page from the sidebar).
+
+Selectors are what a person sees: headings, labels, button and link names, messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+VIEWPORT = {"width": 1400, "height": 1000}
+WAIT_MS = 30_000  # a page's first paint on a busy two-core machine
+
+
+class Day:
+    """One person's browser tab, numbering the screenshots of the steps it goes through."""
+
+    def __init__(self, page: Page, base: str, artifacts: Path, prefix: str = "") -> None:
+        self.page, self.base, self.artifacts, self.prefix = page, base, artifacts, prefix
+        self.count = 0
+        artifacts.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Page]:
+        """A step of the day; its screenshot is saved when it ends, marked FAILED if it failed."""
+        self.count += 1
+        stem = f"{self.prefix}{self.count:02d}-{name}"
+        try:
+            yield self.page
+        except BaseException:
+            self.shot(f"{stem}-FAILED")
+            raise
+        self.shot(stem)
+
+    def shot(self, stem: str) -> None:
+        self.page.wait_for_timeout(400)  # charts and grids paint on a canvas after the DOM settles
+        self.page.screenshot(path=str(self.artifacts / f"{stem}.png"), full_page=True)
+
+    # -- gestures --------------------------------------------------------------------------
+    def log_in(self, email: str, password: str) -> None:
+        page = self.page
+        page.goto(self.base, wait_until="domcontentloaded")
+        page.get_by_role("textbox", name="Email").fill(email)
+        page.get_by_role("textbox", name="Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=WAIT_MS)
+
+    def open(self, title: str, heading: str | None = None) -> None:
+        """Open a page from the sidebar and wait for its title."""
+        self.page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=title, exact=True).click()
+        self.expect_heading(heading or title)
+
+    def expect_heading(self, name: str | re.Pattern[str], timeout: int = WAIT_MS) -> None:
+        expect(self.page.get_by_role("heading", name=name).first).to_be_visible(timeout=timeout)
+
+    def widget(self, test_id: str, label: str) -> Locator:
+        """The Streamlit widget of this kind whose label is ``label``."""
+        return self.page.get_by_test_id(test_id).filter(has=self.page.get_by_text(label, exact=True))
+
+    def choose(self, label: str, option: str | re.Pattern[str], *, multi: bool = False) -> None:
+        """Pick ``option`` in the selectbox (or multiselect) labelled ``label``."""
+        box = self.widget("stMultiSelect" if multi else "stSelectbox", label)
+        box.click()
+        self.page.get_by_role("option", name=option).first.click()
+        if multi:
+            self.page.keyboard.press("Escape")
+
+    def button(self, name: str | re.Pattern[str], **kwargs: Any) -> Locator:
+        return self.page.get_by_role("button", name=name, **kwargs)
+
+    def alert(self, text: str | re.Pattern[str]) -> Locator:
+        """A success, info, warning or error message containing ``text``."""
+        return self.page.get_by_test_id("stAlert").filter(has_text=text)
+
+    def open_job(self, job_id: int) -> None:
+        """The Jobs page's "Open job #" box, as a person types a number someone sent them."""
+        self.page.get_by_label("Open job #").fill(str(job_id))
+        self.button("Go to job").click()
+        self.expect_heading(re.compile(rf"^Job #{job_id} · "))

@@ -1,0 +1,345 @@
+"""A staff member's day in real headless Chromium, against what ``make run`` starts.
+
+The processes are the Procfile's (listener, runner, dashboard, sandbox with the demo's event
+trickle) on a temporary SQLite file seeded by ``python -m demo seed`` (see ``run_stack.py``).
+A person logs in with the demo account and does the everyday work, one step after another;
+each step saves a screenshot to ``test-artifacts/staff-day/`` (``NN-step.png``, or
+``NN-step-FAILED.png`` for the step that failed), and the processes' log is kept beside them.
+
+What the page shows is what is asserted; the database is read only where a person would check
+elsewhere (that nothing was queued, which rows an export should hold).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+from run_stack import ROOT, RunStack
+from sqlalchemy import Engine, select
+from staff_day import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, Day
+
+from db.engine import make_engine
+from db.models import PipelineJob
+from demo.seed import DEMO_EMAIL, DEMO_PASSWORD
+
+ARTIFACTS = ROOT / "test-artifacts" / "staff-day"
+VENDORS = ("Xero", "HubSpot", "Shopify", "Asana")
+VIEWER_EMAIL, VIEWER_PASSWORD = "viewer.day@zixly.local", "a-viewer-password-1"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
+    running = RunStack(tmp_path_factory.mktemp("make-run"))
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)  # only this run's screenshots
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for log in (running.log_path, running.tmp / "setup.log"):
+            if log.exists():
+                shutil.copy(log, ARTIFACTS / log.name)
+
+
+@pytest.fixture(scope="module")
+def db(stack: RunStack) -> Iterator[Engine]:
+    engine = make_engine(stack.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# -- what a step reads behind the page -------------------------------------------------------
+
+
+def children(db: Engine, job_id: int) -> list[tuple[int, str]]:
+    """The reruns of a job: (id, status)."""
+    with db.connect() as c:
+        rows = c.execute(select(PipelineJob.id, PipelineJob.status).where(PipelineJob.parent_job_id == job_id))
+        return [(r.id, r.status) for r in rows]
+
+
+def job_ids(db: Engine, job_type: str, status: str) -> set[int]:
+    with db.connect() as c:
+        rows = c.execute(select(PipelineJob.id).where(PipelineJob.job_type == job_type, PipelineJob.status == status))
+        return {r.id for r in rows}
+
+
+def job(db: Engine, job_id: int) -> dict[str, Any]:
+    with db.connect() as c:
+        row = c.execute(select(PipelineJob).where(PipelineJob.id == job_id)).mappings().one()
+        return dict(row)
+
+
+# -- the grid: Streamlit's dataframe paints on a canvas and mirrors its rows in a DOM table -----
+
+
+def grid_rows(day: Day, index: int = 0) -> list[list[str]]:
+    rows = day.page.get_by_test_id("stDataFrame").nth(index).locator("table[role=grid] tbody tr")
+    return [[cell.strip() for cell in row.locator("td").all_text_contents()] for row in rows.all()]
+
+
+def rows_when(day: Day, check: Callable[[list[list[str]]], bool], what: str) -> list[list[str]]:
+    """The grid's rows once ``check`` holds (Streamlit redraws a filtered table after a moment)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        rows = grid_rows(day)
+        if rows and check(rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the table never showed {what}: {rows[:5]}")
+        day.page.wait_for_timeout(250)
+
+
+def click_row(day: Day, row: int, index: int = 0) -> None:
+    """Click a row's selection box, as a person does (the first column of the canvas)."""
+    canvas = day.page.get_by_test_id("stDataFrame").nth(index).locator("canvas").first
+    box = canvas.bounding_box()
+    assert box is not None
+    day.page.mouse.click(box["x"] + 15, box["y"] + 35 * (row + 1) + 17)  # 35 px header and rows
+
+
+# -- the steps -------------------------------------------------------------------------------
+
+
+def overview_to_failed_jobs(day: Day) -> int:
+    with day.step("overview-failed-jobs-link") as page:
+        link = page.get_by_role("link", name=re.compile(r"^Open the [\d,]+ failed jobs?$"))
+        expect(link).to_be_visible(timeout=WAIT_MS)
+        failed = int(re.sub(r"\D", "", link.inner_text()))
+        assert failed > 0
+        link.click()
+        day.expect_heading("Jobs")
+        expect(day.widget("stMultiSelect", "Status")).to_contain_text("FAILED")
+        expect(page.get_by_text(re.compile(r"^Page 1 · \d+ jobs"))).to_be_visible(timeout=WAIT_MS)
+        rows_when(day, lambda rows: {r[3] for r in rows} == {"FAILED"}, "only failed jobs")
+    return failed
+
+
+def rerun_failed_job(day: Day, db: Engine, job_type: str) -> tuple[int, int]:
+    """From the failed jobs, open the newest of ``job_type`` and rerun it; it completes."""
+    with day.step("open-failed-job") as page:
+        rows = rows_when(day, lambda rows: any(r[2] == job_type for r in rows), f"a failed {job_type} job")
+        row = next(i for i, r in enumerate(rows) if r[2] == job_type)
+        failed_id = int(rows[row][0])
+        click_row(day, row)
+        day.expect_heading(f"Job #{failed_id} · FAILED")
+    with day.step("rerun-completed") as page:
+        day.button("Rerun", exact=True).click()
+        expect(day.alert(f"(rerun of #{failed_id})")).to_be_visible(timeout=WAIT_MS)
+        new_id = int(re.search(r"job #(\d+)", day.alert("Rerun queued").inner_text()).group(1))  # type: ignore[union-attr]
+        day.expect_heading(f"Job #{new_id} · COMPLETED", timeout=60_000)  # the page follows the runner
+        expect(page.get_by_text(f"#{failed_id} · FAILED")).to_be_visible()  # the lineage links back
+    return failed_id, new_id
+
+
+def invalid_edited_rerun(day: Day, db: Engine, failed_id: int) -> None:
+    with day.step("edited-rerun-refused") as page:
+        before = children(db, failed_id)
+        page.get_by_role("link", name=re.compile(rf"^#{failed_id} · FAILED")).click()
+        day.expect_heading(f"Job #{failed_id} · FAILED")
+        page.get_by_text("Rerun with edited params").click()
+        page.get_by_label("Params (JSON)").fill('{"invoice_id": 12345}')
+        day.button("Validate and rerun").click()
+        expect(day.alert("Nothing was saved or queued")).to_be_visible(timeout=WAIT_MS)
+        expect(day.alert("invoice_id")).to_be_visible()
+        day.expect_heading(f"Job #{failed_id} · FAILED")  # still on the same job
+        assert children(db, failed_id) == before, "an invalid edit queued a rerun"
+
+
+def export_failed(day: Day, db: Engine, job_type: str) -> list[dict[str, str]]:
+    """Filter the jobs (one type, FAILED), export them, and read the file."""
+    with day.step("export-filtered") as page:
+        day.button("← All jobs").click()
+        day.expect_heading("Jobs")
+        day.choose("Job types", job_type, multi=True)
+        if "FAILED" not in day.widget("stMultiSelect", "Status").inner_text():
+            day.choose("Status", "FAILED", multi=True)
+        expect(page.get_by_text(re.compile(r"^Page 1 · \d+ jobs"))).to_be_visible(timeout=WAIT_MS)
+        day.button("Prepare CSV export").click()
+        with page.expect_download(timeout=WAIT_MS) as info:
+            day.button("Download CSV").click()
+        target = day.artifacts / info.value.suggested_filename
+        info.value.save_as(target)
+        expected = job_ids(db, job_type, "FAILED")
+    text = target.read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["job_type"] for r in rows} == {job_type}
+    assert {r["status"] for r in rows} == {"FAILED"}
+    assert {int(r["id"]) for r in rows} == expected
+    assert target.name.startswith("zixly-jobs-")
+    return rows
+
+
+def bulk_rerun(day: Day, count: int) -> None:
+    """The filter is still on: rerun every failed job it matches."""
+    with day.step("bulk-rerun") as page:
+        day.button("Rerun failed jobs…").click()
+        expect(day.alert(f"Rerun {count:,} failed jobs?")).to_be_visible(timeout=WAIT_MS)
+        day.button(f"Yes, rerun {count:,} jobs").click()
+        expect(day.alert(f"Queued {count:,} reruns.")).to_be_visible(timeout=WAIT_MS)
+
+
+def look_up_invoice(day: Day, number: str, job_id: int) -> None:
+    with day.step("lookup-invoice") as page:
+        day.open("Record lookup")
+        page.get_by_label("External id or number").fill(number)
+        page.get_by_label("External id or number").press("Enter")
+        expect(page.get_by_text(re.compile(rf"touched {re.escape(number)}"))).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_role("link", name=re.compile(rf"^Job #{job_id} "))).to_be_visible()
+
+
+def connect_and_test_vendors(day: Day) -> None:
+    day.open("Connections")
+    for name in VENDORS:
+        with day.step(f"connect-{name.lower()}") as page:
+            card = page.get_by_test_id("stVerticalBlockBorderWrapper").filter(
+                has=page.get_by_role("heading", name=name, exact=True)
+            )
+            card.get_by_role("button", name=re.compile("^(Re)?connect$")).click()
+            approve = page.get_by_role("link", name=f"Continue to {name} to approve ↗")
+            with page.context.expect_page(timeout=WAIT_MS) as popup_info:
+                approve.click()
+            popup = popup_info.value  # the vendor's consent, which redirects to our callback
+            popup.wait_for_load_state()
+            expect(popup.get_by_text(re.compile("connected", re.I)).first).to_be_visible(timeout=WAIT_MS)
+            popup.close()
+            card.get_by_role("button", name="Test connection").click()
+            expect(day.alert(re.compile(rf"^{name}: connected"))).to_be_visible(timeout=WAIT_MS)
+
+
+def replay_delivery(day: Day) -> None:
+    with day.step("replay-delivery") as page:
+        day.open("Webhooks")
+        day.button("Replay").click()
+        expect(day.alert(re.compile(r"^Replayed delivery #\d+ as jobs #\d+"))).to_be_visible(timeout=WAIT_MS)
+
+
+def create_schedule(day: Day) -> None:
+    with day.step("create-schedule") as page:
+        day.open("Schedules")
+        page.get_by_label("Cron", exact=True).fill("30 6 * * 1-5")
+        page.get_by_label("Cron", exact=True).press("Enter")
+        expect(page.get_by_text(re.compile(r"^Next: .* 06:30"))).to_be_visible(timeout=WAIT_MS)
+        day.button("Create schedule").click()
+        expect(day.alert(re.compile(r"^Schedule #\d+ created\."))).to_be_visible(timeout=WAIT_MS)
+        assert any("30 6 * * 1-5" in row for row in grid_rows(day))
+
+
+def sweep_heatmap(day: Day) -> None:
+    with day.step("queue-sweep") as page:
+        day.open("Trading sweeps")
+        day.button("Queue sweep").click()
+        flash = day.alert(re.compile(r"^Queued sweep #\d+\."))
+        expect(flash).to_be_visible(timeout=WAIT_MS)
+        sweep_id = int(re.sub(r"\D", "", flash.inner_text()))
+    with day.step("sweep-heatmap") as page:
+        expect(page.get_by_text("No sweep is queued or running.")).to_be_visible(timeout=120_000)
+        day.open("Trading sweeps")  # the finished list is read when the page opens
+        day.choose("Sweep", re.compile(rf"^#{sweep_id} · "))
+        day.expect_heading("Sharpe over (fast, slow)")
+        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=WAIT_MS)
+
+
+def reload_and_deep_link(day: Day, job_id: int) -> None:
+    with day.step("reload-and-deep-link") as page:
+        page.reload(wait_until="domcontentloaded")
+        day.expect_heading("Trading sweeps")
+        page.goto(f"{day.base}/jobs?job={job_id}", wait_until="domcontentloaded")
+        day.expect_heading(re.compile(rf"^Job #{job_id} · "))
+
+
+def create_viewer(day: Day) -> None:
+    with day.step("create-viewer") as page:
+        day.open("Admin")
+        page.get_by_role("tab", name="Users").click()
+        form = page.get_by_test_id("stForm").filter(has_text="New user")
+        form.get_by_label("Email").fill(VIEWER_EMAIL)
+        day.choose("Role", "VIEWER")
+        form.get_by_label("Initial password (12+ characters)").fill(VIEWER_PASSWORD)
+        form.get_by_role("button", name="Create user").click()
+        expect(day.alert(f"User {VIEWER_EMAIL} created as VIEWER.")).to_be_visible(timeout=WAIT_MS)
+
+
+def viewer_is_refused(viewer: Day, failed_id: int) -> None:
+    """Every action a VIEWER could reach is refused: disabled, with the role it needs."""
+    with viewer.step("viewer-overview") as page:
+        viewer.log_in(VIEWER_EMAIL, VIEWER_PASSWORD)
+        nav = page.get_by_test_id("stSidebarNavItems")
+        expect(nav.get_by_role("link", name="Jobs", exact=True)).to_be_visible()
+        expect(nav.get_by_role("link", name="Admin", exact=True)).to_have_count(0)
+        expect(nav.get_by_role("link", name="Audit log", exact=True)).to_have_count(0)
+    with viewer.step("viewer-jobs") as page:
+        viewer.open("Jobs")
+        expect(viewer.button("Rerun failed jobs…")).to_be_disabled()
+        expect(viewer.button("Prepare CSV export")).to_be_disabled()
+        viewer.open_job(failed_id)
+        expect(viewer.button("Rerun", exact=True)).to_be_disabled()
+        expect(viewer.button("Cancel", exact=True)).to_be_disabled()
+        expect(page.get_by_text("Rerun with edited params")).to_have_count(0)
+    with viewer.step("viewer-sweeps") as page:
+        viewer.open("Trading sweeps")
+        expect(viewer.button("Queue sweep")).to_be_disabled()
+    with viewer.step("viewer-schedules") as page:
+        viewer.open("Schedules")
+        for name in ("Save", "Run now", "Create schedule"):
+            expect(viewer.button(name, exact=True)).to_be_disabled()
+    with viewer.step("viewer-webhooks") as page:
+        viewer.open("Webhooks")
+        expect(viewer.button("Replay")).to_be_disabled()
+    with viewer.step("viewer-connections") as page:
+        viewer.open("Connections")
+        for name in ("Reconnect", "Test connection", "Disconnect"):
+            buttons = viewer.button(name, exact=True)
+            expect(buttons).to_have_count(len(VENDORS))
+            for i in range(len(VENDORS)):
+                expect(buttons.nth(i)).to_be_disabled()
+
+
+# -- the day ---------------------------------------------------------------------------------
+
+JOB_TYPE = "xero-invoice-paid"
+
+
+def test_a_staff_members_day(stack: RunStack, db: Engine, browser: Browser) -> None:
+    staff = Day(browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page(), stack.dashboard, ARTIFACTS)
+    with staff.step("log-in"):
+        staff.log_in(DEMO_EMAIL, DEMO_PASSWORD)
+    overview_to_failed_jobs(staff)
+    failed_id, rerun_id = rerun_failed_job(staff, db, JOB_TYPE)
+    invalid_edited_rerun(staff, db, failed_id)
+    rows = export_failed(staff, db, JOB_TYPE)
+    bulk_rerun(staff, len(rows))
+    number = job(db, rerun_id)["params"].get("invoice_number")
+    look_up_invoice(staff, number, rerun_id)
+    connect_and_test_vendors(staff)
+    replay_delivery(staff)
+    create_schedule(staff)
+    sweep_heatmap(staff)
+    reload_and_deep_link(staff, rerun_id)
+    create_viewer(staff)
+    viewer = Day(browser.new_context(viewport=VIEWPORT).new_page(), stack.dashboard, ARTIFACTS, prefix="viewer-")
+    viewer_is_refused(viewer, failed_id)
