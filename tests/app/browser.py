@@ -153,20 +153,20 @@ def log_in(page: Page, base: str, email: str, password: str, path: str = "/") ->
 
     The login returns to ``path``, so a deep link such as ``/jobs?job=12`` opens that job.
     """
-    from playwright.sync_api import expect
 
     page.goto(base + path, wait_until="domcontentloaded")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("stSidebar")).to_be_visible(timeout=TIMEOUT_MS)
+    wait_for_app(page)
 
 
 def wait_for_app(page: Page) -> None:
     """The Streamlit page finished drawing (no script running)."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_test_id("stSidebar")).to_be_visible(timeout=TIMEOUT_MS)
+    # "Log out" is drawn by the router once it knows the actor, after the page list arrived.
+    expect(page.get_by_test_id("stSidebar").get_by_role("button", name="Log out")).to_be_visible(timeout=TIMEOUT_MS)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
 
 
