@@ -58,7 +58,9 @@ def start(session: Session, user: User, address: str | None = None, now: dt.date
     return session_id
 
 
-def check(session: Session, session_id: str, idle_timeout: dt.timedelta, now: dt.datetime | None = None) -> SessionCheck:
+def check(
+    session: Session, session_id: str, idle_timeout: dt.timedelta, now: dt.datetime | None = None
+) -> SessionCheck:
     """The actor behind ``session_id`` if the session is live; marks it used. Caller commits."""
     now = now or utcnow()
     row = session.execute(
