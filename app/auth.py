@@ -76,7 +76,9 @@ def _cookie_actor(cookie: str) -> Actor | None:
         return None
     with data.session() as s:
         checked = web_sessions.check(s, sid, dt.timedelta(minutes=cfg.session_timeout_min))
-        s.commit()
+        s.rollback()  # end the read before writing (SQLite)
+        if checked.stale:
+            web_sessions.touch_quietly(s, sid)
     if checked.actor is None:
         st.session_state[NOTICE] = checked.reason
     return checked.actor

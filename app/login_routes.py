@@ -61,7 +61,9 @@ def check_cookie(cfg: Settings, cookie: str | None) -> web_sessions.SessionCheck
         return None
     with make_session_factory(_engine(cfg.database_url))() as s:
         result = web_sessions.check(s, sid, dt.timedelta(minutes=cfg.session_timeout_min))
-        s.commit()
+        s.rollback()  # end the read before writing (SQLite)
+        if result.stale:
+            web_sessions.touch_quietly(s, sid)
     return result
 
 

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db.auth import Actor, utcnow
@@ -33,6 +34,7 @@ class SessionCheck:
 
     actor: Actor | None
     reason: str = ""
+    stale: bool = False  # last_seen_at is due an update: call :func:`touch` in a transaction of its own
 
 
 def _hash(session_id: str) -> str:
@@ -61,7 +63,7 @@ def start(session: Session, user: User, address: str | None = None, now: dt.date
 def check(
     session: Session, session_id: str, idle_timeout: dt.timedelta, now: dt.datetime | None = None
 ) -> SessionCheck:
-    """The actor behind ``session_id`` if the session is live; marks it used. Caller commits."""
+    """The actor behind ``session_id`` if the session is live (a read only)."""
     now = now or utcnow()
     row = session.execute(
         select(DashboardSession, User)
@@ -77,9 +79,22 @@ def check(
         return SessionCheck(None, "Your account changed (password, role or access); please log in again.")
     if now - ds.last_seen_at > idle_timeout:
         return SessionCheck(None, "Your session timed out; please log in again.")
-    if now - ds.last_seen_at >= TOUCH_EVERY:
-        session.execute(update(DashboardSession).where(DashboardSession.id_hash == ds.id_hash).values(last_seen_at=now))
-    return SessionCheck(Actor(email=user.email, role=user.role, user_id=user.id))
+    return SessionCheck(
+        Actor(email=user.email, role=user.role, user_id=user.id), stale=now - ds.last_seen_at >= TOUCH_EVERY
+    )
+
+
+def touch(session: Session, session_id: str, now: dt.datetime | None = None) -> None:
+    """Mark a session used (the idle timeout counts from here). Caller commits.
+
+    A write of its own, not the tail of :func:`check`'s read: on SQLite a read transaction that
+    turns into a write after another process wrote fails at once with "database is locked".
+    """
+    session.execute(
+        update(DashboardSession)
+        .where(DashboardSession.id_hash == _hash(session_id))
+        .values(last_seen_at=now or utcnow())
+    )
 
 
 def end(session: Session, session_id: str, now: dt.datetime | None = None) -> None:
@@ -99,3 +114,12 @@ def end_all(session: Session, user_id: int, now: dt.datetime | None = None) -> i
         .values(revoked_at=now or utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def touch_quietly(session: Session, session_id: str) -> None:
+    """:func:`touch` and commit; a busy database skips it (the next click tries again), never the page."""
+    try:
+        touch(session, session_id)
+        session.commit()
+    except OperationalError:
+        session.rollback()
