@@ -9,6 +9,7 @@ import streamlit as st
 from app import auth, data, widgets
 
 REFRESH = {"Off": None, "10 s": 10, "30 s": 30, "1 min": 60}
+DEFAULT_REFRESH = "30 s"  # live by default; the cached reads make a refresh cheap (bench/dashboard.py)
 
 auth.require_actor()
 st.title("Overview")
@@ -19,7 +20,7 @@ with c1:
 with c2:
     range_label = st.selectbox("Time range", list(widgets.RANGES), index=1, key="ov_range")
 with c3:
-    refresh = st.selectbox("Live refresh", list(REFRESH), key="ov_refresh")
+    refresh = st.selectbox("Live refresh", list(REFRESH), index=list(REFRESH).index(DEFAULT_REFRESH), key="ov_refresh")
 every = REFRESH[refresh]
 
 
@@ -39,9 +40,9 @@ def live() -> None:
     row2[2].metric("Live runners", k.live_runners)
     row2[3].metric("Busy slots", f"{k.busy_slots} / {k.total_slots}")
     if k.needs_attention:
-        st.page_link(
-            "pages/jobs.py", label=f"Open the {k.needs_attention} failed jobs", query_params={"status": "FAILED"}
-        )
+        # The link carries the tenants chosen here, so the Jobs page lists the jobs this tile counts.
+        link = {"status": "FAILED"} | ({"tenant": ",".join(map(str, tenant_ids))} if tenant_ids else {})
+        st.page_link("pages/jobs.py", label=f"Open the {k.needs_attention} failed jobs", query_params=link)
     series = data.charts(data.url(), tenant_ids, since, until)
     left, right = st.columns(2)
     with left:

@@ -19,6 +19,7 @@ from db.queries.activity import (
 )
 from db.queries.clients import SYSTEMS, connections, health_board
 from db.queries.jobs import Cursor, JobDetail, JobPage, browse_jobs, count_jobs, job_detail, lookup_record
+from db.queries.live import connection_states, job_state
 from db.queries.overview import Kpis, duration_percentiles, jobs_over_time, kpis, volume_by_tenant
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "browse_jobs",
+    "connection_states",
     "connections",
     "count_jobs",
     "deliveries",
@@ -38,6 +40,7 @@ __all__ = [
     "duration_percentiles",
     "health_board",
     "job_detail",
+    "job_state",
     "job_types",
     "jobs_over_time",
     "kpis",
