@@ -156,6 +156,7 @@ def job_detail(session: Session, job_id: int, *, link: RecordLink = stored_link)
             RelatedRecord.system,
             RelatedRecord.record_type,
             RelatedRecord.record_id,
+            RelatedRecord.record_label.label("name"),
             RelatedRecord.action,
             RelatedRecord.url,
             RelatedRecord.at,
