@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import actions, data, widgets
 from app.checked import run_checked_action
+from app.text import NOTHING, vendor_name
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.export import export_filename
@@ -27,7 +28,31 @@ BROWSER_COLUMNS = {
 def browser_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df["duration"] = [widgets.seconds(v) if v is not None else "" for v in df["duration_s"]]
+    df["created_by"] = [v or NOTHING for v in df["created_by"]]
+    df["error"] = [v or "" for v in df["error"]]
     return df[["id", "tenant", "job_type", "status", "created_at", "duration", "attempts", "created_by", "error"]]
+
+
+def cancel_message(job_id: int, status: str) -> str:
+    """What a cancel did, in words that match it (a running job only stops at its next checkpoint)."""
+    return {
+        "CANCELLED": f"Job #{job_id} is cancelled.",
+        "RUNNING": f"Job #{job_id} is running — it will stop at its next checkpoint.",
+        "QUEUED": f"Job #{job_id} is still queued.",
+        "COMPLETED": f"Job #{job_id} had already completed; nothing was cancelled.",
+        "FAILED": f"Job #{job_id} had already failed; nothing was cancelled.",
+    }.get(status, f"Job #{job_id} is {status.lower()}.")
+
+
+def steps_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
+    """The step log with empty cells blank (an info step has no system, path or status)."""
+    df = pd.DataFrame(steps).drop(columns=["id"])
+    for column in ("system", "method", "path"):
+        df[column] = [v or "" for v in df[column]]
+    df["system"] = [vendor_name(v) if v else "" for v in df["system"]]
+    df["status_code"] = ["" if v is None or v != v else str(int(v)) for v in df["status_code"]]
+    df["latency_ms"] = ["" if v is None or v != v else f"{v:.0f} ms" for v in df["latency_ms"]]
+    return df
 
 
 def _open(job_id: int) -> None:
@@ -82,16 +107,20 @@ def detail(actor: Actor, job_id: int) -> None:
             st.json(job["metrics"], expanded=False)
     st.subheader("Steps")
     if d.steps:
-        st.dataframe(pd.DataFrame(d.steps).drop(columns=["id"]), hide_index=True, column_config={
-            "latency_ms": st.column_config.NumberColumn("Latency (ms)", format="%.0f"),
+        st.dataframe(steps_frame(d.steps), hide_index=True, column_config={
+            "status_code": st.column_config.TextColumn("Status"),
+            "latency_ms": st.column_config.TextColumn("Latency"),
             "at": st.column_config.DatetimeColumn("At (UTC)", format="HH:mm:ss.SSS"),
         })  # fmt: skip
     else:
         st.caption("No steps recorded.")
     st.subheader("Related records")
     if d.records:
-        st.dataframe(pd.DataFrame(d.records).drop(columns=["url"]), hide_index=True, column_config={
-            "link": st.column_config.LinkColumn("Open in vendor", display_text="open ↗"),
+        records = pd.DataFrame(d.records).drop(columns=["url"])
+        records["system"] = [vendor_name(v) for v in records["system"]]
+        records["link"] = [v or "" for v in records["link"]]
+        st.dataframe(records, hide_index=True, column_config={
+            "link": st.column_config.LinkColumn("Open in vendor", display_text="open"),
         })  # fmt: skip
         if actor.can("EDITOR") and st.button("Prepare records CSV", key="records_csv"):
             body = widgets.run_action(actions.export_related_records, actor, job_id)
@@ -116,7 +145,7 @@ def _actions(actor: Actor, job: dict[str, Any]) -> None:
     if b2.button("Cancel", disabled=not editor or job["status"] in FINAL, help=hint, key="job_cancel"):
         result = widgets.run_action(actions.cancel, actor, job_id)
         if result is not None:
-            st.session_state["flash"] = f"Job #{job_id}: {result}."
+            st.session_state["flash"] = cancel_message(job_id, result)
             st.rerun()
     if editor:
         with st.expander("Rerun with edited params"):

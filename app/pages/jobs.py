@@ -6,8 +6,8 @@ import datetime as dt
 
 import streamlit as st
 
-from app import auth, data, job_view, widgets
-from app.actions import BULK_RERUN_MAX, bulk_rerun, failed_count
+from app import auth, bulk_view, data, job_view, widgets
+from app.text import plural
 from db.queries.jobs import PAGE_SIZE
 
 LIVE_S = 10
@@ -57,7 +57,7 @@ def listing() -> None:
         st.info("No jobs match these filters.")
     more = " · more after this page" if page.next_cursor else ""
     updated = f" · live, updated {dt.datetime.now(dt.UTC):%H:%M:%S} UTC" if live and first_page else ""
-    st.caption(f"Page {len(cursors)} · {len(page.rows)} job{'' if len(page.rows) == 1 else 's'}{more}{updated}")
+    st.caption(f"Page {len(cursors)} · {plural(len(page.rows), 'job')}{more}{updated}")
 
 
 listing()
@@ -77,36 +77,7 @@ with nav[3].form("open_job", border=False):
 st.divider()
 left, right = st.columns(2)
 with left:
-    st.subheader("Bulk rerun")
-    st.caption("Reruns every FAILED job matching the filters above (those already being rerun are skipped).")
-    pending = st.session_state.get("bulk_pending")
-    if pending is not None and pending[0] != job_filter:
-        pending = st.session_state["bulk_pending"] = None
-    if pending is None:
-        if st.button("Rerun failed jobs…", disabled=not actor.can("EDITOR"), key="bulk_start"):
-            with data.session() as s:
-                st.session_state["bulk_pending"] = (job_filter, failed_count(s, job_filter))
-            st.rerun()
-    else:
-        count = pending[1]
-        if count == 0:
-            st.info("No failed jobs match these filters.")
-            st.session_state["bulk_pending"] = None
-        elif count > BULK_RERUN_MAX:
-            st.warning(f"More than {BULK_RERUN_MAX:,} failed jobs match; narrow the filters.")
-            st.session_state["bulk_pending"] = None
-        else:
-            st.warning(f"Rerun {count:,} failed jobs?")
-            ok, no = st.columns(2)
-            if ok.button(f"Yes, rerun {count:,} jobs", type="primary", key="bulk_confirm"):
-                st.session_state["bulk_pending"] = None
-                ids = widgets.run_action(bulk_rerun, actor, job_filter, confirmed_count=count)
-                if ids is not None:
-                    st.session_state["flash"] = f"Queued {len(ids):,} reruns."
-                    st.rerun()
-            if no.button("Cancel", key="bulk_cancel"):
-                st.session_state["bulk_pending"] = None
-                st.rerun()
+    bulk_view.panel(actor, job_filter)
 with right:
     st.subheader("Export")
     job_view.export_panel(actor, job_filter)

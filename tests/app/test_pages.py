@@ -213,7 +213,7 @@ def test_a_schedule_with_bad_params_is_refused_per_field(app: Callable[..., AppT
     at.button(key="sc_create").click().run()
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == [
-        "sleep_ms: Input should be greater than or equal to 0",
-        "sleepms: Extra inputs are not permitted",
+        "sleep_ms must be at least 0, not the number -5.",
+        "sleepms is not a parameter of noop.",
     ]
     assert db_session.scalar(select(func.count()).select_from(Schedule)) == before

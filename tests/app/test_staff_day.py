@@ -216,8 +216,12 @@ def connect_and_test_vendors(day: Day) -> None:
     day.open("Connections")
     for name in VENDORS:
         with day.step(f"connect-{name.lower()}") as page:
-            card = page.get_by_test_id("stVerticalBlockBorderWrapper").filter(
-                has=page.get_by_role("heading", name=name, exact=True)
+            # The vendor's bordered card: the innermost block holding its name and its buttons.
+            card = (
+                page.get_by_test_id("stVerticalBlock")
+                .filter(has=page.get_by_role("heading", name=name, exact=True))
+                .filter(has=page.get_by_role("button", name="Test connection"))
+                .last
             )
             card.get_by_role("button", name=re.compile("^(Re)?connect$")).click()
             approve = page.get_by_role("link", name=f"Continue to {name} to approve ↗")

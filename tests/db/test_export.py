@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from dashboard_seed import Seeded, seed
+from dashboard_seed import INVOICE_ID, Seeded, seed
 from sqlalchemy.orm import Session
 
 from db.blobs import make_blob_store
@@ -51,7 +51,7 @@ def test_the_export_streams_in_chunks_and_reports_progress(session: Session, dat
 
 def test_a_jobs_related_records_export_has_deep_links(session: Session, data: Seeded) -> None:
     rows = _rows(list(related_records_csv(session, data.invoice_job, link=record_url)))
-    assert [r["record_id"] for r in rows] == ["INV-0042", "901"]
+    assert [r["record_id"] for r in rows] == [INVOICE_ID, "901"]
     assert rows[1]["link"] == "https://app.hubspot.com/contacts/62515/record/0-1/901"
 
 
