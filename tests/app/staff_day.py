@@ -1,5 +1,6 @@
-"""The browser side of the staff-day test: a logged-in Chromium page, one screenshot per step,
-and the few gestures Streamlit's widgets need (pick an option, open a page from the sidebar).
+"""The staff-day test's person at a browser: one screenshot per step, and the few gestures
+Streamlit's widgets need (pick an option, open a page from the sidebar, read or click a table row).
+The processes, Chromium and the login itself come from ``browser.py``.
 
 Selectors are what a person sees: headings, labels, button and link names, messages.
 """
@@ -12,13 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from browser import TIMEOUT_MS, log_in, wait_for_app
 from playwright.sync_api import Locator, Page, expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-VIEWPORT = {"width": 1400, "height": 1000}
-WAIT_MS = 30_000  # a page's first paint on a busy two-core machine
+WAIT_MS = TIMEOUT_MS  # a page's first paint on a busy two-core machine
 
 
 class Day:
@@ -46,13 +44,12 @@ class Day:
         self.page.screenshot(path=str(self.artifacts / f"{stem}.png"), full_page=True)
 
     # -- gestures --------------------------------------------------------------------------
-    def log_in(self, email: str, password: str) -> None:
-        page = self.page
-        page.goto(self.base, wait_until="domcontentloaded")
-        page.get_by_role("textbox", name="Email").fill(email)
-        page.get_by_role("textbox", name="Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=WAIT_MS)
+    def log_in(self, email: str, password: str, path: str = "/") -> None:
+        log_in(self.page, self.base, email, password, path)
+
+    def settle(self) -> None:
+        """Wait until the page's script finished its run."""
+        wait_for_app(self.page)
 
     def open(self, title: str, heading: str | None = None) -> None:
         """Open a page from the sidebar and wait for its title."""

@@ -1,7 +1,7 @@
 """A staff member's day in real headless Chromium, against what ``make run`` starts.
 
 The processes are the Procfile's (listener, runner, dashboard, sandbox with the demo's event
-trickle) on a temporary SQLite file seeded by ``python -m demo seed`` (see ``run_stack.py``).
+trickle) on a temporary SQLite file seeded by ``python -m demo seed`` (``browser.MakeRun``).
 A person logs in with the demo account and does the everyday work, one step after another;
 each step saves a screenshot to ``test-artifacts/staff-day/`` (``NN-step.png``, or
 ``NN-step-FAILED.png`` for the step that failed), and the processes' log is kept beside them.
@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
-from run_stack import ROOT, RunStack
+from browser import ARTIFACTS as ALL_ARTIFACTS
+from browser import CHROMIUM, DEMO_EMAIL, DEMO_PASSWORD, VIEWPORT, MakeRun, chromium
+from playwright.sync_api import Browser, expect
 from sqlalchemy import Engine, select
-from staff_day import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, Day
+from staff_day import WAIT_MS, Day
 
 from db.engine import make_engine
 from db.models import PipelineJob
-from demo.seed import DEMO_EMAIL, DEMO_PASSWORD
 
-ARTIFACTS = ROOT / "test-artifacts" / "staff-day"
+ARTIFACTS = ALL_ARTIFACTS / "staff-day"
 VENDORS = ("Xero", "HubSpot", "Shopify", "Asana")
 VIEWER_EMAIL, VIEWER_PASSWORD = "viewer.day@zixly.local", "a-viewer-password-1"
 
@@ -43,33 +43,35 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
-    running = RunStack(tmp_path_factory.mktemp("make-run"))
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)  # only this run's screenshots
-    try:
-        yield running.start()
-    finally:
-        running.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for log in (running.log_path, running.tmp / "setup.log"):
-            if log.exists():
-                shutil.copy(log, ARTIFACTS / log.name)
+    with MakeRun(tmp_path_factory.mktemp("make-run"), name=ARTIFACTS.name) as run:
+        # The sandbox connects the demo tenant through OAuth when it starts (its grants live in
+        # memory); the day's own reconnects come after that.
+        wait_for(lambda: "demo tenant connections:" in run.log("sandbox"), 90, "the demo tenant's connections")
+        yield run
 
 
 @pytest.fixture(scope="module")
-def db(stack: RunStack) -> Iterator[Engine]:
-    engine = make_engine(stack.database_url)
+def db(stack: MakeRun) -> Iterator[Engine]:
+    engine = make_engine(stack.db_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.2)
 
 
 # -- what a step reads behind the page -------------------------------------------------------
@@ -159,7 +161,9 @@ def rerun_failed_job(day: Day, db: Engine, job_type: str) -> tuple[int, int]:
 def invalid_edited_rerun(day: Day, db: Engine, failed_id: int) -> None:
     with day.step("edited-rerun-refused") as page:
         before = children(db, failed_id)
-        page.get_by_role("link", name=re.compile(rf"^#{failed_id} · FAILED")).click()
+        day.button("← All jobs").click()
+        day.expect_heading("Jobs")
+        day.open_job(failed_id)
         day.expect_heading(f"Job #{failed_id} · FAILED")
         page.get_by_text("Rerun with edited params").click()
         page.get_by_label("Params (JSON)").fill('{"invoice_id": 12345}')
@@ -195,12 +199,29 @@ def export_failed(day: Day, db: Engine, job_type: str) -> list[dict[str, str]]:
 
 
 def bulk_rerun(day: Day, count: int) -> None:
-    """The filter is still on: rerun every failed job it matches."""
-    with day.step("bulk-rerun") as page:
-        day.button("Rerun failed jobs…").click()
-        expect(day.alert(f"Rerun {count:,} failed jobs?")).to_be_visible(timeout=WAIT_MS)
-        day.button(f"Yes, rerun {count:,} jobs").click()
-        expect(day.alert(f"Queued {count:,} reruns.")).to_be_visible(timeout=WAIT_MS)
+    """The filter is still on: rerun every job it matches (paced, so some wait in the queue)."""
+    with day.step("bulk-rerun"):
+        day.button("Rerun matching jobs…").click()
+        expect(day.alert(f"Rerun {count:,} matching jobs?")).to_be_visible(timeout=WAIT_MS)
+        day.button(re.compile(r"^Yes, rerun [\d,]+ jobs?$")).click()
+        expect(day.alert(re.compile(r"^Queued [\d,]+ reruns?"))).to_be_visible(timeout=WAIT_MS)
+
+
+def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
+    """Switch the filter to the queued jobs, open one, cancel it."""
+    with day.step("cancel-queued-job") as page:
+        status = day.widget("stMultiSelect", "Status")
+        status.get_by_role("button", name=re.compile("^Delete")).first.click()  # the FAILED chip's ×
+        day.choose("Status", "QUEUED", multi=True)
+        rows = rows_when(day, lambda rows: {(r[2], r[3]) for r in rows} == {(job_type, "QUEUED")}, "queued reruns")
+        queued_id = int(rows[-1][0])  # paced: the last starts the latest, so it is still waiting
+        click_row(day, len(rows) - 1)
+        day.expect_heading(f"Job #{queued_id} · QUEUED")
+        day.button("Cancel", exact=True).click()
+        expect(day.alert(f"Job #{queued_id} is cancelled.")).to_be_visible(timeout=WAIT_MS)
+        day.expect_heading(f"Job #{queued_id} · CANCELLED")
+    assert job(db, queued_id)["status"] == "CANCELLED"
+    return queued_id
 
 
 def look_up_invoice(day: Day, number: str, job_id: int) -> None:
@@ -236,7 +257,7 @@ def connect_and_test_vendors(day: Day) -> None:
 
 
 def replay_delivery(day: Day) -> None:
-    with day.step("replay-delivery") as page:
+    with day.step("replay-delivery"):
         day.open("Webhooks")
         day.button("Replay").click()
         expect(day.alert(re.compile(r"^Replayed delivery #\d+ as jobs #\d+"))).to_be_visible(timeout=WAIT_MS)
@@ -328,7 +349,7 @@ def viewer_is_refused(viewer: Day, failed_id: int) -> None:
 JOB_TYPE = "xero-invoice-paid"
 
 
-def test_a_staff_members_day(stack: RunStack, db: Engine, browser: Browser) -> None:
+def test_a_staff_members_day(stack: MakeRun, db: Engine, browser: Browser) -> None:
     staff = Day(browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page(), stack.dashboard, ARTIFACTS)
     with staff.step("log-in"):
         staff.log_in(DEMO_EMAIL, DEMO_PASSWORD)
@@ -337,6 +358,7 @@ def test_a_staff_members_day(stack: RunStack, db: Engine, browser: Browser) -> N
     invalid_edited_rerun(staff, db, failed_id)
     rows = export_failed(staff, db, JOB_TYPE)
     bulk_rerun(staff, len(rows))
+    cancel_queued_job(staff, db, JOB_TYPE)
     number = job(db, rerun_id)["params"].get("invoice_number")
     look_up_invoice(staff, number, rerun_id)
     connect_and_test_vendors(staff)
