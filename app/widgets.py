@@ -188,7 +188,8 @@ def run_action(
 
     A refusal or a bad input reads as the action's own sentence. A busy SQLite database is retried
     (the action's transaction rolled back); anything else that goes wrong is logged, audited as a
-    failure of the action, and told to the user with what to do, instead of a traceback.
+    failure of the action, and told to the user with what to do, instead of a traceback. Other
+    exceptions (``InvalidParams`` for :mod:`app.checked`) reach the caller.
     """
     for attempt in range(BUSY_RETRIES + 1):
         try:
@@ -201,7 +202,7 @@ def run_action(
         except (ValueError, LookupError, RuntimeError, NotImplementedError) as exc:
             st.error(str(exc))
             return None
-        except Exception as exc:
+        except (SQLAlchemyError, OSError) as exc:  # the database or the network: not the action's rules
             if is_busy(exc) and attempt < BUSY_RETRIES:
                 time.sleep(0.25 * (attempt + 1))
                 continue
