@@ -123,9 +123,12 @@ def job_filter(prefix: str = "jf") -> JobFilter:
     """
     k = {n: f"{prefix}_{n}" for n in ("tenants", "types", "statuses", "dates", "text")}
     url_key = f"{prefix}_url"
-    from_link = _url_filter()
-    if from_link and from_link != st.session_state.get(url_key):
+    from_link, last = _url_filter(), st.session_state.get(url_key)
+    forgotten = k["statuses"] not in st.session_state  # back from another page: Streamlit dropped the widgets
+    if from_link and (from_link != last or forgotten):
         _widgets_from_url(k, from_link)
+    elif not from_link and last and forgotten:
+        _widgets_from_url(k, last)  # a bare /jobs (the sidebar) keeps this tab's filter
     keep(*k.values())
     c1, c2, c3 = st.columns(3)
     with c1:
