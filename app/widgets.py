@@ -124,9 +124,12 @@ def job_filter(prefix: str = "jf") -> JobFilter:
     """
     k = {n: f"{prefix}_{n}" for n in ("tenants", "types", "statuses", "dates", "text")}
     url_key = f"{prefix}_url"
-    from_link = _url_filter()
-    if from_link and from_link != st.session_state.get(url_key):
+    from_link, last = _url_filter(), st.session_state.get(url_key)
+    forgotten = k["statuses"] not in st.session_state  # back from another page: Streamlit dropped the widgets
+    if from_link and (from_link != last or forgotten):
         _widgets_from_url(k, from_link)
+    elif not from_link and last and forgotten:
+        _widgets_from_url(k, last)  # a bare /jobs (the sidebar) keeps this tab's filter
     keep(*k.values())
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -189,7 +192,8 @@ def run_action(
 
     A refusal or a bad input reads as the action's own sentence. A busy SQLite database is retried
     (the action's transaction rolled back); anything else that goes wrong is logged, audited as a
-    failure of the action, and told to the user with what to do, instead of a traceback.
+    failure of the action, and told to the user with what to do, instead of a traceback. Other
+    exceptions (``InvalidParams`` for :mod:`app.checked`) reach the caller.
     """
     for attempt in range(BUSY_RETRIES + 1):
         try:
@@ -204,7 +208,7 @@ def run_action(
         except (ValueError, LookupError, RuntimeError, NotImplementedError) as exc:
             st.error(str(exc))
             return None
-        except Exception as exc:
+        except (SQLAlchemyError, OSError) as exc:  # the database or the network: not the action's rules
             if is_busy(exc) and attempt < BUSY_RETRIES:
                 time.sleep(0.25 * (attempt + 1))
                 continue
