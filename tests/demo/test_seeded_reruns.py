@@ -99,4 +99,3 @@ def _run_all(factory, runner: Runner, ids: list[int]) -> dict[int, tuple[str, st
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
