@@ -178,7 +178,8 @@ def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str
 def export_panel(actor: Actor, job_filter: JobFilter) -> None:
     names = widgets.tenant_names()
     filename = export_filename("jobs", [names.get(t, str(t)) for t in job_filter.tenant_ids],
-                               job_filter.created_from, job_filter.created_to)  # fmt: skip
+                               job_filter.created_from, job_filter.created_to, job_types=job_filter.job_types,
+                               statuses=job_filter.statuses, text=job_filter.text)  # fmt: skip
     st.caption(f"CSV of every job matching the filters (UTF-8, opens in Excel): `{filename}`")
     if not st.button("Prepare CSV export", disabled=not actor.can("EDITOR"), key="export_start"):
         return

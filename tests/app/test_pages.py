@@ -63,7 +63,7 @@ def test_admin_pages_are_not_offered_to_editors_and_refuse_them(app: Callable[..
 def test_the_clients_board_puts_the_expired_connection_first(app: Callable[..., AppTest]) -> None:
     at = app("VIEWER", "pages/clients.py")
     board = at.dataframe[0].value
-    assert (board["tenant"][0], board["system"][0], board["health"][0]) == ("Bolt Bikes", "xero", "🔴 reconnect")
+    assert (board["tenant"][0], board["system"][0], board["health"][0]) == ("Bolt Bikes", "Xero", "Reconnect")
     assert board["jobs"][0].startswith("/jobs?tenant=2&types=")
 
 

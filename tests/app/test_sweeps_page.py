@@ -297,7 +297,9 @@ def test_picking_another_sweep_after_a_link_shows_that_one(
     assert not at.exception, at.exception
     assert at.query_params["sweep"] == str(failed.id)
     assert not at.get("plotly_chart") and not at.get("download_button")
-    assert f"Sweep #{failed.id} is failed, so it has no results to show. SweepRejected: the longest" in at.info[-1].value
+    assert (
+        f"Sweep #{failed.id} is failed, so it has no results to show. SweepRejected: the longest" in at.info[-1].value
+    )
 
 
 def test_the_page_opens_on_the_newest_sweep_with_results_never_on_unreadable_params(
