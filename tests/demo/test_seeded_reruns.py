@@ -5,7 +5,6 @@ readable reason (the record was deleted at the vendor), never on its params."""
 from __future__ import annotations
 
 import datetime as dt
-
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from db import jobs, queries
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.engine import make_engine, make_session_factory
-from db.models import PipelineJob, Tenant
+from db.models import PipelineJob, RelatedRecord, Tenant
 from demo import history
 from demo.connect import connect_tenant
 from demo.seed import DEMO_TENANT, seed_demo
@@ -76,6 +75,14 @@ def test_every_seeded_failure_reruns_against_the_sandbox(db_url: str, tmp_path: 
             assert (status, error) == ("FAILED", job.error), (job.job_type, job.params)
         else:
             assert (status, error) == ("COMPLETED", None), (job.job_type, job.params, error)
+    # Every seeded record is found by the name people know it by and by its vendor id, each job once.
+    with factory() as s:
+        for record in s.scalars(select(RelatedRecord).where(RelatedRecord.record_label.is_not(None)).limit(400)):
+            by_label = {j["job_id"] for j in queries.lookup_jobs(s, record.record_label.upper())}
+            assert record.job_id in by_label, record.record_label
+            assert record.job_id in {j["job_id"] for j in queries.lookup_jobs(s, record.record_id)}
+        order = queries.lookup_jobs(s, "1002")  # an order name without its '#'
+        assert order and {j["job_type"] for j in order} >= {"shopify-order-to-xero"}
     # The live reruns recorded the names people know (not only the vendor ids): lookup finds them.
     paid_checked: list[str] = []
     with factory() as s:
