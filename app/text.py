@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from integrations.registry import UnknownVendor, vendor
 
 NOTHING = "—"
@@ -29,3 +31,23 @@ def shown(value: Any) -> Any:
     if value is None or (isinstance(value, float) and value != value):
         return NOTHING
     return value
+
+
+def when(value: Any, zone: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A timestamp as text in ``zone`` (UTC when None; naive values are UTC); nothing reads "—"."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return NOTHING
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return str(stamp.tz_convert(zone or "UTC").strftime(fmt))
+
+
+def readable(df: pd.DataFrame) -> pd.DataFrame:
+    """A table for people: timestamps as UTC text, and no cell printing None or NaN ("—" instead)."""
+    out = df.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = [when(v) for v in out[column]]
+        elif out[column].isna().any():
+            out[column] = [NOTHING if shown(v) is NOTHING or v is pd.NaT else v for v in out[column]]
+    return out

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from jobtypes.catalogue import BY_NAME, CATALOGUE
-from jobtypes.reasons import reason
 from jobtypes.options import Options
+from jobtypes.reasons import reason
 from jobtypes.spec import JobType
 
 

@@ -7,9 +7,13 @@ import plotly.express as px
 import streamlit as st
 
 from app import auth, data, widgets
+from app.text import plural
 
 REFRESH = {"Off": None, "10 s": 10, "30 s": 30, "1 min": 60}
 DEFAULT_REFRESH = "30 s"  # live by default; the cached reads make a refresh cheap (bench/dashboard.py)
+# Axis and legend titles in words, not the query's column names.
+AXES = {"bucket": "Time (UTC)", "jobs": "Jobs", "status": "Status", "job_type": "Job type",
+        "seconds": "Duration (seconds)", "percentile": "Percentile", "tenant": "Tenant"}  # fmt: skip
 
 auth.require_actor()
 st.title("Overview")
@@ -42,14 +46,15 @@ def live() -> None:
     if k.needs_attention:
         # The link carries the tenants chosen here, so the Jobs page lists the jobs this tile counts.
         link = {"status": "FAILED"} | ({"tenant": ",".join(map(str, tenant_ids))} if tenant_ids else {})
-        st.page_link("pages/jobs.py", label=f"Open the {k.needs_attention} failed jobs", query_params=link)
+        st.page_link("pages/jobs.py", label=f"Open the {plural(k.needs_attention, 'failed job')}", query_params=link)
     series = data.charts(data.url(), tenant_ids, since, until)
     left, right = st.columns(2)
     with left:
         st.subheader("Jobs over time")
         if series["over_time"]:
             df = pd.DataFrame(series["over_time"])
-            fig = px.bar(df, x="bucket", y="jobs", color="status", color_discrete_map=widgets.STATUS_COLOURS)
+            fig = px.bar(df, x="bucket", y="jobs", color="status", color_discrete_map=widgets.STATUS_COLOURS,
+                         labels=AXES)  # fmt: skip
             st.plotly_chart(fig, key="chart_over_time")
         else:
             st.caption("No jobs in this range.")
@@ -60,7 +65,7 @@ def live() -> None:
                 id_vars=["job_type", "jobs"], value_vars=["p50", "p95", "p99"], var_name="percentile",
                 value_name="seconds",
             )  # fmt: skip
-            st.plotly_chart(px.bar(df, x="job_type", y="seconds", color="percentile", barmode="group"),
+            st.plotly_chart(px.bar(df, x="job_type", y="seconds", color="percentile", barmode="group", labels=AXES),
                             key="chart_durations")  # fmt: skip
         else:
             st.caption("No completed jobs in this range.")
@@ -68,7 +73,7 @@ def live() -> None:
     if series["by_tenant"]:
         df = pd.DataFrame(series["by_tenant"])
         fig = px.bar(df, x="jobs", y="tenant", color="status", orientation="h",
-                     color_discrete_map=widgets.STATUS_COLOURS)  # fmt: skip
+                     color_discrete_map=widgets.STATUS_COLOURS, labels=AXES)  # fmt: skip
         st.plotly_chart(fig, key="chart_by_tenant")
     st.caption(f"Updated {until:%H:%M:%S} UTC" + (f" · refreshing every {refresh}" if every else ""))
 

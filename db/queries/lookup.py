@@ -8,6 +8,7 @@ a contact's email). Both are index lookups: ``record_id`` exactly in its common 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -93,6 +94,7 @@ def lookup_jobs(
     limit: int = LOOKUP_LIMIT,
     *,
     link: RecordLink = stored_link,
+    system_name: Callable[[str], str] = str,
 ) -> list[dict[str, Any]]:
     """The jobs that touched the record ``query``, each once (newest touch first), with what it did.
 
@@ -111,7 +113,7 @@ def lookup_jobs(
             }  # fmt: skip
         if touch["action"] not in job["actions"]:
             job["actions"].append(touch["action"])
-        named = f"{touch['system']} {touch['record_type']} {touch['record_label'] or touch['record_id']}"
+        named = f"{system_name(touch['system'])} {touch['record_type']} {touch['record_label'] or touch['record_id']}"
         if named not in job["record"]:
             job["record"] = f"{job['record']}; {named}" if job["record"] else named
     for job in jobs.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+
 import pytest
 from conftest import actor
 from dashboard_seed import INVOICE_ID, Seeded
@@ -83,7 +84,11 @@ def test_bulk_rerun_refuses_a_stale_confirmation(db_session: Session, seeded: Se
     assert done.refused[0].reason == "invoice_id is required"
     entry = _audit(db_session)[-1]
     assert (entry.action, entry.details["filter"], entry.details["matched"], entry.details["new_jobs"]) == (
-        "job.bulk_rerun", {"statuses": ["FAILED"]}, 6, 5)
+        "job.bulk_rerun",
+        {"statuses": ["FAILED"]},
+        6,
+        5,
+    )
     assert entry.details["refused"] == [seeded.rerun_child]
 
 
@@ -113,7 +118,9 @@ def test_bulk_cancel_stops_every_queued_and_running_job_once_audited(db_session:
     assert statuses.get("QUEUED") is None and statuses["RUNNING"] == 1  # it stops at its next checkpoint
     entry = _audit(db_session)[-1]
     assert (entry.action, entry.details) == (
-        "job.bulk_cancel", {"filter": {}, "matched": 2, "cancelled": 1, "stopping": 1})
+        "job.bulk_cancel",
+        {"filter": {}, "matched": 2, "cancelled": 1, "stopping": 1},
+    )
     assert len([e for e in _audit(db_session) if e.action == "job.bulk_cancel"]) == 1
 
 

@@ -147,6 +147,19 @@ def test_an_editor_cancels_a_queued_job(app: Callable[..., AppTest], db_session:
     at.button(key="job_cancel").click().run()
     assert not at.exception, at.exception
     assert db_session.scalar(select(PipelineJob.status).where(PipelineJob.id == queued)) == "CANCELLED"
+    assert at.success[0].value == f"Job #{queued} is cancelled."
+
+
+def test_cancelling_a_running_job_says_it_stops_at_its_next_checkpoint(
+    app: Callable[..., AppTest], db_session: Session
+) -> None:
+    running = db_session.scalar(select(PipelineJob.id).where(PipelineJob.status == "RUNNING"))
+    db_session.rollback()
+    at = app("EDITOR", "pages/jobs.py", query={"job": str(running)})
+    at.switch_page("pages/jobs.py").run()
+    at.button(key="job_cancel").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == f"Job #{running} is running — it will stop at its next checkpoint."
 
 
 def test_bulk_rerun_states_the_count_before_it_runs(

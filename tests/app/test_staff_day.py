@@ -216,7 +216,7 @@ def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
     """Switch the filter to the queued jobs, open one, cancel it."""
     with day.step("cancel-queued-job") as page:
         status = day.widget("stMultiSelect", "Status")
-        status.get_by_role("button", name=re.compile("^Delete")).first.click()  # the FAILED chip's ×
+        status.get_by_label("Remove FAILED").click()  # the chip's ×
         day.choose("Status", "QUEUED", multi=True)
         rows = rows_when(day, lambda rows: {(r[2], r[3]) for r in rows} == {(job_type, "QUEUED")}, "queued reruns")
         queued_id = int(rows[-1][0])  # paced: the last starts the latest, so it is still waiting

@@ -58,7 +58,12 @@ def test_a_jobs_related_records_export_has_deep_links(session: Session, data: Se
 def test_filenames_name_the_tenant_and_the_range() -> None:
     start, end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
     name = export_filename("jobs", ["Acme Outdoor Co"], start, end)
-    assert name == "zixly-jobs-acme-outdoor-co-20261101-20261126.csv"
+    assert name == "zixly-jobs-acme-outdoor-co-20261101-20261125.csv"  # the end is exclusive: the 25th is last
+    named = export_filename("jobs", ["Acme Outdoor Co"], start, end, job_types=["xero-invoice-paid"],
+                            statuses=["FAILED", "CANCELLED"], text="INV-0042")  # fmt: skip
+    assert (
+        named == "zixly-jobs-acme-outdoor-co-xero-invoice-paid-failed-cancelled-matching-inv-0042-20261101-20261125.csv"
+    )
     assert export_filename("jobs", [], None, None, today=dt.date(2026, 11, 26)) == (
         "zixly-jobs-all-tenants-start-20261126.csv"
     )

@@ -5,7 +5,6 @@ readable reason (the record was deleted at the vendor), never on its params."""
 from __future__ import annotations
 
 import datetime as dt
-
 from pathlib import Path
 
 import httpx
@@ -13,15 +12,16 @@ import pytest
 from sqlalchemy import select, update
 
 from app import actions
-from db import jobs
+from db import jobs, queries
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.engine import make_engine, make_session_factory
-from db.models import PipelineJob, Tenant
+from db.models import PipelineJob, RelatedRecord, Tenant
 from demo import history
 from demo.connect import connect_tenant
 from demo.seed import DEMO_TENANT, seed_demo
 from sandbox.app import create_sandbox_app
+from sandbox.xero.data import seeded_invoices as xero_invoices
 from settings import Settings
 from sync.runner import Runner
 from tests.servers import serving
@@ -61,8 +61,9 @@ def test_every_seeded_failure_reruns_against_the_sandbox(db_url: str, tmp_path: 
                     reruns[job.id] = actions.rerun(s, ADMIN, job.id)  # the catalogue's check passes for each
             runner = Runner(settings, engine, runner_id="demo-rerun", jitter=lambda _d: 0.0)
             outcome = _run_all(factory, runner, [*reruns.values(), *queued_sweeps])
-        finally:
+        except BaseException:
             engine.dispose()
+            raise
     for job in failed:
         status, error = outcome[reruns[job.id]]
         deleted = job.params in (
@@ -74,6 +75,28 @@ def test_every_seeded_failure_reruns_against_the_sandbox(db_url: str, tmp_path: 
             assert (status, error) == ("FAILED", job.error), (job.job_type, job.params)
         else:
             assert (status, error) == ("COMPLETED", None), (job.job_type, job.params, error)
+    # Every seeded record is found by the name people know it by and by its vendor id, each job once.
+    with factory() as s:
+        for record in s.scalars(select(RelatedRecord).where(RelatedRecord.record_label.is_not(None)).limit(400)):
+            by_label = {j["job_id"] for j in queries.lookup_jobs(s, record.record_label.upper())}
+            assert record.job_id in by_label, record.record_label
+            assert record.job_id in {j["job_id"] for j in queries.lookup_jobs(s, record.record_id)}
+        order = queries.lookup_jobs(s, "1002")  # an order name without its '#'
+        assert order and {j["job_type"] for j in order} >= {"shopify-order-to-xero"}
+    # The live reruns recorded the names people know (not only the vendor ids): lookup finds them.
+    paid_checked: list[str] = []
+    with factory() as s:
+        for job in failed:
+            if job.job_type != "xero-invoice-paid" or outcome[reruns[job.id]][0] != "COMPLETED":
+                continue
+            number = next(i["number"] for i in xero_invoices() if i["invoice_id"] == job.params["invoice_id"])
+            found = queries.lookup_jobs(s, number.lower())
+            assert reruns[job.id] in [j["job_id"] for j in found], number
+            assert len({j["job_id"] for j in found}) == len(found)  # each job once
+            invoice = next(i for i in xero_invoices() if i["invoice_id"] == job.params["invoice_id"])
+            if invoice["status"] == "PAID":  # a paid invoice's job updates the HubSpot contact with that email
+                paid_checked.append(invoice["number"])
+                assert reruns[job.id] in [j["job_id"] for j in queries.lookup_jobs(s, invoice["email"].upper())]
     # The queued sweeps completed, and their result blobs are there for the Trading sweeps page.
     store = make_blob_store(settings.blob_url)
     for sweep_id in queued_sweeps:
@@ -82,6 +105,7 @@ def test_every_seeded_failure_reruns_against_the_sandbox(db_url: str, tmp_path: 
         with factory() as s:
             result = s.get(PipelineJob, sweep_id).result  # type: ignore[union-attr]
         assert store.get(result["csv_key"]) and store.get(result["equity_key"])
+    engine.dispose()
 
 
 def _run_all(factory, runner: Runner, ids: list[int]) -> dict[int, tuple[str, str | None]]:  # type: ignore[no-untyped-def]
@@ -99,4 +123,3 @@ def _run_all(factory, runner: Runner, ids: list[int]) -> dict[int, tuple[str, st
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
