@@ -243,8 +243,13 @@ def register_oauth_routes(
     token: str,
     revoke: str | None = None,
     require_secret: bool = True,
+    token_error: Callable[[int, dict[str, Any], str], dict[str, Any]] | None = None,
 ) -> None:
-    """Mount authorize (GET), token (POST) and revoke (POST) at the vendor's paths."""
+    """Mount authorize (GET), token (POST) and revoke (POST) at the vendor's paths.
+
+    ``token_error(status, RFC 6749 error body, grant_type)`` reshapes the token endpoint's
+    errors for a vendor that answers in its own shape (HubSpot).
+    """
 
     def authorize_view(**_: str) -> ResponseReturnValue:
         error, target = server.authorize(request.args.to_dict())
@@ -255,8 +260,11 @@ def register_oauth_routes(
     def token_view(**_: str) -> ResponseReturnValue:
         client_id, secret = client_credentials()
         if require_secret and not secret:
-            return jsonify(error="invalid_client"), 401
-        status, body = server.token(request_data(), client_id)
+            status, body = 401, {"error": "invalid_client"}
+        else:
+            status, body = server.token(request_data(), client_id)
+        if status >= 400 and token_error is not None:
+            body = token_error(status, body, request_data().get("grant_type", ""))
         response = jsonify(body)
         response.status_code = status
         response.headers["Cache-Control"] = "no-store"

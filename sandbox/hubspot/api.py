@@ -37,13 +37,31 @@ OAUTH = OAuthServer(
         "scopes": grant.scope.split(),
     },
 )
+
+
 # Authorize lives on app.hubspot.com (settings.hubspot_app_url = …/hubspot/app), tokens on the API host.
+def _token_error(status: int, body: dict[str, Any], grant_type: str) -> dict[str, Any]:
+    """HubSpot's token errors: its Error shape with a BAD_* status (its OAuth docs), not RFC 6749's."""
+    error = body.get("error")
+    if error == "invalid_grant":
+        bad = "BAD_REFRESH_TOKEN" if grant_type == "refresh_token" else "BAD_AUTH_CODE"
+        if "redirect_uri" in str(body.get("error_description", "")):
+            bad = "BAD_REDIRECT_URI"
+    else:
+        others = {"invalid_client": "BAD_CLIENT_ID", "unsupported_grant_type": "BAD_GRANT_TYPE"}
+        bad = others.get(str(error), "BAD_REQUEST")
+    message = str(body.get("error_description") or bad.replace("_", " ").lower())
+    category = "INVALID_AUTHENTICATION" if status == 401 else "VALIDATION_ERROR"
+    return {"status": bad, "message": message, "correlationId": str(uuid.uuid4()), "category": category}
+
+
 register_oauth_routes(
     blueprint,
     OAUTH,
     authorize="/app/oauth/authorize",
     token="/oauth/v3/token",  # noqa: S106
     revoke="/oauth/v3/token/revoke",
+    token_error=_token_error,
 )
 control.set_default_budgets("hubspot-search", [("search", 4, 1.0)])
 

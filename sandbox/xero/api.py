@@ -200,7 +200,7 @@ def delete_connection(connection_id: str) -> ResponseReturnValue:
         if str(uuid.uuid5(uuid.UUID(grant.id), tenant)) == connection_id:
             grant.orgs.remove(tenant)
             return Response(status=204)
-    return Response(status=404)
+    return _problem(404, f"Connection {connection_id} not found", "NotFound")
 
 
 # -- reading ----------------------------------------------------------------------------------

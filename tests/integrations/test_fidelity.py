@@ -6,7 +6,7 @@ connection and disconnects each, with the sandbox behind a recording WSGI wrappe
 (:mod:`fidelity_record`). Every exchange is then checked (:mod:`fidelity_specs`): each request
 against the vendor's OpenAPI operation (Shopify: its GraphQL schema), each answer, errors
 included, against the operation's response schema. The counts are printed and written to
-``fidelity-counts.json`` in pytest's temporary folder.
+``test-artifacts/fidelity-counts.json``.
 """
 
 from __future__ import annotations
@@ -143,10 +143,12 @@ def recorded(
 
 @pytest.fixture(scope="module")
 def verdicts(recorded: tuple[list[Exchange], dict[str, str], Path]) -> list[tuple[Exchange, Verdict]]:
-    exchanges, _outcomes, tmp = recorded
+    exchanges, _outcomes, _tmp = recorded
     found = [(e, check(e)) for e in exchanges]
     counts = _counts(found)
-    (tmp / "fidelity-counts.json").write_text(json.dumps(counts, indent=1))
+    out = Path(__file__).resolve().parents[2] / "test-artifacts" / "fidelity-counts.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(counts, indent=1))
     print("\nfidelity:", json.dumps(counts))
 
     return found

@@ -13,10 +13,13 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fidelity_record import Exchange
+from fidelity_specs import check, hubspot_specs_present
 from flask import Flask
 from flask.testing import FlaskClient
 from sandbox_live import SECRETS, Receiver
@@ -216,10 +219,18 @@ def _shape_ok(path: str, status: int, body: bytes) -> bool:
     return True
 
 
-def test_no_hostile_request_to_any_sandbox_route_is_a_500(app: Flask) -> None:
+@dataclass
+class Fuzzed:
+    sent: int
+    failures: list[str]
+    # One exchange per (method, route, status, answer keys): what the answers look like.
+    samples: dict[tuple[str, str, int, str], Exchange]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(app: Flask) -> Fuzzed:
     client = app.test_client()
-    failures: list[str] = []
-    sent = 0
+    found = Fuzzed(0, [], {})
     rules = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
     for rule in rules:
         xero = _fresh(client)
@@ -232,12 +243,61 @@ def test_no_hostile_request_to_any_sandbox_route_is_a_500(app: Flask) -> None:
                 for extra in variants:
                     headers = {**_auth_for(path, xero), **extra.pop("headers", {})}
                     response = client.open(path, method=method, headers=headers, **extra)
-                    sent += 1
+                    found.sent += 1
                     if response.status_code >= 500 or not _shape_ok(path, response.status_code, response.data):
-                        failures.append(f"{method} {path} {extra} -> {response.status_code} {response.data[:200]!r}")
-    print(f"hostile requests sent: {sent} to {len(rules)} routes; failures: {len(failures)}")
-    assert sent > 3000
-    assert not failures, "\n".join(failures[:30])
+                        found.failures.append(
+                            f"{method} {path} {extra} -> {response.status_code} {response.data[:200]!r}"
+                        )
+                    _sample(found, rule, response, method, path, headers, extra)
+    print(f"hostile requests sent: {found.sent} to {len(rules)} routes; failures: {len(found.failures)}")
+    return found
+
+
+def _sample(
+    found: Fuzzed, rule: Rule, response: Any, method: str, path: str, headers: dict[str, str], extra: dict[str, Any]
+) -> None:
+    try:
+        keys = ",".join(sorted(json.loads(response.data))) if response.data[:1] == b"{" else "-"
+    except ValueError:
+        keys = "?"
+    key = (method, rule.rule, response.status_code, keys)
+    if key in found.samples:
+        return
+    data = extra.get("data")
+    body = data.encode() if isinstance(data, str) else b""
+    found.samples[key] = Exchange(
+        method=method,
+        path=response.request.path,
+        query=response.request.query_string.decode(),
+        request_headers=headers,
+        request_body=body,
+        status=response.status_code,
+        response_headers=dict(response.headers),
+        response_body=response.data,
+    )
+
+
+def test_no_hostile_request_to_any_sandbox_route_is_a_500(fuzzed: Fuzzed) -> None:
+    assert fuzzed.sent > 3000
+    assert not fuzzed.failures, "\n".join(fuzzed.failures[:30])
+
+
+def test_every_answer_to_hostile_input_is_one_the_vendor_documents(fuzzed: Fuzzed) -> None:
+    """The answers (not the requests, wrong on purpose) against the vendors' documents."""
+    checked, problems = 0, []
+    for exchange in fuzzed.samples.values():
+        if "/_sandbox" in exchange.path or (exchange.path.startswith("/hubspot/") and not hubspot_specs_present()):
+            continue
+        verdict = check(exchange, request_too=False)
+        if verdict.unchecked_reason or verdict.response_unchecked:
+            continue
+        checked += 1
+        if verdict.problems:
+            problems.append(f"{exchange.describe()}: {verdict.problems}")
+    print(f"hostile-input answers checked against the vendors' documents: {checked}; differing: {len(problems)}")
+    assert not problems, "\n".join(problems[:20])
+    assert checked > 50
+    assert not problems, "\n".join(problems[:20])
 
 
 def test_an_error_outside_any_route_takes_the_vendors_shape(app: Flask) -> None:
