@@ -67,6 +67,9 @@ class OAuthEndpoints:
     # How the access token rides on API calls.
     token_header: str = "Authorization"
     token_prefix: str = "Bearer "
+    # Rewrites the token endpoint's error body into RFC 6749's {error, error_description}, for a
+    # vendor that answers in its own shape (HubSpot), so a refused refresh reads as invalid_grant.
+    token_error: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
