@@ -113,7 +113,11 @@ def finish_authorization(
     try:
         # The verifier was made in another process (the dashboard): it rides as a form field.
         body = oauth_session(provider, state=state.state).fetch_token(
-            provider.token_url, code=code, code_verifier=state.code_verifier, **client_auth_kwargs(provider)
+            provider.token_url,
+            code=code,
+            code_verifier=state.code_verifier,
+            **provider.code_exchange_fields,
+            **client_auth_kwargs(provider),
         )
     except (OAuth2Error, RequestException, ValueError) as exc:
         log.warning("token exchange failed for %s: %s", system, type(exc).__name__)

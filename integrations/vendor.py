@@ -67,6 +67,9 @@ class OAuthEndpoints:
     # How the access token rides on API calls.
     token_header: str = "Authorization"
     token_prefix: str = "Bearer "
+    # Extra fields of the authorization-code exchange (Shopify: ``expiring=1`` for an
+    # expiring offline token; without it Shopify grants one that never expires).
+    code_exchange_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
