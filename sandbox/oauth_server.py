@@ -85,12 +85,8 @@ class OAuthServer:
         old_refresh_until_new_used: bool = False,
     ) -> None:
         self.vendor = vendor
-        self.defaults = {
-            "access_ttl": access_ttl,
-            "rotate_refresh": rotate_refresh,
-            "refresh_grace_s": refresh_grace_s,
-            "refresh_ttl": refresh_ttl,
-        }
+        self.defaults = {"access_ttl": access_ttl, "rotate_refresh": rotate_refresh, "refresh_grace_s": refresh_grace_s}
+        self.default_refresh_ttl = refresh_ttl
         self.expiring_on_request = expiring_on_request
         self.old_refresh_until_new_used = old_refresh_until_new_used
         self.token_type = token_type
@@ -105,8 +101,7 @@ class OAuthServer:
             self.access_ttl = int(self.defaults["access_ttl"])
             self.rotate_refresh = bool(self.defaults["rotate_refresh"])
             self.refresh_grace_s = float(self.defaults["refresh_grace_s"])
-            ttl = self.defaults["refresh_ttl"]
-            self.refresh_ttl = None if ttl is None else float(ttl)
+            self.refresh_ttl = self.default_refresh_ttl
             self.used_access: set[str] = set()
             self.codes: dict[str, _Code] = {}
             self.access: dict[str, tuple[Grant, float]] = {}
