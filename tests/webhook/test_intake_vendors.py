@@ -206,6 +206,32 @@ def test_asana_handshake_then_signed_events(
     assert client.post("/webhook/asana/999999", data=body, headers=headers).status_code == 404
 
 
+def test_an_asana_handshake_token_that_expired_is_refused(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    import datetime as dt
+
+    from db import connection_webhooks
+
+    conn_id = _asana_connection(session, tenants)
+    now = dt.datetime.now(dt.UTC)
+    assert connection_webhooks.begin_creation(
+        session, conn_id, resource_gid="1", state="creating", reason=None, token="late-token",
+        expires_at=now - dt.timedelta(seconds=1), now=now - dt.timedelta(minutes=2),
+    )  # fmt: skip
+    session.commit()
+    answer = client.post(f"/webhook/asana/{conn_id}/late-token", headers={"X-Hook-Secret": ASANA_SECRET})
+    assert answer.status_code == 404 and "X-Hook-Secret" not in answer.headers
+    session.rollback()
+    assert session.get(Connection, conn_id, populate_existing=True).webhook_secret_ciphertext is None  # type: ignore[union-attr]
+    from integrations.asana.hook_upkeep import HANDSHAKE_TTL
+
+    assert dt.timedelta(minutes=2) == HANDSHAKE_TTL  # the README says so
+    # A token is stored only as its SHA-256.
+    row = connection_webhooks.get(session, conn_id)
+    assert row is not None and row.handshake_sha256 == connection_webhooks.token_digest("late-token")
+
+
 def test_log_lines_carry_the_request_id_and_never_the_body_or_secrets(
     client: FlaskClient, session: Session, tenants: dict[str, int], listener_config: Settings
 ) -> None:
