@@ -98,5 +98,11 @@ class AsanaTaskParams(BaseModel):
         return _shaped(value.strip(), _DIGITS, "asana_task_gid", "an Asana task gid (digits only)")
 
 
+class UpkeepParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=200, description="Why it was queued (connected, options changed…)")
+
+
 class AsanaPollParams(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import auth, data, widgets
 from app.text import NOTHING, plural, vendor_name, when
-from db.queries.clients import WEBHOOK_SILENCE_H
+from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 
 auth.require_actor()
 st.title("Clients")
@@ -39,6 +39,8 @@ def _verdict(row: dict[str, Any]) -> str:
         return "Reconnect"
     if row["consecutive_failures"]:
         return f"{plural(row['consecutive_failures'], 'job')} failing"
+    if row["webhook_state"] == "failed":
+        return "Webhook failed"
     if row["webhook_silent"]:
         return "Webhooks silent"
     if row["status"] == "not connected":
@@ -63,6 +65,7 @@ else:
             ],
             "last success": [when(r["last_success"]) if r["last_success"] else "never" for r in board],
             "failures since": [r["consecutive_failures"] for r in board],
+            "webhook": [webhook_label(r["webhook_state"], r["webhook_reason"]) for r in board],
             "webhook silence": [widgets.seconds(r["silence_h"] * 3600) if r["silence_h"] else "—" for r in board],
             "cursor lag": [widgets.seconds(r["cursor_lag_h"] * 3600) if r["cursor_lag_h"] else "—" for r in board],
             "last error": [r["last_error"] or NOTHING for r in board],

@@ -214,7 +214,7 @@ def bulk_rerun(day: Day, count: int) -> None:
 
 def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
     """Switch the filter to the queued jobs, open one, cancel it."""
-    with day.step("cancel-queued-job") as page:
+    with day.step("cancel-queued-job"):
         status = day.widget("stMultiSelect", "Status")
         status.get_by_label("Remove FAILED").click()  # the chip's ×
         day.choose("Status", "QUEUED", multi=True)

@@ -19,7 +19,7 @@ from alembic import op
 import db.types
 
 revision: str = "0012_dashboard_sessions"
-down_revision: str | None = "0009_one_org_one_tenant"
+down_revision: str | None = "0011_connection_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
