@@ -55,6 +55,7 @@ class Day:
         """Open a page from the sidebar and wait for its title."""
         self.page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=title, exact=True).click()
         self.expect_heading(heading or title)
+        self.settle()
 
     def expect_heading(self, name: str | re.Pattern[str], timeout: int = WAIT_MS) -> None:
         expect(self.page.get_by_role("heading", name=name).first).to_be_visible(timeout=timeout)
@@ -70,6 +71,14 @@ class Day:
         self.page.get_by_role("option", name=option).first.click()
         if multi:
             self.page.keyboard.press("Escape")
+        self.settle()  # as a person waits for the page before the next change
+
+    def type(self, label: str, text: str) -> None:
+        """Type into the text box labelled ``label`` and press Enter."""
+        box = self.page.get_by_label(label, exact=True)
+        box.fill(text)
+        box.press("Enter")
+        self.settle()
 
     def button(self, name: str | re.Pattern[str], **kwargs: Any) -> Locator:
         return self.page.get_by_role("button", name=name, **kwargs)
@@ -83,3 +92,4 @@ class Day:
         self.page.get_by_label("Open job #").fill(str(job_id))
         self.button("Go to job").click()
         self.expect_heading(re.compile(rf"^Job #{job_id} · "))
+        self.settle()

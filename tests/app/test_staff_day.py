@@ -173,6 +173,7 @@ def invalid_edited_rerun(day: Day, db: Engine, failed_id: int) -> None:
         before = children(db, failed_id)
         day.button("← All jobs").click()
         day.expect_heading("Jobs")
+        day.settle()
         day.open_job(failed_id)
         day.expect_heading(f"Job #{failed_id} · FAILED")
         page.get_by_text("Rerun with edited params").click()
@@ -189,11 +190,11 @@ def export_failed(day: Day, db: Engine, job_type: str, search: str) -> list[dict
     with day.step("export-filtered") as page:
         day.button("← All jobs").click()
         day.expect_heading("Jobs")
+        day.settle()
         day.choose("Job types", job_type, multi=True)
         if "FAILED" not in day.widget("stMultiSelect", "Status").inner_text():
             day.choose("Status", "FAILED", multi=True)
-        page.get_by_label("Search params and errors").fill(search)
-        page.get_by_label("Search params and errors").press("Enter")
+        day.type("Search params and errors", search)
         rows_when(day, lambda rows: all(r[2] == job_type and r[3] == "FAILED" for r in rows), "the filtered jobs")
         day.button("Prepare CSV export").click()
         with page.expect_download(timeout=WAIT_MS) as info:
@@ -221,12 +222,12 @@ def bulk_rerun(day: Day, count: int) -> None:
 
 def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
     """Switch the filter to the queued jobs, open one, cancel it."""
-    with day.step("cancel-queued-job") as page:
+    with day.step("cancel-queued-job"):
         status = day.widget("stMultiSelect", "Status")
         status.get_by_label("Remove FAILED").click()  # the chip's ×
+        day.settle()
         day.choose("Status", "QUEUED", multi=True)
-        page.get_by_label("Search params and errors").fill("")  # a rerun has no error yet
-        page.get_by_label("Search params and errors").press("Enter")
+        day.type("Search params and errors", "")  # a rerun has no error yet
         rows = rows_when(day, lambda rows: {(r[2], r[3]) for r in rows} == {(job_type, "QUEUED")}, "queued reruns")
         queued_id = int(rows[0][0])  # paced: the newest rerun starts last, so it is still waiting
         click_row(day, 0)
@@ -241,8 +242,7 @@ def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
 def look_up_invoice(day: Day, number: str, job_id: int) -> None:
     with day.step("lookup-invoice") as page:
         day.open("Record lookup")
-        page.get_by_label("External id or number").fill(number)
-        page.get_by_label("External id or number").press("Enter")
+        day.type("External id or number", number)
         expect(page.get_by_text(re.compile(rf"touched {re.escape(number)}"))).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_role("link", name=re.compile(rf"^Job #{job_id} "))).to_be_visible()
 
@@ -280,8 +280,7 @@ def replay_delivery(day: Day) -> None:
 def create_schedule(day: Day) -> None:
     with day.step("create-schedule") as page:
         day.open("Schedules")
-        page.get_by_label("Cron", exact=True).fill("30 6 * * 1-5")
-        page.get_by_label("Cron", exact=True).press("Enter")
+        day.type("Cron", "30 6 * * 1-5")
         expect(page.get_by_text(re.compile(r"^Next: .* 06:30"))).to_be_visible(timeout=WAIT_MS)
         day.button("Create schedule").click()
         expect(day.alert(re.compile(r"^Schedule #\d+ created\."))).to_be_visible(timeout=WAIT_MS)
