@@ -17,6 +17,7 @@ from browser import TIMEOUT_MS, log_in, wait_for_app
 from playwright.sync_api import Locator, Page, expect
 
 WAIT_MS = TIMEOUT_MS  # a page's first paint on a busy two-core machine
+expect.set_options(timeout=WAIT_MS)  # every check waits as long (Playwright's default is 5 s)
 
 
 class Day:

@@ -140,6 +140,7 @@ def overview_to_failed_jobs(day: Day) -> int:
         assert failed > 0
         link.click()
         day.expect_heading("Jobs")
+        day.settle()
         expect(day.widget("stMultiSelect", "Status")).to_contain_text("FAILED")
         expect(page.get_by_text(re.compile(r"^Page 1 · \d+ jobs"))).to_be_visible(timeout=WAIT_MS)
         rows_when(day, lambda rows: {r[3] for r in rows} == {"FAILED"}, "only failed jobs")
@@ -239,12 +240,18 @@ def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
     return queued_id
 
 
-def look_up_invoice(day: Day, number: str, job_id: int) -> None:
+def look_up_invoice(day: Day, number: str, job_ids: tuple[int, ...]) -> None:
+    """By the number people know the invoice by: the seeded job and today's rerun, each listed once."""
     with day.step("lookup-invoice") as page:
         day.open("Record lookup")
         day.type("External id or number", number)
-        expect(page.get_by_text(re.compile(rf"touched {re.escape(number)}"))).to_be_visible(timeout=WAIT_MS)
-        expect(page.get_by_role("link", name=re.compile(rf"^Job #{job_id} "))).to_be_visible()
+        summary = page.get_by_text(re.compile(rf"^(\d+) jobs? touched {re.escape(number)}"))
+        expect(summary).to_be_visible()
+        links = page.get_by_role("link", name=re.compile(r"^Job #\d+ · "))
+        labels = links.all_inner_texts()
+        assert len(labels) == len(set(labels)) == int(summary.inner_text().split()[0]), labels
+        for job_id in job_ids:
+            expect(page.get_by_role("link", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
 
 
 def connect_and_test_vendors(day: Day) -> None:
@@ -372,8 +379,8 @@ def test_a_staff_members_day(stack: MakeRun, db: Engine, browser: Browser) -> No
     rows = export_failed(staff, db, JOB_TYPE, "429")  # HubSpot's rate limit: worth a rerun
     bulk_rerun(staff, len(rows))
     cancel_queued_job(staff, db, JOB_TYPE)
-    number = job(db, rerun_id)["params"].get("invoice_number")
-    look_up_invoice(staff, number, rerun_id)
+    number = job(db, rerun_id)["result"]["invoice"]  # the rerun's Result names the invoice: INV-…
+    look_up_invoice(staff, number, (failed_id, rerun_id))
     connect_and_test_vendors(staff)
     replay_delivery(staff)
     create_schedule(staff)
