@@ -129,6 +129,22 @@ def click_row(day: Day, row: int, index: int = 0) -> None:
     day.page.mouse.click(box["x"] + 15, box["y"] + 35 * (row + 1) + 17)  # 35 px header and rows
 
 
+def open_row(day: Day, job_id: int) -> None:
+    """Open a job by clicking its row. The live list may add a row at the top between reading and
+    clicking (a person's click then lands on the row above too): if another job opened, go back, retry."""
+    for _ in range(3):
+        rows = grid_rows(day)
+        click_row(day, next(i for i, r in enumerate(rows) if r[0] == str(job_id)))
+        day.expect_heading(re.compile(r"^Job #\d+ · "))
+        if day.page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · ")).count():
+            day.settle()
+            return
+        day.button("← All jobs").click()
+        day.expect_heading("Jobs")
+        day.settle()
+    raise AssertionError(f"clicking job {job_id}'s row kept opening another job")
+
+
 # -- the steps -------------------------------------------------------------------------------
 
 
@@ -158,7 +174,7 @@ def rerun_failed_job(day: Day, db: Engine, job_type: str) -> tuple[int, int]:
         rows = rows_when(day, lambda rows: any(map(passing, rows)), f"a failed {job_type} job worth a rerun")
         row = next(i for i, r in enumerate(rows) if passing(r))
         failed_id = int(rows[row][0])
-        click_row(day, row)
+        open_row(day, failed_id)
         day.expect_heading(f"Job #{failed_id} · FAILED")
     with day.step("rerun-completed") as page:
         day.button("Rerun", exact=True).click()
@@ -231,7 +247,7 @@ def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
         day.type("Search params and errors", "")  # a rerun has no error yet
         rows = rows_when(day, lambda rows: {(r[2], r[3]) for r in rows} == {(job_type, "QUEUED")}, "queued reruns")
         queued_id = int(rows[0][0])  # paced: the newest rerun starts last, so it is still waiting
-        click_row(day, 0)
+        open_row(day, queued_id)
         day.expect_heading(f"Job #{queued_id} · QUEUED")
         day.button("Cancel", exact=True).click()
         expect(day.alert(f"Job #{queued_id} is cancelled.")).to_be_visible(timeout=WAIT_MS)
