@@ -260,7 +260,7 @@ def look_up_invoice(day: Day, number: str, job_ids: tuple[int, ...]) -> None:
     """By the number people know the invoice by: the seeded job and today's rerun, each listed once."""
     with day.step("lookup-invoice") as page:
         day.open("Record lookup")
-        day.type("External id or number", number)
+        day.type("Invoice number, order name, deal, email or id", number)
         summary = page.get_by_text(re.compile(rf"^(\d+) jobs? touched {re.escape(number)}"))
         expect(summary).to_be_visible()
         links = page.get_by_role("link", name=re.compile(r"^Job #\d+ · "))
