@@ -314,7 +314,7 @@ def create_schedule(day: Day) -> None:
         expect(page.get_by_text(re.compile(r"^Next: .* 06:30"))).to_be_visible(timeout=WAIT_MS)
         day.button("Create schedule").click()
         expect(day.alert(re.compile(r"^Schedule #\d+ created\."))).to_be_visible(timeout=WAIT_MS)
-        assert any("30 6 * * 1-5" in row for row in grid_rows(day))
+        rows_when(day, lambda rows: any("30 6 * * 1-5" in r for r in rows), "the new schedule")
 
 
 def sweep_heatmap(day: Day) -> None:
