@@ -61,13 +61,16 @@ class Day:
     def expect_heading(self, name: str | re.Pattern[str], timeout: int = WAIT_MS) -> None:
         expect(self.page.get_by_role("heading", name=name).first).to_be_visible(timeout=timeout)
 
-    def widget(self, test_id: str, label: str) -> Locator:
-        """The Streamlit widget of this kind whose label is ``label``."""
-        return self.page.get_by_test_id(test_id).filter(has=self.page.get_by_text(label, exact=True))
+    def widget(self, test_id: str, label: str, within: Locator | None = None) -> Locator:
+        """The Streamlit widget of this kind whose label is ``label`` (inside ``within``, e.g. a form)."""
+        scope = within if within is not None else self.page
+        return scope.get_by_test_id(test_id).filter(has=self.page.get_by_text(label, exact=True))
 
-    def choose(self, label: str, option: str | re.Pattern[str], *, multi: bool = False) -> None:
+    def choose(
+        self, label: str, option: str | re.Pattern[str], *, multi: bool = False, within: Locator | None = None
+    ) -> None:
         """Pick ``option`` in the selectbox (or multiselect) labelled ``label``."""
-        box = self.widget("stMultiSelect" if multi else "stSelectbox", label)
+        box = self.widget("stMultiSelect" if multi else "stSelectbox", label, within)
         box.click()
         self.page.get_by_role("option", name=option).first.click()
         if multi:

@@ -353,7 +353,7 @@ def create_viewer(day: Day) -> None:
         page.get_by_role("tab", name="Users").click()
         form = page.get_by_test_id("stForm").filter(has_text="New user")
         form.get_by_label("Email").fill(VIEWER_EMAIL)
-        day.choose("Role", "VIEWER")
+        day.choose("Role", "VIEWER", within=form)
         form.get_by_label("Initial password (12+ characters)").fill(VIEWER_PASSWORD)
         form.get_by_role("button", name="Create user").click()
         expect(day.alert(f"User {VIEWER_EMAIL} created as VIEWER.")).to_be_visible(timeout=WAIT_MS)
