@@ -369,7 +369,8 @@ def viewer_is_refused(viewer: Day, failed_id: int) -> None:
         expect(nav.get_by_role("link", name="Audit log", exact=True)).to_have_count(0)
     with viewer.step("viewer-jobs") as page:
         viewer.open("Jobs")
-        expect(viewer.button("Rerun failed jobs…")).to_be_disabled()
+        expect(viewer.button("Rerun matching jobs…")).to_be_disabled()
+        expect(viewer.button("Cancel matching jobs…")).to_be_disabled()
         expect(viewer.button("Prepare CSV export")).to_be_disabled()
         viewer.open_job(failed_id)
         expect(viewer.button("Rerun", exact=True)).to_be_disabled()
