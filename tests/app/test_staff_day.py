@@ -328,6 +328,7 @@ def create_schedule(day: Day) -> None:
         day.button("Create schedule").click()
         expect(day.alert(re.compile(r"^Schedule #\d+ created\."))).to_be_visible(timeout=WAIT_MS)
         rows_when(day, lambda rows: any("30 6 * * 1-5" in r for r in rows), "the new schedule")
+        day.alert(re.compile(r"^Schedule #\d+ created\.")).scroll_into_view_if_needed()
 
 
 def sweep_heatmap(day: Day) -> None:
@@ -342,7 +343,9 @@ def sweep_heatmap(day: Day) -> None:
         day.open("Trading sweeps")  # the finished list is read when the page opens
         day.choose("Sweep", re.compile(rf"^#{sweep_id} · "))
         day.expect_heading("Sharpe over (fast, slow)")
-        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=WAIT_MS)
+        chart = page.get_by_test_id("stPlotlyChart").first
+        expect(chart).to_be_visible()
+        chart.scroll_into_view_if_needed()
 
 
 def reload_and_deep_link(day: Day, job_id: int) -> None:
