@@ -215,10 +215,22 @@ def export_failed(day: Day, db: Engine, job_type: str, search: str) -> list[dict
         day.button("← All jobs").click()
         day.expect_heading("Jobs")
         day.settle()
-        day.choose("Job types", job_type, multi=True)
-        if "FAILED" not in day.widget("stMultiSelect", "Status").inner_text():
-            day.choose("Status", "FAILED", multi=True)
-        day.type("Search params and errors", search)
+        types, status = day.widget("stMultiSelect", "Job types"), day.widget("stMultiSelect", "Status")
+        search_box = page.get_by_label("Search params and errors", exact=True)
+        for _ in range(3):  # a filter set while the page redraws from its URL can be dropped: set it again
+            if job_type not in types.inner_text():
+                day.choose("Job types", job_type, multi=True)
+            if "FAILED" not in status.inner_text():
+                day.choose("Status", "FAILED", multi=True)
+            if search_box.input_value() != search:
+                day.type("Search params and errors", search)
+            page.wait_for_timeout(1000)
+            chosen = types.inner_text() + status.inner_text()
+            if job_type in chosen and "FAILED" in chosen and search_box.input_value() == search:
+                break
+        expect(types).to_contain_text(job_type)
+        expect(status).to_contain_text("FAILED")
+        expect(search_box).to_have_value(search)
         rows_when(day, lambda rows: all(r[2] == job_type and r[3] == "FAILED" for r in rows), "the filtered jobs")
         day.button("Prepare CSV export").click()
         with page.expect_download(timeout=WAIT_MS) as info:
