@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from browser import ARTIFACTS as ALL_ARTIFACTS
 from browser import CHROMIUM, DEMO_EMAIL, DEMO_PASSWORD, VIEWPORT, MakeRun, chromium
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, ViewportSize, expect
 from sqlalchemy import Engine, select
 from staff_day import WAIT_MS, Day
 
@@ -33,6 +33,7 @@ from db.models import PipelineJob
 
 ARTIFACTS = ALL_ARTIFACTS / "staff-day"
 VENDORS = ("Xero", "HubSpot", "Shopify", "Asana")
+SCREEN = ViewportSize(width=VIEWPORT["width"], height=VIEWPORT["height"])
 VIEWER_EMAIL, VIEWER_PASSWORD = "viewer.day@zixly.local", "a-viewer-password-1"
 
 pytestmark = [
@@ -422,7 +423,7 @@ JOB_TYPE = "xero-invoice-paid"
 
 
 def test_a_staff_members_day(stack: MakeRun, db: Engine, browser: Browser) -> None:
-    staff = Day(browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page(), stack.dashboard, ARTIFACTS)
+    staff = Day(browser.new_context(viewport=SCREEN, accept_downloads=True).new_page(), stack.dashboard, ARTIFACTS)
     with staff.step("log-in"):
         staff.log_in(DEMO_EMAIL, DEMO_PASSWORD)
     overview_to_failed_jobs(staff)
@@ -439,5 +440,5 @@ def test_a_staff_members_day(stack: MakeRun, db: Engine, browser: Browser) -> No
     sweep_heatmap(staff)
     reload_and_deep_link(staff, rerun_id)
     create_viewer(staff)
-    viewer = Day(browser.new_context(viewport=VIEWPORT).new_page(), stack.dashboard, ARTIFACTS, prefix="viewer-")
+    viewer = Day(browser.new_context(viewport=SCREEN).new_page(), stack.dashboard, ARTIFACTS, prefix="viewer-")
     viewer_is_refused(viewer, failed_id)
