@@ -7,6 +7,7 @@ Selectors are what a person sees: headings, labels, button and link names, messa
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from browser import TIMEOUT_MS, log_in, wait_for_app
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
 WAIT_MS = TIMEOUT_MS  # a page's first paint on a busy two-core machine
@@ -39,6 +41,11 @@ class Day:
             self.shot(f"{stem}-FAILED")
             raise
         self.shot(stem)
+
+    def show(self, target: Locator) -> None:
+        """Scroll ``target`` into the screenshot, if the page lets it (a redraw may replace it)."""
+        with contextlib.suppress(PlaywrightError):
+            target.scroll_into_view_if_needed(timeout=5_000)
 
     def shot(self, stem: str) -> None:
         self.page.wait_for_timeout(400)  # charts and grids paint on a canvas after the DOM settles

@@ -341,7 +341,7 @@ def create_schedule(day: Day) -> None:
         day.button("Create schedule").click()
         expect(day.alert(re.compile(r"^Schedule #\d+ created\."))).to_be_visible(timeout=WAIT_MS)
         rows_when(day, lambda rows: any("30 6 * * 1-5" in r for r in rows), "the new schedule")
-        day.alert(re.compile(r"^Schedule #\d+ created\.")).scroll_into_view_if_needed()
+        day.show(day.alert(re.compile(r"^Schedule #\d+ created\.")))
 
 
 def sweep_heatmap(day: Day) -> None:
@@ -358,7 +358,7 @@ def sweep_heatmap(day: Day) -> None:
         day.expect_heading("Sharpe over (fast, slow)")
         chart = page.get_by_test_id("stPlotlyChart").first
         expect(chart).to_be_visible()
-        chart.scroll_into_view_if_needed()
+        day.show(chart)
 
 
 def reload_and_deep_link(day: Day, job_id: int) -> None:
