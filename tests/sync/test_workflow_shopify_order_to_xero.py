@@ -14,6 +14,7 @@ from integrations.xero.models import TaxRate
 from sandbox import control
 from sandbox.shopify import api as shopify_sandbox
 from sandbox.xero import data as xero_data
+from sync.workflow_settings import SHOPIFY_ORDER_TO_XERO, save
 from sync.workflows.shopify_order_to_xero import idempotency_key
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -110,3 +111,48 @@ def test_a_deleted_order_fails_at_once_naming_it(env: Env) -> None:
     assert job.status == "FAILED"
     assert job.attempts == 1
     assert "Shopify order 4242 does not exist" in (job.error or "")
+
+
+def _save_options(env: Env, **options: Any) -> None:
+    with env.factory() as session, session.begin():
+        save(session, env.tenant_id, SHOPIFY_ORDER_TO_XERO, options=options)
+
+
+def _contacts(email: str) -> list[dict[str, Any]]:
+    org = xero_data.ORGS[xero_data.DEMO_TENANT_ID]
+    return [c for c in org.contacts.values() if c.get("EmailAddress") == email]
+
+
+def test_the_options_map_tax_lines_and_untaxed_lines_to_the_named_tax_types(env: Env) -> None:
+    _save_options(env, tax_types={"gst 10 %": "OUTPUT"}, untaxed_tax_type="BASEXCLUDED")
+    job = env.run(JOB, paid())
+    assert job.status == "COMPLETED", job.error
+    [invoice] = invoices_for("#1001")
+    assert [li["TaxType"] for li in invoice["LineItems"]] == ["OUTPUT", "OUTPUT", "BASEXCLUDED"]
+    assert (invoice["Total"], invoice["TotalTax"]) == (284.8, 24.8)
+
+
+def test_an_order_with_a_rate_the_organisation_lacks_fails_at_once_and_creates_nothing(env: Env) -> None:
+    order = shopify_sandbox.orders(SHOP)[ORDER]
+    for item in order["line_items"]:
+        for tax in item["tax_lines"]:
+            tax.update(title="VAT", rate=0.2)
+    job = env.run(JOB, paid())
+    assert job.status == "FAILED" and job.attempts == 1
+    error = job.error or ""
+    assert "Shopify tax line 'VAT 20%' on line 'Merino throw'" in error
+    assert "option tax_types" in error and "{'VAT 20%': '<Xero TaxType>'}" in error
+    assert invoices_for("#1001") == [] and _contacts("alice@northwind.example") == []
+
+
+def test_a_mapping_to_a_tax_type_the_organisation_lacks_or_to_another_rate_fails_naming_the_option(env: Env) -> None:
+    _save_options(env, tax_types={"GST": "OUTPUT2"})
+    job = env.run(JOB, paid())
+    assert job.status == "FAILED" and job.attempts == 1
+    assert "option tax_types['GST'] maps Shopify tax line 'GST 10%' to Xero TaxType 'OUTPUT2'" in (job.error or "")
+    _save_options(env, tax_types={"GST": "EXEMPTOUTPUT"})
+    job = env.run(JOB, paid())
+    assert job.status == "FAILED" and job.attempts == 1
+    assert "charged 18.17 tax but Xero TaxType EXEMPTOUTPUT (0%) gives 0.00" in (job.error or "")
+    assert "option tax_types" in (job.error or "")
+    assert invoices_for("#1001") == []
