@@ -48,12 +48,13 @@ def make_order(
     gross = [Decimal(price) * qty for _, _, qty, price in lines]
     line_total = sum(gross, Decimal(0))
     discount_total = Decimal(discount[1]) if discount else Decimal(0)
-    items, tax_total = [], Decimal(0)
+    items: list[dict[str, Any]] = []
+    tax_total, allocated = Decimal(0), Decimal(0)
     for index, ((title, sku, qty, price), amount) in enumerate(zip(lines, gross, strict=True)):
         share = (discount_total * amount / line_total).quantize(CENT) if line_total else Decimal(0)
         if index == len(lines) - 1:
-            share = discount_total - sum((Decimal(i["discount_allocations"][0]["amount"]) for i in items
-                                          if i["discount_allocations"]), Decimal(0))  # fmt: skip
+            share = discount_total - allocated
+        allocated += share
         line_tax = ((amount - share) * rate).quantize(CENT, rounding=ROUND_HALF_UP)
         tax_total += line_tax
         item_id = order_id * 1000 + index + 1
