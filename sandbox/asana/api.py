@@ -6,7 +6,9 @@ API under ``/asana/api/1.0``: tasks (create, read, update, list by project and
 ``offset`` paging, 429 + ``Retry-After`` past 150 calls a minute per token. OAuth under
 ``/asana/-/oauth_authorize|oauth_token|oauth_revoke``. Personal access tokens (``2/…``) work too.
 Sandbox controls: ``POST /asana/_sandbox/tasks/<gid>/complete`` (sends the events and answers
-with the delivery logs), ``POST /asana/_sandbox/config`` (heartbeat and retry timing).
+with the delivery logs), ``POST /asana/_sandbox/config`` (heartbeat, retry timing and the
+failure window after which a webhook is deleted), ``POST /asana/_sandbox/webhooks/<gid>/fail``
+(Asana deletes the webhook now, as after that window).
 """
 
 from __future__ import annotations
@@ -231,7 +233,7 @@ def list_workspaces() -> ResponseReturnValue:
 
 def _hook_view(hook: dict[str, Any]) -> dict[str, Any]:
     # The spec types the *_at fields as non-nullable strings: leave out the ones not yet set.
-    return {k: v for k, v in hook.items() if k != "secret" and v is not None}
+    return {k: v for k, v in hook.items() if k != "secret" and not k.startswith("_") and v is not None}
 
 
 @blueprint.post(f"{API}/webhooks")
@@ -281,6 +283,16 @@ def list_webhooks() -> ResponseReturnValue:
     return views.page(items, "/webhooks")
 
 
+@blueprint.get(f"{API}/webhooks/<webhook_gid>")
+def get_webhook(webhook_gid: str) -> ResponseReturnValue:
+    with hooks._lock:
+        hook = hooks.HOOKS.get(webhook_gid)
+        view = _hook_view(hook) if hook is not None else None
+    if view is None:
+        return errors(404, f"webhook: Unknown object: {webhook_gid}")
+    return jsonify(data=view)
+
+
 @blueprint.delete(f"{API}/webhooks/<webhook_gid>")
 def delete_webhook(webhook_gid: str) -> ResponseReturnValue:
     with hooks._lock:
@@ -302,6 +314,14 @@ def complete(task_gid: str) -> ResponseReturnValue:
         changed = _apply(found, {"completed": True})
     assert isinstance(changed, list)
     return jsonify(deliveries=_announce(found, changed, wait=True))
+
+
+@blueprint.post("/_sandbox/webhooks/<webhook_gid>/fail")
+def fail_webhook(webhook_gid: str) -> ResponseReturnValue:
+    """Asana gives up on the webhook, as after 24 h of failed deliveries: it is deleted."""
+    if not hooks.give_up(webhook_gid):
+        return errors(404, f"webhook: Unknown object: {webhook_gid}")
+    return jsonify(deleted=webhook_gid)
 
 
 @blueprint.post("/_sandbox/config")

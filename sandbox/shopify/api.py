@@ -5,7 +5,8 @@
   ``THROTTLED`` answers; ``GET …/schema.graphql`` serves the SDL (introspection works too).
 - OAuth per shop: ``/admin/oauth/authorize`` redirects back with ``code``, ``state``, ``shop``,
   ``timestamp``, ``host`` and the ``hmac`` of the query; ``/admin/oauth/access_token`` (JSON)
-  issues expiring offline tokens (1 h) with rotating refresh tokens.
+  issues offline tokens: non-expiring unless the exchange sends ``expiring=1``, then 1 h with a
+  rotating refresh token that stays valid until the new access token is first used.
 - Auth: ``X-Shopify-Access-Token`` from that flow, or a custom-app token ``shpat_…``.
 - Sandbox controls: ``POST /shopify/_sandbox/orders/<id>/pay`` sends a signed ``orders/paid``
   webhook; ``POST /shopify/_sandbox/throttle`` changes the bucket; ``…/<shop>/uninstall``.
@@ -41,12 +42,15 @@ API_VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10")
 
 _shops: dict[str, dict[int, dict[str, Any]]] = {}
 
+# https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens
 OAUTH = OAuthServer(
     "shopify",
     access_ttl=3600,  # expiring offline tokens: 60 minutes
     rotate_refresh=True,  # "Shopify replaces the refresh token on each use"
-    refresh_grace_s=0.0,
-    token_extra=lambda grant: {"refresh_token_expires_in": 7_776_000},
+    expiring_on_request=True,  # without expiring=1 the offline token never expires
+    refresh_ttl=7_776_000,  # refresh_token_expires_in (90 days; Shopify does not document it)
+    # https://shopify.dev/changelog/more-resilient-refreshes-for-expiring-offline-access-tokens
+    old_refresh_until_new_used=True,
 )
 control.install_controls(blueprint, "shopify")
 
