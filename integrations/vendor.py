@@ -73,6 +73,9 @@ class OAuthEndpoints:
     # Extra fields of the authorization-code exchange (Shopify: ``expiring=1`` for an
     # expiring offline token; without it Shopify grants one that never expires).
     code_exchange_fields: Mapping[str, str] = field(default_factory=dict)
+    # Rewrites the token endpoint's error body into RFC 6749's {error, error_description}, for a
+    # vendor that answers in its own shape (HubSpot), so a refused refresh reads as invalid_grant.
+    token_error: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

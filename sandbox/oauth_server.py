@@ -65,6 +65,7 @@ class _Refresh:
     expires_at: float = math.inf
     # The access tokens minted from this refresh token (Shopify: it dies when one is used).
     successors: list[str] = field(default_factory=list)
+    answer: dict[str, Any] | None = None  # the tokens its first use issued
 
 
 class OAuthServer:
@@ -184,10 +185,14 @@ class OAuthServer:
         if entry.used_at is not None and now - entry.used_at > self.refresh_grace_s:
             # A single-use refresh token presented twice: the vendor refuses it.
             return 400, {"error": "invalid_grant"}
+        if entry.used_at is not None and entry.answer is not None:
+            # Reused inside the grace (the first answer was lost): Xero answers the same new tokens.
+            return 200, dict(entry.answer)
         self.refresh_count += 1
         if self.rotate_refresh:
             entry.used_at = entry.used_at or now
-            return 200, self._issue(entry.grant)
+            entry.answer = self._issue(entry.grant)
+            return 200, dict(entry.answer)
         return 200, self._issue(entry.grant, refresh_token=token)
 
     def _issue(self, grant: Grant, refresh_token: str | None = None, *, expiring: bool = True) -> dict[str, Any]:
@@ -268,8 +273,8 @@ def client_credentials() -> tuple[str | None, str | None]:
 
 def request_data() -> dict[str, str]:
     if request.is_json:
-        body = request.get_json(silent=True) or {}
-        return {str(k): str(v) for k, v in body.items()}
+        body = request.get_json(silent=True)
+        return {str(k): str(v) for k, v in body.items()} if isinstance(body, dict) else {}
     return {k: v for k, v in request.form.items()}
 
 
@@ -281,8 +286,13 @@ def register_oauth_routes(
     token: str,
     revoke: str | None = None,
     require_secret: bool = True,
+    token_error: Callable[[int, dict[str, Any], str], dict[str, Any]] | None = None,
 ) -> None:
-    """Mount authorize (GET), token (POST) and revoke (POST) at the vendor's paths."""
+    """Mount authorize (GET), token (POST) and revoke (POST) at the vendor's paths.
+
+    ``token_error(status, RFC 6749 error body, grant_type)`` reshapes the token endpoint's
+    errors for a vendor that answers in its own shape (HubSpot).
+    """
 
     def authorize_view(**_: str) -> ResponseReturnValue:
         error, target = server.authorize(request.args.to_dict())
@@ -293,8 +303,11 @@ def register_oauth_routes(
     def token_view(**_: str) -> ResponseReturnValue:
         client_id, secret = client_credentials()
         if require_secret and not secret:
-            return jsonify(error="invalid_client"), 401
-        status, body = server.token(request_data(), client_id)
+            status, body = 401, {"error": "invalid_client"}
+        else:
+            status, body = server.token(request_data(), client_id)
+        if status >= 400 and token_error is not None:
+            body = token_error(status, body, request_data().get("grant_type", ""))
         response = jsonify(body)
         response.status_code = status
         response.headers["Cache-Control"] = "no-store"

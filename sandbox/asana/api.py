@@ -1,7 +1,7 @@
 """The Asana emulator (served under /asana), per Asana's API reference and its OpenAPI document.
 
 API under ``/asana/api/1.0``: tasks (create, read, update, list by project and
-``modified_since``), projects, workspaces, webhooks (with the handshake, see
+``modified_since``), projects, workspaces, users (``/users/me``), webhooks (with the handshake, see
 :mod:`sandbox.asana.hooks`). ``{"data": …}`` envelopes, ``opt_fields``,
 ``offset`` paging, 429 + ``Retry-After`` past 150 calls a minute per token. OAuth under
 ``/asana/-/oauth_authorize|oauth_token|oauth_revoke``. Personal access tokens (``2/…``) work too.
@@ -22,6 +22,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sandbox import control
+from sandbox import errors as error_shapes
 from sandbox.asana import hooks, store, views
 from sandbox.asana.views import API, errors
 from sandbox.oauth_server import OAuthServer, register_oauth_routes
@@ -74,6 +75,7 @@ def _guard() -> Response | None:
 
 
 control.install_controls(blueprint, "asana", rate_limit=_guard)
+error_shapes.install(blueprint, errors)
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -195,6 +197,30 @@ def _apply(task: dict[str, Any], data: dict[str, Any]) -> list[str] | Response:
 def _announce(task: dict[str, Any], fields: list[str], *, wait: bool = False) -> list[dict[str, Any]]:
     events = [hooks.event(task, "changed", _grant_user(), field=f, new_value=task.get(f)) for f in fields]
     return hooks.publish(events, {task["gid"], *(p["gid"] for p in task["projects"])}, wait=wait)
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+def _token_user() -> str:
+    """The user a token acts for: the one a personal access token names, else the OAuth user."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if _PAT.match(token) and token.split("/")[1] in store.users:
+        return token.split("/")[1]
+    return _grant_user()
+
+
+@blueprint.get(f"{API}/users/<user_gid>")
+def get_user(user_gid: str) -> ResponseReturnValue:
+    """A user by gid, email or ``me`` (the token's user), with the workspaces it belongs to."""
+    with control.LOCK:
+        wanted = _token_user() if user_gid == "me" else user_gid
+        found = store.users.get(wanted) or next((u for u in store.users.values() if u["email"] == wanted), None)
+        if found is None:
+            return errors(404, f"user: Unknown object: {user_gid}")
+        user = {**found, "photo": None, "workspaces": [store.compact(store.WORKSPACE)]}
+        fields = views.opt_fields()
+        return jsonify(data=user if fields is None else views.view(user, fields, compact=False))
 
 
 # -- projects, workspaces ------------------------------------------------------------------------

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import time
 import uuid
@@ -26,9 +25,10 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import control, vendor_signing
+from sandbox import control, errors, vendor_signing
 from sandbox.oauth_server import OAuthServer, client_credentials, request_data
 from sandbox.shopify import graphql_schema as shopify_graphql
+from sandbox.shopify.order_fields import complete
 from sandbox.shopify.order_view import connection, graphql_order, search_orders
 from sandbox.shopify.orders import seed_orders
 from sandbox.vendor_signing import shopify_webhooks as webhooks
@@ -79,6 +79,9 @@ def _errors(status: int, message: str) -> Response:
     return response
 
 
+errors.install(blueprint, _errors)
+
+
 def _authorized(shop: str) -> bool:
     token = request.headers.get("X-Shopify-Access-Token", "")
     if token.startswith("shpat_"):
@@ -101,6 +104,10 @@ def graphql(shop: str, version: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         return _errors(400, "Bad Request: a JSON body with a query is required")
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        # A GraphQL-level mistake: Shopify answers 200 with the GraphQL errors list.
+        return jsonify(errors=[{"message": "Variables must be a JSON object", "extensions": {"code": "BAD_REQUEST"}}])
     store = orders(shop)
 
     def order(_info: Any, id: str) -> dict[str, Any] | None:
@@ -124,7 +131,7 @@ def graphql(shop: str, version: str) -> ResponseReturnValue:
         "shop": {"name": shop.split(".")[0], "myshopifyDomain": shop, "currencyCode": "AUD"},
     }
     with control.LOCK:
-        answer = shopify_graphql.run(shop, body["query"], body.get("variables") or {}, root)
+        answer = shopify_graphql.run(shop, body["query"], variables, root)
     return jsonify(answer)
 
 
@@ -237,7 +244,8 @@ def pay(order_id: int) -> ResponseReturnValue:
             return _errors(404, "Not Found")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         order.update(financial_status="paid", updated_at=now, total_outstanding="0.00")
-        snapshot = copy.deepcopy(order)
+        # The webhook carries every field of Shopify's documented order payload.
+        snapshot = complete(order, shop)
     control.record_write("shopify", f"order:{order_id}:paid")
     event_id = str(uuid.uuid4())
     deliveries = [send_webhook(shop, "orders/paid", snapshot, options, event_id)]
