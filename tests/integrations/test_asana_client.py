@@ -242,13 +242,14 @@ def test_asana_deletes_a_webhook_whose_deliveries_keep_failing_and_get_webhook_s
     client: AsanaClient, live: tuple[str, Receiver, Settings]
 ) -> None:
     base, receiver = live[0], live[1]
+    # The task exists before the webhook, so no asynchronous "added" delivery races the one below.
+    task = client.create_task(ONBOARDING, "Doomed delivery")
     hook = client.create_webhook(ONBOARDING, receiver.url + "/webhook/asana/7")
     seen = client.get_webhook(hook.gid)
     assert (seen.gid, seen.active, seen.resource_gid) == (hook.gid, True, ONBOARDING)
     # The failure window (24 h at Asana) shrunk to nothing: the first failed delivery ends it.
     httpx.post(base + "/asana/_sandbox/config", json={"failure_deletion_s": 0, "retries": 0}).raise_for_status()
     receiver.answer = lambda r: Response("", status=500)
-    task = client.create_task(ONBOARDING, "Doomed delivery")
     logs = httpx.post(f"{base}/asana/_sandbox/tasks/{task.gid}/complete").json()["deliveries"]
     assert logs and not logs[0]["delivered"]
     with pytest.raises(NotFound):
