@@ -26,7 +26,6 @@ from jobtypes import queued_on_options, schedules_following, validate_options, v
 from settings import Settings
 
 EDITOR, ADMIN = "EDITOR", "ADMIN"
-BULK_RERUN_MAX = 5000
 
 
 class StaleConfirmation(RuntimeError):
@@ -85,26 +84,6 @@ def cancel(session: Session, actor: Actor, job_id: int) -> str:
     return status
 
 
-def failed_count(session: Session, job_filter: JobFilter) -> int:
-    """How many FAILED jobs a bulk rerun of this filter would take (bounded count)."""
-    return queries.count_jobs(session, dataclasses.replace(job_filter, statuses=("FAILED",)), cap=BULK_RERUN_MAX)
-
-
-def bulk_rerun(session: Session, actor: Actor, job_filter: JobFilter, *, confirmed_count: int) -> list[int]:
-    """Rerun the filtered FAILED jobs, if there are still exactly as many as the user confirmed."""
-    failed = dataclasses.replace(job_filter, statuses=("FAILED",))
-    details = _filter_details(failed)
-    require_role(session, actor, EDITOR, "job.bulk_rerun", "jobs")
-    count = failed_count(session, job_filter)
-    if count > BULK_RERUN_MAX:
-        raise ValueError(f"more than {BULK_RERUN_MAX} failed jobs match; narrow the filter")
-    if count != confirmed_count:
-        raise StaleConfirmation(f"{count} failed jobs match now, not {confirmed_count}; confirm again")
-    ids = jobs.bulk_rerun(session, failed, created_by=actor.email)
-    _done(session, actor, "job.bulk_rerun", "jobs", {"filter": details, "new_jobs": len(ids)})
-    return ids
-
-
 # -- exports -------------------------------------------------------------------------------
 
 
@@ -151,6 +130,10 @@ def replay_delivery(session: Session, actor: Actor, delivery_pk: int) -> list[in
         raise ValueError(
             "this delivery created no jobs (rejected, duplicate or no workflow), so there is none to replay"
         )
+    for job_id in found[2]:  # the catalogue's check first: a replay that would fail at once queues nothing
+        original = queries.job_detail(session, job_id)
+        if original is not None:
+            validate_params(original.job["job_type"], original.job["params"])
     ids = [jobs.rerun(session, job_id, created_by=actor.email) for job_id in found[2]]
     _done(session, actor, "delivery.replay", target, {"new_jobs": ids})
     return ids

@@ -21,5 +21,5 @@ def run_checked_action(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | N
     except InvalidParams as exc:
         st.warning(f"Nothing was saved or queued: these params break the rules of {exc.job_type}.")
         for error in exc.errors:
-            st.error(f"{error.field}: {error.message}")
+            st.error(f"{error}.")
         return None

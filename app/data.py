@@ -16,6 +16,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from app.text import vendor_name
 from db import queries
 from db.engine import make_engine, make_session_factory
 from db.filters import JobFilter
@@ -96,8 +97,8 @@ def job_detail(db: str, job_id: int) -> queries.JobDetail | None:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def lookup_record(db: str, query: str, tenant_ids: tuple[int, ...]) -> list[dict[str, Any]]:
-    return _read(queries.lookup_record, query, tenant_ids, link=record_url)  # type: ignore[no-any-return]
+def lookup_jobs(db: str, query: str, tenant_ids: tuple[int, ...]) -> list[dict[str, Any]]:
+    return _read(queries.lookup_jobs, query, tenant_ids, link=record_url, system_name=vendor_name)  # type: ignore[no-any-return]
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

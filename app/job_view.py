@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import actions, data, widgets
 from app.checked import run_checked_action
+from app.text import NOTHING, vendor_name, when
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.export import export_filename
@@ -21,13 +22,44 @@ BROWSER_COLUMNS = {
     "id": st.column_config.NumberColumn("Job", format="%d"),
     "created_at": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     "duration": st.column_config.TextColumn("Duration"),
+    "tenant": st.column_config.TextColumn("Tenant"),
+    "job_type": st.column_config.TextColumn("Job type"),
+    "status": st.column_config.TextColumn("Status"),
+    "attempts": st.column_config.NumberColumn("Attempts", format="%d"),
+    "created_by": st.column_config.TextColumn("Created by"),
+    "error": st.column_config.TextColumn("Error"),
 }
 
 
 def browser_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df["duration"] = [widgets.seconds(v) if v is not None else "" for v in df["duration_s"]]
+    df["created_by"] = [v if isinstance(v, str) and v else NOTHING for v in df["created_by"]]
+    df["error"] = [v if isinstance(v, str) else "" for v in df["error"]]
     return df[["id", "tenant", "job_type", "status", "created_at", "duration", "attempts", "created_by", "error"]]
+
+
+def cancel_message(job_id: int, status: str) -> str:
+    """What a cancel did, in words that match it (a running job only stops at its next checkpoint)."""
+    return {
+        "CANCELLED": f"Job #{job_id} is cancelled.",
+        "RUNNING": f"Job #{job_id} is running — it will stop at its next checkpoint.",
+        "QUEUED": f"Job #{job_id} is still queued.",
+        "COMPLETED": f"Job #{job_id} had already completed; nothing was cancelled.",
+        "FAILED": f"Job #{job_id} had already failed; nothing was cancelled.",
+    }.get(status, f"Job #{job_id} is {status.lower()}.")
+
+
+def steps_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
+    """The step log with empty cells blank (an info step has no system, path or status)."""
+    df = pd.DataFrame(steps).drop(columns=["id"])
+    # isinstance, not truthiness: pandas may hold a missing value as NaN, which is truthy.
+    for column in ("method", "path"):
+        df[column] = [v if isinstance(v, str) else "" for v in df[column]]
+    df["system"] = [vendor_name(v) if isinstance(v, str) and v else "" for v in df["system"]]
+    df["status_code"] = [str(int(v)) if isinstance(v, int | float) and v == v else "" for v in df["status_code"]]
+    df["latency_ms"] = [f"{v:.0f} ms" if isinstance(v, int | float) and v == v else "" for v in df["latency_ms"]]
+    return df
 
 
 def _open(job_id: int) -> None:
@@ -76,16 +108,34 @@ def detail(actor: Actor, job_id: int) -> None:
             st.json(job["metrics"], expanded=False)
     st.subheader("Steps")
     if d.steps:
-        st.dataframe(pd.DataFrame(d.steps).drop(columns=["id"]), hide_index=True, column_config={
-            "latency_ms": st.column_config.NumberColumn("Latency (ms)", format="%.0f"),
+        st.dataframe(steps_frame(d.steps), hide_index=True, column_config={
+            "attempt": st.column_config.NumberColumn("Attempt", format="%d"),
+            "kind": st.column_config.TextColumn("Kind"),
+            "message": st.column_config.TextColumn("What happened"),
+            "system": st.column_config.TextColumn("Vendor"),
+            "method": st.column_config.TextColumn("Method"),
+            "path": st.column_config.TextColumn("Path"),
+            "status_code": st.column_config.TextColumn("Status"),
+            "latency_ms": st.column_config.TextColumn("Latency"),
             "at": st.column_config.DatetimeColumn("At (UTC)", format="HH:mm:ss.SSS"),
         })  # fmt: skip
     else:
         st.caption("No steps recorded.")
     st.subheader("Related records")
     if d.records:
-        st.dataframe(pd.DataFrame(d.records).drop(columns=["url"]), hide_index=True, column_config={
-            "link": st.column_config.LinkColumn("Open in vendor", display_text="open ↗"),
+        records = pd.DataFrame(d.records).drop(columns=["url"])
+        records["system"] = [vendor_name(v) for v in records["system"]]
+        records["name"] = [v if isinstance(v, str) and v else NOTHING for v in records["name"]]
+        records["link"] = [v if isinstance(v, str) else "" for v in records["link"]]
+        records["at"] = [when(v, fmt="%Y-%m-%d %H:%M:%S") for v in records["at"]]
+        st.dataframe(records, hide_index=True, column_config={
+            "system": st.column_config.TextColumn("Vendor"),
+            "record_type": st.column_config.TextColumn("Record"),
+            "record_id": st.column_config.TextColumn("Id at the vendor"),
+            "name": st.column_config.TextColumn("Known as"),
+            "action": st.column_config.TextColumn("What the job did"),
+            "at": st.column_config.TextColumn("At (UTC)"),
+            "link": st.column_config.LinkColumn("Open in vendor", display_text="open"),
         })  # fmt: skip
         if actor.can("EDITOR") and st.button("Prepare records CSV", key="records_csv"):
             body = widgets.run_action(actions.export_related_records, actor, job_id)
@@ -110,7 +160,7 @@ def _actions(actor: Actor, job: dict[str, Any]) -> None:
     if b2.button("Cancel", disabled=not editor or job["status"] in FINAL, help=hint, key="job_cancel"):
         result = widgets.run_action(actions.cancel, actor, job_id)
         if result is not None:
-            st.session_state["flash"] = f"Job #{job_id}: {result}."
+            st.session_state["flash"] = cancel_message(job_id, result)
             st.rerun()
     if editor:
         with st.expander("Rerun with edited params"):
@@ -149,7 +199,8 @@ def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str
 def export_panel(actor: Actor, job_filter: JobFilter) -> None:
     names = widgets.tenant_names()
     filename = export_filename("jobs", [names.get(t, str(t)) for t in job_filter.tenant_ids],
-                               job_filter.created_from, job_filter.created_to)  # fmt: skip
+                               job_filter.created_from, job_filter.created_to, job_types=job_filter.job_types,
+                               statuses=job_filter.statuses, text=job_filter.text)  # fmt: skip
     st.caption(f"CSV of every job matching the filters (UTF-8, opens in Excel): `{filename}`")
     if not st.button("Prepare CSV export", disabled=not actor.can("EDITOR"), key="export_start"):
         return

@@ -39,7 +39,7 @@ def check_sweep(raw: Mapping[str, Any], available: Mapping[str, int] | None = No
     except InvalidParams as exc:
         errors: dict[str, str] = {}
         for error in exc.errors:
-            errors.setdefault(error.field.split(".")[0], error.message)
+            errors.setdefault(error.field.split(".")[0], str(error).removeprefix(error.field).lstrip(": "))
         raise InvalidSweep(errors) from None
     assert isinstance(sweep, SweepParams)
     return sweep

@@ -80,13 +80,30 @@ def export_filename(
     created_to: dt.datetime | None,
     *,
     today: dt.date | None = None,
+    job_types: Iterable[str] = (),
+    statuses: Iterable[str] = (),
+    text: str | None = None,
 ) -> str:
-    """``zixly-jobs-<tenant>-<from>-<to>.csv``; several tenants read ``n-tenants``, none ``all-tenants``."""
+    """``zixly-jobs-<tenant>[-<types>][-<statuses>][-<search>]-<from>-<to>.csv``, named after the filter.
+
+    Several tenants read ``n-tenants``, none ``all-tenants``; several job types ``n-types``.
+    The range's end is the last day included (the filter's end is exclusive, at midnight).
+    """
     names = list(tenants)
     who = _slug(names[0]) if len(names) == 1 else (f"{len(names)}-tenants" if names else "all-tenants")
+    types, states = list(job_types), [s.lower() for s in statuses]
+    parts = [who]
+    if types:
+        parts.append(_slug(types[0]) if len(types) == 1 else f"{len(types)}-types")
+    if states:
+        parts.append("-".join(states))
+    if text and text.strip():
+        parts.append("matching-" + _slug(text)[:24])
     start = created_from.strftime("%Y%m%d") if created_from else "start"
-    end = (created_to or dt.datetime.combine(today or dt.date.today(), dt.time())).strftime("%Y%m%d")
-    return f"zixly-{kind}-{who}-{start}-{end}.csv"
+    last = (
+        (created_to - dt.timedelta(days=1)) if created_to else dt.datetime.combine(today or dt.date.today(), dt.time())
+    )
+    return f"zixly-{kind}-{'-'.join(parts)}-{start}-{max(last, created_from or last).strftime('%Y%m%d')}.csv"
 
 
 def jobs_csv(

@@ -295,6 +295,8 @@ class RelatedRecord(Base):
         Index("ix_related_records_tenant_id_record_id", "tenant_id", "record_id"),
         Index("ix_related_records_record_id", "record_id"),
         Index("ix_related_records_job_id", "job_id"),
+        # Lookup by what people know (INV-0050, #1001, an email), any case (migration 0013_record_labels).
+        Index("ix_related_records_record_label", text("lower(record_label)")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -303,6 +305,7 @@ class RelatedRecord(Base):
     system: Mapped[str] = mapped_column(String(16))
     record_type: Mapped[str] = mapped_column(String(64))
     record_id: Mapped[str] = mapped_column(String(255))
+    record_label: Mapped[str | None] = mapped_column(String(255))  # invoice number, order name, email…
     action: Mapped[str] = mapped_column(String(8))
     url: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobtypes.catalogue import BY_NAME, CATALOGUE
 from jobtypes.options import Options
+from jobtypes.reasons import reason
 from jobtypes.spec import JobType
 
 
@@ -25,10 +26,16 @@ class UnknownJobType(ValueError):
 @dataclass(frozen=True)
 class FieldError:
     field: str  # dotted path inside the params, e.g. "fast_range.0"; "params" for the whole
-    message: str
+    message: str  # the reason in words, e.g. "is required", "must be at least 0"
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+        # "invoice_id is required" reads as a sentence; a reason that is a sentence of its
+        # own (the sweep's "unknown ticker 'X'; known tickers: …") follows a colon.
+        joiner = " " if self.message.startswith(_CLAUSE_STARTS) else ": "
+        return f"{self.field}{joiner}{self.message}"
+
+
+_CLAUSE_STARTS = ("is ", "must ", "has ", "needs ")
 
 
 class InvalidParams(Exception):
@@ -60,10 +67,10 @@ def job_type(name: str) -> JobType:
     return entry
 
 
-def field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
-    """Each pydantic error as (dotted field, reason); the reason is pydantic's ``msg`` alone."""
-    found = tuple(FieldError(".".join(str(p) for p in e["loc"]) or "params", e["msg"]) for e in exc.errors())
-    return found or (FieldError("params", "invalid"),)
+def field_errors(exc: ValidationError, job_type: str | None = None) -> tuple[FieldError, ...]:
+    """Each pydantic error as (dotted field, reason in words): never pydantic's dump or its URL."""
+    found = tuple(FieldError(".".join(str(p) for p in e["loc"]) or "params", reason(e, job_type)) for e in exc.errors())
+    return found or (FieldError("params", "is not valid"),)
 
 
 def parse_params(name: str, raw: Mapping[str, Any] | None, *, context: dict[str, Any] | None = None) -> BaseModel:
@@ -77,7 +84,7 @@ def parse_params(name: str, raw: Mapping[str, Any] | None, *, context: dict[str,
     try:
         return model.model_validate(dict(raw or {}), context=context)
     except ValidationError as exc:
-        raise InvalidParams(name, field_errors(exc)) from None
+        raise InvalidParams(name, field_errors(exc, name)) from None
 
 
 def validate_params(
@@ -100,7 +107,8 @@ def validate_options(workflow: str, options: Mapping[str, Any] | None) -> Option
     try:
         return entry.options.model_validate(dict(options or {}))
     except ValidationError as exc:
-        fields = "; ".join(f"{e.field if e.field != 'params' else 'options'}: {e.message}" for e in field_errors(exc))
+        named = (FieldError(e.field if e.field != "params" else "options", e.message) for e in field_errors(exc))
+        fields = "; ".join(str(e) for e in named)
         raise InvalidOptions(f"invalid options for {workflow}: {fields}") from None
 
 

@@ -7,16 +7,41 @@ trigger by hand forbid unknown params, so a typo is an error, not a silent defau
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DIGITS = re.compile(r"^\d{1,40}$")
+_SHOPIFY_ORDER = re.compile(r"^(\d{1,40}|gid://shopify/Order/\d{1,40})$")
+
+
+def _shaped(value: str, pattern: re.Pattern[str], kind: str, what: str) -> str:
+    """``value`` when it matches ``pattern``; else an error that says what was expected, in words."""
+    if not pattern.match(value):
+        raise PydanticCustomError(kind, "must be {what}, not {shown}", {"what": what, "shown": repr(value)})
+    return value
 
 
 class InvoicePaidParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    # Xero's InvoiceID (a UUID): the API's GET /Invoices/{InvoiceID} takes nothing else, so an
+    # invoice number or a bare number is refused here rather than by Xero once the job runs.
     invoice_id: str = Field(min_length=1, max_length=64)
     event: dict[str, Any] | None = None
+
+    @field_validator("invoice_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        return _shaped(
+            value.strip(),
+            _UUID,
+            "xero_invoice_id",
+            "the Xero InvoiceID (a UUID such as 8c3e2a1f-…; not the invoice number)",
+        )
 
 
 class ContactsSyncParams(BaseModel):
@@ -28,9 +53,14 @@ class ContactsSyncParams(BaseModel):
 class ShopifyOrderParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    order_id: str = Field(min_length=1, max_length=80, pattern=r"^(\d+|gid://shopify/Order/\d+)$")
+    order_id: str = Field(min_length=1, max_length=80)
     shop: str | None = None
     event: dict[str, Any] | None = None
+
+    @field_validator("order_id")
+    @classmethod
+    def _order(cls, value: str) -> str:
+        return _shaped(value.strip(), _SHOPIFY_ORDER, "shopify_order_id", "a Shopify order id (digits, not the #name)")
 
 
 class NoopParams(BaseModel):
@@ -47,15 +77,25 @@ class NoopParams(BaseModel):
 class DealWonParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    deal_id: str = Field(min_length=1, max_length=40, pattern=r"^\d+$")
+    deal_id: str = Field(min_length=1, max_length=40)
     event: dict[str, Any] | None = None
+
+    @field_validator("deal_id")
+    @classmethod
+    def _deal(cls, value: str) -> str:
+        return _shaped(value.strip(), _DIGITS, "hubspot_deal_id", "a HubSpot deal id (digits only)")
 
 
 class AsanaTaskParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    task_gid: str = Field(min_length=1, max_length=40, pattern=r"^\d+$")
+    task_gid: str = Field(min_length=1, max_length=40)
     event: dict[str, Any] | None = None
+
+    @field_validator("task_gid")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return _shaped(value.strip(), _DIGITS, "asana_task_gid", "an Asana task gid (digits only)")
 
 
 class UpkeepParams(BaseModel):

@@ -17,3 +17,14 @@ ASANA_WORKSPACE_GID = "1201000000000001"
 ASANA_WORKSPACE_NAME = "Zixly Demo Workspace"
 # "Client onboarding": where won deals become onboarding tasks.
 ASANA_ONBOARDING_PROJECT_GID = "1201000000000201"
+
+# Records the emulators seed that the demo's job history refers to (tests check them against
+# the stores): Shopify's four demo orders (id, name; #1002 is paid) and HubSpot's four deals
+# (ids follow the seeding order: three companies, five contacts, then the deals).
+SHOPIFY_ORDERS = {"5100001001": "#1001", "5100001002": "#1002", "5100001003": "#1003", "5100001004": "#1004"}
+HUBSPOT_DEALS = {
+    "51009": "Northwind annual licence",
+    "51010": "Blue Fern website",
+    "51011": "Kestrel fleet tracking",
+    "51012": "Northwind onboarding",
+}

@@ -68,12 +68,22 @@ class JobContext:
                 self._cancelled.set()
         self.check_cancelled()
 
-    def record(self, system: str, record_type: str, record_id: str, action: str, url: str | None = None) -> None:
-        """Note an external record this job read (READ) or wrote (CREATE, UPDATE)."""
+    def record(
+        self,
+        system: str,
+        record_type: str,
+        record_id: str,
+        action: str,
+        url: str | None = None,
+        *,
+        label: str | None = None,
+    ) -> None:
+        """Note an external record this job read (READ) or wrote (CREATE, UPDATE); ``label`` is
+        what people know it by (INV-0050, #1001, an email), so record lookup finds the job by it."""
         with self._engine.begin() as conn:
             jobs.record_related(
                 conn, self.job_id, tenant_id=self.tenant_id, system=system, record_type=record_type,
-                record_id=record_id, action=action, url=url, at=self._clock(),
+                record_id=record_id, action=action, url=url, at=self._clock(), label=label,
             )  # fmt: skip
 
     def progress(self, fraction: float) -> None:

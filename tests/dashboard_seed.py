@@ -22,6 +22,7 @@ from db.models import (
 )
 
 PASSWORD = "correct horse battery"
+INVOICE_ID = "0b6f3a57-5f1e-5d8c-9c1b-4d7e2a9f0042"  # Xero's InvoiceID of INV-0042 in this data set
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -109,6 +110,7 @@ def seed(session: Session) -> Seeded:
                 60 + i * 30,
                 seconds=1 + i % 5,
                 error="HubSpot answered 429" if status == "FAILED" else None,
+                params={"invoice_id": INVOICE_ID, "n": 60 + i * 30},
             )
         )
     for i in range(5):
@@ -119,7 +121,7 @@ def seed(session: Session) -> Seeded:
                 "FAILED" if i < 2 else "COMPLETED",
                 90 + i * 40,
                 error="=cmd|' /C calc'!A0" if i == 0 else ("Xero validation error" if i == 1 else None),
-                params={"order_name": "#1042"},
+                params={"order_id": "5100001042", "order_name": "#1042"},
             )
         )
     jobs.append(_job(acme.id, "xero-invoice-paid", "QUEUED", 5))
@@ -135,7 +137,7 @@ def seed(session: Session) -> Seeded:
     child = _job(acme.id, parent.job_type, "COMPLETED", 10, parent_job_id=rerun.id, created_by="editor@example.com")
     session.add(child)
     invoice_job = jobs[1]
-    invoice_job.params = {"invoice_id": "INV-0042"}  # valid params: a rerun passes the catalogue's check
+    invoice_job.params = {"invoice_id": INVOICE_ID}  # valid params: a rerun passes the catalogue's check
     session.flush()
     session.add_all(
         [
@@ -156,7 +158,8 @@ def seed(session: Session) -> Seeded:
                 tenant_id=acme.id,
                 system="xero",
                 record_type="invoice",
-                record_id="INV-0042",
+                record_id=INVOICE_ID,
+                record_label="INV-0042",
                 action="READ",
                 at=NOW - dt.timedelta(minutes=5),
             ),
@@ -174,7 +177,8 @@ def seed(session: Session) -> Seeded:
                 tenant_id=acme.id,
                 system="xero",
                 record_type="invoice",
-                record_id="INV-0042",
+                record_id=INVOICE_ID,
+                record_label="INV-0042",
                 action="READ",
                 at=NOW - dt.timedelta(minutes=1),
             ),

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import actions, auth, data, widgets
+from app.text import readable
 from db import login_throttle
 from db.models import ROLES
 
@@ -23,7 +24,7 @@ tenants_tab, users_tab, tokens_tab, workflows_tab, lockouts_tab = st.tabs(
 with tenants_tab:
     tenants = data.tenants(data.url())
     if tenants:
-        st.dataframe(pd.DataFrame(tenants), hide_index=True, key="ad_tenants_table")
+        st.dataframe(readable(pd.DataFrame(tenants)), hide_index=True, key="ad_tenants_table")
     with st.form("ad_new_tenant"):
         st.markdown("**New tenant**")
         name = st.text_input("Name", key="ad_tenant_name")
@@ -48,7 +49,7 @@ with tenants_tab:
 
 with users_tab:
     users = data.users(data.url())
-    st.dataframe(pd.DataFrame(users), hide_index=True, key="ad_users_table")
+    st.dataframe(readable(pd.DataFrame(users)), hide_index=True, key="ad_users_table")
     with st.form("ad_new_user"):
         st.markdown("**New user**")
         email = st.text_input("Email", key="ad_user_email")
@@ -78,7 +79,7 @@ with tokens_tab:
         st.code(new_token, language=None)
     tokens = data.api_tokens(data.url())
     if tokens:
-        st.dataframe(pd.DataFrame(tokens), hide_index=True, key="ad_tokens_table")
+        st.dataframe(readable(pd.DataFrame(tokens)), hide_index=True, key="ad_tokens_table")
     users = data.users(data.url())
     by_uid = {u["id"]: u for u in users}
     with st.form("ad_new_token"):
@@ -115,7 +116,7 @@ with workflows_tab:
     if wf_tenant is not None:
         rows = data.workflow_settings(data.url(), wf_tenant)
         if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True, key="ad_wf_table")
+            st.dataframe(readable(pd.DataFrame(rows)), hide_index=True, key="ad_wf_table")
         current = {r["workflow"]: r for r in rows}
         workflow = st.selectbox("Workflow", sorted(set(data.job_types(data.url())) | set(current)),
                                 key="ad_wf_pick", accept_new_options=True)  # fmt: skip
@@ -142,7 +143,7 @@ with lockouts_tab:
     if not locked:
         st.caption("No account or address is locked out.")
     else:
-        st.dataframe(pd.DataFrame(locked), hide_index=True, key="ad_lockouts_table")
+        st.dataframe(readable(pd.DataFrame(locked)), hide_index=True, key="ad_lockouts_table")
         key = st.selectbox("Unlock", [r["key"] for r in locked], key="ad_lockout_pick")
         if st.button("Unlock", key="ad_lockout_unlock") and widgets.run_action(actions.unlock_login, actor, key):
             st.session_state["flash"] = f"{key} unlocked."

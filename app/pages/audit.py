@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
 from app import auth, data
+from app.text import NOTHING, readable, when
 
 actor = auth.require_actor()
 auth.require_page_role(actor, "ADMIN")
@@ -17,8 +20,12 @@ refused = c3.toggle("Refusals only", key="au_refused")
 before = st.session_state.get("au_before")
 rows = data.audit_log(data.url(), who.strip() or None, action.strip() or None, refused, before)
 if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="audit_table", column_config={
-        "at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    table = pd.DataFrame(rows)
+    table["at"] = [when(v, fmt="%Y-%m-%d %H:%M:%S") for v in table["at"]]
+    table["allowed"] = ["allowed" if ok else "REFUSED" for ok in table["allowed"]]
+    table["details"] = [json.dumps(d, default=str) if d else NOTHING for d in table["details"]]
+    st.dataframe(readable(table), hide_index=True, key="audit_table", column_config={
+        "at": st.column_config.TextColumn("At (UTC)"),
     })  # fmt: skip
     b1, b2, _ = st.columns([1, 1, 4])
     if b1.button("Newest", disabled=before is None, key="au_first"):

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, data, widgets
+from app.text import NOTHING, plural, vendor_name, when
 from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 
 auth.require_actor()
@@ -33,19 +34,20 @@ def _jobs_link(row: dict[str, Any]) -> str:
 
 
 def _verdict(row: dict[str, Any]) -> str:
+    # Words, not coloured emoji: a browser without an emoji font draws those as empty boxes.
     if row["status"] in ("expired", "revoked", "error"):
-        return "🔴 reconnect"
+        return "Reconnect"
     if row["consecutive_failures"]:
-        return f"🔴 {row['consecutive_failures']} failing"
+        return f"{plural(row['consecutive_failures'], 'job')} failing"
     if row["webhook_state"] == "failed":
-        return "🔴 webhook failed"
+        return "Webhook failed"
     if row["webhook_silent"]:
-        return "🟠 webhooks silent"
+        return "Webhooks silent"
     if row["status"] == "not connected":
-        return "⚪ not connected"
+        return "Not connected"
     if row["status"] == "expiring":
-        return "🟠 token expiring"
-    return "🟢 healthy"
+        return "Token expiring"
+    return "Healthy"
 
 
 if not board:
@@ -56,17 +58,17 @@ else:
         {
             "health": [_verdict(r) for r in board],
             "tenant": [r["tenant"] for r in board],
-            "system": [r["system"] for r in board],
+            "system": [vendor_name(r["system"]) for r in board],
             "status": [r["status"] for r in board],
             "token expires in": [
                 widgets.seconds((r["expires_at"] - now).total_seconds()) if r["expires_at"] else "—" for r in board
             ],
-            "last success": [r["last_success"] for r in board],
+            "last success": [when(r["last_success"]) if r["last_success"] else "never" for r in board],
             "failures since": [r["consecutive_failures"] for r in board],
             "webhook": [webhook_label(r["webhook_state"], r["webhook_reason"]) for r in board],
             "webhook silence": [widgets.seconds(r["silence_h"] * 3600) if r["silence_h"] else "—" for r in board],
             "cursor lag": [widgets.seconds(r["cursor_lag_h"] * 3600) if r["cursor_lag_h"] else "—" for r in board],
-            "last error": [r["last_error"] or "" for r in board],
+            "last error": [r["last_error"] or NOTHING for r in board],
             "jobs": [_jobs_link(r) for r in board],
         }
     )
@@ -74,6 +76,6 @@ else:
         df, hide_index=True, key="health_board",
         column_config={
             "jobs": st.column_config.LinkColumn("Jobs", display_text="open jobs"),
-            "last success": st.column_config.DatetimeColumn("Last success (UTC)", format="YYYY-MM-DD HH:mm"),
+            "last success": st.column_config.TextColumn("Last success (UTC)"),
         },
     )  # fmt: skip

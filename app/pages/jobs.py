@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import auth, data, job_view, widgets
-from app.actions import BULK_RERUN_MAX, bulk_rerun, failed_count
+from app import auth, bulk_view, data, job_view, widgets
+from app.text import plural
 from db.queries.jobs import PAGE_SIZE
 
 actor = auth.require_actor()
@@ -40,7 +40,9 @@ if nav[0].button("← Newer", disabled=len(cursors) == 1, key="jobs_prev"):
 if nav[1].button("Older →", disabled=page.next_cursor is None, key="jobs_next"):
     cursors.append(page.next_cursor)
     st.rerun()
-nav[2].caption(f"Page {len(cursors)} · {len(page.rows)} jobs" + (" · more after this page" if page.next_cursor else ""))
+nav[2].caption(
+    f"Page {len(cursors)} · {plural(len(page.rows), 'job')}" + (" · more after this page" if page.next_cursor else "")
+)
 with nav[3].form("open_job", border=False):
     wanted = st.number_input("Open job #", min_value=1, step=1, value=None, key="jobs_open_id")
     if st.form_submit_button("Go to job") and wanted:
@@ -50,36 +52,7 @@ with nav[3].form("open_job", border=False):
 st.divider()
 left, right = st.columns(2)
 with left:
-    st.subheader("Bulk rerun")
-    st.caption("Reruns every FAILED job matching the filters above (those already being rerun are skipped).")
-    pending = st.session_state.get("bulk_pending")
-    if pending is not None and pending[0] != job_filter:
-        pending = st.session_state["bulk_pending"] = None
-    if pending is None:
-        if st.button("Rerun failed jobs…", disabled=not actor.can("EDITOR"), key="bulk_start"):
-            with data.session() as s:
-                st.session_state["bulk_pending"] = (job_filter, failed_count(s, job_filter))
-            st.rerun()
-    else:
-        count = pending[1]
-        if count == 0:
-            st.info("No failed jobs match these filters.")
-            st.session_state["bulk_pending"] = None
-        elif count > BULK_RERUN_MAX:
-            st.warning(f"More than {BULK_RERUN_MAX:,} failed jobs match; narrow the filters.")
-            st.session_state["bulk_pending"] = None
-        else:
-            st.warning(f"Rerun {count:,} failed jobs?")
-            ok, no = st.columns(2)
-            if ok.button(f"Yes, rerun {count:,} jobs", type="primary", key="bulk_confirm"):
-                st.session_state["bulk_pending"] = None
-                ids = widgets.run_action(bulk_rerun, actor, job_filter, confirmed_count=count)
-                if ids is not None:
-                    st.session_state["flash"] = f"Queued {len(ids):,} reruns."
-                    st.rerun()
-            if no.button("Cancel", key="bulk_cancel"):
-                st.session_state["bulk_pending"] = None
-                st.rerun()
+    bulk_view.panel(actor, job_filter)
 with right:
     st.subheader("Export")
     job_view.export_panel(actor, job_filter)

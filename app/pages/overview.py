@@ -7,8 +7,12 @@ import plotly.express as px
 import streamlit as st
 
 from app import auth, data, widgets
+from app.text import plural
 
 REFRESH = {"Off": None, "10 s": 10, "30 s": 30, "1 min": 60}
+# Axis and legend titles in words, not the query's column names.
+AXES = {"bucket": "Time (UTC)", "jobs": "Jobs", "status": "Status", "job_type": "Job type",
+        "seconds": "Duration (seconds)", "percentile": "Percentile", "tenant": "Tenant"}  # fmt: skip
 
 auth.require_actor()
 st.title("Overview")
@@ -40,7 +44,9 @@ def live() -> None:
     row2[3].metric("Busy slots", f"{k.busy_slots} / {k.total_slots}")
     if k.needs_attention:
         st.page_link(
-            "pages/jobs.py", label=f"Open the {k.needs_attention} failed jobs", query_params={"status": "FAILED"}
+            "pages/jobs.py",
+            label=f"Open the {plural(k.needs_attention, 'failed job')}",
+            query_params={"status": "FAILED"},
         )
     series = data.charts(data.url(), tenant_ids, since, until)
     left, right = st.columns(2)
@@ -48,7 +54,8 @@ def live() -> None:
         st.subheader("Jobs over time")
         if series["over_time"]:
             df = pd.DataFrame(series["over_time"])
-            fig = px.bar(df, x="bucket", y="jobs", color="status", color_discrete_map=widgets.STATUS_COLOURS)
+            fig = px.bar(df, x="bucket", y="jobs", color="status", color_discrete_map=widgets.STATUS_COLOURS,
+                         labels=AXES)  # fmt: skip
             st.plotly_chart(fig, key="chart_over_time")
         else:
             st.caption("No jobs in this range.")
@@ -59,7 +66,7 @@ def live() -> None:
                 id_vars=["job_type", "jobs"], value_vars=["p50", "p95", "p99"], var_name="percentile",
                 value_name="seconds",
             )  # fmt: skip
-            st.plotly_chart(px.bar(df, x="job_type", y="seconds", color="percentile", barmode="group"),
+            st.plotly_chart(px.bar(df, x="job_type", y="seconds", color="percentile", barmode="group", labels=AXES),
                             key="chart_durations")  # fmt: skip
         else:
             st.caption("No completed jobs in this range.")
@@ -67,7 +74,7 @@ def live() -> None:
     if series["by_tenant"]:
         df = pd.DataFrame(series["by_tenant"])
         fig = px.bar(df, x="jobs", y="tenant", color="status", orientation="h",
-                     color_discrete_map=widgets.STATUS_COLOURS)  # fmt: skip
+                     color_discrete_map=widgets.STATUS_COLOURS, labels=AXES)  # fmt: skip
         st.plotly_chart(fig, key="chart_by_tenant")
     st.caption(f"Updated {until:%H:%M:%S} UTC" + (f" · refreshing every {refresh}" if every else ""))
 

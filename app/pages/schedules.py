@@ -12,6 +12,7 @@ import streamlit as st
 import jobtypes
 from app import actions, auth, data, widgets
 from app.checked import run_checked_action
+from app.text import readable, when
 
 SCHEDULABLE = [entry.name for entry in sorted(jobtypes.CATALOGUE, key=lambda e: e.name) if entry.trigger is None]
 
@@ -40,10 +41,24 @@ def preview(cron: str, timezone: str) -> bool:
 
 if rows:
     df = pd.DataFrame(rows)
+    # Fire times in each schedule's own timezone (the tenant's), as the cron reads them.
+    local = "%a %d %b %Y %H:%M %Z"
+    df["next_run_at"] = [when(v, z, local) for v, z in zip(df["next_run_at"], df["timezone"], strict=True)]
+    df["last_fired_at"] = [when(v, z, local) for v, z in zip(df["last_fired_at"], df["timezone"], strict=True)]
+    df["enabled"] = ["yes" if v else "no" for v in df["enabled"]]
     st.dataframe(
-        df[["id", "tenant", "job_type", "cron", "timezone", "enabled", "next_run_at", "last_fired_at", "last_status"]],
+        readable(df[["id", "tenant", "job_type", "cron", "timezone", "enabled", "next_run_at", "last_fired_at",
+                     "last_status"]]),
         hide_index=True, key="schedules_table",
+        column_config={
+            "job_type": st.column_config.TextColumn("Job type"),
+            "timezone": st.column_config.TextColumn("Timezone"),
+            "next_run_at": st.column_config.TextColumn("Next run (its timezone)"),
+            "last_fired_at": st.column_config.TextColumn("Last fired (its timezone)"),
+            "last_status": st.column_config.TextColumn("Last job"),
+        },
     )  # fmt: skip
+    st.caption("Times are in each schedule's timezone, which is its tenant's.")
 else:
     st.info("No schedules yet.")
 

@@ -17,9 +17,10 @@ import streamlit as st
 from app import auth, data, widgets
 from app.sweep_actions import submit_sweep
 from app.sweep_form import DEFAULT_FEE_BPS, InvalidSweep, available_tickers
+from app.text import plural
 from db import sweeps
 from db.auth import Forbidden
-from db.blobs import BlobError, blob_key, make_blob_store
+from db.blobs import BlobError, BlobNotFound, blob_key, make_blob_store
 from db.export import neutralise
 from jobtypes import TRADING_SWEEP
 
@@ -49,11 +50,17 @@ def _read(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _label(row: dict[str, Any]) -> str:
+    """``#12 · Acme · BTC-USD SMA fast 5–20 slow 20–60 step 5``; params that are not a sweep's say so."""
     p = row["params"] or {}
-    fast, slow = p.get("fast_range", ["?", "?"]), p.get("slow_range", ["?", "?"])
+    head = f"#{row['id']} · {row['tenant']}"
+    fast, slow = p.get("fast_range"), p.get("slow_range")
+    if not (p.get("ticker") and isinstance(fast, list | tuple) and isinstance(slow, list | tuple)):
+        return f"{head} · params not readable as a sweep"
+    if len(fast) != 2 or len(slow) != 2:
+        return f"{head} · {p['ticker']} · params not readable as a sweep"
     return (
-        f"#{row['id']} · {row['tenant']} · {p.get('ticker', '?')} {p.get('strategy_type', 'SMA')} "
-        f"fast {fast[0]}–{fast[1]} slow {slow[0]}–{slow[1]} step {p.get('step', 1)}"
+        f"{head} · {p['ticker']} {p.get('strategy_type') or 'SMA'} "
+        f"fast {fast[0]}–{fast[1]} slow {slow[0]}–{slow[1]} step {p.get('step') or 1}"
     )
 
 
@@ -76,7 +83,8 @@ def submit_form() -> None:
         st.info("No tenants yet: an admin creates them on the Admin page.")
         return
     editor = actor.can("EDITOR")
-    with st.form("sweep_form"):
+    # Enter in a number field must not queue a sweep: only the button does.
+    with st.form("sweep_form", enter_to_submit=False):
         c1, c2, c3 = st.columns(3)
         tenant_id = c1.selectbox("Tenant", list(names), format_func=lambda i: names[i], key="sw_tenant")
         ticker = c2.selectbox(
@@ -172,7 +180,8 @@ def show_sweep(job_id: int) -> None:
         st.warning(f"There is no trading sweep #{job_id}.")
         return
     if sweep["status"] != "COMPLETED" or not sweep["result"]:
-        st.info(f"Sweep #{job_id} is {sweep['status']}." + (f" {sweep['error']}" if sweep["error"] else ""))
+        why = f" {sweep['error']}" if sweep["error"] else ""
+        st.info(f"Sweep #{job_id} is {sweep['status'].lower()}, so it has no results to show.{why}")
         return
     result: dict[str, Any] = sweep["result"]
     params: dict[str, Any] = result.get("params") or sweep["params"] or {}
@@ -185,17 +194,25 @@ def show_sweep(job_id: int) -> None:
     m[2].metric("Best Sharpe", f"{best['sharpe']:.3f}" if best and best.get("sharpe") is not None else "—")
     m[3].metric("Daily bars", f"{report.get('bars', 0):,}")
     gaps, nulls = (report.get(k, {}).get("count", 0) for k in ("gaps", "null_rows"))
-    st.caption(
-        f"{report.get('ticker', params.get('ticker'))} {report.get('first')} .. {report.get('last')} "
-        f"({report.get('calendar', '?')} calendar) · {nulls} null rows dropped, {gaps} missing days, not filled · "
-        f"{result.get('execution', '')} · fees {params.get('fee_bps')} bps per side"
-    )
+    parts = [
+        f"{report.get('ticker') or params.get('ticker') or 'ticker unknown'}"
+        + (f" {report['first']} to {report['last']}" if report.get("first") and report.get("last") else ""),
+        f"{report['calendar']} calendar" if report.get("calendar") else "",
+        f"{plural(nulls, 'null row')} dropped, {plural(gaps, 'missing day')}, not filled",
+        str(result.get("execution") or ""),
+        f"fees {params['fee_bps']} bps per side" if params.get("fee_bps") is not None else "",
+    ]
+    st.caption(" · ".join(p for p in parts if p))
     store_url = data.settings().blob_url
     csv_key = result.get("csv_key") or blob_key(sweep["tenant_id"], job_id, "sweep.csv")
     try:
         body = _blob(store_url, csv_key)
+    except BlobNotFound:
+        st.warning(f"The result table of sweep #{job_id} is no longer in the blob store ({csv_key}). "
+                   "Rerun the sweep from its job page to compute it again.")  # fmt: skip
+        return
     except BlobError as exc:
-        st.error(f"The sweep table is not readable: {exc}")
+        st.error(f"The sweep table could not be read from the blob store: {exc}")
         return
     table = pd.read_csv(io.BytesIO(body))
     st.subheader("Sharpe over (fast, slow)")
@@ -207,7 +224,7 @@ def show_sweep(job_id: int) -> None:
         try:
             equity = pd.read_csv(io.BytesIO(_blob(store_url, result["equity_key"])), index_col="date", parse_dates=True)
         except BlobError as exc:
-            st.error(f"The equity curve is not readable: {exc}")
+            st.warning(f"The equity curve could not be read from the blob store: {exc}")
         else:
             st.plotly_chart(equity_figure(equity, best, strategy), key="sweep_equity")
     st.subheader(f"Top {len(result.get('top') or [])} pairs by Sharpe")
@@ -242,8 +259,16 @@ else:
     # A ?sweep= link picks the sweep once; after that the selectbox leads (and updates the URL).
     if wanted and wanted != st.session_state.get("sw_url") and wanted.isdigit() and int(wanted) in by_id:
         st.session_state["sw_pick"] = int(wanted)
+    elif st.session_state.get("sw_pick") not in by_id:
+        # Open on the newest sweep that has results, not on a failed or cancelled one.
+        st.session_state["sw_pick"] = next(
+            (i for i, r in by_id.items() if r["status"] == "COMPLETED"), next(iter(by_id))
+        )
     chosen = st.selectbox(
-        "Sweep", list(by_id), key="sw_pick", format_func=lambda i: f"{_label(by_id[i])} · {by_id[i]['status']}"
+        "Sweep",
+        list(by_id),
+        key="sw_pick",
+        format_func=lambda i: f"{_label(by_id[i])} · {by_id[i]['status'].lower()}",
     )
     if chosen is not None:
         st.query_params["sweep"] = st.session_state["sw_url"] = str(chosen)

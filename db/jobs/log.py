@@ -54,8 +54,13 @@ def record_related(
     action: str,
     url: str | None = None,
     at: dt.datetime | None = None,
+    label: str | None = None,
 ) -> None:
-    """Note an external record the job read or wrote (action READ, CREATE or UPDATE)."""
+    """Note an external record the job read or wrote (action READ, CREATE or UPDATE).
+
+    ``label`` is what people know the record by (an invoice number, an order name, an email):
+    record lookup finds the job by it as well as by the id.
+    """
     if action not in RECORD_ACTIONS:
         raise ValueError(f"action must be one of {', '.join(RECORD_ACTIONS)}, not {action!r}")
     session.execute(
@@ -65,6 +70,7 @@ def record_related(
             system=system,
             record_type=record_type,
             record_id=str(record_id),
+            record_label=label[:255] if label else None,
             action=action,
             url=url,
             at=at or utcnow(),

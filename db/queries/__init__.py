@@ -18,7 +18,8 @@ from db.queries.activity import (
     workflow_settings,
 )
 from db.queries.clients import SYSTEMS, connections, health_board
-from db.queries.jobs import Cursor, JobDetail, JobPage, browse_jobs, count_jobs, job_detail, lookup_record
+from db.queries.jobs import Cursor, JobDetail, JobPage, browse_jobs, count_jobs, job_detail
+from db.queries.lookup import lookup_jobs, lookup_record
 from db.queries.overview import Kpis, duration_percentiles, jobs_over_time, kpis, volume_by_tenant
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "job_types",
     "jobs_over_time",
     "kpis",
+    "lookup_jobs",
     "lookup_record",
     "schedules",
     "tenants",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.filters import JobFilter
@@ -26,7 +26,6 @@ def stored_link(_system: str, _record_type: str, _record_id: str, _org: str | No
 
 PAGE_SIZE = 50
 LINEAGE_MAX = 50  # a rerun chain longer than this is cut (and says so)
-LOOKUP_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -157,6 +156,7 @@ def job_detail(session: Session, job_id: int, *, link: RecordLink = stored_link)
             RelatedRecord.system,
             RelatedRecord.record_type,
             RelatedRecord.record_id,
+            RelatedRecord.record_label.label("name"),
             RelatedRecord.action,
             RelatedRecord.url,
             RelatedRecord.at,
@@ -196,65 +196,3 @@ def job_detail(session: Session, job_id: int, *, link: RecordLink = stored_link)
         reruns += children
         frontier = [c["id"] for c in children]
     return JobDetail(job, steps, records, ancestors, reruns[:LINEAGE_MAX])
-
-
-def _id_variants(query: str) -> list[str]:
-    q = query.strip()
-    bare = q.lstrip("#")
-    return sorted({q, q.upper(), q.lower(), bare, bare.upper(), "#" + bare})
-
-
-def lookup_record(
-    session: Session,
-    query: str,
-    tenant_ids: tuple[int, ...] = (),
-    limit: int = LOOKUP_LIMIT,
-    *,
-    link: RecordLink = stored_link,
-) -> list[dict[str, Any]]:
-    """Every job that read or wrote the external record ``query``, newest first.
-
-    Matches the record id exactly (an index lookup), trying common spellings: any case, and
-    with or without a leading ``#`` (Shopify order names).
-    """
-    if not query.strip():
-        return []
-    cond: ColumnElement[bool] = RelatedRecord.record_id.in_(_id_variants(query))
-    if tenant_ids:
-        cond = and_(cond, RelatedRecord.tenant_id.in_(tenant_ids))
-    rows = session.execute(
-        select(
-            RelatedRecord.job_id,
-            Tenant.name.label("tenant"),
-            RelatedRecord.tenant_id,
-            RelatedRecord.system,
-            RelatedRecord.record_type,
-            RelatedRecord.record_id,
-            RelatedRecord.action,
-            RelatedRecord.url,
-            RelatedRecord.at,
-            PipelineJob.job_type,
-            PipelineJob.status,
-            PipelineJob.created_at,
-        )
-        .join(PipelineJob, PipelineJob.id == RelatedRecord.job_id)
-        .join(Tenant, Tenant.id == RelatedRecord.tenant_id)
-        .where(cond)
-        .order_by(RelatedRecord.at.desc(), RelatedRecord.id.desc())
-        .limit(limit)
-    ).mappings()
-    out = [dict(r) for r in rows]
-    orgs: dict[tuple[int, str], str | None] = {}
-    if out:
-        tenants = {r["tenant_id"] for r in out}
-        for tid, system, org in session.execute(
-            select(Connection.tenant_id, Connection.system, Connection.external_org_id).where(
-                Connection.tenant_id.in_(tenants)
-            )
-        ):
-            orgs[(tid, system)] = org
-    for r in out:
-        r["link"] = link(
-            r["system"], r["record_type"], r["record_id"], orgs.get((r["tenant_id"], r["system"])), r.pop("url")
-        )
-    return out

@@ -44,6 +44,25 @@ _INVOICES = [
 SEED_EPOCH = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
+def contact_id(index: int) -> str:
+    """The ContactID of the ``index``-th seeded contact (the same at every start)."""
+    return str(uuid.uuid5(_NS, f"contact-{index}"))
+
+
+def invoice_id(number: str) -> str:
+    """The InvoiceID of the seeded invoice ``number`` (e.g. INV-0042; the same at every start)."""
+    return str(uuid.uuid5(_NS, f"invoice-{number}"))
+
+
+def seeded_invoices() -> list[dict[str, str]]:
+    """The seeded invoices as the demo's history refers to them: number, id, status, contact."""
+    return [
+        {"number": number, "invoice_id": invoice_id(number), "status": status, "contact_id": contact_id(ci),
+         "contact": _CONTACTS[ci][0], "email": _CONTACTS[ci][3]}
+        for number, ci, _description, _qty, _unit, status, _days in _INVOICES
+    ]  # fmt: skip
+
+
 def ms_date(value: dt.datetime) -> str:
     """Xero's .NET JSON date: ``/Date(1439434356790+0000)/``."""
     return f"/Date({int(value.timestamp() * 1000)}+0000)/"
@@ -146,7 +165,7 @@ def seed() -> None:
         CONSENT[0] = None
         org = Org(DEMO_TENANT_ID, DEMO_TENANT_NAME, country="AU")
         for i, (name, first, last, email) in enumerate(_CONTACTS):
-            cid = str(uuid.uuid5(_NS, f"contact-{i}"))
+            cid = contact_id(i)
             when = SEED_EPOCH + dt.timedelta(hours=i)
             org.contacts[cid] = {
                 "ContactID": cid,
@@ -166,7 +185,7 @@ def seed() -> None:
             }
         contact_ids = list(org.contacts)
         for j, (number, ci, description, qty, unit, status, days) in enumerate(_INVOICES):
-            iid = str(uuid.uuid5(_NS, f"invoice-{number}"))
+            iid = invoice_id(number)
             issued = dt.datetime(2026, 11, 26, tzinfo=dt.UTC) - dt.timedelta(days=days)
             contact = org.contacts[contact_ids[ci]]
             invoice = build_invoice(

@@ -52,11 +52,11 @@ def reconcile(ctx: JobContext, hubspot: HubSpotClient, task: Task, options: Asan
     contact = read_object(hubspot, "contacts", deal.contact_ids[0], ["email", prop])
     if contact is None:
         return "the deal's contact no longer exists"
-    ctx.record("hubspot", "contact", contact.id, "READ")
+    ctx.record("hubspot", "contact", contact.id, "READ", label=contact.get("email"))
     if contact.get(prop) == done_on:
         return "unchanged"
     hubspot.update_contact(contact.id, {prop: done_on})
-    ctx.record("hubspot", "contact", contact.id, "UPDATE")
+    ctx.record("hubspot", "contact", contact.id, "UPDATE", label=contact.get("email"))
     ctx.step(f"Task {task.gid} completed: HubSpot contact {contact.id} {prop}={done_on}")
     return "updated"
 
@@ -73,7 +73,7 @@ def asana_task_reconcile(ctx: JobContext, params: dict[str, Any]) -> dict[str, A
             task = clients.asana().get_task(gid)
         except NotFound:
             raise PermanentJobError(f"Asana task {gid} does not exist; was it deleted?") from None
-        ctx.record("asana", "task", task.gid, "READ", task.permalink_url)
+        ctx.record("asana", "task", task.gid, "READ", task.permalink_url, label=task.name)
         outcome = reconcile(ctx, clients.hubspot(), task, options)
     ctx.step(f"Task {gid}: {outcome}")
     return {"task": gid, "outcome": outcome}
@@ -105,7 +105,7 @@ def asana_tasks_poll(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     with JobClients(ctx) as clients:
         hubspot = clients.hubspot()
         for task in clients.asana().tasks_modified_since(project, since):
-            ctx.record("asana", "task", task.gid, "READ", task.permalink_url)
+            ctx.record("asana", "task", task.gid, "READ", task.permalink_url, label=task.name)
             try:
                 outcome = reconcile(ctx, hubspot, task, setting.options)
             except (PermanentJobError, IntegrationError) as exc:

@@ -39,7 +39,7 @@ def read_deal(ctx: JobContext, hubspot: HubSpotClient, deal_id: str, *, why: str
         deal = hubspot.get_deal(deal_id)
     except NotFound:
         raise PermanentJobError(f"HubSpot deal {deal_id}{why} does not exist; was it deleted?") from None
-    ctx.record("hubspot", "deal", deal.id, "READ")
+    ctx.record("hubspot", "deal", deal.id, "READ", label=deal.get("dealname"))
     return deal
 
 
@@ -75,7 +75,7 @@ def hubspot_deal_won_to_asana(ctx: JobContext, params: dict[str, Any]) -> dict[s
         ctx.step(f"Looking for an onboarding task of deal {deal.id} in Asana project {project}")
         existing = _existing_task(asana, project, deal)
         if existing is not None:
-            ctx.record("asana", "task", existing.gid, "READ")
+            ctx.record("asana", "task", existing.gid, "READ", label=existing.name)
             ctx.step(f"Asana task {existing.gid} already onboards this deal: nothing to create")
             return {"deal": deal.id, "task": existing.gid, "created": False}
 
@@ -86,7 +86,7 @@ def hubspot_deal_won_to_asana(ctx: JobContext, params: dict[str, Any]) -> dict[s
         notes = _notes(deal, company, contact, clients.connection_org("hubspot"))
         ctx.step(f"Creating the Asana task {name!r} due {due.isoformat()}")
         task = asana.create_task(project, name, assignee=options.assignee, due_on=due, notes=notes)
-        ctx.record("asana", "task", task.gid, "CREATE", task.permalink_url)
+        ctx.record("asana", "task", task.gid, "CREATE", task.permalink_url, label=task.name)
         ctx.step(f"Created Asana task {task.gid}")
         return {"deal": deal.id, "task": task.gid, "created": True, "due_on": due.isoformat()}
 
@@ -98,7 +98,8 @@ def _first(
         return None
     found = read_object(hubspot, object_type, ids[0], properties)
     if found is not None:
-        ctx.record("hubspot", object_type[:-1] if object_type != "companies" else "company", found.id, "READ")
+        kind = object_type[:-1] if object_type != "companies" else "company"
+        ctx.record("hubspot", kind, found.id, "READ", label=found.get("email") or found.get("name"))
     return found
 
 

@@ -55,7 +55,7 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
             order = clients.shopify().get_order(order_ref)
         except NotFound:
             raise PermanentJobError(f"Shopify order {order_ref} does not exist in {shop}; was it deleted?") from None
-        ctx.record("shopify", "order", str(order.legacy_id), "READ")
+        ctx.record("shopify", "order", str(order.legacy_id), "READ", label=order.name)
         if (order.financial_status or "").upper() in UNPAID or order.cancelled_at is not None:
             state = "cancelled" if order.cancelled_at else order.financial_status
             ctx.step(f"Order {order.name} is {state}: no invoice")
@@ -68,7 +68,7 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
         contact_id = _find_contact(ctx, xero, email)
         existing = _existing_invoice(xero, order.name, contact_id) if contact_id else None
         if existing is not None:
-            ctx.record("xero", "invoice", existing.invoice_id, "READ")
+            ctx.record("xero", "invoice", existing.invoice_id, "READ", label=existing.invoice_number)
             ctx.step(f"Xero already has invoice {existing.invoice_number} for order {order.name}: nothing to create")
             return _result(order, existing, created=False)
 
@@ -87,7 +87,7 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
             f"amounts {draft.line_amount_types}, total {order.total} incl. tax {order.total_tax})"
         )
         created = xero.create_invoice(draft, idempotency_key=idempotency_key(shop, order.legacy_id))
-        ctx.record("xero", "invoice", created.invoice_id, "CREATE")
+        ctx.record("xero", "invoice", created.invoice_id, "CREATE", label=created.invoice_number)
         # The create's answer may be Xero replaying an earlier attempt's answer for this key:
         # read the invoice as Xero holds it now before reporting it.
         stored = xero.get_invoice(created.invoice_id)
@@ -103,13 +103,13 @@ def _find_contact(ctx: JobContext, xero: XeroClient, email: str) -> str | None:
     found = xero.find_contacts_by_email(email)
     if not found:
         return None
-    ctx.record("xero", "contact", found[0].contact_id, "READ")
+    ctx.record("xero", "contact", found[0].contact_id, "READ", label=email)
     return found[0].contact_id
 
 
 def _create_contact(ctx: JobContext, xero: XeroClient, email: str) -> str:
     contact = xero.create_contact(NewContact(name=email, email_address=email), idempotency_key=contact_key(email))
-    ctx.record("xero", "contact", contact.contact_id, "CREATE")
+    ctx.record("xero", "contact", contact.contact_id, "CREATE", label=email)
     ctx.step(f"Created Xero contact {contact.contact_id} for {email}")
     return contact.contact_id
 

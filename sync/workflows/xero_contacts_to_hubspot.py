@@ -112,12 +112,13 @@ def xero_contacts_to_hubspot(ctx: JobContext, params: dict[str, Any]) -> dict[st
 
 def _upsert(ctx: JobContext, hubspot: HubSpotClient, batch: list[Contact]) -> tuple[int, int]:
     for contact in batch:
-        ctx.record("xero", "contact", contact.contact_id, "READ")
+        ctx.record("xero", "contact", contact.contact_id, "READ", label=contact.email_address)
     # Two Xero contacts may share an email: the later one (in update order) wins.
     by_email = {hubspot_properties(c)["email"]: hubspot_properties(c) for c in batch}
     results = hubspot.upsert_contacts_by_email(list(by_email.values()))
     created = 0
     for result in results:
         created += result.created
-        ctx.record("hubspot", "contact", result.record.id, "CREATE" if result.created else "UPDATE")
+        action = "CREATE" if result.created else "UPDATE"
+        ctx.record("hubspot", "contact", result.record.id, action, label=result.record.get("email"))
     return created, len(results) - created

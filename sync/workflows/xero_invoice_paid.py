@@ -51,7 +51,7 @@ def xero_invoice_paid(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]
         xero = clients.xero()
         ctx.step(f"Fetching Xero invoice {invoice_id}")
         invoice = xero.get_invoice(invoice_id)  # NotFound: "Xero has no invoice <id>" (permanent)
-        ctx.record("xero", "invoice", invoice.invoice_id, "READ")
+        ctx.record("xero", "invoice", invoice.invoice_id, "READ", label=invoice.invoice_number)
         number = invoice.invoice_number or invoice.invoice_id
         if not invoice.is_paid:
             ctx.step(f"Invoice {number} is {invoice.status}, not PAID: nothing to do")
@@ -60,7 +60,7 @@ def xero_invoice_paid(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]
         email = invoice.contact.email_address
         if not email:
             contact = xero.get_contact(invoice.contact.contact_id)
-            ctx.record("xero", "contact", contact.contact_id, "READ")
+            ctx.record("xero", "contact", contact.contact_id, "READ", label=contact.email_address)
             email, first, last = contact.email_address, contact.first_name, contact.last_name
         else:
             first = last = None
@@ -108,10 +108,10 @@ def _update_contact(
                 {"id": exc.existing_id, "createdAt": dt.datetime.now(dt.UTC), "updatedAt": dt.datetime.now(dt.UTC)}
             )
         else:
-            ctx.record("hubspot", "contact", created.id, "CREATE")
+            ctx.record("hubspot", "contact", created.id, "CREATE", label=email)
             ctx.step(f"Created HubSpot contact {created.id} for {email} with {_shown(want)}")
             return created.id, "created"
-    ctx.record("hubspot", "contact", contact.id, "READ")
+    ctx.record("hubspot", "contact", contact.id, "READ", label=email)
     current = {k: contact.get(k) for k in want}
     if current == want:
         ctx.step(f"HubSpot contact {contact.id} already shows this payment: no update")
@@ -121,7 +121,7 @@ def _update_contact(
         ctx.step(f"HubSpot contact {contact.id} shows a later payment ({stored_date}): not overwritten")
         return contact.id, "newer payment kept"
     hubspot.update_contact(contact.id, want)
-    ctx.record("hubspot", "contact", contact.id, "UPDATE")
+    ctx.record("hubspot", "contact", contact.id, "UPDATE", label=email)
     ctx.step(f"Updated HubSpot contact {contact.id}: {_shown(want)}")
     return contact.id, "updated"
 
@@ -134,12 +134,12 @@ def _close_deal(ctx: JobContext, hubspot: HubSpotClient, deal_id: str, won: str,
         raise PermanentJobError(
             f"HubSpot deal {deal_id} (referenced by invoice {number}) does not exist; was it deleted?"
         ) from None
-    ctx.record("hubspot", "deal", deal.id, "READ")
+    ctx.record("hubspot", "deal", deal.id, "READ", label=deal.get("dealname"))
     if deal.stage == won:
         ctx.step(f"Deal {deal.id} is already closed won")
         return "already closed won"
     hubspot.update_deal_stage(deal.id, won)
-    ctx.record("hubspot", "deal", deal.id, "UPDATE")
+    ctx.record("hubspot", "deal", deal.id, "UPDATE", label=deal.get("dealname"))
     ctx.step(f"Moved deal {deal.id} from {deal.stage} to {won}")
     return "moved to closed won"
 

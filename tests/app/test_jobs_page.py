@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
-from dashboard_seed import Seeded
+from dashboard_seed import INVOICE_ID, Seeded
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -81,10 +82,10 @@ def test_rerun_with_edited_params_validates_the_json(
     at.text_area(key=f"edit_params_{seeded.invoice_job}").input("[1, 2").run()
     at.button(key="job_rerun_edited").click().run()
     assert "not valid JSON" in at.error[0].value
-    at.text_area(key=f"edit_params_{seeded.invoice_job}").input('{"invoice_id": "INV-9"}').run()
+    at.text_area(key=f"edit_params_{seeded.invoice_job}").input(json.dumps({"invoice_id": INVOICE_ID})).run()
     at.button(key="job_rerun_edited").click().run()
     (new,) = _reruns(db_session, seeded.invoice_job)
-    assert new.params == {"invoice_id": "INV-9"}
+    assert new.params == {"invoice_id": INVOICE_ID}
 
 
 def test_rerun_with_edited_params_shows_each_bad_field_and_queues_nothing(
@@ -96,7 +97,7 @@ def test_rerun_with_edited_params_shows_each_bad_field_and_queues_nothing(
     at.text_area(key=f"edit_params_{seeded.invoice_job}").input('{"invoice": "INV-9"}').run()  # a typo
     at.button(key="job_rerun_edited").click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["invoice_id: Field required"]
+    assert [e.value for e in at.error] == ["invoice_id is required."]
     assert "Nothing was saved or queued" in at.warning[0].value
     assert not any("pydantic" in e.value or "http" in e.value for e in at.error)
     assert _reruns(db_session, seeded.invoice_job) == []
@@ -113,8 +114,28 @@ def test_a_one_click_rerun_of_params_that_no_longer_validate_says_why_per_field(
     at.run()
     at.button(key="job_rerun").click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["invoice_id: Field required"]
+    assert [e.value for e in at.error] == ["invoice_id is required."]
     assert len(_reruns(db_session, seeded.rerun_child)) == before
+
+
+@pytest.mark.parametrize(
+    ("edited", "says"),
+    [
+        ('{"invoice_id": 12345}', "invoice_id must be text in quotes, not the number 12345."),
+        ('{"invoice_id": "INV-0042"}', "must be the Xero InvoiceID"),
+    ],
+)
+def test_validate_and_rerun_refuses_what_the_workflow_would_refuse_at_once(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session, edited: str, says: str
+) -> None:
+    at = app("EDITOR", "pages/jobs.py", query={"job": str(seeded.invoice_job)})
+    at.switch_page("pages/jobs.py").run()
+    at.text_area(key=f"edit_params_{seeded.invoice_job}").input(edited).run()
+    at.button(key="job_rerun_edited").click().run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and says in at.error[0].value
+    assert "pydantic" not in at.error[0].value and "http" not in at.error[0].value
+    assert _reruns(db_session, seeded.invoice_job) == []
 
 
 def test_an_editor_cancels_a_queued_job(app: Callable[..., AppTest], db_session: Session) -> None:
@@ -126,6 +147,19 @@ def test_an_editor_cancels_a_queued_job(app: Callable[..., AppTest], db_session:
     at.button(key="job_cancel").click().run()
     assert not at.exception, at.exception
     assert db_session.scalar(select(PipelineJob.status).where(PipelineJob.id == queued)) == "CANCELLED"
+    assert at.success[0].value == f"Job #{queued} is cancelled."
+
+
+def test_cancelling_a_running_job_says_it_stops_at_its_next_checkpoint(
+    app: Callable[..., AppTest], db_session: Session
+) -> None:
+    running = db_session.scalar(select(PipelineJob.id).where(PipelineJob.status == "RUNNING"))
+    db_session.rollback()
+    at = app("EDITOR", "pages/jobs.py", query={"job": str(running)})
+    at.switch_page("pages/jobs.py").run()
+    at.button(key="job_cancel").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == f"Job #{running} is running — it will stop at its next checkpoint."
 
 
 def test_bulk_rerun_states_the_count_before_it_runs(
@@ -133,20 +167,35 @@ def test_bulk_rerun_states_the_count_before_it_runs(
 ) -> None:
     at = app("EDITOR", "pages/jobs.py")
     at.multiselect(key="jf_tenants").select(seeded.bolt).run()
+    at.multiselect(key="jf_statuses").select("FAILED").run()
     at.button(key="bulk_start").click().run()
-    assert at.warning[0].value == "Rerun 2 failed jobs?"
+    assert at.warning[0].value == "Rerun 2 matching jobs?"
+    assert at.button(key="bulk_confirm").label == "Yes, rerun 2 jobs"
     at.button(key="bulk_confirm").click().run()
     assert not at.exception, at.exception
     reruns = db_session.scalars(
         select(PipelineJob).where(PipelineJob.created_by == "editor@example.com", PipelineJob.tenant_id == seeded.bolt)
     ).all()
     assert len(reruns) == 2 and {r.status for r in reruns} == {"QUEUED"}
+    assert at.success[0].value.startswith("Queued 2 reruns")
+
+
+def test_bulk_cancel_states_the_count_and_says_what_happened(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    at = app("EDITOR", "pages/jobs.py")
+    at.button(key="bulk_cancel_start").click().run()
+    assert at.warning[0].value.startswith("Cancel 2 queued or running jobs?")
+    at.button(key="bulk_cancel_confirm").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == "Cancelled 1 job; 1 running job will stop at the next checkpoint."
 
 
 @pytest.mark.parametrize("role", ["VIEWER"])
 def test_a_viewer_cannot_start_a_bulk_rerun_or_export(app: Callable[..., AppTest], role: str) -> None:
     at = app(role, "pages/jobs.py")
     assert at.button(key="bulk_start").disabled and at.button(key="export_start").disabled
+    assert at.button(key="bulk_cancel_start").disabled
 
 
 def test_an_editor_exports_the_filtered_jobs(app: Callable[..., AppTest], db_session: Session) -> None:

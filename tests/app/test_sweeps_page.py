@@ -297,7 +297,41 @@ def test_picking_another_sweep_after_a_link_shows_that_one(
     assert not at.exception, at.exception
     assert at.query_params["sweep"] == str(failed.id)
     assert not at.get("plotly_chart") and not at.get("download_button")
-    assert f"Sweep #{failed.id} is FAILED. SweepRejected: the longest slow window" in at.info[-1].value
+    assert (
+        f"Sweep #{failed.id} is failed, so it has no results to show. SweepRejected: the longest" in at.info[-1].value
+    )
+
+
+def test_the_page_opens_on_the_newest_sweep_with_results_never_on_unreadable_params(
+    app_db: Any, db_session: Session, seeded: Seeded, finished_sweep: tuple[int, dict[str, Any]]
+) -> None:
+    # Newer than the finished sweep: one that failed and one whose params are not a sweep's.
+    for params in ({**EXAMPLE, "ticker": "SPY"}, {"demo": True}):
+        db_session.add(PipelineJob(tenant_id=seeded.bolt, job_type="trading-sweep", status="FAILED", params=params,
+                                   error="the price feed answered 503"))  # fmt: skip
+    db_session.commit()
+    at = page("VIEWER")
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sw_pick").value == finished_sweep[0]
+    assert len(at.get("plotly_chart")) == 2
+    labels = at.selectbox(key="sw_pick").options
+    assert not any("?" in label or "None" in label for label in labels)
+    assert any("params not readable as a sweep" in label for label in labels)
+
+
+def test_the_result_table_missing_from_the_blob_store_is_said_in_words(
+    app_db: Any, db_session: Session, seeded: Seeded, finished_sweep: tuple[int, dict[str, Any]], tmp_path: Path
+) -> None:
+    (tmp_path / "blobs" / finished_sweep[1]["csv_key"]).unlink()
+    at = page("VIEWER", {"sweep": str(finished_sweep[0])})
+    assert not at.exception, at.exception
+    assert "is no longer in the blob store" in at.warning[0].value and "no blob '" not in at.warning[0].value
+
+
+def test_only_the_button_queues_a_sweep_enter_in_a_number_field_does_not(app_db: Any) -> None:
+    at = page("EDITOR")
+    (form,) = at.get("form")
+    assert form.proto.form.enter_to_submit is False
 
 
 def test_the_sweep_list_reads_progress_on_both_databases(session: Session) -> None:

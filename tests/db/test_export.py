@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from dashboard_seed import Seeded, seed
+from dashboard_seed import INVOICE_ID, Seeded, seed
 from sqlalchemy.orm import Session
 
 from db.blobs import make_blob_store
@@ -51,14 +51,19 @@ def test_the_export_streams_in_chunks_and_reports_progress(session: Session, dat
 
 def test_a_jobs_related_records_export_has_deep_links(session: Session, data: Seeded) -> None:
     rows = _rows(list(related_records_csv(session, data.invoice_job, link=record_url)))
-    assert [r["record_id"] for r in rows] == ["INV-0042", "901"]
+    assert [r["record_id"] for r in rows] == [INVOICE_ID, "901"]
     assert rows[1]["link"] == "https://app.hubspot.com/contacts/62515/record/0-1/901"
 
 
 def test_filenames_name_the_tenant_and_the_range() -> None:
     start, end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
     name = export_filename("jobs", ["Acme Outdoor Co"], start, end)
-    assert name == "zixly-jobs-acme-outdoor-co-20261101-20261126.csv"
+    assert name == "zixly-jobs-acme-outdoor-co-20261101-20261125.csv"  # the end is exclusive: the 25th is last
+    named = export_filename("jobs", ["Acme Outdoor Co"], start, end, job_types=["xero-invoice-paid"],
+                            statuses=["FAILED", "CANCELLED"], text="INV-0042")  # fmt: skip
+    assert (
+        named == "zixly-jobs-acme-outdoor-co-xero-invoice-paid-failed-cancelled-matching-inv-0042-20261101-20261125.csv"
+    )
     assert export_filename("jobs", [], None, None, today=dt.date(2026, 11, 26)) == (
         "zixly-jobs-all-tenants-start-20261126.csv"
     )

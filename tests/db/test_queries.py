@@ -6,7 +6,7 @@ import datetime as dt
 
 import dashboard_seed
 import pytest
-from dashboard_seed import Seeded, seed
+from dashboard_seed import INVOICE_ID, Seeded, seed
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -80,8 +80,8 @@ def test_a_job_detail_has_steps_records_with_deep_links_and_lineage(session: Ses
     detail = queries.job_detail(session, data.invoice_job, link=record_url)
     assert detail is not None and detail.job["tenant"] == "Acme Outdoor"
     assert [s["message"] for s in detail.steps] == ["GET invoice", "contact updated"]
-    links = {r["record_id"]: r["link"] for r in detail.records}
-    assert links["INV-0042"] == "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=INV-0042"
+    links = {r["name"] or r["record_id"]: r["link"] for r in detail.records}
+    assert links["INV-0042"] == f"https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={INVOICE_ID}"
     assert links["901"] == "https://app.hubspot.com/contacts/62515/record/0-1/901"
     middle = queries.job_detail(session, data.rerun_child)
     assert middle is not None
@@ -93,9 +93,10 @@ def test_a_job_detail_has_steps_records_with_deep_links_and_lineage(session: Ses
 
 
 def test_record_lookup_finds_every_job_newest_first(session: Session, data: Seeded) -> None:
-    rows = queries.lookup_record(session, "inv-0042", link=record_url)
+    rows = queries.lookup_record(session, "inv-0042", link=record_url)  # the invoice number, any case
     assert len(rows) == 2 and rows[0]["at"] > rows[1]["at"]
     assert rows[1]["job_id"] == data.invoice_job
+    assert [r["job_id"] for r in queries.lookup_record(session, INVOICE_ID.upper())] == [r["job_id"] for r in rows]
     order = queries.lookup_record(session, "1042", link=record_url)  # Shopify order name without '#'
     assert (order[0]["tenant"], order[0]["record_id"], order[0]["link"]) == ("Bolt Bikes", "#1042", None)
     assert queries.lookup_record(session, "INV-0042", tenant_ids=(data.bolt,)) == []

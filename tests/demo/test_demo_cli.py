@@ -77,3 +77,17 @@ def test_python_m_demo_sandbox_serves_the_emulators(tmp_path: Path) -> None:
         finally:
             stop(proc)
     assert proc.returncode == 0, log.read_text()
+
+
+def test_the_records_the_demo_history_names_are_the_ones_the_sandbox_seeds() -> None:
+    from sandbox.shopify.orders import seed_orders
+
+    hubspot_store.reset()
+    deals = {i: d["properties"]["dealname"] for i, d in hubspot_store.objects["deals"].items()}
+    assert deals == demo_accounts.HUBSPOT_DEALS
+    assert {str(i): o["name"] for i, o in seed_orders().items()} == demo_accounts.SHOPIFY_ORDERS
+    xero_data.seed()
+    org = xero_data.ORGS[xero_data.DEMO_TENANT_ID]
+    for invoice in xero_data.seeded_invoices():
+        assert org.invoices[invoice["invoice_id"]]["InvoiceNumber"] == invoice["number"]
+        assert org.contacts[invoice["contact_id"]]["EmailAddress"] == invoice["email"]

@@ -35,9 +35,9 @@ def test_params_are_validated_naming_the_field_without_a_pydantic_dump() -> None
     assert jobtypes.validate_params(NOOP, {"sleep_ms": 5})["sleep_ms"] == 5
     with pytest.raises(InvalidParams) as err:
         jobtypes.validate_params(NOOP, {"sleep_ms": -1, "sleep": 5})
-    assert [(e.field, e.message) for e in err.value.errors] == [
-        ("sleep_ms", "Input should be greater than or equal to 0"),
-        ("sleep", "Extra inputs are not permitted"),
+    assert [str(e) for e in err.value.errors] == [
+        "sleep_ms must be at least 0, not the number -1",
+        "sleep is not a parameter of noop",
     ]
     assert "errors.pydantic.dev" not in str(err.value) and str(err.value).startswith("invalid params for noop: ")
     with pytest.raises(jobtypes.UnknownJobType, match="unknown job_type 'nope'"):

@@ -18,7 +18,7 @@ from dashboard_seed import Seeded, seed
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import actions
+from app import actions, bulk_actions
 from db.auth import Actor, Forbidden, create_api_token
 from db.blobs import LocalBlobStore
 from db.engine import make_engine, make_session_factory
@@ -37,8 +37,10 @@ Call = Callable[[Session, Actor, Seeded, dict[str, Any]], Any]
 MATRIX: dict[str, tuple[str, str, Call, bool]] = {
     "rerun": ("job.rerun", "EDITOR", lambda s, a, d, x: actions.rerun(s, a, d.invoice_job), False),
     "cancel": ("job.cancel", "EDITOR", lambda s, a, d, x: actions.cancel(s, a, x["queued"]), False),
-    "bulk_rerun": ("job.bulk_rerun", "EDITOR", lambda s, a, d, x: actions.bulk_rerun(
-        s, a, JobFilter(), confirmed_count=actions.failed_count(s, JobFilter())), False),
+    "bulk_rerun": ("job.bulk_rerun", "EDITOR", lambda s, a, d, x: bulk_actions.bulk_rerun(
+        s, a, JobFilter(), confirmed_count=bulk_actions.plan_rerun(s, JobFilter()).count), False),
+    "bulk_cancel": ("job.bulk_cancel", "EDITOR", lambda s, a, d, x: bulk_actions.bulk_cancel(
+        s, a, JobFilter(), confirmed_count=bulk_actions.cancel_count(s, JobFilter())), False),
     "export_jobs": ("jobs.export", "EDITOR", lambda s, a, d, x: b"".join(actions.export_jobs(s, a, JobFilter())),
                     False),
     "export_jobs_to_blob": ("jobs.export", "EDITOR", lambda s, a, d, x: actions.export_jobs_to_blob(
@@ -77,8 +79,8 @@ MATRIX: dict[str, tuple[str, str, Call, bool]] = {
 
 def test_the_matrix_covers_every_role_checked_action() -> None:
     checked = {
-        name for name, fn in inspect.getmembers(actions, inspect.isfunction)
-        if fn.__module__ == actions.__name__ and "require_role(" in inspect.getsource(fn)
+        name for module in (actions, bulk_actions) for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if fn.__module__ == module.__name__ and "require_role(" in inspect.getsource(fn)
     }  # fmt: skip
     assert checked == set(MATRIX)
 
