@@ -243,7 +243,7 @@ def test_each_asana_webhook_state_shows_on_the_clients_board_and_the_connections
     board = app("VIEWER", "pages/clients.py").dataframe[0].value
     [row] = [i for i in range(len(board)) if board["system"][i] == "asana" and board["status"][i] == "connected"]
     assert board["webhook"][row] == f"failed: {reason}"
-    assert board["health"][row] == "🔴 webhook failed"
+    assert board["health"][row] == "Webhook failed"
 
     page = app("ADMIN", "pages/connections.py")
     assert f"Webhook (on 1201000000000201): failed: {reason}" in [e.value for e in page.error]
