@@ -97,8 +97,11 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             expect(tab.get_by_text("No jobs match these filters.")).to_be_visible(timeout=T)
             with factory() as s:
                 now = dt.datetime.now(dt.UTC)
-                s.add(PipelineJob(tenant_id=tenant_id, job_type="noop", status="COMPLETED", params={"note": marker},
-                                  attempts=1, created_at=now, run_at=now, started_at=now, completed_at=now))  # fmt: skip
+                arrival = PipelineJob(
+                    tenant_id=tenant_id, job_type="noop", status="COMPLETED", params={"note": marker}, attempts=1,
+                    created_at=now, run_at=now, started_at=now, completed_at=now,
+                )  # fmt: skip
+                s.add(arrival)
                 s.commit()
             expect(tab.get_by_text(re.compile(r"^Page 1 · 1 job · live"))).to_be_visible(timeout=40_000)
             shot(tab, SHOTS, "7-live-arrival")
