@@ -22,7 +22,8 @@ if tenant_id is None:
     st.stop()
 # Live: a connection finished in another tab (OAuth consent) or by a colleague redraws this page. A tiny
 # probe (≤ four rows) runs every few seconds; the page's own queries run again only when it changed.
-probe = (tenant_id, data.connection_states(data.url(), tenant_id))
+shown: int = tenant_id
+probe = (shown, data.connection_states(data.url(), shown))
 if st.session_state.get("cn_probe") != probe:
     data.connections.clear()
     st.session_state["cn_probe"] = probe
@@ -30,7 +31,7 @@ if st.session_state.get("cn_probe") != probe:
 
 @st.fragment(run_every=WATCH_S)
 def watch() -> None:
-    if (tenant_id, data.connection_states(data.url(), tenant_id)) != st.session_state.get("cn_probe"):
+    if (shown, data.connection_states(data.url(), shown)) != st.session_state.get("cn_probe"):
         st.rerun()
 
 
