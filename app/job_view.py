@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import actions, data, widgets
+from app import actions, auth, data, widgets
 from app.checked import run_checked_action
 from db.auth import Actor
 from db.blobs import make_blob_store
@@ -52,6 +52,7 @@ def detail(actor: Actor, job_id: int) -> None:
 
     @st.fragment(run_every=2 if running else 10)
     def status() -> None:
+        auth.recheck()
         # Queued or running, the status refreshes every 2 s; afterwards a cheap probe every 10 s notices a
         # rerun, a cancel or a retry made elsewhere (another tab, a colleague) and redraws the page.
         now = data.job_detail(data.url(), job_id) if running else d

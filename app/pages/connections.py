@@ -31,6 +31,7 @@ if st.session_state.get("cn_probe") != probe:
 
 @st.fragment(run_every=WATCH_S)
 def watch() -> None:
+    auth.recheck()
     if (shown, data.connection_states(data.url(), shown)) != st.session_state.get("cn_probe"):
         st.rerun()
 

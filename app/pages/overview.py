@@ -26,6 +26,7 @@ every = REFRESH[refresh]
 
 @st.fragment(run_every=every)
 def live() -> None:
+    auth.recheck()
     # The filters live outside the fragment, so a refresh re-reads them and keeps them.
     since, until = widgets.window(range_label, granularity_s=every or 60)
     k = data.kpis(data.url(), tenant_ids, since, until)
