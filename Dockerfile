@@ -1,6 +1,6 @@
 # One image for every Zixly process; the command picks the process:
 #   python -m db upgrade | python -m webhook | python -m sync | python -m sandbox
-#   streamlit run app/main.py --server.address 0.0.0.0
+#   streamlit run app/server.py --server.address 0.0.0.0
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
 
     # -- dashboard ------------------------------------------------------------------
     session_timeout_min: int = Field(60, ge=1, description="Idle minutes before a dashboard login expires")
+    session_max_hours: int = Field(
+        12, ge=1, description="Hours a dashboard login lasts at most, however busy (its cookie expires then)"
+    )
     login_free_failures: int = Field(
         3, ge=0, description="Failed logins per account or address before each retry must wait"
     )

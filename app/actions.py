@@ -321,6 +321,10 @@ def test_connection(session: Session, settings: Settings, actor: Actor, tenant_i
         from integrations.oauth import test_connection as probe
     except ImportError:
         raise NotImplementedError("the connection test is not available in this build") from None
-    verdict = str(probe(session, settings, admin.get_connection(session, tenant_id, system)))
+    connection = admin.get_connection(session, tenant_id, system)
+    # End this read before the probe: it writes (token refresh, verdict) from sessions of its own, and
+    # on SQLite a read transaction that writes after another did fails at once ("database is locked").
+    session.commit()
+    verdict = str(probe(session, settings, connection))
     _done(session, actor, "connection.test", target, {"verdict": verdict[:200]})
     return verdict

@@ -148,3 +148,23 @@ def api_tokens(db: str) -> list[dict[str, Any]]:
 @st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
 def workflow_settings(db: str, tenant_id: int) -> list[dict[str, Any]]:
     return _read(queries.workflow_settings, tenant_id)  # type: ignore[no-any-return]
+
+
+# Live probes: a short TTL shared by every open tab, so N viewers cost one query per period.
+LIVE_TTL_S = 3
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def connection_states(db: str, tenant_id: int) -> tuple[tuple[Any, ...], ...]:
+    return _read(queries.connection_states, tenant_id)  # type: ignore[no-any-return]
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def job_state(db: str, job_id: int) -> tuple[Any, ...] | None:
+    return _read(queries.job_state, job_id)  # type: ignore[no-any-return]
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def newest_jobs(db: str, job_filter: JobFilter, page_size: int) -> queries.JobPage:
+    """The first page of the job browser, fresher than :func:`jobs_page` (the live list polls it)."""
+    return _read(queries.browse_jobs, job_filter, None, page_size)  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import actions, data, widgets
+from app import actions, auth, data, widgets
 from app.checked import run_checked_action
 from app.text import NOTHING, vendor_name, when
 from db.auth import Actor
@@ -80,9 +80,13 @@ def detail(actor: Actor, job_id: int) -> None:
     job = d.job
     running = job["status"] not in FINAL
 
-    @st.fragment(run_every=2 if running else None)
+    drawn = data.job_state(data.url(), job_id)
+
+    @st.fragment(run_every=2 if running else 10)
     def status() -> None:
-        # While a job is queued or running its status refreshes itself every 2 s.
+        auth.recheck()
+        # Queued or running, the status refreshes every 2 s; afterwards a cheap probe every 10 s notices a
+        # rerun, a cancel or a retry made elsewhere (another tab, a colleague) and redraws the page.
         now = data.job_detail(data.url(), job_id) if running else d
         j = now.job if now else job
         st.title(f"Job #{job_id} · {j['status']}")
@@ -91,6 +95,9 @@ def detail(actor: Actor, job_id: int) -> None:
                    f"duration {widgets.seconds(j['duration_s'])}")  # fmt: skip
         if running and now is not None and now.job["status"] in FINAL:
             st.rerun()  # finished: redraw the whole page with the result
+        if not running and data.job_state(data.url(), job_id) != drawn:
+            data.job_detail.clear()
+            st.rerun()
 
     status()
     _actions(actor, job)
@@ -189,11 +196,11 @@ def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str
     st.subheader("Rerun lineage")
     for row in ancestors:
         st.page_link("pages/jobs.py", label=f"#{row['id']} · {row['status']} · {row['created_at']:%Y-%m-%d %H:%M}",
-                     query_params={"job": str(row["id"])})  # fmt: skip
+                     query_params=widgets.filter_params() | {"job": str(row["id"])})  # fmt: skip
     st.markdown(f"**#{job_id} (this job)**")
     for row in reruns:
         st.page_link("pages/jobs.py", label=f"↳ #{row['id']} · {row['status']} · rerun of #{row['parent_job_id']}",
-                     query_params={"job": str(row["id"])})  # fmt: skip
+                     query_params=widgets.filter_params() | {"job": str(row["id"])})  # fmt: skip
 
 
 def export_panel(actor: Actor, job_filter: JobFilter) -> None:

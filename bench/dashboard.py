@@ -3,7 +3,8 @@
 Creates a scratch PostgreSQL database, migrates it, fills it with INSERT … SELECT
 generate_series (50 tenants, N jobs over 90 days, 2 steps and 1 related record per job),
 times every page's queries (median of 5 after a warm-up), the first and the 100th (``--page``) page of the
-job browser with filters, a record lookup, and a full CSV export (rows/s, then peak memory
+job browser with filters, a record lookup, what the live pages poll (``refresh_ms``, and the database time
+one open page costs per minute, ``refresh_db_ms_per_minute``), and a full CSV export (rows/s, then peak memory
 under tracemalloc), drops the database and prints JSON as its last line.
 
     python bench/dashboard.py [--jobs 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -98,6 +99,36 @@ def page_n(session: Any, f: JobFilter, n: int) -> Callable[[], Any]:
     return lambda: queries.browse_jobs(session, f, cursor)
 
 
+# What the live pages poll, and how often (app/pages/jobs.py, overview.py, connections.py, app/job_view.py).
+REFRESH_EVERY_S = {
+    "jobs.live_first_page_all": 10,
+    "jobs.live_first_page_failed": 10,
+    "overview.refresh_24h": 30,
+    "connections.probe": 5,
+    "job_page.probe": 10,
+}
+
+
+def live_refresh(s: Any, some_job: int) -> dict[str, float]:
+    """One refresh of each live page: the Jobs list's first page, Overview's tiles and charts, the probes."""
+    now = dt.datetime.now(dt.UTC)
+    day = (now - dt.timedelta(hours=24), now)
+
+    def overview() -> None:
+        queries.kpis(s, (), *day)
+        queries.jobs_over_time(s, (), *day)
+        queries.duration_percentiles(s, (), *day)
+        queries.volume_by_tenant(s, (), *day)
+
+    return {
+        "jobs.live_first_page_all": timed(lambda: queries.browse_jobs(s, JobFilter())),
+        "jobs.live_first_page_failed": timed(lambda: queries.browse_jobs(s, JobFilter(statuses=("FAILED",)))),
+        "overview.refresh_24h": timed(overview),
+        "connections.probe": timed(lambda: queries.connection_states(s, 7)),
+        "job_page.probe": timed(lambda: queries.job_state(s, some_job)),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=1_000_000)
@@ -177,6 +208,7 @@ def run(engine: Any, jobs: int, deep: int = 100) -> dict[str, Any]:
         q["schedules.list"] = timed(lambda: queries.schedules(s))
         q["audit.log"] = timed(lambda: queries.audit_log(s))
         rare = timed(lambda: queries.browse_jobs(s, JobFilter(text="INV-00042")), repeat=3)
+        refresh = live_refresh(s, some_job)
 
         def export() -> int:
             size = 0
@@ -197,6 +229,11 @@ def run(engine: Any, jobs: int, deep: int = 100) -> dict[str, Any]:
         "max_page_query_ms": max(q.values()),
         "queries_ms": q,
         "rare_text_search_ms": rare,
+        "refresh_ms": refresh,
+        # One open filter/page for a minute (the 3 s shared cache makes N tabs of it cost the same).
+        "refresh_db_ms_per_minute": {
+            name: round(refresh[name] * 60 / every_s, 1) for name, every_s in REFRESH_EVERY_S.items()
+        },
         "export_rows": jobs,
         "export_s": round(export_s, 2),
         "export_mb": round(size / 1e6, 1),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from settings import Settings
@@ -47,6 +48,16 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy": another process holds the write lock; retrying the unit of work helps.
+
+    (Also raised at once, whatever the busy timeout, when a transaction that read turns into a write
+    after another connection wrote: hence short transactions that write first, or retry the whole.)
+    """
+    text = str(getattr(exc, "orig", exc)).lower()
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "database is busy" in text)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

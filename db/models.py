@@ -442,3 +442,22 @@ class LoginFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_failed_at: Mapped[dt.datetime]
     locked_until: Mapped[dt.datetime | None]
+
+
+class DashboardSession(Base):
+    """A dashboard login held by a browser's signed cookie (the cookie carries ``id``; only its hash is here).
+
+    Valid while not revoked (logout), not idle past the timeout, and while the account is as it was at
+    login: ``user_stamp`` digests the password hash, role and active flag, so a password change, a role
+    change or a deactivation ends every session of that account without anyone having to remember to.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_stamp: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    address: Mapped[str | None] = mapped_column(String(64))

@@ -86,6 +86,10 @@ def test_dashboard(pg_template: str) -> None:
     figures = bench("dashboard.py", "--jobs", "3000", "--page", "2", "--url", PG_URL)
     assert figures["jobs"] == 3000
     assert "jobs.page2_all" in figures["queries_ms"]  # type: ignore[operator]
+    assert set(figures["refresh_ms"]) == set(figures["refresh_db_ms_per_minute"]) == {  # type: ignore[call-overload]
+        "jobs.live_first_page_all", "jobs.live_first_page_failed", "overview.refresh_24h", "connections.probe",
+        "job_page.probe",
+    }  # fmt: skip
 
 
 def test_webhook(pg_template: str) -> None:

@@ -10,6 +10,8 @@ import streamlit as st
 from app import actions, auth, data, widgets
 from integrations.registry import UnknownVendor, vendor
 
+WATCH_S = 5
+
 actor = auth.require_actor()
 admin = actor.can("ADMIN")
 hint = None if admin else "ADMIN role needed"
@@ -18,6 +20,23 @@ widgets.keep("cn_tenant")
 tenant_id = widgets.tenant_select("cn_tenant")
 if tenant_id is None:
     st.stop()
+# Live: a connection finished in another tab (OAuth consent) or by a colleague redraws this page. A tiny
+# probe (≤ four rows) runs every few seconds; the page's own queries run again only when it changed.
+shown: int = tenant_id
+probe = (shown, data.connection_states(data.url(), shown))
+if st.session_state.get("cn_probe") != probe:
+    data.connections.clear()
+    st.session_state["cn_probe"] = probe
+
+
+@st.fragment(run_every=WATCH_S)
+def watch() -> None:
+    auth.recheck()
+    if (shown, data.connection_states(data.url(), shown)) != st.session_state.get("cn_probe"):
+        st.rerun()
+
+
+watch()
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
 now = dt.datetime.now(dt.UTC)

@@ -13,6 +13,7 @@ REFRESH = {"Off": None, "10 s": 10, "30 s": 30, "1 min": 60}
 # Axis and legend titles in words, not the query's column names.
 AXES = {"bucket": "Time (UTC)", "jobs": "Jobs", "status": "Status", "job_type": "Job type",
         "seconds": "Duration (seconds)", "percentile": "Percentile", "tenant": "Tenant"}  # fmt: skip
+DEFAULT_REFRESH = "30 s"  # live by default; the cached reads make a refresh cheap (bench/dashboard.py)
 
 auth.require_actor()
 st.title("Overview")
@@ -23,12 +24,13 @@ with c1:
 with c2:
     range_label = st.selectbox("Time range", list(widgets.RANGES), index=1, key="ov_range")
 with c3:
-    refresh = st.selectbox("Live refresh", list(REFRESH), key="ov_refresh")
+    refresh = st.selectbox("Live refresh", list(REFRESH), index=list(REFRESH).index(DEFAULT_REFRESH), key="ov_refresh")
 every = REFRESH[refresh]
 
 
 @st.fragment(run_every=every)
 def live() -> None:
+    auth.recheck()
     # The filters live outside the fragment, so a refresh re-reads them and keeps them.
     since, until = widgets.window(range_label, granularity_s=every or 60)
     k = data.kpis(data.url(), tenant_ids, since, until)
@@ -43,11 +45,9 @@ def live() -> None:
     row2[2].metric("Live runners", k.live_runners)
     row2[3].metric("Busy slots", f"{k.busy_slots} / {k.total_slots}")
     if k.needs_attention:
-        st.page_link(
-            "pages/jobs.py",
-            label=f"Open the {plural(k.needs_attention, 'failed job')}",
-            query_params={"status": "FAILED"},
-        )
+        # The link carries the tenants chosen here, so the Jobs page lists the jobs this tile counts.
+        link = {"status": "FAILED"} | ({"tenant": ",".join(map(str, tenant_ids))} if tenant_ids else {})
+        st.page_link("pages/jobs.py", label=f"Open the {plural(k.needs_attention, 'failed job')}", query_params=link)
     series = data.charts(data.url(), tenant_ids, since, until)
     left, right = st.columns(2)
     with left:

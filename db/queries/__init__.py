@@ -20,6 +20,7 @@ from db.queries.activity import (
 from db.queries.clients import SYSTEMS, connections, health_board
 from db.queries.jobs import Cursor, JobDetail, JobPage, browse_jobs, count_jobs, job_detail
 from db.queries.lookup import lookup_jobs, lookup_record
+from db.queries.live import connection_states, job_state
 from db.queries.overview import Kpis, duration_percentiles, jobs_over_time, kpis, volume_by_tenant
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "browse_jobs",
+    "connection_states",
     "connections",
     "count_jobs",
     "deliveries",
@@ -39,6 +41,7 @@ __all__ = [
     "duration_percentiles",
     "health_board",
     "job_detail",
+    "job_state",
     "job_types",
     "jobs_over_time",
     "kpis",

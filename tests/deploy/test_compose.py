@@ -50,7 +50,7 @@ def test_one_image_runs_every_process_and_the_command_picks_it(project: dict[str
     for name, command in COMMANDS.items():
         assert services[name]["command"] == command
     dashboard = services["dashboard"]["command"]
-    assert dashboard[:3] == ["streamlit", "run", "app/main.py"]
+    assert dashboard[:3] == ["streamlit", "run", "app/server.py"]
     assert dashboard[dashboard.index("--server.address") + 1] == "0.0.0.0"  # noqa: S104 - inside its container
 
 

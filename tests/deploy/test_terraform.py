@@ -152,7 +152,7 @@ def test_fargate_tasks_run_privately_with_every_process():
     tasks = _resources("service", "aws_ecs_task_definition")["this"]
     assert tasks["requires_compatibilities"] == ["FARGATE"]
     main = (TF / "modules/service/main.tf").read_text()
-    for command in ('["python", "-m", "webhook"]', '["python", "-m", "sync"]', '["streamlit", "run", "app/main.py"'):
+    for command in ('["python", "-m", "webhook"]', '["python", "-m", "sync"]', '["streamlit", "run", "app/server.py"'):
         assert command in main
 
 

@@ -1,7 +1,7 @@
 """related records carry the name people know them by (invoice number, order name, email)
 
 Revision ID: 0013_record_labels
-Revises: 0011_connection_webhooks
+Revises: 0012_dashboard_sessions
 Create Date: 2026-12-06 16:10:00
 
 A job's related records stored only the vendor's id: a Xero invoice's UUID, so record lookup
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_record_labels"
-down_revision: str | None = "0011_connection_webhooks"
+down_revision: str | None = "0012_dashboard_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

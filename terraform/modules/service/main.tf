@@ -21,7 +21,7 @@ locals {
       health  = "/metrics"
     }
     dashboard = {
-      command = ["streamlit", "run", "app/main.py", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+      command = ["streamlit", "run", "app/server.py", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
       port    = 8501
       count   = var.dashboard_count
       cpu     = 512
