@@ -19,8 +19,8 @@ from db.queries.activity import (
 )
 from db.queries.clients import SYSTEMS, connections, health_board
 from db.queries.jobs import Cursor, JobDetail, JobPage, browse_jobs, count_jobs, job_detail
-from db.queries.lookup import lookup_jobs, lookup_record
 from db.queries.live import connection_states, job_state
+from db.queries.lookup import lookup_jobs, lookup_record
 from db.queries.overview import Kpis, duration_percentiles, jobs_over_time, kpis, volume_by_tenant
 
 __all__ = [
