@@ -236,7 +236,7 @@ def test_each_asana_webhook_state_shows_on_the_clients_board_and_the_connections
     db_session.commit()
 
     board = app("VIEWER", "pages/clients.py").dataframe[0].value
-    [row] = [i for i in range(len(board)) if board["system"][i] == "asana" and board["status"][i] == "connected"]
+    [row] = [i for i in range(len(board)) if board["system"][i] == "Asana" and board["status"][i] == "connected"]
     assert board["webhook"][row] == f"failed: {reason}"
     assert board["health"][row] == "Webhook failed"
 
