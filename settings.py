@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     webhook_bind: str = Field("127.0.0.1:3000", description="host:port gunicorn binds the webhook listener to")
     webhook_workers: int = Field(2, ge=1, description="gunicorn worker processes of the listener")
     webhook_max_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body in bytes")
+    callback_max_bytes: int = Field(
+        65_536, ge=1024, description="Largest accepted callback body (POST /webhook/callbacks/<token>) in bytes"
+    )
     webhook_read_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a request may take to send its headers, then its body, before a 408"
     )

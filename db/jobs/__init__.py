@@ -25,6 +25,7 @@ from db.jobs.finish import (
     reap_expired,
 )
 from db.jobs.log import STEP_KINDS, append_step, cancel_requested, prune, record_related, set_progress
+from db.jobs import waits
 from db.jobs.runners import beat_runner, job_counts, oldest_queued_age_s, register_runner, stop_runner
 
 __all__ = [
@@ -64,4 +65,5 @@ __all__ = [
     "set_progress",
     "start",
     "stop_runner",
+    "waits",
 ]
