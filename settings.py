@@ -133,6 +133,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Demo trickle of signed vendor events the sandbox sends (0 = off)"
     )
     prices_url: str | None = Field(None, description="Daily price API; defaults to the sandbox in development")
+    trading_url: str | None = Field(
+        None, description="Trading API that runs sweeps and calls back; defaults to the sandbox in development"
+    )
 
     # -- vendors (credentials and endpoints) ---------------------------------------------
     xero_client_id: str | None = Field(None, description="Xero app client id")
@@ -174,6 +177,8 @@ class Settings(BaseSettings):
                 object.__setattr__(self, field, value)
         if self.prices_url is None and self.env != "production":
             object.__setattr__(self, "prices_url", sandbox + "/prices")
+        if self.trading_url is None and self.env != "production":
+            object.__setattr__(self, "trading_url", sandbox + "/trading")
         return self
 
     # -- derived values ------------------------------------------------------------------
