@@ -122,6 +122,10 @@ def metric_status(kind: Kind, new_status: str | None) -> str:
     """The ``status`` label of pipeline_jobs_processed_total for an attempt."""
     if kind == "failed" and new_status == "QUEUED":
         return "retried"
-    return {"completed": "completed", "failed": "failed", "poll": "polled", "wait": "waiting", "cancelled": "cancelled"}[
-        kind
-    ]
+    return {
+        "completed": "completed",
+        "failed": "failed",
+        "poll": "polled",
+        "wait": "waiting",
+        "cancelled": "cancelled",
+    }[kind]

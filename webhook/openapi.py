@@ -167,8 +167,11 @@ def spec(public_url: str) -> dict[str, Any]:
                     "tags": ["jobs"],
                     "parameters": [
                         {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
-                        _sig_header("X-Zixly-Signature", "sha256=<hex HMAC-SHA256 of the body>, for a signed wait",
-                                    required=False),
+                        _sig_header(
+                            "X-Zixly-Signature",
+                            "sha256=<hex HMAC-SHA256 of the body>, for a signed wait",
+                            required=False,
+                        ),
                     ],
                     "requestBody": {
                         "required": True,

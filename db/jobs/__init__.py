@@ -7,6 +7,7 @@ batch. See README "The runner and the job lifecycle" for the states and rules th
 
 from __future__ import annotations
 
+from db.jobs import waits
 from db.jobs._sql import CHANNEL, Executor
 from db.jobs.claim import ClaimedJob, claim, release, start
 from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, notify_runners, rerun
@@ -25,7 +26,6 @@ from db.jobs.finish import (
     reap_expired,
 )
 from db.jobs.log import STEP_KINDS, append_step, cancel_requested, prune, record_related, set_progress
-from db.jobs import waits
 from db.jobs.runners import beat_runner, job_counts, oldest_queued_age_s, register_runner, stop_runner
 
 __all__ = [

@@ -17,15 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Table, delete, insert, select, text
 
 from db.jobs._sql import JOBS, TERMINAL, Executor, dialect, dumps, read_json, read_ts, ts, utcnow
 from db.jobs.log import append_step
 from db.models import JobWait, Tenant
 
 Delivery = Literal["resumed", "duplicate", "unknown"]
+WAITS = cast(Table, JobWait.__table__)
 
 
 def hash_token(token: str) -> str:
@@ -96,7 +97,7 @@ def open_wait(
 ) -> Wait:
     """Record a new wait (a callback's ``token`` is stored hashed)."""
     ex.execute(
-        insert(JobWait.__table__).values(
+        insert(WAITS).values(
             job_id=job_id, tenant_id=tenant_id, seq=seq, reason=reason, deadline_at=deadline,
             token_hash=hash_token(token) if token else None, secret_ciphertext=secret_ciphertext,
             detail=detail, created_at=now or utcnow(),
@@ -109,7 +110,7 @@ def open_wait(
 
 def discard(ex: Executor, wait_id: int) -> None:
     """Forget a wait whose external work could not be started (the retry opens a fresh one)."""
-    ex.execute(delete(JobWait.__table__).where(JobWait.__table__.c.id == wait_id))
+    ex.execute(delete(WAITS).where(WAITS.c.id == wait_id))
 
 
 def _lock_job(ex: Executor, job_id: int) -> str | None:
@@ -153,9 +154,7 @@ RETURNING status
     return None if row is None else str(row[0])
 
 
-def _resolve(
-    ex: Executor, wait: Wait, *, outcome: str, payload: dict[str, Any], by: str, now: dt.datetime
-) -> bool:
+def _resolve(ex: Executor, wait: Wait, *, outcome: str, payload: dict[str, Any], by: str, now: dt.datetime) -> bool:
     """Write the wait's outcome once; requeue its job if it was parked. False when already resolved."""
     name = dialect(ex)
     status = _lock_job(ex, wait.job_id)
@@ -163,7 +162,8 @@ def _resolve(
         return False
     row = ex.execute(
         text(
-            f"UPDATE job_waits SET outcome = :outcome, payload = {_json_param(name)}, resolved_by = :by, resolved_at = :now "
+            f"UPDATE job_waits SET outcome = :outcome, payload = {_json_param(name)}, resolved_by = :by, "
+            "resolved_at = :now "
             "WHERE id = :id AND outcome IS NULL AND deadline_at > :now RETURNING id"
         ),
         {"outcome": outcome, "payload": dumps(payload), "by": by, "now": ts(now, name), "id": wait.id},
@@ -254,10 +254,10 @@ class OpenApproval:
 
 def open_approvals(ex: Executor, *, tenant_ids: list[int] | None = None, limit: int = 200) -> list[OpenApproval]:
     """Approvals nobody decided yet whose job waits for them, oldest first."""
-    w = JobWait.__table__.c
+    w = WAITS.c
     query = (
         select(w.id, w.job_id, w.tenant_id, Tenant.name, JOBS.c.job_type, w.detail, w.created_at, w.deadline_at)
-        .join_from(JobWait.__table__, JOBS, JOBS.c.id == w.job_id)
+        .join_from(WAITS, JOBS, JOBS.c.id == w.job_id)
         .join(Tenant, Tenant.id == w.tenant_id)
         .where(w.reason == "approval", w.outcome.is_(None), JOBS.c.status == "WAITING")
         .order_by(w.created_at, w.id)

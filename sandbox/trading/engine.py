@@ -25,7 +25,9 @@ class SweepInputError(ValueError):
     """The request names an unknown ticker or an empty grid."""
 
 
-def grid(fast_range: list[int], slow_range: list[int], step: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def grid(
+    fast_range: list[int], slow_range: list[int], step: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The API's grid contract: inclusive ranges walked by ``step``, every pair with fast < slow."""
     fasts = np.arange(fast_range[0], fast_range[1] + 1, step, dtype=np.int64)
     slows = np.arange(slow_range[0], slow_range[1] + 1, step, dtype=np.int64)

@@ -108,6 +108,7 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
         email = order.customer_email or order.email
         if not email:
             raise PermanentJobError(f"Shopify order {order.name} has no customer email to match a Xero contact")
+        _approval_gate(ctx, options, order, email)
 
         xero = clients.xero()
         contact_id = _find_or_create_contact(ctx, xero, email)
@@ -126,6 +127,23 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
         stored = xero.get_invoice(created.invoice_id)
         ctx.step(f"Created Xero invoice {stored.invoice_number}: total {stored.total} {stored.currency_code}")
         return _result(order, stored, created=True)
+
+
+def _approval_gate(ctx: JobContext, options: ShopifyOrderToXeroOptions, order: Order, email: str) -> None:
+    """Above the tenant's ``approval_above``, wait for an EDITOR's approval before any write to Xero.
+
+    The job waits (WAITING, reason approval); the approver sees the invoice that would be
+    written. A rejection cancels the job; on approval the workflow, run again from the top,
+    passes this gate with the recorded decision and writes.
+    """
+    if options.approval_above is None or order.total <= Decimal(str(options.approval_above)):
+        return
+    draft = invoice_for(order, f"(the Xero contact of {email})", options)
+    summary = f"Xero invoice for Shopify order {order.name}: {order.total:.2f} {order.currency} to {email}"
+    detail = {"order": order.name, "total": f"{order.total:.2f}", "currency": order.currency,
+              "threshold": options.approval_above, "invoice": draft.model_dump(mode="json")}  # fmt: skip
+    decision = ctx.require_approval(summary, detail)
+    ctx.step(f"Approved by {decision.get('by')}" + (f": {decision['comment']}" if decision.get("comment") else ""))
 
 
 def _find_or_create_contact(ctx: JobContext, xero: XeroClient, email: str) -> str:

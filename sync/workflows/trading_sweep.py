@@ -30,13 +30,11 @@ import httpx
 import pandas as pd
 
 from db.blobs import BlobStore, blob_key, make_blob_store
-from integrations.http import CallRecorder
-from integrations.prices import PriceClient, PriceHistory
+from integrations.http import CallRecorder, IntegrationError
+from integrations.prices import PriceClient, PriceDataError, PriceHistory
+from integrations.trading import TradingClient
 from jobtypes import TRADING_SWEEP, InvalidParams, parse_params
 from jobtypes.sweep import SweepParams, sweep_context
-from integrations.http import IntegrationError
-from integrations.prices import PriceDataError
-from integrations.trading import TradingClient
 from sync.errors import JobCancelled, JobTimedOut, PermanentJobError, Suspend, WaitTimedOut
 from sync.metrics import TRADING_API_LATENCY, TRADING_SWEEP_DURATION, TRADING_SWEEP_ERRORS, TRADING_SWEEPS
 from sync.sweep.backtest import METRICS, equity_curve, run_sweep
