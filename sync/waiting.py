@@ -109,6 +109,7 @@ def require_approval(
     now = ctx.now()
     with ctx.engine.begin() as conn:
         wait = waits.get(conn, ctx.job_id, seq)
+        opened = wait is None
         if wait is None:
             deadline = now + dt.timedelta(seconds=timeout_s)
             wait = waits.open_wait(
@@ -116,7 +117,8 @@ def require_approval(
                 deadline=deadline, detail={"summary": summary, **detail}, now=now,
             )  # fmt: skip
             append_step(conn, ctx.job_id, f"waiting for approval: {summary}", attempt=ctx.attempt, at=now)
-            raise Suspend(wait.id, "approval")
+    if opened:  # raised after the commit: the wait must be stored before the job is parked
+        raise Suspend(wait.id, "approval")
     decision = _settled(ctx, wait, RAISE, what="the approval")
     if wait.outcome == "rejected" or not decision.get("approved"):
         comment = decision.get("comment") or "no comment"

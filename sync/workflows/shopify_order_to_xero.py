@@ -141,7 +141,7 @@ def _approval_gate(ctx: JobContext, options: ShopifyOrderToXeroOptions, order: O
     draft = invoice_for(order, f"(the Xero contact of {email})", options)
     summary = f"Xero invoice for Shopify order {order.name}: {order.total:.2f} {order.currency} to {email}"
     detail = {"order": order.name, "total": f"{order.total:.2f}", "currency": order.currency,
-              "threshold": options.approval_above, "invoice": draft.model_dump(mode="json")}  # fmt: skip
+              "threshold": options.approval_above, "invoice": draft.to_xero()}  # fmt: skip
     decision = ctx.require_approval(summary, detail)
     ctx.step(f"Approved by {decision.get('by')}" + (f": {decision['comment']}" if decision.get("comment") else ""))
 
