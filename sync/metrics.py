@@ -24,7 +24,7 @@ JOB_DURATION = Histogram(
 )
 JOBS_PROCESSED = Counter(
     "pipeline_jobs_processed_total",
-    "Job attempts finished by this runner, by job type and status (completed, failed, retried, cancelled)",
+    "Job attempts finished by this runner, by job type and status (completed, failed, retried, polled, waiting, cancelled)",
     ["job_type", "status"],
 )
 JOBS = Gauge(
@@ -67,7 +67,7 @@ TRADING_SWEEP_ERRORS = Counter(
 )
 TRADING_API_LATENCY = Histogram(
     "trading_api_latency_seconds",
-    "Latency of the daily price API used by the trading sweep",
+    "Latency of the price and trading API calls a trading sweep makes, by endpoint template",
     ["endpoint"],
     buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
 )

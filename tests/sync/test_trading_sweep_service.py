@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +56,11 @@ def test_a_sweep_through_the_service_equals_the_same_sweep_in_the_runner(
     stack: Settings, engine: Engine, session_factory: sessionmaker[Session], tenant_id: int,
     read_job: Callable[[int], PipelineJob],
 ) -> None:  # fmt: skip
+    def count(run_on: str) -> float:
+        labels = {"ticker": "BTC-USD", "run_on": run_on, "status": "completed"}
+        return REGISTRY.get_sample_value("trading_sweep_jobs_total", labels) or 0.0
+
+    before = {where: count(where) for where in ("runner", "service")}
     runner = Runner(stack, engine, runner_id="test-runner")
     local = enqueue(session_factory, tenant_id, EXAMPLE)
     assert runner.run_once()
@@ -75,6 +81,8 @@ def test_a_sweep_through_the_service_equals_the_same_sweep_in_the_runner(
     store = make_blob_store(stack)
     assert store.get(a["csv_key"]) == store.get(b["csv_key"])
     assert store.get(a["equity_key"]) == store.get(b["equity_key"])
+    # One completed sweep each in the metrics the trading-pipeline dashboard charts (the wait counted nothing).
+    assert {where: count(where) - before[where] for where in before} == {"runner": 1.0, "service": 1.0}
 
 
 def test_a_service_that_never_calls_back_fails_the_sweep_at_its_deadline(
