@@ -3,8 +3,8 @@
 through ``db``/``integrations`` functions, writes the audit log and commits — so calling an
 action directly, without its button, is exactly as safe as clicking it.
 
-Roles: VIEWER reads; EDITOR reruns, cancels, approves or rejects waiting writes, exports, replays and edits schedules; ADMIN also
-manages tenants, users, tokens, workflow settings and connections.
+Roles: VIEWER reads; EDITOR reruns, cancels, approves or rejects waiting writes, exports, replays and
+edits schedules; ADMIN also manages tenants, users, tokens, workflow settings and connections.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ JOB_DURATION = Histogram(
 )
 JOBS_PROCESSED = Counter(
     "pipeline_jobs_processed_total",
-    "Job attempts finished by this runner, by job type and status (completed, failed, retried, polled, waiting, cancelled)",
+    "Job attempts finished by this runner, by job type and status "
+    "(completed, failed, retried, polled, waiting, cancelled)",
     ["job_type", "status"],
 )
 JOBS = Gauge(
