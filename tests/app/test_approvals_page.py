@@ -48,7 +48,8 @@ def test_the_list_shows_what_would_be_written_and_an_editor_approves(
     db_session.expire_all()
     assert db_session.get(PipelineJob, job_id).status == "QUEUED"  # type: ignore[union-attr]
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.target == f"job:{job_id}"))
-    assert entry is not None and (entry.actor, entry.action, entry.allowed) == ("editor@example.com", "job.approve", True)
+    assert entry is not None
+    assert (entry.actor, entry.action, entry.allowed) == ("editor@example.com", "job.approve", True)
     assert any("No job is waiting" in i.value for i in app("VIEWER", "pages/approvals.py").info)
 
 
