@@ -74,7 +74,8 @@ def run(
         raise
     except Exception as exc:
         TRADING_SWEEP_ERRORS.labels(reason=_error_reason(exc)).inc()
-        if getattr(exc, "permanent", False) or isinstance(exc, JobCancelled):
+        last_attempt = getattr(ctx, "attempt", 1) >= getattr(ctx, "max_attempts", 1)
+        if getattr(exc, "permanent", False) or isinstance(exc, JobCancelled) or last_attempt:
             TRADING_SWEEPS.labels(ticker=seen["ticker"], run_on=seen["run_on"], status="failed").inc()
         raise
     TRADING_SWEEPS.labels(ticker=seen["ticker"], run_on=seen["run_on"], status="completed").inc()
