@@ -207,3 +207,28 @@ def test_a_callback_that_arrives_before_the_job_is_parked_is_not_lost(
     assert read_job(jid).status == "QUEUED"  # not parked: the callback was already there
     runner.run_once()
     assert read_job(jid).result == {"payload": {"fast": True}}
+
+
+def test_a_failed_start_forgets_the_wait_and_the_retry_opens_a_fresh_one(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, external: External,
+    listener: FlaskClient, read_job: ReadJob,
+) -> None:  # fmt: skip
+    def service_down(cb: Callback) -> None:
+        external.also = None  # down once
+        raise ConnectionError("the external service is down")
+
+    external.also = service_down
+    jid = enqueue(session_factory, tenant_id)
+    runner.run_once()
+    job = read_job(jid)
+    assert job.status == "QUEUED" and job.attempts == 1  # an ordinary failed attempt, retried
+    assert job.error is not None and "the external service is down" in job.error
+    assert post(listener, external.given[0], {"x": 1}).status_code == 404  # that URL died with its wait
+    with session_factory() as s:
+        s.execute(PipelineJob.__table__.update().where(PipelineJob.id == jid).values(run_at=dt.datetime.now(dt.UTC)))
+        s.commit()
+    runner.run_once()
+    assert read_job(jid).status == "WAITING" and len(external.given) == 2
+    assert post(listener, external.given[1], {"second": True}).status_code == 200
+    runner.run_once()
+    assert read_job(jid).result == {"payload": {"second": True}}
