@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     xero_client_secret: SecretStr | None = Field(None, description="Xero app client secret")
     xero_webhook_key: SecretStr | None = Field(None, description="Xero webhook signing key (used as a literal string)")
     xero_scopes: str = Field(
-        "offline_access accounting.transactions accounting.contacts",
+        "offline_access accounting.transactions accounting.contacts accounting.settings.read",
         description="Space-separated Xero scopes (granular scopes such as accounting.invoices work too)",
     )
     xero_api_url: str | None = Field(None, description="Xero API base (sandbox in development)")

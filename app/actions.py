@@ -22,7 +22,7 @@ from db.blobs import BlobStore
 from db.export import jobs_csv, jobs_csv_to_blob, related_records_csv
 from db.filters import JobFilter
 from integrations.links import record_url
-from jobtypes import schedules_following, validate_options, validate_params
+from jobtypes import queued_on_options, schedules_following, validate_options, validate_params
 from settings import Settings
 
 EDITOR, ADMIN = "EDITOR", "ADMIN"
@@ -324,9 +324,15 @@ def save_workflow_setting(
     # The runner's own model checks the options here, so a bad one is refused where it is typed.
     name = workflow.strip()
     validated = validate_options(name, options)
+    before = workflow_settings.load(session, tenant_id, name).options
     workflow_settings.save_validated(
         session, tenant_id, name, enabled=enabled, options=validated, retimes=schedules_following(name)
     )
+    if workflow_settings.load(session, tenant_id, name).options != before:
+        # What the options look after changed (the onboarding project: its Asana webhook).
+        for entry in queued_on_options(name):
+            assert entry.upkeep is not None
+            jobs.enqueue(session, **entry.upkeep.job(entry.name, tenant_id, f"{name} options changed"))
     _done(session, actor, "workflow.update", target, {"enabled": enabled})
     return tenant_id
 

@@ -139,6 +139,31 @@ class Connection(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
+WEBHOOK_STATES = ("creating", "active", "recreating", "failed")
+
+
+class ConnectionWebhook(Base):
+    """The webhook Zixly keeps at the vendor for one connection (Asana: one per onboarding project).
+
+    While a creation is in flight, ``handshake_sha256`` holds the SHA-256 of the single-use
+    token in the target URL; the listener accepts a handshake only for that token, before
+    ``handshake_expires_at``, and clears it as it does.
+    """
+
+    __tablename__ = "connection_webhooks"
+    __table_args__ = (CheckConstraint(_in("state", WEBHOOK_STATES), name="state"),)
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    resource_gid: Mapped[str] = mapped_column(String(64))
+    webhook_gid: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    handshake_sha256: Mapped[str | None] = mapped_column(String(64))
+    handshake_expires_at: Mapped[dt.datetime | None]
+    checked_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
 class OAuthState(Base):
     """An OAuth authorization in flight: the state, PKCE verifier and who started it."""
 

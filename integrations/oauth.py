@@ -21,9 +21,10 @@ import httpx
 from oauthlib.oauth2 import OAuth2Error
 from requests import RequestException
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Connection, OAuthState, Tenant
+from integrations.connection_auth import ConnectionAuth
 from integrations.connection_test import test_connection
 from integrations.oauth_http import MAX_TIMEOUT_S, client_auth_kwargs, oauth_session, revoke
 from integrations.registry import vendor
@@ -113,7 +114,11 @@ def finish_authorization(
     try:
         # The verifier was made in another process (the dashboard): it rides as a form field.
         body = oauth_session(provider, state=state.state).fetch_token(
-            provider.token_url, code=code, code_verifier=state.code_verifier, **client_auth_kwargs(provider)
+            provider.token_url,
+            code=code,
+            code_verifier=state.code_verifier,
+            **provider.code_exchange_fields,
+            **client_auth_kwargs(provider),
         )
     except (OAuth2Error, RequestException, ValueError) as exc:
         log.warning("token exchange failed for %s: %s", system, type(exc).__name__)
@@ -188,9 +193,19 @@ def disconnect(
 ) -> None:
     """Revoke the grant at the vendor (where supported) and forget the tokens."""
     store = store or token_store(settings)
-    provider = oauth_provider(vendor(connection.system), settings, connection.external_org_id)
+    record = vendor(connection.system)
+    provider = oauth_provider(record, settings, connection.external_org_id)
     tokens = store.load(connection)
     connection.last_error = None
+    if tokens is not None and record.before_disconnect is not None:
+        # While the grant still works (the auth refreshes an expired token on its own session).
+        factory = sessionmaker(session.get_bind(), expire_on_commit=False)
+        auth = ConnectionAuth(factory, settings, connection.id, store=store)
+        org = connection.external_org_id
+        problem = record.before_disconnect(
+            session, lambda: make_client(record, settings, auth, org, timeout=MAX_TIMEOUT_S), connection.id
+        )
+        connection.last_error = problem
     if tokens is not None and provider.revoke_url:
         wants_refresh = provider.revoke_token == "refresh_token"  # noqa: S105
         token = tokens.refresh_token if wants_refresh else tokens.access_token
@@ -198,7 +213,8 @@ def disconnect(
             revoke(provider, token or tokens.access_token)
         except Exception as exc:  # the local disconnect must happen whatever the vendor says
             log.warning("revocation at %s failed: %s", connection.system, type(exc).__name__)
-            connection.last_error = f"{provider.display_name} revocation failed ({type(exc).__name__}); revoke it there"
+            failed = f"{provider.display_name} revocation failed ({type(exc).__name__}); revoke it there"
+            connection.last_error = "; ".join(filter(None, (connection.last_error, failed)))
     store.delete(connection)
     connection.status = "disconnected"
     connection.expires_at = None

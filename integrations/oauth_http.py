@@ -9,8 +9,10 @@ environment, one user agent.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +54,10 @@ class PolicySession(OAuth2Session):  # type: ignore[misc]  # requests-oauthlib s
         self.recorder = recorder
         self.trust_env = False  # no proxies or .netrc from the environment
         self.headers["User-Agent"] = USER_AGENT
+        if provider.token_error is not None:
+            hook = _standard_token_error(provider.token_error)
+            self.register_compliance_hook("access_token_response", hook)
+            self.register_compliance_hook("refresh_token_response", hook)
 
     @property
     def code_verifier(self) -> str | None:
@@ -76,6 +82,25 @@ class PolicySession(OAuth2Session):  # type: ignore[misc]  # requests-oauthlib s
             integration_api_latency_seconds.labels(system=self.system, endpoint=endpoint).observe(elapsed)
             if self.recorder is not None:
                 self.recorder(self.system, method.upper(), endpoint, status, elapsed * 1000.0)
+
+
+def _standard_token_error(
+    translate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[requests.Response], requests.Response]:
+    """A requests-oauthlib compliance hook: the vendor's error body, in RFC 6749's words."""
+
+    def hook(response: requests.Response) -> requests.Response:
+        if response.status_code < 400:
+            return response
+        try:
+            body = response.json()
+        except ValueError:
+            return response
+        if isinstance(body, dict) and "error" not in body:
+            response._content = json.dumps(translate(body)).encode()
+        return response
+
+    return hook
 
 
 def oauth_session(

@@ -11,13 +11,16 @@ from __future__ import annotations
 # ruff: noqa: S105  (token_* fields name header styles and token kinds, not secrets)
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import httpx
 
 from integrations.events import VendorEvent
 from integrations.http import ApiClient, PermanentError
 from settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ClientAuth = Literal["basic", "body"]
 C = TypeVar("C", bound=ApiClient)
@@ -67,6 +70,12 @@ class OAuthEndpoints:
     # How the access token rides on API calls.
     token_header: str = "Authorization"
     token_prefix: str = "Bearer "
+    # Extra fields of the authorization-code exchange (Shopify: ``expiring=1`` for an
+    # expiring offline token; without it Shopify grants one that never expires).
+    code_exchange_fields: Mapping[str, str] = field(default_factory=dict)
+    # Rewrites the token endpoint's error body into RFC 6749's {error, error_description}, for a
+    # vendor that answers in its own shape (HubSpot), so a refused refresh reads as invalid_grant.
+    token_error: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +200,9 @@ class Vendor(Generic[C]):
     record_link: Callable[[str, str, str | None], str | None]
     connect_input: ConnectInput | None = None
     check_redirect: RedirectCheck | None = None
+    # What to undo at the vendor before the grant is revoked (Asana: the webhook Zixly made):
+    # ``(session, client factory, connection id)`` -> a problem to show, or None.
+    before_disconnect: Callable[[Session, Callable[[], C], int], str | None] | None = None
 
 
 def settings_credentials(system: str) -> Callable[[Settings], AppCredentials]:

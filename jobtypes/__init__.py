@@ -13,7 +13,15 @@ tenant's settings carry.
 
 from __future__ import annotations
 
-from jobtypes.catalogue import BY_NAME, CATALOGUE, DEFAULT_SCHEDULES, schedules_following, triggered
+from jobtypes.catalogue import (
+    BY_NAME,
+    CATALOGUE,
+    DEFAULT_SCHEDULES,
+    queued_on_connect,
+    queued_on_options,
+    schedules_following,
+    triggered,
+)
 from jobtypes.checks import (
     FieldError,
     InvalidOptions,
@@ -30,6 +38,7 @@ from jobtypes.checks import (
 from jobtypes.names import (
     ASANA_TASK_RECONCILE,
     ASANA_TASKS_POLL,
+    ASANA_WEBHOOK_ENSURE,
     HUBSPOT_DEAL_WON_TO_ASANA,
     NOOP,
     SHOPIFY_ORDER_TO_XERO,
@@ -37,12 +46,13 @@ from jobtypes.names import (
     XERO_CONTACTS_TO_HUBSPOT,
     XERO_INVOICE_PAID,
 )
-from jobtypes.spec import DefaultSchedule, JobType, Subject, Trigger
+from jobtypes.spec import DefaultSchedule, JobType, Subject, Trigger, Upkeep
 
 __all__ = [
-    "ASANA_TASKS_POLL", "ASANA_TASK_RECONCILE", "BY_NAME", "CATALOGUE", "DEFAULT_SCHEDULES",
+    "ASANA_TASKS_POLL", "ASANA_TASK_RECONCILE", "ASANA_WEBHOOK_ENSURE", "BY_NAME", "CATALOGUE", "DEFAULT_SCHEDULES",
     "HUBSPOT_DEAL_WON_TO_ASANA", "NOOP", "SHOPIFY_ORDER_TO_XERO", "TRADING_SWEEP", "XERO_CONTACTS_TO_HUBSPOT",
     "XERO_INVOICE_PAID", "DefaultSchedule", "FieldError", "InvalidOptions", "InvalidParams", "JobType", "Subject",
-    "Trigger", "UnknownJobType", "describe_defaults", "field_errors", "job_type", "known_job_types", "parse_params",
-    "schedules_following", "triggered", "validate_options", "validate_params",
+    "Trigger", "UnknownJobType", "Upkeep", "describe_defaults", "field_errors", "job_type", "known_job_types",
+    "parse_params", "queued_on_connect", "queued_on_options", "schedules_following", "triggered", "validate_options",
+    "validate_params",
 ]  # fmt: skip

@@ -25,8 +25,9 @@ from jobtypes.params import (
     InvoicePaidParams,
     NoopParams,
     ShopifyOrderParams,
+    UpkeepParams,
 )
-from jobtypes.spec import DefaultSchedule, JobType, Subject, Trigger
+from jobtypes.spec import DefaultSchedule, JobType, Subject, Trigger, Upkeep
 from jobtypes.sweep import TradingSweepParams
 
 CATALOGUE: tuple[JobType, ...] = (
@@ -85,6 +86,16 @@ CATALOGUE: tuple[JobType, ...] = (
         schedule=DefaultSchedule(("asana", "hubspot"), names.ASANA_TASK_RECONCILE, interval_minutes=15),
     ),
     JobType(
+        names.ASANA_WEBHOOK_ENSURE,
+        "Keep the tenant's Asana webhook on its onboarding project: create, check, re-create.",
+        params=UpkeepParams,
+        # Queued when Asana is connected and when the onboarding project (the deal-won
+        # workflow's asana_project_gid) is saved; the schedule notices a webhook Asana deleted
+        # (after a day of failed deliveries) on the fallback poller's switch and interval.
+        upkeep=Upkeep(on_connect=("asana",), on_options_of=(names.HUBSPOT_DEAL_WON_TO_ASANA,)),
+        schedule=DefaultSchedule(("asana",), names.ASANA_TASK_RECONCILE, interval_minutes=15),
+    ),
+    JobType(
         names.TRADING_SWEEP,
         "A moving-average crossover backtest over a grid of (fast, slow) windows.",
         params=TradingSweepParams,
@@ -103,6 +114,16 @@ DEFAULT_SCHEDULES: dict[str, DefaultSchedule] = {e.name: e.schedule for e in CAT
 def triggered() -> tuple[JobType, ...]:
     """The job types a vendor event starts (each has a trigger and a subject)."""
     return tuple(entry for entry in CATALOGUE if entry.trigger is not None)
+
+
+def queued_on_connect(system: str) -> tuple[JobType, ...]:
+    """The upkeep job types a new connection to ``system`` queues."""
+    return tuple(e for e in CATALOGUE if e.upkeep is not None and system in e.upkeep.on_connect)
+
+
+def queued_on_options(workflow: str) -> tuple[JobType, ...]:
+    """The upkeep job types that saving ``workflow``'s settings queues."""
+    return tuple(e for e in CATALOGUE if e.upkeep is not None and workflow in e.upkeep.on_options_of)
 
 
 def schedules_following(workflow: str) -> list[str]:

@@ -58,5 +58,11 @@ class AsanaTaskParams(BaseModel):
     event: dict[str, Any] | None = None
 
 
+class UpkeepParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=200, description="Why it was queued (connected, options changed…)")
+
+
 class AsanaPollParams(BaseModel):
     model_config = ConfigDict(extra="forbid")

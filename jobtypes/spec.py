@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -70,6 +71,27 @@ class DefaultSchedule:
 
 
 @dataclass(frozen=True)
+class Upkeep:
+    """A job Zixly queues itself when what it looks after changes.
+
+    ``on_connect``: the systems whose connection queues it; ``on_options_of``: the workflows
+    whose saved settings queue it. Its jobs for one tenant never run at the same time.
+    """
+
+    on_connect: tuple[str, ...] = ()
+    on_options_of: tuple[str, ...] = ()
+
+    def job(self, job_type: str, tenant_id: int, reason: str) -> dict[str, Any]:
+        """The keyword arguments of ``db.jobs.enqueue`` for one such job."""
+        return {
+            "tenant_id": tenant_id,
+            "job_type": job_type,
+            "params": {"reason": reason},
+            "concurrency_key": f"{job_type}:{tenant_id}",
+        }
+
+
+@dataclass(frozen=True)
 class JobType:
     """One job type, declared once in :mod:`jobtypes.catalogue`."""
 
@@ -80,6 +102,7 @@ class JobType:
     subject: Subject | None = None
     trigger: Trigger | None = None
     schedule: DefaultSchedule | None = None
+    upkeep: Upkeep | None = None
 
     def __post_init__(self) -> None:
         # A triggered job must know which record it is about, or events could race.

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import control, oauth_server
+from sandbox import control, errors, oauth_server
 from settings import Settings
 
 VENDOR_MODULES = ("xero", "hubspot", "shopify", "asana", "prices", "trading")
@@ -42,6 +42,8 @@ def create_sandbox_app(settings: Settings) -> Flask:
     """Build the sandbox app; every vendor starts from its seeded state."""
     app = Flask("zixly-sandbox")
     app.config["ZIXLY_SETTINGS"] = settings
+    # No client mistake is ever a 500: errors take the shape of the vendor the path is under.
+    errors.install_app(app)
     modules = vendor_modules()
     for module in modules:
         app.register_blueprint(module.blueprint)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, g, request
 
+from sandbox import errors
+
 LOCK = threading.RLock()
 
 FAULT_MODES = ("500", "503", "timeout", "429", "drop")
@@ -163,14 +165,13 @@ def install_controls(blueprint: Blueprint, vendor: str, rate_limit: RateLimitRes
                 # The request is processed, but its answer is lost (see _drop below).
                 g.sandbox_drop = True
                 return None
+            # Injected answers take the vendor's own error shape, like its real 429s and 5xx.
+            answer = errors.answer_for(request.path)
             if fault.mode == "429":
-                return Response(
-                    '{"message":"rate limited (injected)"}',
-                    status=429,
-                    headers={"Retry-After": "1"},
-                    mimetype="application/json",
-                )
-            return Response('{"message":"injected fault"}', status=int(fault.mode), mimetype="application/json")
+                response = answer(429, "rate limited (injected)")
+                response.headers["Retry-After"] = "1"
+                return response
+            return answer(int(fault.mode), "injected fault")
         if rate_limit is not None:
             return rate_limit()
         return None

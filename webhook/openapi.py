@@ -98,11 +98,17 @@ def _vendor_paths() -> dict[str, Any]:
         params = [_sig_header(h.name, h.description, required=h.required) for h in hooks.doc.headers]
         responses = _success_responses(hooks)
         path = f"/webhook/{record.system}"
-        if hooks.per_connection:
-            path += "/{connection_id}"
-            params.insert(0, {"name": "connection_id", "in": "path", "required": True, "schema": {"type": "integer"}})
-            responses["409"] = _problem("A handshake for a connection that already has a secret")
-        paths[path] = _intake(hooks.doc.summary, hooks.doc.body_schema, params, responses)
+        if not hooks.per_connection:
+            paths[path] = _intake(hooks.doc.summary, hooks.doc.body_schema, params, responses)
+            continue
+        path += "/{connection_id}"
+        params.insert(0, {"name": "connection_id", "in": "path", "required": True, "schema": {"type": "integer"}})
+        paths[path] = _intake(hooks.doc.summary + "; a handshake here is refused (404)", hooks.doc.body_schema,
+                              params, responses)  # fmt: skip
+        token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "The single-use token of a webhook creation Zixly has in flight"}  # fmt: skip
+        summary = hooks.doc.summary + "; the handshake only with the token of a creation in flight (else 404)"
+        paths[path + "/{token}"] = _intake(summary, hooks.doc.body_schema, [params[0], token, *params[1:]], responses)
     return paths
 
 

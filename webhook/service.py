@@ -10,11 +10,12 @@ from flask import Blueprint, Response, g, request
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from db import intake
+from db.jobs import enqueue
 from db.workflow_settings import ensure_default_schedules
 from integrations.oauth import OAuthFlowError, finish_authorization
 from integrations.registry import UnknownVendor
 from integrations.registry import vendor as vendor_record
-from jobtypes import DEFAULT_SCHEDULES
+from jobtypes import DEFAULT_SCHEDULES, queued_on_connect
 from webhook.context import get_session, listener
 from webhook.metrics import render_metrics
 from webhook.openapi import spec
@@ -61,8 +62,12 @@ def oauth_callback(vendor: str) -> Response:
         session.commit()  # the state row is single use even when the flow fails
         log.info("oauth callback refused", extra={"vendor": vendor, "reason": str(exc)})
         raise Problem(400, "Bad Request", str(exc)) from None
-    # A tenant connected after the demo seed gets the schedules its connections now call for.
+    # A tenant connected after the demo seed gets the schedules its connections now call for,
+    # and the upkeep jobs a new connection starts (Asana: its webhook).
     ensure_default_schedules(session, connection.tenant_id, DEFAULT_SCHEDULES)
+    for entry in queued_on_connect(vendor):
+        assert entry.upkeep is not None
+        enqueue(session, **entry.upkeep.job(entry.name, connection.tenant_id, f"{vendor} connected"))
     session.commit()
     log.info("oauth connected", extra={"vendor": vendor, "connection_id": connection.id})
     name = html.escape(connection.org_name or connection.external_org_id or vendor)

@@ -2,7 +2,8 @@
 
 One route per registered vendor, made from its record when the app registers this blueprint:
 ``/webhook/<system>`` for vendors with one app-wide secret, ``/webhook/<system>/<connection_id>``
-for those whose secret each connection receives in a handshake. The order is the point: size
+(and ``…/<connection_id>/<token>``, the target of a webhook Zixly creates) for those whose
+secret each connection receives in a handshake. The order is the point: size
 limit, content type, signature (over the exact bytes received), and only then JSON. A request
 that fails the signature leaves nothing behind but a counter and one log line (never its body
 or headers).
@@ -10,6 +11,7 @@ or headers).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from db import intake
+from db import connection_webhooks, intake
 from integrations.events import VendorEvent
 from integrations.registry import vendors
 from integrations.tokens import TokenStore, token_store
@@ -44,10 +46,17 @@ def webhook_path(record: Vendor[Any]) -> str:
 
 @bp.record
 def _vendor_routes(state: BlueprintSetupState) -> None:
-    """One route per registered vendor, named ``vendors.<system>_webhook``."""
+    """One route per registered vendor, named ``vendors.<system>_webhook``.
+
+    A per-connection vendor also gets ``…/<connection_id>/<token>``: the target URL of a
+    webhook Zixly creates, whose single-use token alone lets that creation's handshake in.
+    """
     for record in vendors():
         view = _per_connection_view(record) if record.webhooks.per_connection else _app_wide_view(record)
         state.add_url_rule(webhook_path(record), f"{record.system}_webhook", view, methods=["POST"])
+        if record.webhooks.per_connection:
+            path = webhook_path(record) + "/<token>"
+            state.add_url_rule(path, f"{record.system}_webhook_created", view, methods=["POST"])
 
 
 def _headers() -> dict[str, str]:
@@ -127,14 +136,16 @@ def _store() -> TokenStore:
 def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
     """The handshake stores the secret; later deliveries are verified with it.
 
-    A handshake is accepted only while the connection has no secret, so nobody can replace
-    a live webhook's secret; the code that re-creates a webhook clears the old one first.
+    A handshake is accepted only for a creation Zixly has in flight: its URL must carry the
+    creation's single-use token, before it expires (``db.connection_webhooks.claim_handshake``).
+    Any other ``X-Hook-Secret`` gets 404 and stores nothing, so nobody can plant a secret of
+    their own and then sign events with it.
     """
     source, hooks, display = record.system, record.webhooks, record.display_name
     handshake = hooks.handshake
     assert handshake is not None
 
-    def view(connection_id: int) -> Response:
+    def view(connection_id: int, token: str | None = None) -> Response:
         session = get_session()
         target = intake.hook_target(session, connection_id, source) if connection_id <= MAX_INT4 else None
         if target is None:
@@ -142,8 +153,11 @@ def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
         secret_offered = handshake.secret_of(_headers())
         if secret_offered is not None:
             read_body(listener().settings.webhook_max_bytes)
-            if target.secret_ciphertext:
-                raise Problem(409, "Conflict", "this connection's webhook already completed its handshake")
+            now = dt.datetime.fromtimestamp(listener().clock(), dt.UTC)
+            if token is None or not connection_webhooks.claim_handshake(session, connection_id, token, now):
+                metrics.WEBHOOK_DELIVERIES.labels(source=source, outcome="bad_signature").inc()
+                log.warning("%s handshake refused: no creation in flight for this URL", source)
+                raise Problem(404, "Not Found", f"no {display} webhook creation is waiting for this handshake")
             sealed = _store().seal_webhook_secret(connection_id, secret_offered)
             intake.store_webhook_secret(session, connection_id, sealed)
             session.commit()

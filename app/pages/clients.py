@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, data, widgets
-from db.queries.clients import WEBHOOK_SILENCE_H
+from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 
 auth.require_actor()
 st.title("Clients")
@@ -37,6 +37,8 @@ def _verdict(row: dict[str, Any]) -> str:
         return "🔴 reconnect"
     if row["consecutive_failures"]:
         return f"🔴 {row['consecutive_failures']} failing"
+    if row["webhook_state"] == "failed":
+        return "🔴 webhook failed"
     if row["webhook_silent"]:
         return "🟠 webhooks silent"
     if row["status"] == "not connected":
@@ -61,6 +63,7 @@ else:
             ],
             "last success": [r["last_success"] for r in board],
             "failures since": [r["consecutive_failures"] for r in board],
+            "webhook": [webhook_label(r["webhook_state"], r["webhook_reason"]) for r in board],
             "webhook silence": [widgets.seconds(r["silence_h"] * 3600) if r["silence_h"] else "—" for r in board],
             "cursor lag": [widgets.seconds(r["cursor_lag_h"] * 3600) if r["cursor_lag_h"] else "—" for r in board],
             "last error": [r["last_error"] or "" for r in board],

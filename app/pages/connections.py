@@ -42,6 +42,10 @@ for c in data.connections(data.url(), tenant_id):
                        "(refreshed automatically while the grant lasts)")  # fmt: skip
         if c["last_error"]:
             st.error(c["last_error"])
+        if (hook := c["webhook"]) is not None:
+            where = f"on {hook['resource_gid']}" + (f", webhook {hook['webhook_gid']}" if hook["webhook_gid"] else "")
+            text = f"Webhook ({where}): {hook['label']}"
+            (st.error if hook["state"] == "failed" else st.caption)(text)
         st.caption("Used by: " + (", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"))
         b1, b2, b3 = st.columns(3)
         typed = None  # the vendor's connect input, e.g. Shopify's shop domain

@@ -13,7 +13,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from db.models import Connection, PipelineJob, Schedule, SyncCursor, Tenant, WebhookDelivery, WorkflowSetting
+from db.models import (
+    Connection,
+    ConnectionWebhook,
+    PipelineJob,
+    Schedule,
+    SyncCursor,
+    Tenant,
+    WebhookDelivery,
+    WorkflowSetting,
+)
 from db.queries._sql import as_utc, utcnow
 
 SYSTEMS = ("xero", "hubspot", "shopify", "asana")
@@ -34,6 +43,8 @@ def _severity(row: dict[str, Any]) -> int:
         score += 10 + min(row["consecutive_failures"], 80)
     if row["webhook_silent"]:
         score += 5
+    if row.get("webhook_state") == "failed":  # no events arrive until it is re-created
+        score += 8
     if status == "expiring":
         score += 3
     if row["cursor_lag_h"] is not None and row["cursor_lag_h"] > CURSOR_LAG_H:
@@ -142,8 +153,11 @@ def health_board(
             func.coalesce(failures.c.n, 0).label("consecutive_failures"),
             last_delivery.label("last_delivery"),
             cursor_at.label("cursor_at"),
+            ConnectionWebhook.state.label("webhook_state"),
+            ConnectionWebhook.reason.label("webhook_reason"),
         )
         .join(Tenant, Tenant.id == Connection.tenant_id)
+        .outerjoin(ConnectionWebhook, ConnectionWebhook.connection_id == Connection.id)
         .outerjoin(ok, ok.c.connection_id == Connection.id)
         .outerjoin(failures, failures.c.connection_id == Connection.id)
         .where(Tenant.active.is_(True))
@@ -188,6 +202,8 @@ def health_board(
                         "silence_h": None,
                         "webhook_silent": False,
                         "cursor_lag_h": None,
+                        "webhook_state": None,
+                        "webhook_reason": None,
                     }
                 )
     for row in out:
@@ -199,6 +215,12 @@ def health_board(
 def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SYSTEMS) -> list[dict[str, Any]]:
     """The tenant's systems (connected or not), with what depends on each."""
     by_system = {c.system: c for c in session.scalars(select(Connection).where(Connection.tenant_id == tenant_id))}
+    hooks = {
+        h.connection_id: h
+        for h in session.scalars(
+            select(ConnectionWebhook).where(ConnectionWebhook.connection_id.in_([c.id for c in by_system.values()]))
+        )
+    }
     schedules = session.execute(
         select(Schedule.id, Schedule.job_type, Schedule.cron, Schedule.enabled).where(Schedule.tenant_id == tenant_id)
     ).all()
@@ -208,6 +230,7 @@ def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SY
     out = []
     for system in systems:
         c = by_system.get(system)
+        hook = hooks.get(c.id) if c else None
         out.append(
             {
                 "system": system,
@@ -221,6 +244,26 @@ def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SY
                 "last_error": c.last_error if c else None,
                 "workflows": [w.workflow + ("" if w.enabled else " (off)") for w in workflows if system in w.workflow],
                 "schedules": [f"#{s.id} {s.job_type} ({s.cron})" for s in schedules if system in s.job_type],
+                "webhook": None if hook is None else _webhook_view(hook),
             }
         )
     return out
+
+
+def webhook_label(state: str | None, reason: str | None) -> str:
+    """How a connection webhook's state reads on the dashboard (``—`` when Zixly keeps none)."""
+    if state is None:
+        return "—"
+    label = {"active": "active", "creating": "creating", "recreating": "re-creating", "failed": "failed"}[state]
+    return f"{label}: {reason}" if reason and state != "active" else label
+
+
+def _webhook_view(hook: ConnectionWebhook) -> dict[str, Any]:
+    return {
+        "state": hook.state,
+        "label": webhook_label(hook.state, hook.reason),
+        "resource_gid": hook.resource_gid,
+        "webhook_gid": hook.webhook_gid,
+        "reason": hook.reason,
+        "checked_at": hook.checked_at,
+    }

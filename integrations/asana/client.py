@@ -122,5 +122,10 @@ class AsanaClient(ApiClient):
         body = self.request("POST", "/webhooks", json={"data": data}).json()
         return Webhook.model_validate({**body["data"], "secret": body.get("X-Hook-Secret")})
 
+    def get_webhook(self, webhook_gid: str) -> Webhook:
+        """The webhook as Asana sees it (``NotFound`` once Asana has deleted it)."""
+        data = self._data("GET", "/webhooks/{webhook_gid}", {"webhook_gid": webhook_gid})
+        return Webhook.model_validate(data)
+
     def delete_webhook(self, webhook_gid: str) -> None:
         self.request("DELETE", "/webhooks/{webhook_gid}", path_params={"webhook_gid": webhook_gid})

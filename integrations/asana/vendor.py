@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from integrations.asana import webhooks
+from integrations.asana import hook_upkeep, webhooks
 from integrations.asana.client import AsanaClient
 from integrations.http import IntegrationError
 from integrations.vendor import (
@@ -106,4 +106,5 @@ ASANA: Vendor[AsanaClient] = Vendor(
     probe=_probe,
     webhooks=WEBHOOKS,
     record_link=_record_link,
+    before_disconnect=hook_upkeep.remove,
 )

@@ -31,7 +31,25 @@ def _endpoints(settings: Settings, _org: str | None) -> OAuthEndpoints:
         revoke_url=f"{settings.hubspot_api_url}/oauth/v3/token/revoke",
         scopes=tuple(settings.hubspot_scopes.split()),
         api_url=_api_url(settings, None),
+        token_error=_token_error,
     )
+
+
+# HubSpot's token endpoint answers errors in its own shape ({status, message, correlationId,
+# category}; status BAD_REFRESH_TOKEN and friends), not RFC 6749's {error}.
+_TOKEN_ERRORS = {
+    "BAD_REFRESH_TOKEN": "invalid_grant",
+    "BAD_AUTH_CODE": "invalid_grant",
+    "BAD_REDIRECT_URI": "invalid_grant",
+    "BAD_CLIENT_ID": "invalid_client",
+    "BAD_CLIENT_SECRET": "invalid_client",
+    "BAD_GRANT_TYPE": "unsupported_grant_type",
+}
+
+
+def _token_error(body: dict[str, Any]) -> dict[str, Any]:
+    error = _TOKEN_ERRORS.get(str(body.get("status")), "invalid_request")
+    return {"error": error, "error_description": str(body.get("message") or body.get("status") or "")}
 
 
 def _api_url(settings: Settings, _org: str | None) -> str:

@@ -49,6 +49,10 @@ def _endpoints(settings: Settings, shop: str | None) -> OAuthEndpoints:
         token_header="X-Shopify-Access-Token",  # noqa: S106 (a header name)
         token_prefix="",
         api_url=base,
+        # An expiring offline token (1 h, with a rotating refresh token): public apps must use
+        # them from 1 January 2027; without ``expiring=1`` Shopify grants a non-expiring one.
+        # https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens
+        code_exchange_fields={"expiring": "1"},
     )
 
 

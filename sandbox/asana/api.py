@@ -1,12 +1,14 @@
 """The Asana emulator (served under /asana), per Asana's API reference and its OpenAPI document.
 
 API under ``/asana/api/1.0``: tasks (create, read, update, list by project and
-``modified_since``), projects, workspaces, webhooks (with the handshake, see
+``modified_since``), projects, workspaces, users (``/users/me``), webhooks (with the handshake, see
 :mod:`sandbox.asana.hooks`). ``{"data": …}`` envelopes, ``opt_fields``,
 ``offset`` paging, 429 + ``Retry-After`` past 150 calls a minute per token. OAuth under
 ``/asana/-/oauth_authorize|oauth_token|oauth_revoke``. Personal access tokens (``2/…``) work too.
 Sandbox controls: ``POST /asana/_sandbox/tasks/<gid>/complete`` (sends the events and answers
-with the delivery logs), ``POST /asana/_sandbox/config`` (heartbeat and retry timing).
+with the delivery logs), ``POST /asana/_sandbox/config`` (heartbeat, retry timing and the
+failure window after which a webhook is deleted), ``POST /asana/_sandbox/webhooks/<gid>/fail``
+(Asana deletes the webhook now, as after that window).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sandbox import control
+from sandbox import errors as error_shapes
 from sandbox.asana import hooks, store, views
 from sandbox.asana.views import API, errors
 from sandbox.oauth_server import OAuthServer, register_oauth_routes
@@ -72,6 +75,7 @@ def _guard() -> Response | None:
 
 
 control.install_controls(blueprint, "asana", rate_limit=_guard)
+error_shapes.install(blueprint, errors)
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -195,6 +199,30 @@ def _announce(task: dict[str, Any], fields: list[str], *, wait: bool = False) ->
     return hooks.publish(events, {task["gid"], *(p["gid"] for p in task["projects"])}, wait=wait)
 
 
+# -- users -------------------------------------------------------------------------------------
+
+
+def _token_user() -> str:
+    """The user a token acts for: the one a personal access token names, else the OAuth user."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if _PAT.match(token) and token.split("/")[1] in store.users:
+        return token.split("/")[1]
+    return _grant_user()
+
+
+@blueprint.get(f"{API}/users/<user_gid>")
+def get_user(user_gid: str) -> ResponseReturnValue:
+    """A user by gid, email or ``me`` (the token's user), with the workspaces it belongs to."""
+    with control.LOCK:
+        wanted = _token_user() if user_gid == "me" else user_gid
+        found = store.users.get(wanted) or next((u for u in store.users.values() if u["email"] == wanted), None)
+        if found is None:
+            return errors(404, f"user: Unknown object: {user_gid}")
+        user = {**found, "photo": None, "workspaces": [store.compact(store.WORKSPACE)]}
+        fields = views.opt_fields()
+        return jsonify(data=user if fields is None else views.view(user, fields, compact=False))
+
+
 # -- projects, workspaces ------------------------------------------------------------------------
 
 
@@ -231,7 +259,7 @@ def list_workspaces() -> ResponseReturnValue:
 
 def _hook_view(hook: dict[str, Any]) -> dict[str, Any]:
     # The spec types the *_at fields as non-nullable strings: leave out the ones not yet set.
-    return {k: v for k, v in hook.items() if k != "secret" and v is not None}
+    return {k: v for k, v in hook.items() if k != "secret" and not k.startswith("_") and v is not None}
 
 
 @blueprint.post(f"{API}/webhooks")
@@ -281,6 +309,16 @@ def list_webhooks() -> ResponseReturnValue:
     return views.page(items, "/webhooks")
 
 
+@blueprint.get(f"{API}/webhooks/<webhook_gid>")
+def get_webhook(webhook_gid: str) -> ResponseReturnValue:
+    with hooks._lock:
+        hook = hooks.HOOKS.get(webhook_gid)
+        view = _hook_view(hook) if hook is not None else None
+    if view is None:
+        return errors(404, f"webhook: Unknown object: {webhook_gid}")
+    return jsonify(data=view)
+
+
 @blueprint.delete(f"{API}/webhooks/<webhook_gid>")
 def delete_webhook(webhook_gid: str) -> ResponseReturnValue:
     with hooks._lock:
@@ -302,6 +340,14 @@ def complete(task_gid: str) -> ResponseReturnValue:
         changed = _apply(found, {"completed": True})
     assert isinstance(changed, list)
     return jsonify(deliveries=_announce(found, changed, wait=True))
+
+
+@blueprint.post("/_sandbox/webhooks/<webhook_gid>/fail")
+def fail_webhook(webhook_gid: str) -> ResponseReturnValue:
+    """Asana gives up on the webhook, as after 24 h of failed deliveries: it is deleted."""
+    if not hooks.give_up(webhook_gid):
+        return errors(404, f"webhook: Unknown object: {webhook_gid}")
+    return jsonify(deleted=webhook_gid)
 
 
 @blueprint.post("/_sandbox/config")

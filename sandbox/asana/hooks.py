@@ -3,7 +3,8 @@
 Asana's webhooks guide: the handshake runs synchronously inside ``POST /webhooks`` (the target
 must echo ``X-Hook-Secret`` with 200/204); events are ``{"events": [...]}`` signed with the
 webhook's secret as lowercase hex HMAC-SHA256 in ``X-Hook-Signature``; a heartbeat
-(``{"events": []}``) follows the handshake and repeats every ``heartbeat_interval_s``.
+(``{"events": []}``) follows the handshake and repeats every ``heartbeat_interval_s``. A
+webhook whose deliveries keep failing for ``failure_deletion_s`` (Asana: 24 hours) is deleted.
 Events propagate upwards: a webhook on a project hears its tasks' events.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +28,7 @@ DEFAULTS: dict[str, float | None] = {
     "heartbeat_interval_s": 8 * 3600.0,
     "retry_delay_s": 0.2,
     "retries": 3,
+    "failure_deletion_s": 24 * 3600.0,
 }
 HOOKS: dict[str, dict[str, Any]] = {}
 _timers: list[threading.Timer] = []
@@ -102,11 +105,22 @@ def send(hook: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
         if log["delivered"]:
             hook["last_success_at"] = now_iso()
             hook["delivery_retry_count"] = 0
+            hook.pop("_failing_since", None)
         else:
             hook["last_failure_at"] = now_iso()
             hook["last_failure_content"] = str(log["attempts"][-1])
             hook["delivery_retry_count"] = len(log["attempts"])
+            since = hook.setdefault("_failing_since", time.monotonic())
+            window = CONFIG.get("failure_deletion_s")
+            if window is not None and time.monotonic() - since >= float(window):
+                give_up(hook["gid"])
     return log
+
+
+def give_up(gid: str) -> bool:
+    """Delete a webhook as Asana does when its deliveries have failed for too long."""
+    with _lock:
+        return HOOKS.pop(gid, None) is not None
 
 
 def _matches(hook: dict[str, Any], event: dict[str, Any], containers: set[str]) -> bool:

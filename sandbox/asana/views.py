@@ -80,11 +80,12 @@ def page(items: list[dict[str, Any]], path: str) -> ResponseReturnValue:
     fields = opt_fields()
     if limit_arg is None:
         return jsonify(data=[view(i, fields, compact=True) for i in items])
-    limit = int(limit_arg)
+    limit = int(limit_arg) if limit_arg.strip().isdigit() else 0
     if not 1 <= limit <= 100:
         return errors(400, "limit: Value must be between 1 and 100")
-    offset = request.args.get("offset")
-    start = int(base64.urlsafe_b64decode(offset.encode()).decode()) if offset else 0
+    start = _offset(request.args.get("offset"))
+    if start is None:
+        return errors(400, "offset: Your pagination token is invalid or has expired")
     page = items[start : start + limit]
     next_page = None
     if start + limit < len(items):
@@ -94,11 +95,25 @@ def page(items: list[dict[str, Any]], path: str) -> ResponseReturnValue:
     return jsonify(data=[view(i, fields, compact=True) for i in page], next_page=next_page)
 
 
+def _offset(token: str | None) -> int | None:
+    """The position an ``offset`` token (one this emulator handed out) stands for; None if forged."""
+    if not token:
+        return 0
+    try:
+        start = int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeError):
+        return None
+    return start if start >= 0 else None
+
+
 def since(name: str) -> datetime | None:
     raw = request.args.get(name)
     if not raw or raw == "now":
         return datetime.now(UTC) if raw == "now" else None
-    parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: Invalid date-time: {raw[:60]}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

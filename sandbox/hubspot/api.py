@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import control
+from sandbox import control, errors
 from sandbox.hubspot import store
 from sandbox.hubspot.search import run_search
 from sandbox.hubspot.store import ALIASES, ASSOC_TYPE_IDS, DEFAULT_PROPS, PORTAL_ID, SINGULAR
@@ -37,13 +37,31 @@ OAUTH = OAuthServer(
         "scopes": grant.scope.split(),
     },
 )
+
+
 # Authorize lives on app.hubspot.com (settings.hubspot_app_url = …/hubspot/app), tokens on the API host.
+def _token_error(status: int, body: dict[str, Any], grant_type: str) -> dict[str, Any]:
+    """HubSpot's token errors: its Error shape with a BAD_* status (its OAuth docs), not RFC 6749's."""
+    error = body.get("error")
+    if error == "invalid_grant":
+        bad = "BAD_REFRESH_TOKEN" if grant_type == "refresh_token" else "BAD_AUTH_CODE"
+        if "redirect_uri" in str(body.get("error_description", "")):
+            bad = "BAD_REDIRECT_URI"
+    else:
+        others = {"invalid_client": "BAD_CLIENT_ID", "unsupported_grant_type": "BAD_GRANT_TYPE"}
+        bad = others.get(str(error), "BAD_REQUEST")
+    message = str(body.get("error_description") or bad.replace("_", " ").lower())
+    category = "INVALID_AUTHENTICATION" if status == 401 else "VALIDATION_ERROR"
+    return {"status": bad, "message": message, "correlationId": str(uuid.uuid4()), "category": category}
+
+
 register_oauth_routes(
     blueprint,
     OAUTH,
     authorize="/app/oauth/authorize",
     token="/oauth/v3/token",  # noqa: S106
     revoke="/oauth/v3/token/revoke",
+    token_error=_token_error,
 )
 control.set_default_budgets("hubspot-search", [("search", 4, 1.0)])
 
@@ -98,6 +116,19 @@ def _add_limit_headers(response: Response) -> Response:
 
 
 control.install_controls(blueprint, "hubspot", rate_limit=_rate_limit)
+_CATEGORIES = {
+    400: "VALIDATION_ERROR",
+    401: "INVALID_AUTHENTICATION",
+    404: "OBJECT_NOT_FOUND",
+    409: "CONFLICT",
+    429: "RATE_LIMITS",
+}
+errors.install(
+    blueprint,
+    lambda status, message: error(
+        status, _CATEGORIES.get(status, "VALIDATION_ERROR" if status < 500 else "INTERNAL_ERROR"), message
+    ),
+)
 
 
 # -- CRM objects -------------------------------------------------------------------------------
@@ -153,8 +184,10 @@ def _routes(prefix: str) -> None:
         if kind is None:
             return error(400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}")
         if request.method == "GET":
-            limit = min(int(request.args.get("limit", 10)), 100)
-            start = int(request.args.get("after", 0) or 0)
+            limit = min(request.args.get("limit", 10, type=int), 100)
+            start = request.args.get("after", 0, type=int)
+            if limit < 1 or start < 0:
+                return error(400, "VALIDATION_ERROR", "limit must be positive and after a paging cursor")
             records = list(store.objects[kind].values())
             page = records[start : start + limit]
             body: dict[str, Any] = {

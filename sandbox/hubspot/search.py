@@ -11,6 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS, MAX_LIMIT, MAX_TOTAL = 5, 10, 25, 200, 10_000
+# The ``Filter.operator`` enum of HubSpot's CRM OpenAPI documents (v3, 2026-03, 2026-09).
+OPERATORS = frozenset(
+    {
+        "BETWEEN", "CONTAINS_TOKEN", "EQ", "GT", "GTE", "HAS_PROPERTY", "IN",
+        "LT", "LTE", "NEQ", "NOT_CONTAINS_TOKEN", "NOT_HAS_PROPERTY", "NOT_IN",
+    }
+)  # fmt: skip
 
 
 def _num(value: str | None) -> float | str:
@@ -45,6 +52,23 @@ def _match(props: dict[str, str | None], flt: dict[str, Any]) -> bool:
     return bool(check and check())
 
 
+def _invalid_filters(groups: object) -> str | None:
+    """A message naming the first malformed group or filter (HubSpot answers 400), else None."""
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        return "filterGroups must be a list of {filters: [...]}"
+    for group in groups:
+        filters = group.get("filters") or []
+        if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+            return "filters must be a list of filter objects"
+        for flt in filters:
+            operator = flt.get("operator")
+            if operator not in OPERATORS:
+                return f"Invalid filter operator {operator!r}: must be one of {', '.join(sorted(OPERATORS))}"
+            if not isinstance(flt.get("propertyName"), str):
+                return "every filter needs a propertyName"
+    return None
+
+
 def _sort_key(name: str) -> Callable[[dict[str, Any]], str]:
     return lambda record: str(record["properties"].get(name) or "")
 
@@ -54,16 +78,24 @@ def run_search(
 ) -> str | tuple[int, list[dict[str, Any]], str | None]:
     """(total, page, next cursor) or a validation message."""
     groups = request.get("filterGroups") or []
+    problem = _invalid_filters(groups)
+    if problem is not None:
+        return problem
     if len(groups) > MAX_GROUPS:
         return f"at most {MAX_GROUPS} filterGroups"
     if any(len(g.get("filters") or []) > MAX_PER_GROUP for g in groups):
         return f"at most {MAX_PER_GROUP} filters per group"
     if sum(len(g.get("filters") or []) for g in groups) > MAX_FILTERS:
         return f"at most {MAX_FILTERS} filters in all"
-    limit = int(request.get("limit") or 10)
+    try:
+        limit = int(request.get("limit") or 10)
+        start = int(request.get("after") or 0)
+    except (TypeError, ValueError):
+        return "limit must be an integer and after a paging cursor"
     if not 0 < limit <= MAX_LIMIT:
         return f"limit must be 1..{MAX_LIMIT}"
-    start = int(request.get("after") or 0)
+    if start < 0:
+        return "after must be a paging cursor"
     if start + limit > MAX_TOTAL:
         return f"search results are capped at {MAX_TOTAL}"
     query = str(request.get("query") or "").lower()

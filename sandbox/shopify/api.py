@@ -5,7 +5,8 @@
   ``THROTTLED`` answers; ``GET …/schema.graphql`` serves the SDL (introspection works too).
 - OAuth per shop: ``/admin/oauth/authorize`` redirects back with ``code``, ``state``, ``shop``,
   ``timestamp``, ``host`` and the ``hmac`` of the query; ``/admin/oauth/access_token`` (JSON)
-  issues expiring offline tokens (1 h) with rotating refresh tokens.
+  issues offline tokens: non-expiring unless the exchange sends ``expiring=1``, then 1 h with a
+  rotating refresh token that stays valid until the new access token is first used.
 - Auth: ``X-Shopify-Access-Token`` from that flow, or a custom-app token ``shpat_…``.
 - Sandbox controls: ``POST /shopify/_sandbox/orders/<id>/pay`` sends a signed ``orders/paid``
   webhook; ``POST /shopify/_sandbox/throttle`` changes the bucket; ``…/<shop>/uninstall``.
@@ -14,7 +15,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import time
 import uuid
@@ -25,9 +25,10 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import control, vendor_signing
+from sandbox import control, errors, vendor_signing
 from sandbox.oauth_server import OAuthServer, client_credentials, request_data
 from sandbox.shopify import graphql_schema as shopify_graphql
+from sandbox.shopify.order_fields import complete
 from sandbox.shopify.order_view import connection, graphql_order, search_orders
 from sandbox.shopify.orders import seed_orders
 from sandbox.vendor_signing import shopify_webhooks as webhooks
@@ -41,12 +42,15 @@ API_VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10")
 
 _shops: dict[str, dict[int, dict[str, Any]]] = {}
 
+# https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens
 OAUTH = OAuthServer(
     "shopify",
     access_ttl=3600,  # expiring offline tokens: 60 minutes
     rotate_refresh=True,  # "Shopify replaces the refresh token on each use"
-    refresh_grace_s=0.0,
-    token_extra=lambda grant: {"refresh_token_expires_in": 7_776_000},
+    expiring_on_request=True,  # without expiring=1 the offline token never expires
+    refresh_ttl=7_776_000,  # refresh_token_expires_in (90 days; Shopify does not document it)
+    # https://shopify.dev/changelog/more-resilient-refreshes-for-expiring-offline-access-tokens
+    old_refresh_until_new_used=True,
 )
 control.install_controls(blueprint, "shopify")
 
@@ -75,6 +79,9 @@ def _errors(status: int, message: str) -> Response:
     return response
 
 
+errors.install(blueprint, _errors)
+
+
 def _authorized(shop: str) -> bool:
     token = request.headers.get("X-Shopify-Access-Token", "")
     if token.startswith("shpat_"):
@@ -97,6 +104,10 @@ def graphql(shop: str, version: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         return _errors(400, "Bad Request: a JSON body with a query is required")
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        # A GraphQL-level mistake: Shopify answers 200 with the GraphQL errors list.
+        return jsonify(errors=[{"message": "Variables must be a JSON object", "extensions": {"code": "BAD_REQUEST"}}])
     store = orders(shop)
 
     def order(_info: Any, id: str) -> dict[str, Any] | None:
@@ -117,10 +128,10 @@ def graphql(shop: str, version: str) -> ResponseReturnValue:
     root = {
         "order": order,
         "orders": orders_field,
-        "shop": {"name": shop.split(".")[0], "myshopifyDomain": shop, "currencyCode": "NZD"},
+        "shop": {"name": shop.split(".")[0], "myshopifyDomain": shop, "currencyCode": "AUD"},
     }
     with control.LOCK:
-        answer = shopify_graphql.run(shop, body["query"], body.get("variables") or {}, root)
+        answer = shopify_graphql.run(shop, body["query"], variables, root)
     return jsonify(answer)
 
 
@@ -233,7 +244,8 @@ def pay(order_id: int) -> ResponseReturnValue:
             return _errors(404, "Not Found")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         order.update(financial_status="paid", updated_at=now, total_outstanding="0.00")
-        snapshot = copy.deepcopy(order)
+        # The webhook carries every field of Shopify's documented order payload.
+        snapshot = complete(order, shop)
     control.record_write("shopify", f"order:{order_id}:paid")
     event_id = str(uuid.uuid4())
     deliveries = [send_webhook(shop, "orders/paid", snapshot, options, event_id)]

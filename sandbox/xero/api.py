@@ -1,10 +1,13 @@
 """The Xero emulator (served under ``/xero``), after Xero's Accounting API docs and OpenAPI document.
 
 - OAuth: ``/xero/login/identity/connect/authorize``, ``/xero/identity/connect/token`` and
-  ``/connect/revocation`` (single-use rotating refresh tokens, 30-minute access tokens);
+  ``/connect/revocation`` (rotating refresh tokens, a used one answering the same new tokens for
+  30 minutes; 30-minute access tokens);
 - identity: ``GET /xero/Connections``, ``DELETE /xero/Connections/<id>`` (either case);
-- accounting: ``/xero/api.xro/2.0/Invoices[/<id>]`` and ``/Contacts[/<id>]`` with the
-  envelope, ``/Date()/`` dates, ``If-Modified-Since``, ``page``/``pageSize``, ``where``,
+- accounting: ``/xero/api.xro/2.0/Invoices[/<id>]`` (tax computed per line as Xero does, see
+  :mod:`sandbox.xero.tax`), ``/Contacts[/<id>]``, ``/TaxRates[/<TaxType>]`` and ``/Organisation``
+  with the envelope, ``/Date()/`` dates, ``If-Modified-Since`` (ISO 8601 or RFC 1123),
+  ``page``/``pageSize``, ``where``,
   ``Idempotency-Key`` replay, ``xero-tenant-id`` and ``Accept: application/json`` checks;
 - limits: 60/minute and 5,000/day per tenant, 10,000/minute per app, with the
   ``X-*Limit-Remaining`` headers, ``Retry-After`` and ``X-Rate-Limit-Problem`` on 429;
@@ -15,6 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import re
 import secrets
@@ -25,7 +29,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import control
+from sandbox import control, errors
 from sandbox.oauth_server import Grant, OAuthServer, register_oauth_routes
 from sandbox.xero import data
 from sandbox.xero.hooks import control_blueprint, demo_event, send_event
@@ -43,7 +47,15 @@ def _id_token(grant: Grant) -> dict[str, Any]:
     return {"id_token": "sandbox." + secrets.token_urlsafe(16) + ".jwt"}
 
 
-oauth = OAuthServer(VENDOR, access_ttl=1800, rotate_refresh=True, orgs=lambda: list(data.ORGS), token_extra=_id_token)
+# Refresh tokens rotate; a used one still works for 30 minutes (Xero's grace for lost answers).
+oauth = OAuthServer(
+    VENDOR,
+    access_ttl=1800,
+    rotate_refresh=True,
+    refresh_grace_s=1800.0,
+    orgs=data.consent_orgs,
+    token_extra=_id_token,
+)
 register_oauth_routes(
     blueprint,
     oauth,
@@ -93,6 +105,26 @@ def _rate_limit() -> Response | None:
 
 
 control.install_controls(blueprint, VENDOR, _rate_limit)
+
+# Xero's error ``Type`` per status (its Error schema); the identity endpoints use OAuth's shape.
+_ERROR_TYPES = {
+    400: "ValidationException",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    429: "RateLimitExceeded",
+}
+
+
+def _error_answer(status: int, message: str) -> Response:
+    if "/identity/" in request.path:
+        response = jsonify(error="invalid_request" if status < 500 else "server_error", error_description=message)
+        response.status_code = status
+        return response
+    return _problem(status, message, _ERROR_TYPES.get(status, "ValidationException" if status < 500 else "Error"))
+
+
+errors.install(blueprint, _error_answer)
 
 
 @blueprint.after_request
@@ -170,7 +202,7 @@ def delete_connection(connection_id: str) -> ResponseReturnValue:
         if str(uuid.uuid5(uuid.UUID(grant.id), tenant)) == connection_id:
             grant.orgs.remove(tenant)
             return Response(status=204)
-    return Response(status=404)
+    return _problem(404, f"Connection {connection_id} not found", "NotFound")
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -191,16 +223,30 @@ def _matches_where(record: dict[str, Any], where: str | None) -> bool:
     return True
 
 
+class _BadHeader(ValueError):
+    pass
+
+
 def _modified_since() -> dt.datetime | None:
-    header = request.headers.get("If-Modified-Since")
+    """The header as ISO 8601 (what Xero's SDKs send) or RFC 1123 (HTTP's own format; Xero takes both)."""
+    header = request.headers.get("If-Modified-Since", "").strip()
     if not header:
         return None
-    when = dt.datetime.fromisoformat(header.replace("Z", "+00:00"))
+    try:
+        when = dt.datetime.fromisoformat(header.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            raise _BadHeader(f"If-Modified-Since is not a date: {header[:60]}") from None
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _listing(org: data.Org, key: str, records: list[dict[str, Any]], id_field: str) -> Response:
-    since = _modified_since()
+    try:
+        since = _modified_since()
+    except _BadHeader as exc:
+        return _problem(400, str(exc))
     if since is not None:
         # Accurate to the second, as Xero documents.
         since = since.replace(microsecond=0)
@@ -273,6 +319,34 @@ def get_contact(contact_id: str) -> ResponseReturnValue:
         return _envelope("Contacts", [found])
 
 
+@blueprint.get(f"{API}/TaxRates")
+def list_tax_rates() -> ResponseReturnValue:
+    org = _org()
+    if isinstance(org, Response):
+        return org
+    with data.LOCK:
+        records = [r for r in org.tax_rates if _matches_where(r, request.args.get("where"))]
+        return _envelope("TaxRates", records)
+
+
+@blueprint.get(f"{API}/TaxRates/<tax_type>")
+def get_tax_rate(tax_type: str) -> ResponseReturnValue:
+    org = _org()
+    if isinstance(org, Response):
+        return org
+    with data.LOCK:
+        return _envelope("TaxRates", [r for r in org.tax_rates if r["TaxType"] == tax_type.upper()])
+
+
+@blueprint.get(f"{API}/Organisation")
+def get_organisation() -> ResponseReturnValue:
+    org = _org()
+    if isinstance(org, Response):
+        return org
+    with data.LOCK:
+        return _envelope("Organisations", [data.organisation(org)])
+
+
 # -- writing ----------------------------------------------------------------------------------
 
 
@@ -303,7 +377,7 @@ def _write(key: str, apply: Callable[[data.Org, dict[str, Any], dt.datetime], di
                     "ErrorNumber": 10,
                     "Type": "ValidationException",
                     "Message": "A validation exception occurred",
-                    "Elements": [{"ValidationErrors": [{"Message": str(exc)}]}],
+                    "Elements": [{"ValidationErrors": [{"Message": m} for m in getattr(exc, "messages", [str(exc)])]}],
                 },
             )
         else:

@@ -217,3 +217,48 @@ def test_a_schedule_with_bad_params_is_refused_per_field(app: Callable[..., AppT
         "sleepms: Extra inputs are not permitted",
     ]
     assert db_session.scalar(select(func.count()).select_from(Schedule)) == before
+
+
+def test_each_asana_webhook_state_shows_on_the_clients_board_and_the_connections_page(
+    app: Callable[..., AppTest], seeded: Seeded, db_session: Session
+) -> None:
+    import datetime as dt
+
+    import streamlit as st
+
+    from db.models import ConnectionWebhook
+
+    connection = Connection(tenant_id=seeded.acme, system="asana", status="connected")
+    db_session.add(connection)
+    db_session.flush()
+    reason = "Asana refused the webhook: 400 The remote server did not respond with the handshake secret."
+    db_session.add(
+        ConnectionWebhook(
+            connection_id=connection.id, state="failed", resource_gid="1201000000000201", reason=reason,
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+    )  # fmt: skip
+    db_session.commit()
+
+    board = app("VIEWER", "pages/clients.py").dataframe[0].value
+    [row] = [i for i in range(len(board)) if board["system"][i] == "asana" and board["status"][i] == "connected"]
+    assert board["webhook"][row] == f"failed: {reason}"
+    assert board["health"][row] == "🔴 webhook failed"
+
+    page = app("ADMIN", "pages/connections.py")
+    assert f"Webhook (on 1201000000000201): failed: {reason}" in [e.value for e in page.error]
+
+    db_session.execute(
+        ConnectionWebhook.__table__.update().values(
+            state="recreating", reason="Asana deleted webhook 42", webhook_gid=None
+        )
+    )
+    db_session.commit()
+    st.cache_data.clear()  # the pages cache their reads for a few seconds
+    board = app("VIEWER", "pages/clients.py").dataframe[0].value
+    assert "re-creating: Asana deleted webhook 42" in list(board["webhook"])
+    db_session.execute(ConnectionWebhook.__table__.update().values(state="active", reason=None, webhook_gid="77"))
+    db_session.commit()
+    st.cache_data.clear()
+    page = app("ADMIN", "pages/connections.py")
+    assert "Webhook (on 1201000000000201, webhook 77): active" in [c.value for c in page.caption]

@@ -42,6 +42,7 @@ def test_the_dashboard_reaches_it_through_integrations_oauth() -> None:
         ("xero", None, "Xero: connected to "),
         ("hubspot", None, "HubSpot: connected ("),
         ("shopify", SHOP, f"Shopify: connected to zixly-demo ({SHOP})"),
+        ("asana", None, "Asana: connected as Ana Operator (ana@zixly.example)"),
     ],
 )
 def test_a_working_connection_says_who_it_is_connected_to(

@@ -13,6 +13,7 @@ import pytest
 from oauth_live import Env, oauth_env
 
 from integrations.connection_auth import refresh_connection
+from integrations.http import AuthError
 from integrations.oauth import OAuthFlowError, disconnect, finish_authorization
 from integrations.providers import get_provider
 from integrations.tokens import token_store
@@ -142,3 +143,18 @@ def test_an_organisation_already_connected_to_another_tenant_is_refused_naming_i
     with env.factory() as session, session.begin():
         moved = finish_authorization(session, env.settings, system, second.consent(system, shop))
         assert (moved.tenant_id, moved.external_org_id) == (other_id, first.external_org_id)
+
+
+@pytest.mark.parametrize("system", list(CASES))
+def test_a_refresh_the_vendor_refuses_marks_the_connection_revoked(env: Env, system: str) -> None:
+    # HubSpot refuses in its own shape (status BAD_REFRESH_TOKEN), the others in RFC 6749's
+    # (error invalid_grant): both must read as a revoked grant, not as a passing failure.
+    shop = CASES[system][0]
+    connection = env.connect(system, shop)
+    tokens = token_store(env.settings).load(env.row(connection.id))
+    assert tokens is not None
+    env.control(f"oauth/{system}/revoke")
+    with pytest.raises(AuthError):
+        refresh_connection(env.factory, env.settings, connection.id, stale_access_token=tokens.access_token)
+    row = env.row(connection.id)
+    assert row.status == "revoked" and "invalid_grant" in (row.last_error or ""), (row.status, row.last_error)

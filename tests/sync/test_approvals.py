@@ -20,7 +20,7 @@ from sandbox.shopify import api as shopify_sandbox
 from sandbox.xero import data as xero_data
 
 JOB = "shopify-order-to-xero"
-ORDER = 5100001001  # #1001: total 297.20 NZD (tax included)
+ORDER = 5100001001  # #1001: total 284.80 AUD (GST included)
 EDITOR = Actor("ed@agency.example", "EDITOR")
 VIEWER = Actor("vi@agency.example", "VIEWER")
 
@@ -66,9 +66,11 @@ def test_an_order_above_the_threshold_waits_and_is_written_once_approved(env: En
 
     with env.factory() as session:
         [waiting] = actions.awaiting_approval(session, VIEWER)
-    assert waiting.job_id == job_id and "297.20 NZD" in waiting.summary
+    assert waiting.job_id == job_id and "284.80 AUD" in waiting.summary
     lines = [li["Description"] for li in waiting.detail["invoice"]["LineItems"]]
-    assert lines == ["Merino throw (MT-GRY)", "Kauri coaster set (KC-4)", "Discount WELCOME10", "Shipping: Courier"]
+    assert lines == ["Merino throw (MT-GRY)", "Kauri coaster set (KC-4)", "Shipping: Courier"]  # as mapped for Xero
+    assert waiting.detail["invoice"]["Contact"] == {"Name": "alice@northwind.example",
+                                                    "EmailAddress": "alice@northwind.example"}  # fmt: skip
 
     with env.factory() as session, pytest.raises(Forbidden):
         actions.decide_approval(session, VIEWER, job_id, approved=True, comment="")

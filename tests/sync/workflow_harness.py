@@ -6,7 +6,7 @@ Nothing is mocked between the workflow and the emulators: every call is real HTT
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +94,15 @@ class Env:
 
 
 @contextmanager
-def workflow_env(db_url: str, tmp_path: Path, systems: tuple[str, ...] = ("xero", "hubspot")) -> Iterator[Env]:
+def workflow_env(
+    db_url: str,
+    tmp_path: Path,
+    systems: tuple[str, ...] = ("xero", "hubspot"),
+    wrap: Callable[[Any], Any] = lambda app: app,
+) -> Iterator[Env]:
+    """``wrap`` is applied to the sandbox's WSGI app (the fidelity suite records with it)."""
     sandbox_settings = Settings(env="test", var_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
-    with serving(create_sandbox_app(sandbox_settings)) as base:
+    with serving(wrap(create_sandbox_app(sandbox_settings))) as base:
         httpx.post(base + "/_sandbox/reset", trust_env=False).raise_for_status()
         settings = Settings(
             env="test", var_dir=tmp_path, database_url=db_url, sandbox_port=int(base.rsplit(":", 1)[1]),

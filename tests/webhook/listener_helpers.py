@@ -68,3 +68,22 @@ def order_body(order_id: int = 820982911946154508) -> bytes:
             "total_price": "12.50",
         }
     ).encode()
+
+
+def pending_handshake(session: Any, connection_id: int, resource_gid: str = "1201000000000201") -> str:
+    """Record a webhook creation in flight, as the runner does before ``POST /webhooks``; returns
+    the single-use token its target URL carries (``/webhook/asana/<id>/<token>``). Commits."""
+    import datetime as dt
+    import secrets
+
+    from db import connection_webhooks
+
+    token = secrets.token_urlsafe(32)
+    now = dt.datetime.now(dt.UTC)
+    began = connection_webhooks.begin_creation(
+        session, connection_id, resource_gid=resource_gid, state="creating", reason=None, token=token,
+        expires_at=now + dt.timedelta(minutes=5), now=now,
+    )  # fmt: skip
+    assert began
+    session.commit()
+    return token

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from listener_helpers import SHOPIFY_SECRET, VECTORS, order_body, shopify_headers
+from listener_helpers import SHOPIFY_SECRET, VECTORS, order_body, pending_handshake, shopify_headers
 from process import listener_process
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -77,7 +77,9 @@ def test_every_vector_through_the_real_listener(pg_url: str, pg_session: Session
     )
     with listener_process(env, tmp_path / "listener.log") as base, httpx.Client(base_url=base) as http:
         asana_secret = next(v["secret"] for v in VECTORS if v["vendor"] == "asana")
-        handshake = http.post(f"/webhook/asana/{ids['asana']}", headers={"X-Hook-Secret": asana_secret})
+        token = pending_handshake(pg_session, ids["asana"])
+        url = f"/webhook/asana/{ids['asana']}/{token}"
+        handshake = http.post(url, headers={"X-Hook-Secret": asana_secret})
         assert handshake.status_code == 200
         assert handshake.headers["X-Hook-Secret"] == asana_secret
 

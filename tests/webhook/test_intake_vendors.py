@@ -13,7 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.testing import FlaskClient
-from listener_helpers import HUBSPOT_SECRET, PORTAL, XERO_KEY, XERO_ORG, b64_hmac, shopify_headers
+from listener_helpers import (
+    HUBSPOT_SECRET,
+    PORTAL,
+    XERO_KEY,
+    XERO_ORG,
+    b64_hmac,
+    pending_handshake,
+    shopify_headers,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -149,16 +157,23 @@ def test_asana_handshake_then_signed_events(
 ) -> None:
     conn_id = _asana_connection(session, tenants)
     url = f"/webhook/asana/{conn_id}"
-    handshake = client.post(url, headers={"X-Hook-Secret": ASANA_SECRET})
+    # Nobody can plant a secret: a handshake without a creation in flight is refused.
+    assert client.post(url, headers={"X-Hook-Secret": "attacker"}).status_code == 404
+    token = pending_handshake(session, conn_id)
+    assert client.post(f"{url}/wrong-token", headers={"X-Hook-Secret": "attacker"}).status_code == 404
+    session.rollback()
+    assert session.get(Connection, conn_id, populate_existing=True).webhook_secret_ciphertext is None  # type: ignore[union-attr]
+
+    handshake = client.post(f"{url}/{token}", headers={"X-Hook-Secret": ASANA_SECRET})
     assert handshake.status_code == 200
     assert handshake.headers["X-Hook-Secret"] == ASANA_SECRET
     session.rollback()  # end the read snapshot: see what the app committed
-    stored = session.get(Connection, conn_id)
+    stored = session.get(Connection, conn_id, populate_existing=True)
     assert stored is not None and stored.webhook_secret_ciphertext
     assert ASANA_SECRET not in stored.webhook_secret_ciphertext  # encrypted at rest
 
-    # A second handshake cannot replace a live webhook's secret.
-    assert client.post(url, headers={"X-Hook-Secret": "attacker"}).status_code == 409
+    # The token is single use: a replayed handshake cannot replace the live webhook's secret.
+    assert client.post(f"{url}/{token}", headers={"X-Hook-Secret": "attacker"}).status_code == 404
 
     event = {
         "user": {"gid": "9", "resource_type": "user"},
@@ -170,7 +185,9 @@ def test_asana_handshake_then_signed_events(
     }
     body = json.dumps({"events": [event]}).encode()
     sig = hmac.new(ASANA_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    response = client.post(url, data=body, headers={"Content-Type": "application/json", "X-Hook-Signature": sig})
+    # Asana sends events to the target it was given (the token's URL); they are verified alike.
+    headers = {"Content-Type": "application/json", "X-Hook-Signature": sig}
+    response = client.post(f"{url}/{token}", data=body, headers=headers)
     assert response.status_code == 200
     conforms(response)
     [job_id] = response.json["job_ids"]
@@ -187,6 +204,32 @@ def test_asana_handshake_then_signed_events(
     headers = {"Content-Type": "application/json", "X-Hook-Signature": forged}
     assert client.post(url, data=body, headers=headers).status_code == 401
     assert client.post("/webhook/asana/999999", data=body, headers=headers).status_code == 404
+
+
+def test_an_asana_handshake_token_that_expired_is_refused(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    import datetime as dt
+
+    from db import connection_webhooks
+
+    conn_id = _asana_connection(session, tenants)
+    now = dt.datetime.now(dt.UTC)
+    assert connection_webhooks.begin_creation(
+        session, conn_id, resource_gid="1", state="creating", reason=None, token="late-token",
+        expires_at=now - dt.timedelta(seconds=1), now=now - dt.timedelta(minutes=2),
+    )  # fmt: skip
+    session.commit()
+    answer = client.post(f"/webhook/asana/{conn_id}/late-token", headers={"X-Hook-Secret": ASANA_SECRET})
+    assert answer.status_code == 404 and "X-Hook-Secret" not in answer.headers
+    session.rollback()
+    assert session.get(Connection, conn_id, populate_existing=True).webhook_secret_ciphertext is None  # type: ignore[union-attr]
+    from integrations.asana.hook_upkeep import HANDSHAKE_TTL
+
+    assert dt.timedelta(minutes=2) == HANDSHAKE_TTL  # the README says so
+    # A token is stored only as its SHA-256.
+    row = connection_webhooks.get(session, conn_id)
+    assert row is not None and row.handshake_sha256 == connection_webhooks.token_digest("late-token")
 
 
 def test_log_lines_carry_the_request_id_and_never_the_body_or_secrets(

@@ -65,6 +65,7 @@ def test_openapi_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
         "/webhook/hubspot",
         "/webhook/shopify",
         "/webhook/asana/{connection_id}",
+        "/webhook/asana/{connection_id}/{token}",  # the target of a webhook Zixly creates
         "/webhook/jobs",
         "/webhook/jobs/{job_id}",
         "/oauth/{vendor}/callback",

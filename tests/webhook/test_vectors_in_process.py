@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from listener_helpers import VECTORS, listener_settings
+from listener_helpers import VECTORS, listener_settings, pending_handshake
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from vectors import EXPECTED, VECTOR_HUBSPOT_PATH, Sent, deliver, secrets_from_vectors
@@ -38,7 +38,8 @@ def test_vector_through_the_endpoint(
     asana_id = session.scalar(select(Connection.id).where(Connection.system == "asana"))
     assert asana_id is not None
     if vector["vendor"] == "asana":
-        assert client.post(f"/webhook/asana/{asana_id}", headers={"X-Hook-Secret": vector["secret"]}).status_code == 200
+        url = f"/webhook/asana/{asana_id}/{pending_handshake(session, asana_id)}"
+        assert client.post(url, headers={"X-Hook-Secret": vector["secret"]}).status_code == 200
 
     def send(method: str, path: str, body: bytes, headers: dict[str, str], params: dict[str, str] | None) -> Sent:
         r = client.open(path, method=method, data=body, headers=headers, query_string=params)

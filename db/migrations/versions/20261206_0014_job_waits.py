@@ -1,14 +1,13 @@
 """job_waits and the WAITING job state: jobs that wait for a callback or an approval
 
 Revision ID: 0014_job_waits
-Revises: 0009_one_org_one_tenant
+Revises: 0011_connection_webhooks
 Create Date: 2026-12-06 16:00:00
 
 A job may suspend until the outside world answers (``ctx.wait_for_callback``) or a person
 approves (``ctx.require_approval``): its row goes ``WAITING`` (no runner, no lease; ``run_at``
 is the wait's deadline) and a ``job_waits`` row holds the wait. The status check constraint
-gains ``WAITING``; on SQLite that means rebuilding ``pipeline_jobs`` (batch mode), after which
-its partial indexes are created again as they were.
+gains ``WAITING`` (on SQLite by rewriting the table's schema text, see ``_status_check``).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from alembic import op
 import db.types
 
 revision: str = "0014_job_waits"
-down_revision: str | None = "0009_one_org_one_tenant"
+down_revision: str | None = "0011_connection_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -34,30 +33,27 @@ def _status_check(condition: str) -> None:
         op.drop_constraint(op.f("ck_pipeline_jobs_status"), "pipeline_jobs", type_="check")
         op.create_check_constraint(op.f("ck_pipeline_jobs_status"), "pipeline_jobs", condition)
         return
-    # SQLite cannot alter a constraint: copy the table's SQL with the new condition.
+    # SQLite cannot alter a constraint, and rebuilding pipeline_jobs would not do: with foreign
+    # keys on, dropping the old table cascades to every job's steps and records. A CHECK
+    # constraint lives only in the schema text, so the documented procedure for it applies:
+    # rewrite the table's SQL in sqlite_schema and bump the schema version
+    # (https://www.sqlite.org/lang_altertable.html#otheralter). Existing rows satisfy both
+    # conditions (the downgrade first moves WAITING jobs back to QUEUED).
     bind = op.get_bind()
-    table_sql, index_sql = _sqlite_schema(bind)
     old = OLD if condition == NEW else NEW
+    table_sql = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'pipeline_jobs'"
+    ).scalar_one()
     if old not in table_sql:
         raise RuntimeError("pipeline_jobs' status check is not the expected one")
-    op.execute("PRAGMA foreign_keys=OFF")
-    op.execute(table_sql.replace("CREATE TABLE pipeline_jobs", "CREATE TABLE _pipeline_jobs_new", 1)
-               .replace("CREATE TABLE \"pipeline_jobs\"", "CREATE TABLE _pipeline_jobs_new", 1)
-               .replace(old, condition))  # fmt: skip
-    op.execute("INSERT INTO _pipeline_jobs_new SELECT * FROM pipeline_jobs")
-    op.execute("DROP TABLE pipeline_jobs")
-    op.execute("ALTER TABLE _pipeline_jobs_new RENAME TO pipeline_jobs")
-    for sql in index_sql:
-        op.execute(sql)
-    op.execute("PRAGMA foreign_keys=ON")
-
-
-def _sqlite_schema(bind: sa.Connection) -> tuple[str, list[str]]:
-    rows = bind.exec_driver_sql(
-        "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'pipeline_jobs' AND sql IS NOT NULL"
-    ).all()
-    table = next(sql for kind, sql in rows if kind == "table")
-    return table, [sql for kind, sql in rows if kind == "index"]
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    bind.exec_driver_sql("PRAGMA writable_schema = ON")
+    bind.exec_driver_sql(
+        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'pipeline_jobs'",
+        (table_sql.replace(old, condition),),
+    )
+    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    bind.exec_driver_sql("PRAGMA writable_schema = OFF")
 
 
 def upgrade() -> None:
