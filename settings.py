@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     webhook_bind: str = Field("127.0.0.1:3000", description="host:port gunicorn binds the webhook listener to")
     webhook_workers: int = Field(2, ge=1, description="gunicorn worker processes of the listener")
     webhook_max_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body in bytes")
+    callback_max_bytes: int = Field(
+        65_536, ge=1024, description="Largest accepted callback body (POST /webhook/callbacks/<token>) in bytes"
+    )
     webhook_read_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a request may take to send its headers, then its body, before a 408"
     )
@@ -133,6 +136,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Demo trickle of signed vendor events the sandbox sends (0 = off)"
     )
     prices_url: str | None = Field(None, description="Daily price API; defaults to the sandbox in development")
+    trading_url: str | None = Field(
+        None, description="Trading API that runs sweeps and calls back; defaults to the sandbox in development"
+    )
 
     # -- vendors (credentials and endpoints) ---------------------------------------------
     xero_client_id: str | None = Field(None, description="Xero app client id")
@@ -174,6 +180,8 @@ class Settings(BaseSettings):
                 object.__setattr__(self, field, value)
         if self.prices_url is None and self.env != "production":
             object.__setattr__(self, "prices_url", sandbox + "/prices")
+        if self.trading_url is None and self.env != "production":
+            object.__setattr__(self, "trading_url", sandbox + "/trading")
         return self
 
     # -- derived values ------------------------------------------------------------------

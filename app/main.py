@@ -29,6 +29,7 @@ else:
             st.Page("pages/lookup.py", title="Record lookup"),
         ],
         "Steer": [
+            st.Page("pages/approvals.py", title="Awaiting approval"),
             st.Page("pages/sweeps.py", title="Trading sweeps"),
             st.Page("pages/schedules.py", title="Schedules"),
             st.Page("pages/webhooks.py", title="Webhooks"),

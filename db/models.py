@@ -37,7 +37,9 @@ NAMING_CONVENTION = {
 }
 
 ROLES = ("ADMIN", "EDITOR", "VIEWER")
-JOB_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+JOB_STATUSES = ("QUEUED", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED")
+WAIT_REASONS = ("callback", "approval")
+WAIT_OUTCOMES = ("received", "approved", "rejected", "timed_out")
 RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")
 CONNECTION_STATUSES = ("connected", "expiring", "expired", "revoked", "error", "disconnected")
 # A connection that claims its vendor organisation (a disconnected one gives it up).
@@ -265,6 +267,47 @@ class PipelineJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
+
+
+class JobWait(Base):
+    """One suspension of a job: a callback it waits for, or an approval it asks for.
+
+    A wait is bound to one job and to its ``seq``-th wait (a workflow that waits twice has two
+    rows). A callback wait holds the SHA-256 of its URL token (never the token) and, when
+    signed, its HMAC secret Fernet-encrypted. ``outcome`` is set exactly once: by the delivery
+    (``received``), the decision (``approved``/``rejected``) or the deadline (``timed_out``).
+    """
+
+    __tablename__ = "job_waits"
+    __table_args__ = (
+        CheckConstraint(_in("reason", WAIT_REASONS), name="reason"),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', WAIT_OUTCOMES)}", name="outcome"),
+        UniqueConstraint("job_id", "seq"),
+        UniqueConstraint("token_hash"),
+        # "Awaiting approval": the open approvals, oldest first.
+        Index(
+            "ix_job_waits_open_approvals",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("reason = 'approval' AND outcome IS NULL"),
+            sqlite_where=text("reason = 'approval' AND outcome IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_jobs.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None]  # what an approval would write; shown to the approver
+    deadline_at: Mapped[dt.datetime]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any] | None]  # the callback's body, or the decision
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolved_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class JobStep(Base):

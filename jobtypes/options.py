@@ -46,6 +46,12 @@ class ShopifyOrderToXeroOptions(Options):
     )
     invoice_status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] = Field("AUTHORISED")
     due_in_days: int = Field(0, ge=0, le=365, description="Due date after the order date (paid orders: 0)")
+    approval_above: float | None = Field(
+        None,
+        ge=0,
+        description="Orders whose total is above this amount (in the order's currency) wait for an EDITOR's "
+        "approval before anything is written to Xero (None: never)",
+    )
 
 
 class DealWonToAsanaOptions(Options):

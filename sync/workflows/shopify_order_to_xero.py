@@ -21,7 +21,7 @@ from typing import Any
 from integrations.http import NotFound
 from integrations.shopify.models import Order
 from integrations.xero.client import XeroClient, where_equals
-from integrations.xero.models import Invoice, NewContact
+from integrations.xero.models import Invoice, NewContact, NewInvoice
 from sync.clients import JobClients, session_factory
 from sync.context import JobContext
 from sync.errors import PermanentJobError
@@ -79,6 +79,7 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
             ctx.step("Reading the Xero organisation's tax rates")
             rates = xero.tax_rates()
         draft = invoice_for(order, contact_id or "", options, rates)
+        _approval_gate(ctx, options, order, email, draft)
         if contact_id is None:
             contact_id = _create_contact(ctx, xero, email)
         draft = draft.model_copy(update={"contact_id": contact_id})
@@ -96,6 +97,27 @@ def shopify_order_to_xero(ctx: JobContext, params: dict[str, Any]) -> dict[str, 
             f"tax {stored.total_tax}"
         )
         return _result(order, stored, created=True)
+
+
+def _approval_gate(
+    ctx: JobContext, options: ShopifyOrderToXeroOptions, order: Order, email: str, draft: NewInvoice
+) -> None:
+    """Above the tenant's ``approval_above``, wait for an EDITOR's approval before any write to Xero.
+
+    The job waits (WAITING, reason approval); the approver sees the invoice that would be
+    written (``draft``, mapped but not yet sent). A rejection cancels the job; on approval the
+    workflow, run again from the top, passes this gate with the recorded decision and writes.
+    """
+    if options.approval_above is None or order.total <= Decimal(str(options.approval_above)):
+        return
+    summary = f"Xero invoice for Shopify order {order.name}: {order.total:.2f} {order.currency} to {email}"
+    invoice = draft.to_xero()
+    if not draft.contact_id:
+        invoice["Contact"] = {"Name": email, "EmailAddress": email}  # to be created on approval
+    detail = {"order": order.name, "total": f"{order.total:.2f}", "currency": order.currency,
+              "threshold": options.approval_above, "invoice": invoice}  # fmt: skip
+    decision = ctx.require_approval(summary, detail)
+    ctx.step(f"Approved by {decision.get('by')}" + (f": {decision['comment']}" if decision.get("comment") else ""))
 
 
 def _find_contact(ctx: JobContext, xero: XeroClient, email: str) -> str | None:

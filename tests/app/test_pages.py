@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import AuditEntry, Connection, PipelineJob, Schedule, Tenant, User, WorkflowSetting
 
-PAGES = ["overview", "clients", "jobs", "lookup", "schedules", "webhooks", "connections"]
+PAGES = ["overview", "clients", "jobs", "approvals", "lookup", "schedules", "webhooks", "connections"]
 
 
 @pytest.mark.parametrize("page", PAGES)
