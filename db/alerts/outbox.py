@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import AlertChannel, AlertDelivery, AlertGroup, Tenant
@@ -56,6 +56,10 @@ def claim(session: Session, runner_id: str, *, now: dt.datetime, lease_s: float,
     pick = select(AlertDelivery.id).where(due).order_by(AlertDelivery.next_attempt_at, AlertDelivery.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    else:
+        # SQLite: take the write lock before reading (waiting for it), or a runner that read first
+        # fails with "database is locked" when another runner's claim commits in between.
+        session.execute(text("UPDATE alert_deliveries SET id = id WHERE 1 = 0"))
     claimed: list[Claimed] = []
     until = now + dt.timedelta(seconds=lease_s)
     for delivery_id in session.scalars(pick).all():
