@@ -12,7 +12,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from alert_receivers import HttpReceiver, http_receiver, smtp_server
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
@@ -26,6 +25,7 @@ from settings import Settings
 from sync.alerts.check import check
 from sync.alerts.deliver import deliver_due
 from sync.runner import Runner
+from tests.alert_receivers import HttpReceiver, http_receiver, smtp_server
 
 SLACK_SCHEMA = json.loads((Path(__file__).parents[1] / "fixtures" / "alerts" / "slack_message.schema.json").read_text())
 
