@@ -23,7 +23,7 @@ from flask.typing import ResponseReturnValue
 from sandbox import control, oauth_server
 from settings import Settings
 
-VENDOR_MODULES = ("xero", "hubspot", "shopify", "asana", "prices")
+VENDOR_MODULES = ("xero", "hubspot", "shopify", "asana", "prices", "slack")
 
 
 def vendor_modules() -> list[ModuleType]:
