@@ -12,7 +12,7 @@ import httpx
 import jsonschema
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from db import jobs
 from db.alerts import channels
