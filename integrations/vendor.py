@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 
 from integrations.events import VendorEvent
+from integrations.expiry import RefreshTokenRule, long_lived
 from integrations.http import ApiClient, PermanentError
 from settings import Settings
 
@@ -191,6 +192,8 @@ class Vendor(Generic[C]):
     record_link: Callable[[str, str, str | None], str | None]
     connect_input: ConnectInput | None = None
     check_redirect: RedirectCheck | None = None
+    # When the refresh token dies if unused (integrations/expiry.py): the expiry forecast's rule.
+    refresh_token_dies: RefreshTokenRule = long_lived
 
 
 def settings_credentials(system: str) -> Callable[[Settings], AppCredentials]:

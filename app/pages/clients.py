@@ -10,13 +10,15 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, data, widgets
+from db.alerts.freshness import freshness, source_system
 from db.queries.clients import WEBHOOK_SILENCE_H
 
 auth.require_actor()
 st.title("Clients")
 st.caption(
     "Connection status and token expiry, last success, failures since, webhook silence "
-    f"(no delivery for {WEBHOOK_SILENCE_H:.0f} h while connected) and sync cursor lag. Worst first."
+    f"(no delivery for {WEBHOOK_SILENCE_H:.0f} h while connected), sync cursor lag and sync freshness "
+    "(stale since T: a schedule not completed within two intervals). Worst first."
 )
 widgets.keep("cl_tenants")
 tenant_ids = widgets.tenant_filter("cl_tenants")
@@ -50,6 +52,8 @@ if not board:
     st.info("No tenants yet.")
 else:
     now = dt.datetime.now(dt.UTC)
+    with data.session() as s:
+        stale = {(f.tenant_id, source_system(f.job_type)): f for f in freshness(s, now=now) if f.stale_since}
     df = pd.DataFrame(
         {
             "health": [_verdict(r) for r in board],
@@ -63,6 +67,12 @@ else:
             "failures since": [r["consecutive_failures"] for r in board],
             "webhook silence": [widgets.seconds(r["silence_h"] * 3600) if r["silence_h"] else "—" for r in board],
             "cursor lag": [widgets.seconds(r["cursor_lag_h"] * 3600) if r["cursor_lag_h"] else "—" for r in board],
+            "sync": [
+                f"stale since {stale[k].stale_since:%Y-%m-%d %H:%M}"
+                if (k := (r["tenant_id"], r["system"])) in stale
+                else "—"
+                for r in board
+            ],
             "last error": [r["last_error"] or "" for r in board],
             "jobs": [_jobs_link(r) for r in board],
         }

@@ -9,6 +9,7 @@ import httpx
 
 from integrations.asana import webhooks
 from integrations.asana.client import AsanaClient
+from integrations.expiry import long_lived
 from integrations.http import IntegrationError
 from integrations.vendor import (
     Handshake,
@@ -106,4 +107,5 @@ ASANA: Vendor[AsanaClient] = Vendor(
     probe=_probe,
     webhooks=WEBHOOKS,
     record_link=_record_link,
+    refresh_token_dies=long_lived,  # long-lived until revoked (CONTRACTS.md)
 )
