@@ -81,3 +81,26 @@ def test_a_broken_channel_shows_on_the_alerts_page(app: Callable[..., AppTest], 
     page = app("VIEWER", "pages/alerts.py")
     assert not page.exception, page.exception
     assert any("Old Slack (slack): 1 deliveries failed; last: HTTP 404" in e.value for e in page.error)
+
+
+def test_the_clients_board_shows_a_stale_sync_since_when(app: Callable[..., AppTest], db_session: Session) -> None:
+    from db.models import Schedule
+
+    made = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
+    schedule = db_session.scalars(select(Schedule)).one()
+    schedule.created_at = made  # hourly, never succeeded: stale two hours after it was made
+    db_session.commit()
+    board = app("VIEWER", "pages/clients.py").dataframe[0].value
+    row = board[(board["tenant"] == "Acme Outdoor") & (board["system"] == "xero")]
+    assert list(row["sync"]) == [f"stale since {made + dt.timedelta(hours=2):%Y-%m-%d %H:%M}"]
+    assert set(board[board["system"] == "hubspot"]["sync"]) == {"—"}
+
+
+def test_the_connections_page_forecasts_when_each_refresh_token_dies(app: Callable[..., AppTest]) -> None:
+    at = app("ADMIN", "pages/connections.py")
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    xero = next(c for c in captions if c.startswith("Refresh token dies if unused: 20"))
+    assert xero.endswith("last refreshed: never")
+    assert "Refresh token dies if unused: not expected (lives until revoked); last refreshed: never" in captions
+    assert any(c.startswith("Used by (what stops if it dies): ") for c in captions)
