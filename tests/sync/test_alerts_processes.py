@@ -65,7 +65,7 @@ def test_three_runners_send_each_alert_once_and_the_outage_ends_with_a_resolved_
             with db() as s:
                 return s.scalar(select(PipelineJob.id).where(PipelineJob.status != "FAILED").limit(1)) is None
 
-        wait_for(all_failed, 90, "the 500 jobs to fail")
+        wait_for(all_failed, 240, "the 500 jobs to fail")
         wait_for(lambda: len(received()) >= 1, 30, "the first alert")
         with db() as s:  # the outage ends: a job of the type succeeds
             jobs.enqueue(s, tenant_id=tenants[0].id, job_type="noop", params={})
