@@ -33,6 +33,7 @@ def check(engine: Engine, settings: Settings, now: Callable[[], dt.datetime]) ->
     at = now()
     with Session(engine) as session, session.begin():
         if not groups.lock_for_check(session):
+            conditions.stale_syncs(session, at)  # another runner checks; keep this one's metric current
             return None
         groups.count_new_failures(session, since=at - LOOKBACK, now=at)
         groups.resolve_quiet_failures(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prometheus_client import Gauge
 from sqlalchemy.orm import Session
 
 from db.alerts import conditions, freshness, outbox
@@ -14,14 +13,7 @@ from integrations.forecast import live_forecasts
 from integrations.registry import vendor
 from integrations.tokens import token_store
 from settings import Settings
-
-SYNC_STALE = Gauge(
-    "zixly_sync_stale_seconds",
-    "Seconds a scheduled sync has been stale (not completed within two intervals, or its cursor stuck "
-    "while the vendor reports changes); 0 when fresh",
-    ["tenant", "job_type"],
-    multiprocess_mode="mostrecent",
-)
+from sync.metrics import SYNC_STALE
 
 
 def stale_syncs(session: Session, now: dt.datetime) -> list[Condition]:
