@@ -66,7 +66,8 @@ def _check(kind: str, config: dict[str, Any], events: list[str]) -> tuple[dict[s
         base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
     except ValueError:
         raise ValueError("webhook: the signing secret after whsec_ must be base64") from None
-    return {"url": url, "secret": secret}, f"{parts.scheme}://{parts.netloc}{parts.path}"[:255]
+    # Only the host is shown: receivers' paths often carry a token of their own.
+    return {"url": url, "secret": secret}, f"webhook at {parts.scheme}://{parts.netloc}"[:255]
 
 
 def create_channel(
