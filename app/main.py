@@ -27,6 +27,7 @@ else:
             st.Page("pages/clients.py", title="Clients"),
             st.Page("pages/jobs.py", title="Jobs"),
             st.Page("pages/lookup.py", title="Record lookup"),
+            st.Page("pages/alerts.py", title="Alerts"),
         ],
         "Steer": [
             st.Page("pages/approvals.py", title="Awaiting approval"),

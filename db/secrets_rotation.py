@@ -2,9 +2,9 @@
 
 ``ZIXLY_SECRET_KEY`` lists keys newest first; the cipher decrypts with any and encrypts with
 the first. Rotating a key: put the new one first, run ``python -m db rotate-secrets`` (it
-re-encrypts each connection's token set and webhook secret, and the HMAC secrets of open signed
-callback waits), then drop the old key. Secrets kept in AWS Secrets Manager (``aws-sm:``
-references) are AWS's to rotate and are only counted.
+re-encrypts each connection's token set and webhook secret, each alert channel's
+configuration, and the HMAC secrets of open signed callback waits), then drop the old key.
+Secrets kept in AWS Secrets Manager (``aws-sm:`` references) are AWS's to rotate and are only counted.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.alerts import channels as alert_channels
 from db.models import Connection, JobWait
 
 AWS_REF_PREFIX = "aws-sm:"
@@ -53,5 +54,8 @@ def rotate_secrets(session: Session, cipher: MultiFernet) -> tuple[Counter[str],
         except InvalidToken:
             continue  # its callback will be refused (401) and the wait times out
         counts["rotated"] += 1
+    # Alert channels' URLs, addresses and signing secrets (always Fernet, never in AWS).
+    rotated, _unreadable_channels = alert_channels.rotate(session, cipher)
+    counts["rotated"] += rotated
     session.flush()
     return counts, sorted(set(unreadable))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 import httpx
 
 from integrations.events import VendorEvent
+from integrations.expiry import RefreshTokenRule, long_lived
 from integrations.http import ApiClient, PermanentError
 from settings import Settings
 
@@ -203,6 +204,8 @@ class Vendor(Generic[C]):
     # What to undo at the vendor before the grant is revoked (Asana: the webhook Zixly made):
     # ``(session, client factory, connection id)`` -> a problem to show, or None.
     before_disconnect: Callable[[Session, Callable[[], C], int], str | None] | None = None
+    # When the refresh token dies if unused (integrations/expiry.py): the expiry forecast's rule.
+    refresh_token_dies: RefreshTokenRule = long_lived
 
 
 def settings_credentials(system: str) -> Callable[[Settings], AppCredentials]:

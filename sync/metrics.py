@@ -73,6 +73,14 @@ TRADING_API_LATENCY = Histogram(
     buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
 )
 
+SYNC_STALE = Gauge(
+    "zixly_sync_stale_seconds",
+    "Seconds a scheduled sync has been stale (not completed within two intervals, or its cursor stuck "
+    "while the vendor reports changes); 0 when fresh. Set by the alert check (sync/alerts)",
+    ["tenant", "job_type"],
+    multiprocess_mode="mostrecent",
+)
+
 
 def status_label(db_status: str) -> str:
     """The metric label for a job status (``FAILED`` -> ``failed``)."""
