@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.actions import ADMIN, BULK_RERUN_MAX, EDITOR, StaleConfirmation, _done
+from app.actions import ADMIN, EDITOR, StaleConfirmation, _done
+from app.bulk_actions import BULK_MAX as BULK_RERUN_MAX
 from db import jobs
 from db.alerts import channels, error_groups, outbox
 from db.auth import Actor, require_role

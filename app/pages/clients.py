@@ -11,8 +11,8 @@ import streamlit as st
 
 from app import auth, data, widgets
 from app.text import NOTHING, plural, vendor_name, when
-from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 from db.alerts.freshness import freshness, source_system
+from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 
 auth.require_actor()
 st.title("Clients")
