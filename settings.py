@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     webhook_bind: str = Field("127.0.0.1:3000", description="host:port gunicorn binds the webhook listener to")
     webhook_workers: int = Field(2, ge=1, description="gunicorn worker processes of the listener")
     webhook_max_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body in bytes")
+    callback_max_bytes: int = Field(
+        65_536, ge=1024, description="Largest accepted callback body (POST /webhook/callbacks/<token>) in bytes"
+    )
     webhook_read_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a request may take to send its headers, then its body, before a 408"
     )
@@ -126,6 +129,34 @@ class Settings(BaseSettings):
     )
     login_lockout_minutes: int = Field(15, ge=1, description="How long a lockout lasts; an ADMIN can lift it sooner")
 
+    # -- alerts (sent by the runner; channels are configured on the Admin page) ----------
+    alert_check_s: float = Field(10.0, gt=0, description="Seconds between the runner's alert checks and deliveries")
+    alert_interval_s: float = Field(
+        900.0, ge=0, description="At most one message per alert group per this many seconds"
+    )
+    alert_group_wait_s: float = Field(
+        30.0, ge=0, description="Seconds a new failure group gathers failures before its first message"
+    )
+    alert_resolve_after_s: float = Field(
+        600.0, ge=0, description="Quiet seconds (and a success of the job type since) before a failure group resolves"
+    )
+    alert_failure_share: float = Field(
+        0.5, gt=0, le=1, description="Share of a workflow's jobs failing in the last hour that raises an alert"
+    )
+    alert_failure_share_min_jobs: int = Field(
+        10, ge=1, description="Jobs a workflow must have finished in the hour before its failure share counts"
+    )
+    alert_backlog_threshold: int = Field(500, ge=1, description="Queued jobs of one tenant that raise a backlog alert")
+    alert_expiry_warn_days: int = Field(
+        7, ge=0, description="Days before a connection's refresh token dies that an alert warns"
+    )
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for email alerts")
+    smtp_port: int = Field(1025, ge=1, description="SMTP port (1025: a local development server)")
+    smtp_from: str = Field("zixly@localhost", description="Sender address of email alerts")
+    smtp_username: str | None = Field(None, description="SMTP login (unset: no AUTH)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+
     # -- sandbox --------------------------------------------------------------------
     sandbox_host: str = Field("127.0.0.1", description="Address the sandbox binds to (0.0.0.0 inside containers)")
     sandbox_port: int = Field(3900, ge=1, description="Port of the vendor sandbox")
@@ -133,13 +164,16 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Demo trickle of signed vendor events the sandbox sends (0 = off)"
     )
     prices_url: str | None = Field(None, description="Daily price API; defaults to the sandbox in development")
+    trading_url: str | None = Field(
+        None, description="Trading API that runs sweeps and calls back; defaults to the sandbox in development"
+    )
 
     # -- vendors (credentials and endpoints) ---------------------------------------------
     xero_client_id: str | None = Field(None, description="Xero app client id")
     xero_client_secret: SecretStr | None = Field(None, description="Xero app client secret")
     xero_webhook_key: SecretStr | None = Field(None, description="Xero webhook signing key (used as a literal string)")
     xero_scopes: str = Field(
-        "offline_access accounting.transactions accounting.contacts",
+        "offline_access accounting.transactions accounting.contacts accounting.settings.read",
         description="Space-separated Xero scopes (granular scopes such as accounting.invoices work too)",
     )
     xero_api_url: str | None = Field(None, description="Xero API base (sandbox in development)")
@@ -174,6 +208,8 @@ class Settings(BaseSettings):
                 object.__setattr__(self, field, value)
         if self.prices_url is None and self.env != "production":
             object.__setattr__(self, "prices_url", sandbox + "/prices")
+        if self.trading_url is None and self.env != "production":
+            object.__setattr__(self, "trading_url", sandbox + "/trading")
         return self
 
     # -- derived values ------------------------------------------------------------------

@@ -3,8 +3,8 @@
 through ``db``/``integrations`` functions, writes the audit log and commits — so calling an
 action directly, without its button, is exactly as safe as clicking it.
 
-Roles: VIEWER reads; EDITOR reruns, cancels, exports, replays and edits schedules; ADMIN also
-manages tenants, users, tokens, workflow settings and connections.
+Roles: VIEWER reads; EDITOR reruns, cancels, approves or rejects waiting writes, exports, replays and
+edits schedules; ADMIN also manages tenants, users, tokens, workflow settings and connections.
 """
 
 from __future__ import annotations
@@ -82,6 +82,39 @@ def cancel(session: Session, actor: Actor, job_id: int) -> str:
     status = jobs.cancel(session, job_id, by=actor.email)
     _done(session, actor, "job.cancel", target, {"status": status})
     return status
+
+
+def decide_approval(session: Session, actor: Actor, job_id: int, *, approved: bool, comment: str) -> str:
+    """Approve or reject the write a waiting job asked approval for (EDITOR or above; audited).
+
+    Raises ``LookupError`` when the job has no open approval (decided meanwhile, expired, ended)
+    and ``ValueError`` for a rejection without a comment. Returns ``approved`` or ``rejected``.
+    """
+    target = f"job:{job_id}"
+    verb = "approve" if approved else "reject"
+    require_role(session, actor, EDITOR, f"job.{verb}", target)
+    comment = comment.strip()
+    if not approved and not comment:
+        raise ValueError("say why the write is rejected (a comment is required)")
+    open_wait = next((w for w in jobs.waits.waits_of(session, job_id) if w.reason == "approval" and w.outcome is None),
+                     None)  # fmt: skip
+    job_tenant = open_wait.tenant_id if open_wait is not None else None
+    if open_wait is None or job_tenant is None or not actor.sees_tenant(job_tenant):
+        raise LookupError(f"job {job_id} is not waiting for an approval")
+    if not jobs.waits.decide(session, open_wait.id, approved=approved, by=actor.email, comment=comment):
+        session.rollback()
+        raise LookupError(f"job {job_id}'s approval was decided or expired meanwhile")
+    outcome = "approved" if approved else "rejected"
+    _done(session, actor, f"job.{verb}", target, {"outcome": outcome, "comment": comment, "wait_id": open_wait.id})
+    jobs.notify_runners(session)  # the job is claimable again: wake a runner (PostgreSQL)
+    session.commit()
+    return outcome
+
+
+def awaiting_approval(session: Session, actor: Actor) -> list[jobs.waits.OpenApproval]:
+    """The open approvals the actor may see (any role reads; deciding needs EDITOR)."""
+    found = jobs.waits.open_approvals(session)
+    return [a for a in found if actor.sees_tenant(a.tenant_id)]
 
 
 # -- exports -------------------------------------------------------------------------------

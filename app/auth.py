@@ -84,6 +84,22 @@ def _cookie_actor(cookie: str) -> Actor | None:
     return checked.actor
 
 
+def recheck() -> None:
+    """For live fragments (they rerun without the router): once the cookie's session has ended (logout in
+    another tab, an account change, the idle timeout), rerun the whole page, which then asks for a login.
+    A refresh is not activity: it never moves the idle timeout."""
+    cookie = _cookie()
+    if not cookie or ACTOR in st.session_state:
+        return
+    cfg = data.settings()
+    sid = session_cookie.session_id(cfg, cookie)
+    if sid is not None:
+        with data.session() as s:
+            if web_sessions.check(s, sid, dt.timedelta(minutes=cfg.session_timeout_min)).actor is not None:
+                return
+    st.rerun()
+
+
 def current_actor() -> Actor | None:
     """The logged-in actor, or None (also when the idle timeout has passed)."""
     cookie = _cookie()

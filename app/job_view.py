@@ -8,9 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import actions, data, widgets
+from app import actions, auth, data, widgets
 from app.checked import run_checked_action
 from app.text import NOTHING, vendor_name, when
+from db import jobs
 from db.auth import Actor
 from db.blobs import make_blob_store
 from db.export import export_filename
@@ -84,6 +85,7 @@ def detail(actor: Actor, job_id: int) -> None:
 
     @st.fragment(run_every=2 if running else 10)
     def status() -> None:
+        auth.recheck()
         # Queued or running, the status refreshes every 2 s; afterwards a cheap probe every 10 s notices a
         # rerun, a cancel or a retry made elsewhere (another tab, a colleague) and redraws the page.
         now = data.job_detail(data.url(), job_id) if running else d
@@ -100,6 +102,8 @@ def detail(actor: Actor, job_id: int) -> None:
 
     status()
     _actions(actor, job)
+    if job["status"] == "WAITING":
+        approval_panel(actor, job_id)
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Params")
@@ -182,6 +186,31 @@ def _actions(actor: Actor, job: dict[str, Any]) -> None:
                     if new_id is not None:
                         st.session_state["flash"] = f"Rerun with edited params queued as job #{new_id}."
                         _open(new_id)
+
+
+def approval_panel(actor: Actor, job_id: int, *, key: str = "job") -> None:
+    """What a job waiting for approval would write, and (EDITOR or above) Approve / Reject with a comment."""
+    with data.session() as s:
+        open_ = [w for w in jobs.waits.waits_of(s, job_id) if w.reason == "approval" and w.outcome is None]
+    if not open_:
+        return
+    wait = open_[0]
+    detail = dict(wait.detail or {})
+    st.warning(f"Awaiting approval: {detail.pop('summary', '')} (until {wait.deadline_at:%Y-%m-%d %H:%M} UTC)")
+    st.caption("What would be written")
+    st.json(detail, expanded=True)
+    editor = actor.can("EDITOR")
+    comment = st.text_input("Comment (required to reject)", key=f"{key}_approval_comment_{job_id}",
+                            disabled=not editor)  # fmt: skip
+    a, r, _ = st.columns([1, 1, 4])
+    hint = None if editor else "EDITOR role needed"
+    for column, approved, label in ((a, True, "Approve"), (r, False, "Reject")):
+        if column.button(label, key=f"{key}_{label.lower()}_{job_id}", disabled=not editor, help=hint,
+                         type="primary" if approved else "secondary"):  # fmt: skip
+            outcome = widgets.run_action(actions.decide_approval, actor, job_id, approved=approved, comment=comment)
+            if outcome is not None:
+                st.session_state["flash"] = f"Job #{job_id}: {outcome}."
+                st.rerun()
 
 
 def _rerun(actor: Actor, job_id: int, params: dict[str, Any] | None = None) -> int | None:

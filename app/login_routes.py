@@ -194,9 +194,9 @@ async def login(request: Request) -> Response:
     sid, message = await run_in_threadpool(_log_in_when_free, cfg, email, password, address, cookie)
     if sid is None:
         return _page(next_path, token, error=message, email=email)
-    response = RedirectResponse(next_path, status_code=303)
-    _set_cookie(response, request, cfg, sid)
-    return response
+    redirect = RedirectResponse(next_path, status_code=303)
+    _set_cookie(redirect, request, cfg, sid)
+    return redirect
 
 
 ROUTES = [Route(LOGIN_PATH, login, methods=["GET", "POST"])]

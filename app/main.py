@@ -27,8 +27,10 @@ else:
             st.Page("pages/clients.py", title="Clients"),
             st.Page("pages/jobs.py", title="Jobs"),
             st.Page("pages/lookup.py", title="Record lookup"),
+            st.Page("pages/alerts.py", title="Alerts"),
         ],
         "Steer": [
+            st.Page("pages/approvals.py", title="Awaiting approval"),
             st.Page("pages/sweeps.py", title="Trading sweeps"),
             st.Page("pages/schedules.py", title="Schedules"),
             st.Page("pages/webhooks.py", title="Webhooks"),

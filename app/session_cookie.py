@@ -48,6 +48,6 @@ def form_token(settings: Settings) -> str:
 
 def form_token_ok(settings: Settings, token: str | None) -> bool:
     try:
-        return bool(token) and _serializer(settings, FORM_SALT).loads(token, max_age=3600) == "login"
+        return bool(token) and _serializer(settings, FORM_SALT).loads(token or "", max_age=3600) == "login"
     except BadSignature:
         return False

@@ -2,8 +2,9 @@
 
 ``ZIXLY_SECRET_KEY`` lists keys newest first; the cipher decrypts with any and encrypts with
 the first. Rotating a key: put the new one first, run ``python -m db rotate-secrets`` (it
-re-encrypts each connection's token set and webhook secret), then drop the old key. Secrets kept
-in AWS Secrets Manager (``aws-sm:`` references) are AWS's to rotate and are only counted.
+re-encrypts each connection's token set and webhook secret, each alert channel's
+configuration, and the HMAC secrets of open signed callback waits), then drop the old key.
+Secrets kept in AWS Secrets Manager (``aws-sm:`` references) are AWS's to rotate and are only counted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Connection
+from db.alerts import channels as alert_channels
+from db.models import Connection, JobWait
 
 AWS_REF_PREFIX = "aws-sm:"
 COLUMNS = ("token_ciphertext", "webhook_secret_ciphertext")
@@ -42,5 +44,18 @@ def rotate_secrets(session: Session, cipher: MultiFernet) -> tuple[Counter[str],
                 unreadable.append(connection.id)
                 continue
             counts["rotated"] += 1
+    # The HMAC secrets of signed callback waits that are still open (a closed wait's is never read again).
+    for wait in session.scalars(
+        select(JobWait).where(JobWait.secret_ciphertext.is_not(None), JobWait.outcome.is_(None)).order_by(JobWait.id)
+    ):
+        assert wait.secret_ciphertext is not None
+        try:
+            wait.secret_ciphertext = cipher.rotate(wait.secret_ciphertext.encode()).decode()
+        except InvalidToken:
+            continue  # its callback will be refused (401) and the wait times out
+        counts["rotated"] += 1
+    # Alert channels' URLs, addresses and signing secrets (always Fernet, never in AWS).
+    rotated, _unreadable_channels = alert_channels.rotate(session, cipher)
+    counts["rotated"] += rotated
     session.flush()
     return counts, sorted(set(unreadable))

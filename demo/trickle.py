@@ -9,7 +9,8 @@ customers and staff do at the vendors, each followed by the vendor's signed webh
 - Xero: an invoice is paid (``xero-invoice-paid`` updates the HubSpot contact);
 - Shopify: a new order is placed and paid (``shopify-order-to-xero`` invoices it);
 - HubSpot: a new deal is won (``hubspot-deal-won-to-asana`` opens an onboarding task);
-- Asana: an onboarding task is completed (picked up by the ``asana-tasks-poll`` schedule).
+- Asana: an onboarding task is completed (delivered by the webhook the runner created on the
+  onboarding project once Asana was connected; the ``asana-tasks-poll`` schedule catches any it misses).
 
 About one event in eight is a bad day on purpose: a HubSpot outage that outlasts the client's
 own retries (the job fails, is retried with backoff, and succeeds), or a webhook about an

@@ -32,6 +32,9 @@ class TokenSet:
     expires_at: dt.datetime | None = None
     scope: str | None = None
     token_type: str = "Bearer"  # noqa: S105
+    # When the refresh token itself dies, where the vendor says so (Shopify's
+    # ``refresh_token_expires_in``); read by the connection expiry forecast.
+    refresh_expires_at: dt.datetime | None = None
 
     @classmethod
     def from_response(cls, body: dict[str, Any], *, now: dt.datetime | None = None) -> TokenSet:
@@ -42,6 +45,9 @@ class TokenSet:
             expires_at = now + dt.timedelta(seconds=float(body["expires_in"]))
         elif body.get("expires_at") is not None:
             expires_at = dt.datetime.fromtimestamp(float(body["expires_at"]), dt.UTC)
+        refresh_expires_at = None
+        if body.get("refresh_token_expires_in") is not None:
+            refresh_expires_at = now + dt.timedelta(seconds=float(body["refresh_token_expires_in"]))
         scope = body.get("scope")
         if isinstance(scope, list):
             scope = " ".join(scope)
@@ -51,6 +57,7 @@ class TokenSet:
             expires_at=expires_at,
             scope=scope,
             token_type=str(body.get("token_type") or "Bearer"),
+            refresh_expires_at=refresh_expires_at,
         )
 
     def expires_within(self, seconds: float, now: dt.datetime | None = None) -> bool:
@@ -67,6 +74,7 @@ class TokenSet:
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
                 "scope": self.scope,
                 "token_type": self.token_type,
+                "refresh_expires_at": self.refresh_expires_at.isoformat() if self.refresh_expires_at else None,
             }
         )
 
@@ -80,6 +88,9 @@ class TokenSet:
             expires_at=dt.datetime.fromisoformat(expires) if expires else None,
             scope=data.get("scope"),
             token_type=data.get("token_type") or "Bearer",
+            refresh_expires_at=(
+                dt.datetime.fromisoformat(data["refresh_expires_at"]) if data.get("refresh_expires_at") else None
+            ),
         )
 
     def __repr__(self) -> str:  # never print tokens

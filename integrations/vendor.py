@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 import httpx
 
 from integrations.events import VendorEvent
+from integrations.expiry import RefreshTokenRule, long_lived
 from integrations.http import ApiClient, PermanentError
 from settings import Settings
 
@@ -70,12 +71,12 @@ class OAuthEndpoints:
     # How the access token rides on API calls.
     token_header: str = "Authorization"
     token_prefix: str = "Bearer "
-    # Rewrites the token endpoint's error body into RFC 6749's {error, error_description}, for a
-    # vendor that answers in its own shape (HubSpot), so a refused refresh reads as invalid_grant.
-    token_error: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # Extra fields of the authorization-code exchange (Shopify: ``expiring=1`` for an
     # expiring offline token; without it Shopify grants one that never expires).
     code_exchange_fields: Mapping[str, str] = field(default_factory=dict)
+    # Rewrites the token endpoint's error body into RFC 6749's {error, error_description}, for a
+    # vendor that answers in its own shape (HubSpot), so a refused refresh reads as invalid_grant.
+    token_error: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +204,8 @@ class Vendor(Generic[C]):
     # What to undo at the vendor before the grant is revoked (Asana: the webhook Zixly made):
     # ``(session, client factory, connection id)`` -> a problem to show, or None.
     before_disconnect: Callable[[Session, Callable[[], C], int], str | None] | None = None
+    # When the refresh token dies if unused (integrations/expiry.py): the expiry forecast's rule.
+    refresh_token_dies: RefreshTokenRule = long_lived
 
 
 def settings_credentials(system: str) -> Callable[[Settings], AppCredentials]:

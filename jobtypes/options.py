@@ -29,11 +29,29 @@ class XeroInvoicePaidOptions(Options):
 
 
 class ShopifyOrderToXeroOptions(Options):
+    """How an order's lines land in Xero. Tax: see ``sync/workflows/order_tax.py``."""
+
     sales_account_code: str = Field("200", min_length=1, description="Xero account code of product lines")
     shipping_account_code: str = Field("200", min_length=1, description="Xero account code of shipping lines")
-    tax_type: str | None = Field(None, description="Xero TaxType of every line (None: the account's default)")
+    tax_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="Shopify tax line -> Xero TaxType. Key: the tax line's title ('GST'), title and rate "
+        "('GST 15%'), or the titles of a line taxed several times joined by ' + ' ('GST + PST'). "
+        "Unmapped: the Xero tax rate of the same effective rate (GET /TaxRates)",
+    )
+    untaxed_tax_type: str | None = Field(
+        None,
+        description="Xero TaxType of lines without tax in a taxed order (None: the organisation's 0% sales "
+        "rate, the first of EXEMPTOUTPUT, ZERORATEDOUTPUT, ZERORATED, NONE)",
+    )
     invoice_status: Literal["DRAFT", "SUBMITTED", "AUTHORISED"] = Field("AUTHORISED")
     due_in_days: int = Field(0, ge=0, le=365, description="Due date after the order date (paid orders: 0)")
+    approval_above: float | None = Field(
+        None,
+        ge=0,
+        description="Orders whose total is above this amount (in the order's currency) wait for an EDITOR's "
+        "approval before anything is written to Xero (None: never)",
+    )
 
 
 class DealWonToAsanaOptions(Options):

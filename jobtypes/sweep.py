@@ -68,6 +68,12 @@ class SweepParams(BaseModel):
     fee_bps: float = Field(DEFAULT_FEE_BPS, ge=0, le=1000, description="Fee per trade side in basis points")
     start: dt.date | None = Field(None, description="First date of the backtest (inclusive); default: all history")
     end: dt.date | None = Field(None, description="Last date of the backtest (inclusive); default: all history")
+    run_on: Literal["runner", "service"] = Field(
+        "runner", description="Where the backtest runs: in the runner, or on the trading API, which calls back"
+    )
+    service_timeout_s: int = Field(
+        600, ge=1, le=86_400, description="With run_on=service: seconds to wait for the service's callback"
+    )
 
     @field_validator("ticker")
     @classmethod

@@ -23,7 +23,7 @@ from flask.typing import ResponseReturnValue
 from sandbox import control, errors, oauth_server
 from settings import Settings
 
-VENDOR_MODULES = ("xero", "hubspot", "shopify", "asana", "prices")
+VENDOR_MODULES = ("xero", "hubspot", "shopify", "asana", "prices", "trading", "slack")
 
 
 def vendor_modules() -> list[ModuleType]:

@@ -62,10 +62,10 @@ class _Code:
 class _Refresh:
     grant: Grant
     used_at: float | None = None
-    answer: dict[str, Any] | None = None  # the tokens its first use issued
     expires_at: float = math.inf
     # The access tokens minted from this refresh token (Shopify: it dies when one is used).
     successors: list[str] = field(default_factory=list)
+    answer: dict[str, Any] | None = None  # the tokens its first use issued
 
 
 class OAuthServer:

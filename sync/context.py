@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from db import jobs
 from settings import Settings
+from sync import waiting
 from sync.errors import JobCancelled, JobTimedOut, PollAgain
 
 log = logging.getLogger("zixly.job")
@@ -53,6 +54,7 @@ class JobContext:
         # Set by the runner (heartbeat saw cancel_requested) or by a step that read it.
         self._cancelled = threading.Event()
         self.log = logging.LoggerAdapter(log, {"job_id": job_id, "tenant_id": tenant_id, "job_type": job_type})
+        self._waits = 0  # waits reached in this run: the next one's ``seq`` (see sync/waiting.py)
 
     # -- the trace ------------------------------------------------------------------------
     def step(self, message: str, kind: str = "info", **call_fields: Any) -> None:
@@ -130,3 +132,32 @@ class JobContext:
     def poll_again(self, after_s: float) -> None:
         """Stop now and run again in ``after_s`` seconds, without spending an attempt."""
         raise PollAgain(after_s)
+
+    # -- waiting for the outside world (sync/waiting.py) ----------------------------------
+    def wait_for_callback(
+        self,
+        timeout_s: float,
+        *,
+        start: Callable[[waiting.Callback], Any] | None = None,
+        signed: bool = False,
+        on_timeout: Any = waiting.RAISE,
+    ) -> Any:
+        """Suspend until an external system POSTs to the callback URL given to ``start``; its payload."""
+        return waiting.wait_for_callback(self, timeout_s, start=start, signed=signed, on_timeout=on_timeout)
+
+    def require_approval(
+        self, summary: str, detail: dict[str, Any], *, timeout_s: float = waiting.APPROVAL_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """Suspend until EDITOR or above approves (returns the decision) or rejects (the job is cancelled)."""
+        return waiting.require_approval(self, summary, detail, timeout_s=timeout_s)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def next_wait_seq(self) -> int:
+        self._waits += 1
+        return self._waits

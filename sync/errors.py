@@ -41,6 +41,23 @@ class PollAgain(Exception):
         self.after_s = after_s
 
 
+class Suspend(Exception):
+    """Park the job until wait ``wait_id`` is resolved (callback, decision or deadline): WAITING."""
+
+    def __init__(self, wait_id: int, reason: str) -> None:
+        super().__init__(f"waiting for {reason} (wait {wait_id})")
+        self.wait_id = wait_id
+        self.reason = reason
+
+
+class WaitTimedOut(PermanentJobError):
+    """A callback or an approval did not come before its deadline."""
+
+
+class ApprovalRejected(JobCancelled):
+    """A person rejected the write the job asked approval for: the job ends CANCELLED, saying who and why."""
+
+
 def is_permanent(exc: BaseException) -> bool:
     """Permanent only when the exception says so; unknown exceptions are transient."""
     return getattr(exc, "permanent", False) is True

@@ -16,9 +16,9 @@ from db import jobs
 from logconfig import job_context
 from sync import workflows
 from sync.context import JobContext
-from sync.errors import JobCancelled, JobTimedOut, PollAgain, describe, is_permanent
+from sync.errors import ApprovalRejected, JobCancelled, JobTimedOut, PollAgain, Suspend, describe, is_permanent
 
-Kind = Literal["completed", "failed", "poll", "cancelled"]
+Kind = Literal["completed", "failed", "poll", "wait", "cancelled"]
 log = logging.getLogger("zixly.runner.job")
 
 
@@ -66,6 +66,10 @@ def _run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
         if ctx.remaining_s <= exc.after_s:
             return done("failed", error=f"JobTimedOut: polling would pass the deadline {ctx.deadline.isoformat()}")
         return done("poll", after_s=exc.after_s)
+    except Suspend as exc:
+        return done("wait", extra={"wait_id": exc.wait_id, "reason": exc.reason})
+    except ApprovalRejected as exc:
+        return done("cancelled", error=str(exc))
     except JobCancelled:
         return done("cancelled")
     except JobTimedOut as exc:
@@ -89,8 +93,14 @@ def record_outcome(
     """Write a non-completed outcome (completions are batched by the caller); returns the new status."""
     if outcome.kind == "poll":
         return jobs.poll_later(conn, job.id, runner_id=runner_id, attempt=job.attempt, after_s=outcome.after_s, now=now)
+    if outcome.kind == "wait":
+        return jobs.waits.suspend(
+            conn, job.id, runner_id=runner_id, attempt=job.attempt, wait_id=int(outcome.extra["wait_id"]), now=now
+        )
     if outcome.kind == "cancelled":
-        stopped = jobs.finish_cancelled(conn, job.id, runner_id=runner_id, attempt=job.attempt, now=now)
+        stopped = jobs.finish_cancelled(
+            conn, job.id, runner_id=runner_id, attempt=job.attempt, now=now, why=outcome.error
+        )
         return "CANCELLED" if stopped else None
     error = outcome.error or "failed"
     status = jobs.fail(
@@ -112,4 +122,10 @@ def metric_status(kind: Kind, new_status: str | None) -> str:
     """The ``status`` label of pipeline_jobs_processed_total for an attempt."""
     if kind == "failed" and new_status == "QUEUED":
         return "retried"
-    return {"completed": "completed", "failed": "failed", "poll": "polled", "cancelled": "cancelled"}[kind]
+    return {
+        "completed": "completed",
+        "failed": "failed",
+        "poll": "polled",
+        "wait": "waiting",
+        "cancelled": "cancelled",
+    }[kind]

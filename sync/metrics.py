@@ -24,7 +24,8 @@ JOB_DURATION = Histogram(
 )
 JOBS_PROCESSED = Counter(
     "pipeline_jobs_processed_total",
-    "Job attempts finished by this runner, by job type and status (completed, failed, retried, cancelled)",
+    "Job attempts finished by this runner, by job type and status "
+    "(completed, failed, retried, polled, waiting, cancelled)",
     ["job_type", "status"],
 )
 JOBS = Gauge(
@@ -48,11 +49,36 @@ RUNNER_SLOTS_TOTAL = Gauge(
     "Worker slots of this runner (ZIXLY_RUNNER_CONCURRENCY)",
     multiprocess_mode="livesum",
 )
+# Ticker is a label: tickers are validated against the provider's list (a handful), so it is bounded.
+TRADING_SWEEPS = Counter(
+    "trading_sweep_jobs_total",
+    "Trading sweeps that ended, by ticker, where they ran (runner|service) and status (completed|failed)",
+    ["ticker", "run_on", "status"],
+)
+TRADING_SWEEP_DURATION = Histogram(
+    "trading_sweep_duration_seconds",
+    "Execution time of a completed trading sweep (in the runner, or the service's time plus the runner's)",
+    ["run_on"],
+    buckets=(0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0),
+)
+TRADING_SWEEP_ERRORS = Counter(
+    "trading_sweep_errors_total",
+    "Failed trading sweep attempts by reason (rejected|price_data|service|timeout|cancelled|other)",
+    ["reason"],
+)
 TRADING_API_LATENCY = Histogram(
     "trading_api_latency_seconds",
-    "Latency of the daily price API used by the trading sweep",
+    "Latency of the price and trading API calls a trading sweep makes, by endpoint template",
     ["endpoint"],
     buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+)
+
+SYNC_STALE = Gauge(
+    "zixly_sync_stale_seconds",
+    "Seconds a scheduled sync has been stale (not completed within two intervals, or its cursor stuck "
+    "while the vendor reports changes); 0 when fresh. Set by the alert check (sync/alerts)",
+    ["tenant", "job_type"],
+    multiprocess_mode="mostrecent",
 )
 
 

@@ -335,10 +335,15 @@ class Runner:
                         execution.ctx.request_cancel()
 
     def reap(self) -> None:
+        """Requeue jobs whose runner died, and waiting jobs whose wait passed its deadline."""
         with self.engine.begin() as conn:
             reaped = jobs.reap_expired(conn, now=self.clock())
+            due = jobs.waits.wake_due(conn, now=self.clock())
         if reaped:
             log.warning("requeued %d jobs whose runner stopped heartbeating: %s", len(reaped), sorted(reaped))
+        if due:
+            log.info("queued %d waiting jobs whose wait passed its deadline: %s", len(due), sorted(due))
+        if reaped or due:
             self.wake()
 
 

@@ -13,6 +13,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from db import jobs, schedules
 from sync import metrics
+from sync.alerts.check import check
+from sync.alerts.deliver import deliver_due
 from sync.runner import Runner
 
 log = logging.getLogger("zixly.runner")
@@ -42,6 +44,7 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("schedules", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: fire_schedules(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
+    tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
     return scheduler
 
 
@@ -52,6 +55,12 @@ def fire_schedules(runner: Runner) -> int:
     if fired:
         runner.wake()
     return len(fired)
+
+
+def alerts_tick(runner: Runner) -> None:
+    """Group failures and conditions into alerts (one runner at a time), then send what is due."""
+    check(runner.engine, runner.settings, runner.clock)
+    deliver_due(runner.engine, runner.settings, runner.id, runner.clock)
 
 
 def prune(runner: Runner) -> int:

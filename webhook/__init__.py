@@ -67,7 +67,7 @@ def create_app(
 ) -> Flask:
     """The listener for ``settings``. Tests may pass their own session factory and clock."""
     from db.engine import make_engine, make_session_factory
-    from webhook import jobs_api, problems, service, vendors
+    from webhook import callbacks, jobs_api, problems, service, vendors
     from webhook.context import Listener, close_session
     from webhook.wakeup import RunnerWakeup
 
@@ -93,6 +93,7 @@ def create_app(
     app.register_error_handler(Exception, _internal_error)
     app.register_blueprint(vendors.bp)
     app.register_blueprint(jobs_api.bp)
+    app.register_blueprint(callbacks.bp)
     app.register_blueprint(service.bp)
     app.teardown_appcontext(close_session)
     app.before_request(_start_request)

@@ -165,6 +165,38 @@ def spec(public_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/webhook/callbacks/{token}": {
+                "post": {
+                    "summary": "An external system reports the result of work a waiting job started",
+                    "description": "The URL (and, for a signed wait, the HMAC secret) was handed to the external "
+                    "system by the job. Single-use per wait; repeated deliveries answer 200 with duplicate=true.",
+                    "tags": ["jobs"],
+                    "parameters": [
+                        {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+                        _sig_header(
+                            "X-Zixly-Signature",
+                            "sha256=<hex HMAC-SHA256 of the body>, for a signed wait",
+                            required=False,
+                        ),
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Stored; the job resumes (duplicate=true: received before, nothing changed)",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallbackAck"}}},
+                        },
+                        "400": _problem("Malformed JSON"),
+                        "401": _problem("A signed wait's delivery without a valid X-Zixly-Signature"),
+                        "404": _problem("Unknown, expired or ended callback"),
+                        "413": _problem("Body too large"),
+                        "415": _problem("The body is not application/json"),
+                        "503": _problem("The database is unavailable", retry_after=True),
+                    },
+                }
+            },
             "/oauth/{vendor}/callback": {
                 "get": {
                     "summary": "The vendor's OAuth redirect: finishes the connection",
@@ -267,6 +299,11 @@ SCHEMAS: dict[str, Any] = {
             "duplicate": {"type": "boolean"},
         },
     },
+    "CallbackAck": {
+        "type": "object",
+        "required": ["job_id", "duplicate"],
+        "properties": {"job_id": {"type": "integer"}, "duplicate": {"type": "boolean"}},
+    },
     "JobRequest": {
         "type": "object",
         "required": ["job_type", "tenant"],
@@ -285,7 +322,7 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "tenant_id": {"type": "integer"},
             "job_type": {"type": "string"},
-            "status": {"enum": ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]},
+            "status": {"enum": ["QUEUED", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED"]},
             "attempts": {"type": "integer"},
             "max_attempts": {"type": "integer"},
             "priority": {"type": "integer"},

@@ -1,4 +1,5 @@
-"""Admin (ADMIN): tenants, users and roles, API tokens (shown once), per-tenant workflow settings, login lockouts."""
+"""Admin (ADMIN): tenants, users and roles, API tokens (shown once), per-tenant workflow settings, login lockouts,
+alert channels."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import actions, auth, data, widgets
+from app import actions, alerts_admin, auth, data, widgets
 from app.text import readable
 from db import login_throttle
 from db.models import ROLES
@@ -17,8 +18,8 @@ auth.require_page_role(actor, "ADMIN")
 st.title("Admin")
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
-tenants_tab, users_tab, tokens_tab, workflows_tab, lockouts_tab = st.tabs(
-    ["Tenants", "Users", "API tokens", "Workflow settings", "Login lockouts"]
+tenants_tab, users_tab, tokens_tab, workflows_tab, lockouts_tab, alerts_tab = st.tabs(
+    ["Tenants", "Users", "API tokens", "Workflow settings", "Login lockouts", "Alerts"]
 )
 
 with tenants_tab:
@@ -148,3 +149,6 @@ with lockouts_tab:
         if st.button("Unlock", key="ad_lockout_unlock") and widgets.run_action(actions.unlock_login, actor, key):
             st.session_state["flash"] = f"{key} unlocked."
             st.rerun()
+
+with alerts_tab:
+    alerts_admin.render(actor)

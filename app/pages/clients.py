@@ -11,13 +11,15 @@ import streamlit as st
 
 from app import auth, data, widgets
 from app.text import NOTHING, plural, vendor_name, when
+from db.alerts.freshness import freshness, source_system
 from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 
 auth.require_actor()
 st.title("Clients")
 st.caption(
     "Connection status and token expiry, last success, failures since, webhook silence "
-    f"(no delivery for {WEBHOOK_SILENCE_H:.0f} h while connected) and sync cursor lag. Worst first."
+    f"(no delivery for {WEBHOOK_SILENCE_H:.0f} h while connected), sync cursor lag and sync freshness "
+    "(stale since T: a schedule not completed within two intervals). Worst first."
 )
 widgets.keep("cl_tenants")
 tenant_ids = widgets.tenant_filter("cl_tenants")
@@ -54,6 +56,8 @@ if not board:
     st.info("No tenants yet.")
 else:
     now = dt.datetime.now(dt.UTC)
+    with data.session() as s:
+        stale = {(f.tenant_id, source_system(f.job_type)): f for f in freshness(s, now=now) if f.stale_since}
     df = pd.DataFrame(
         {
             "health": [_verdict(r) for r in board],
@@ -68,6 +72,12 @@ else:
             "webhook": [webhook_label(r["webhook_state"], r["webhook_reason"]) for r in board],
             "webhook silence": [widgets.seconds(r["silence_h"] * 3600) if r["silence_h"] else "—" for r in board],
             "cursor lag": [widgets.seconds(r["cursor_lag_h"] * 3600) if r["cursor_lag_h"] else "—" for r in board],
+            "sync": [
+                f"stale since {stale[k].stale_since:%Y-%m-%d %H:%M}"
+                if (k := (r["tenant_id"], r["system"])) in stale
+                else NOTHING
+                for r in board
+            ],
             "last error": [r["last_error"] or NOTHING for r in board],
             "jobs": [_jobs_link(r) for r in board],
         }

@@ -8,7 +8,9 @@ import datetime as dt
 import streamlit as st
 
 from app import actions, auth, data, widgets
+from integrations.forecast import live_forecasts
 from integrations.registry import UnknownVendor, vendor
+from integrations.tokens import token_store
 
 WATCH_S = 5
 
@@ -22,7 +24,8 @@ if tenant_id is None:
     st.stop()
 # Live: a connection finished in another tab (OAuth consent) or by a colleague redraws this page. A tiny
 # probe (≤ four rows) runs every few seconds; the page's own queries run again only when it changed.
-probe = (tenant_id, data.connection_states(data.url(), tenant_id))
+shown: int = tenant_id
+probe = (shown, data.connection_states(data.url(), shown))
 if st.session_state.get("cn_probe") != probe:
     data.connections.clear()
     st.session_state["cn_probe"] = probe
@@ -30,7 +33,8 @@ if st.session_state.get("cn_probe") != probe:
 
 @st.fragment(run_every=WATCH_S)
 def watch() -> None:
-    if (tenant_id, data.connection_states(data.url(), tenant_id)) != st.session_state.get("cn_probe"):
+    auth.recheck()
+    if (shown, data.connection_states(data.url(), shown)) != st.session_state.get("cn_probe"):
         st.rerun()
 
 
@@ -38,6 +42,8 @@ watch()
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
 now = dt.datetime.now(dt.UTC)
+with data.session() as s:
+    forecasts = {f.connection_id: f for f in live_forecasts(s, token_store(data.settings()), tenant_id)}
 for c in data.connections(data.url(), tenant_id):
     system = c["system"]
     try:
@@ -63,7 +69,15 @@ for c in data.connections(data.url(), tenant_id):
             where = f"on {hook['resource_gid']}" + (f", webhook {hook['webhook_gid']}" if hook["webhook_gid"] else "")
             text = f"Webhook ({where}): {hook['label']}"
             (st.error if hook["state"] == "failed" else st.caption)(text)
-        st.caption("Used by: " + (", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"))
+        if (f := forecasts.get(c["connection_id"])) is not None:
+            refreshed = f"{f.last_refresh_at:%Y-%m-%d %H:%M} UTC" if f.last_refresh_at else "never"
+            dies = f"{f.dies_at:%Y-%m-%d %H:%M} UTC" if f.dies_at else "not expected (lives until revoked)"
+            warn = f.dies_at is not None and f.dies_at - now <= dt.timedelta(
+                days=data.settings().alert_expiry_warn_days
+            )
+            (st.warning if warn else st.caption)(f"Refresh token dies if unused: {dies}; last refreshed: {refreshed}")
+        uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"
+        st.caption(f"Used by (what stops if it dies): {uses}")
         b1, b2, b3 = st.columns(3)
         # The vendor's connect input, e.g. Shopify's shop domain: a reconnect reuses the stored one.
         needed = record.connect_input

@@ -38,6 +38,7 @@ first_page = len(cursors) == 1
 
 @st.fragment(run_every=LIVE_S if live and first_page else None)
 def listing() -> None:
+    auth.recheck()
     # Live, the first page re-reads through a short shared cache: N open tabs cost one query per period.
     if live and first_page:
         page = data.newest_jobs(data.url(), job_filter, PAGE_SIZE)

@@ -12,7 +12,7 @@ auth.require_actor()
 st.title("Record lookup")
 st.caption(
     "Find the jobs that touched a record by what you know: a Xero invoice number (INV-0042) or InvoiceID, "
-    "a Shopify order name (#1001) or id, a HubSpot deal id or name, a contact's email, an Asana task."
+    "a Shopify order name (#1001) or id, a HubSpot deal id or name, a contact's email, an Asana task gid."
 )
 widgets.keep("lk_query", "lk_tenants")
 c1, c2 = st.columns([2, 1])

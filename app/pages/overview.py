@@ -10,10 +10,10 @@ from app import auth, data, widgets
 from app.text import plural
 
 REFRESH = {"Off": None, "10 s": 10, "30 s": 30, "1 min": 60}
-DEFAULT_REFRESH = "30 s"  # live by default; the cached reads make a refresh cheap (bench/dashboard.py)
 # Axis and legend titles in words, not the query's column names.
 AXES = {"bucket": "Time (UTC)", "jobs": "Jobs", "status": "Status", "job_type": "Job type",
         "seconds": "Duration (seconds)", "percentile": "Percentile", "tenant": "Tenant"}  # fmt: skip
+DEFAULT_REFRESH = "30 s"  # live by default; the cached reads make a refresh cheap (bench/dashboard.py)
 
 auth.require_actor()
 st.title("Overview")
@@ -30,6 +30,7 @@ every = REFRESH[refresh]
 
 @st.fragment(run_every=every)
 def live() -> None:
+    auth.recheck()
     # The filters live outside the fragment, so a refresh re-reads them and keeps them.
     since, until = widgets.window(range_label, granularity_s=every or 60)
     k = data.kpis(data.url(), tenant_ids, since, until)

@@ -24,7 +24,7 @@ from db.blobs import BlobError, BlobNotFound, blob_key, make_blob_store
 from db.export import neutralise
 from jobtypes import TRADING_SWEEP
 
-ACTIVE = ("QUEUED", "RUNNING")
+ACTIVE = ("QUEUED", "RUNNING", "WAITING")  # WAITING: running on the trading service
 METRIC_COLUMNS = {
     "fast": st.column_config.NumberColumn("Fast", format="%d"),
     "slow": st.column_config.NumberColumn("Slow", format="%d"),
@@ -96,9 +96,11 @@ def submit_form() -> None:
         fast_to = f2.number_input("Fast to", value=20, step=1, key="sw_fast_to")
         slow_from = s1.number_input("Slow from", value=20, step=1, key="sw_slow_from")
         slow_to = s2.number_input("Slow to", value=30, step=1, key="sw_slow_to")
-        g1, g2, _ = st.columns([1, 1, 2])
+        g1, g2, g3 = st.columns([1, 1, 2])
         step = g1.number_input("Step", value=5, step=1, key="sw_step", help="Stride through both ranges, in bars")
         fee = g2.number_input("Fee (bps per side)", value=DEFAULT_FEE_BPS, step=1.0, key="sw_fee")
+        run_on = g3.radio("Run on", ["runner", "service"], horizontal=True, key="sw_run_on",
+                          help="service: the trading API runs it and calls back; same result")  # fmt: skip
         submitted = st.form_submit_button("Queue sweep", type="primary", disabled=not editor)
     if not editor:
         st.caption(f"Queuing a sweep needs the EDITOR role; you are {actor.role}.")
@@ -111,6 +113,7 @@ def submit_form() -> None:
         "slow_range": [int(slow_from), int(slow_to)],
         "step": int(step),
         "fee_bps": float(fee),
+        "run_on": run_on,
     }
     try:
         with data.session() as s:

@@ -172,23 +172,29 @@ def poll_later(
 
 
 def finish_cancelled(
-    session: Executor, job_id: int, *, runner_id: str, attempt: int, now: dt.datetime | None = None
+    session: Executor,
+    job_id: int,
+    *,
+    runner_id: str,
+    attempt: int,
+    now: dt.datetime | None = None,
+    why: str | None = None,
 ) -> bool:
-    """A running job stopped because it was asked to: CANCELLED."""
+    """A running job stopped because it was asked to (or its approval was rejected, ``why``): CANCELLED."""
     name = dialect(session)
     row = session.execute(
         text(
             "UPDATE pipeline_jobs SET status = 'CANCELLED', completed_at = :now, locked_by = NULL, "
-            "locked_until = NULL, error = COALESCE(error, 'cancelled') "
+            "locked_until = NULL, error = COALESCE(:why, error, 'cancelled') "
             "WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt RETURNING id"
         ),
-        {"id": job_id, "runner": runner_id, "attempt": attempt, "now": ts(now or utcnow(), name)},
+        {"id": job_id, "runner": runner_id, "attempt": attempt, "now": ts(now or utcnow(), name), "why": why},
     ).first()
     return row is not None
 
 
 def cancel(session: Executor, job_id: int, *, by: str, now: dt.datetime | None = None) -> str:
-    """Cancel a job: QUEUED → CANCELLED at once; RUNNING → ``cancel_requested`` (stops at its next step).
+    """Cancel a job: QUEUED or WAITING → CANCELLED at once; RUNNING → ``cancel_requested`` (stops at its next step).
 
     Returns the job's status afterwards (a finished job is left as it is).
     """
@@ -197,7 +203,7 @@ def cancel(session: Executor, job_id: int, *, by: str, now: dt.datetime | None =
     row = session.execute(
         text(
             "UPDATE pipeline_jobs SET status = 'CANCELLED', completed_at = :now, error = :why "
-            "WHERE id = :id AND status = 'QUEUED' RETURNING status"
+            "WHERE id = :id AND status IN ('QUEUED', 'WAITING') RETURNING status"
         ),
         {"id": job_id, "now": ts(now or utcnow(), name), "why": why},
     ).first()

@@ -9,6 +9,7 @@ import httpx
 
 from integrations.asana import hook_upkeep, webhooks
 from integrations.asana.client import AsanaClient
+from integrations.expiry import long_lived
 from integrations.http import IntegrationError
 from integrations.vendor import (
     Handshake,
@@ -107,4 +108,5 @@ ASANA: Vendor[AsanaClient] = Vendor(
     webhooks=WEBHOOKS,
     record_link=_record_link,
     before_disconnect=hook_upkeep.remove,
+    refresh_token_dies=long_lived,  # long-lived until revoked (CONTRACTS.md)
 )

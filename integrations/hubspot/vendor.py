@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
+from integrations.expiry import long_lived
 from integrations.hubspot import webhooks
 from integrations.hubspot.client import HubSpotClient
 from integrations.vendor import (
@@ -132,4 +133,5 @@ HUBSPOT: Vendor[HubSpotClient] = Vendor(
     probe=_probe,
     webhooks=WEBHOOKS,
     record_link=_record_link,
+    refresh_token_dies=long_lived,  # long-lived until revoked (CONTRACTS.md)
 )

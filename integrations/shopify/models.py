@@ -32,8 +32,16 @@ def order_gid(order_id: int | str) -> str:
 
 class TaxLine(BaseModel):
     title: str
-    rate: float | None
+    rate: float | None  # a fraction (0.15)
+    rate_percentage: Decimal | None = None  # the same rate in percent (15.0), exact to 4 places
     amount: Decimal
+
+    @property
+    def percent(self) -> Decimal:
+        """The rate in percent, from ``ratePercentage`` when Shopify sent it (no float noise)."""
+        if self.rate_percentage is not None:
+            return self.rate_percentage.normalize()
+        return (Decimal(str(self.rate or 0)) * 100).quantize(Decimal("0.0001")).normalize()
 
 
 class LineItem(BaseModel):
@@ -45,6 +53,8 @@ class LineItem(BaseModel):
     unit_price: Decimal
     total_discount: Decimal
     tax_lines: list[TaxLine]
+    # Every discount on the line: its own and its share of order-level ones (Shopify allocates them).
+    allocated_discount: Decimal = Decimal(0)
 
 
 class ShippingLine(BaseModel):
@@ -52,6 +62,7 @@ class ShippingLine(BaseModel):
     code: str | None
     price: Decimal
     discounted_price: Decimal
+    tax_lines: list[TaxLine] = []
 
 
 class Order(BaseModel):
@@ -92,7 +103,13 @@ class OrderSummary(BaseModel):
 
 
 def _tax(line: dict[str, Any]) -> TaxLine:
-    return TaxLine(title=line["title"], rate=line.get("rate"), amount=shop_amount(line["priceSet"]))
+    percentage = line.get("ratePercentage")
+    return TaxLine(
+        title=line["title"],
+        rate=line.get("rate"),
+        rate_percentage=None if percentage is None else Decimal(str(percentage)),
+        amount=shop_amount(line["priceSet"]),
+    )
 
 
 def line_item(node: dict[str, Any]) -> LineItem:
@@ -105,6 +122,9 @@ def line_item(node: dict[str, Any]) -> LineItem:
         unit_price=shop_amount(node["originalUnitPriceSet"]),
         total_discount=shop_amount(node["totalDiscountSet"]),
         tax_lines=[_tax(t) for t in node.get("taxLines") or []],
+        allocated_discount=sum(
+            (shop_amount(a["allocatedAmountSet"]) for a in node.get("discountAllocations") or []), Decimal(0)
+        ),
     )
 
 
@@ -140,6 +160,7 @@ def order_from_graphql(node: dict[str, Any], line_items: list[LineItem]) -> Orde
                 code=s.get("code"),
                 price=shop_amount(s["originalPriceSet"]),
                 discounted_price=shop_amount(s["discountedPriceSet"]),
+                tax_lines=[_tax(t) for t in s.get("taxLines") or []],
             )
             for s in node["shippingLines"]["nodes"]
         ],

@@ -23,7 +23,8 @@ fragment LineItemFields on LineItem {
   variant { id }
   originalUnitPriceSet { shopMoney { amount currencyCode } }
   totalDiscountSet { shopMoney { amount currencyCode } }
-  taxLines { title rate priceSet { shopMoney { amount currencyCode } } }
+  taxLines { title rate ratePercentage priceSet { shopMoney { amount currencyCode } } }
+  discountAllocations { allocatedAmountSet { shopMoney { amount currencyCode } } }
 }
 """
 
@@ -51,10 +52,16 @@ query OrderById($id: ID!) {
     totalShippingPriceSet { ...MoneyBagFields }
     totalDiscountsSet { ...MoneyBagFields }
     totalPriceSet { ...MoneyBagFields }
-    taxLines { title rate priceSet { ...MoneyBagFields } }
+    taxLines { title rate ratePercentage priceSet { ...MoneyBagFields } }
     customer { id firstName lastName defaultEmailAddress { emailAddress } }
     shippingLines(first: 5) {
-      nodes { title code originalPriceSet { ...MoneyBagFields } discountedPriceSet { ...MoneyBagFields } }
+      nodes {
+        title
+        code
+        originalPriceSet { ...MoneyBagFields }
+        discountedPriceSet { ...MoneyBagFields }
+        taxLines { title rate ratePercentage priceSet { ...MoneyBagFields } }
+      }
     }
     lineItems(first: 50) {
       nodes { ...LineItemFields }

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from integrations.expiry import stated_expiry
 from integrations.shopify import webhooks
 from integrations.shopify.client import ShopifyClient
 from integrations.vendor import (
@@ -132,6 +133,8 @@ SHOPIFY: Vendor[ShopifyClient] = Vendor(
     probe=_probe,
     webhooks=WEBHOOKS,
     record_link=_record_link,
+    # Shopify states the refresh token's lifetime in each token response (refresh_token_expires_in).
+    refresh_token_dies=stated_expiry,
     connect_input=ConnectInput(
         label="Shop domain",
         placeholder="example.myshopify.com",

@@ -1,4 +1,4 @@
-"""The Xero Accounting API client: invoices, contacts and the tenant connections.
+"""The Xero Accounting API client: invoices, contacts, tax rates and the tenant connections.
 
 Every accounting call sends ``xero-tenant-id`` and ``Accept: application/json`` (Xero answers
 XML otherwise). Lists page with ``page``/``pageSize`` and can be incremental with
@@ -24,7 +24,7 @@ from integrations.http import (
     error_message,
     parse_retry_after,
 )
-from integrations.xero.models import Contact, Invoice, NewContact, NewInvoice, XeroTenant
+from integrations.xero.models import Contact, Invoice, NewContact, NewInvoice, TaxRate, XeroTenant
 
 API = "/api.xro/2.0"
 PAGE_SIZE = 100
@@ -164,6 +164,12 @@ class XeroClient(ApiClient):
             "PUT", "/Contacts", json={"Contacts": [contact.to_xero()]}, headers={"Idempotency-Key": idempotency_key}
         )
         return Contact.model_validate(_single(body, "Contacts"))
+
+    # -- settings -----------------------------------------------------------------------------
+    def tax_rates(self) -> list[TaxRate]:
+        """The organisation's tax rates (``GET /TaxRates``; scope accounting.settings(.read))."""
+        body = self._accounting("GET", "/TaxRates")
+        return [TaxRate.model_validate(r) for r in body.get("TaxRates") or []]
 
     # -- identity -----------------------------------------------------------------------------
     def connections(self) -> list[XeroTenant]:

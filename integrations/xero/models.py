@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -61,6 +61,8 @@ class LineItem(XeroModel):
     account_code: str | None = Field(None, alias="AccountCode")
     item_code: str | None = Field(None, alias="ItemCode")
     tax_type: str | None = Field(None, alias="TaxType")
+    tax_amount: Decimal | None = Field(None, alias="TaxAmount")
+    discount_amount: Decimal | None = Field(None, alias="DiscountAmount")
     line_amount: Decimal | None = Field(None, alias="LineAmount")
 
 
@@ -74,6 +76,7 @@ class Invoice(XeroModel):
     date: XeroDateTime | None = Field(None, alias="Date")
     due_date: XeroDateTime | None = Field(None, alias="DueDate")
     line_items: list[LineItem] = Field(default_factory=list, alias="LineItems")
+    line_amount_types: str | None = Field(None, alias="LineAmountTypes")
     currency_code: str | None = Field(None, alias="CurrencyCode")
     sub_total: Decimal | None = Field(None, alias="SubTotal")
     total_tax: Decimal | None = Field(None, alias="TotalTax")
@@ -86,6 +89,22 @@ class Invoice(XeroModel):
     @property
     def is_paid(self) -> bool:
         return self.status == "PAID"
+
+
+class TaxRate(XeroModel):
+    """One of the organisation's tax rates (``GET /TaxRates``); rates are percentages (``15.0``)."""
+
+    name: str = Field(alias="Name")
+    tax_type: str = Field(alias="TaxType")
+    status: str | None = Field(None, alias="Status")
+    effective_rate: Decimal = Field(Decimal(0), alias="EffectiveRate")
+    display_rate: Decimal | None = Field(None, alias="DisplayTaxRate")
+    report_tax_type: str | None = Field(None, alias="ReportTaxType")
+    can_apply_to_revenue: bool | None = Field(None, alias="CanApplyToRevenue")
+
+    @property
+    def usable_for_sales(self) -> bool:
+        return (self.status or "ACTIVE") == "ACTIVE" and self.can_apply_to_revenue is not False
 
 
 class XeroTenant(XeroModel):
@@ -104,12 +123,18 @@ class XeroTenant(XeroModel):
 
 
 class NewLineItem(XeroModel):
+    """A line to send. ``line_amount`` is ``quantity × unit_amount − discount_amount`` (Xero checks
+    it); ``tax_amount`` overrides Xero's own per-line tax, within what Xero tolerates."""
+
     description: str = Field(alias="Description")
     quantity: Decimal = Field(Decimal(1), alias="Quantity")
     unit_amount: Decimal = Field(alias="UnitAmount")
     account_code: str | None = Field(None, alias="AccountCode")
     item_code: str | None = Field(None, alias="ItemCode")
     tax_type: str | None = Field(None, alias="TaxType")
+    discount_amount: Decimal | None = Field(None, alias="DiscountAmount")
+    line_amount: Decimal | None = Field(None, alias="LineAmount")
+    tax_amount: Decimal | None = Field(None, alias="TaxAmount")
 
 
 class NewInvoice(XeroModel):
@@ -124,6 +149,7 @@ class NewInvoice(XeroModel):
     invoice_number: str | None = None
     status: str = "DRAFT"
     currency_code: str | None = None
+    line_amount_types: Literal["Exclusive", "Inclusive", "NoTax"] | None = None
 
     def to_xero(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -144,6 +170,7 @@ class NewInvoice(XeroModel):
             "Reference": self.reference,
             "InvoiceNumber": self.invoice_number,
             "CurrencyCode": self.currency_code,
+            "LineAmountTypes": self.line_amount_types,
         }
         return body | {k: v for k, v in optional.items() if v is not None}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from integrations.expiry import unused_for
 from integrations.http import AuthError
 from integrations.vendor import (
     HeaderDoc,
@@ -113,4 +114,6 @@ XERO: Vendor[XeroClient] = Vendor(
     probe=_probe,
     webhooks=WEBHOOKS,
     record_link=_record_link,
+    # Xero: "unused refresh tokens expire after 60 days" (every refresh rotates it).
+    refresh_token_dies=unused_for(60),
 )

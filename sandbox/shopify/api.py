@@ -128,7 +128,7 @@ def graphql(shop: str, version: str) -> ResponseReturnValue:
     root = {
         "order": order,
         "orders": orders_field,
-        "shop": {"name": shop.split(".")[0], "myshopifyDomain": shop, "currencyCode": "NZD"},
+        "shop": {"name": shop.split(".")[0], "myshopifyDomain": shop, "currencyCode": "AUD"},
     }
     with control.LOCK:
         answer = shopify_graphql.run(shop, body["query"], variables, root)

@@ -36,20 +36,25 @@ def make_order(
     lines: list[tuple[str, str, int, str]],
     shipping: tuple[str, str] = ("Standard", "0.00"),
     discount: tuple[str, str] | None = None,
-    tax: tuple[str, str] = ("GST", "0.15"),
-    currency: str = "NZD",
+    tax: tuple[str, str] = ("GST", "0.10"),
+    currency: str = "AUD",
     financial_status: str = "pending",
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A REST-shaped order with consistent totals (taxes excluded, discount spread by value)."""
+    """A REST-shaped order with consistent totals (taxes excluded, discount spread by value, the
+    last line taking the remainder so the allocations add up to the discount, as Shopify's do)."""
     created = created_at or datetime(2026, 11, 20, 9, 30, tzinfo=UTC) + timedelta(hours=order_id % 97)
     rate = Decimal(tax[1])
     gross = [Decimal(price) * qty for _, _, qty, price in lines]
     line_total = sum(gross, Decimal(0))
     discount_total = Decimal(discount[1]) if discount else Decimal(0)
-    items, tax_total = [], Decimal(0)
+    items: list[dict[str, Any]] = []
+    tax_total, allocated = Decimal(0), Decimal(0)
     for index, ((title, sku, qty, price), amount) in enumerate(zip(lines, gross, strict=True)):
         share = (discount_total * amount / line_total).quantize(CENT) if line_total else Decimal(0)
+        if index == len(lines) - 1:
+            share = discount_total - allocated
+        allocated += share
         line_tax = ((amount - share) * rate).quantize(CENT, rounding=ROUND_HALF_UP)
         tax_total += line_tax
         item_id = order_id * 1000 + index + 1
@@ -98,14 +103,14 @@ def make_order(
         "last_name": last,
         "name": f"{first} {last}",
         "company": None,
-        "address1": "12 Queen Street",
+        "address1": "12 George Street",
         "address2": None,
-        "city": "Auckland",
-        "province": "Auckland",
-        "province_code": "AUK",
-        "zip": "1010",
-        "country": "New Zealand",
-        "country_code": "NZ",
+        "city": "Sydney",
+        "province": "New South Wales",
+        "province_code": "NSW",
+        "zip": "2000",
+        "country": "Australia",
+        "country_code": "AU",
         "phone": None,
         "latitude": None,
         "longitude": None,

@@ -4,8 +4,10 @@
   ``/connect/revocation`` (rotating refresh tokens, a used one answering the same new tokens for
   30 minutes; 30-minute access tokens);
 - identity: ``GET /xero/Connections``, ``DELETE /xero/Connections/<id>`` (either case);
-- accounting: ``/xero/api.xro/2.0/Invoices[/<id>]`` and ``/Contacts[/<id>]`` with the
-  envelope, ``/Date()/`` dates, ``If-Modified-Since`` (ISO 8601 or RFC 1123), ``page``/``pageSize``, ``where``,
+- accounting: ``/xero/api.xro/2.0/Invoices[/<id>]`` (tax computed per line as Xero does, see
+  :mod:`sandbox.xero.tax`), ``/Contacts[/<id>]``, ``/TaxRates[/<TaxType>]`` and ``/Organisation``
+  with the envelope, ``/Date()/`` dates, ``If-Modified-Since`` (ISO 8601 or RFC 1123),
+  ``page``/``pageSize``, ``where``,
   ``Idempotency-Key`` replay, ``xero-tenant-id`` and ``Accept: application/json`` checks;
 - limits: 60/minute and 5,000/day per tenant, 10,000/minute per app, with the
   ``X-*Limit-Remaining`` headers, ``Retry-After`` and ``X-Rate-Limit-Problem`` on 429;
@@ -51,7 +53,7 @@ oauth = OAuthServer(
     access_ttl=1800,
     rotate_refresh=True,
     refresh_grace_s=1800.0,
-    orgs=lambda: list(data.ORGS),
+    orgs=data.consent_orgs,
     token_extra=_id_token,
 )
 register_oauth_routes(
@@ -317,6 +319,34 @@ def get_contact(contact_id: str) -> ResponseReturnValue:
         return _envelope("Contacts", [found])
 
 
+@blueprint.get(f"{API}/TaxRates")
+def list_tax_rates() -> ResponseReturnValue:
+    org = _org()
+    if isinstance(org, Response):
+        return org
+    with data.LOCK:
+        records = [r for r in org.tax_rates if _matches_where(r, request.args.get("where"))]
+        return _envelope("TaxRates", records)
+
+
+@blueprint.get(f"{API}/TaxRates/<tax_type>")
+def get_tax_rate(tax_type: str) -> ResponseReturnValue:
+    org = _org()
+    if isinstance(org, Response):
+        return org
+    with data.LOCK:
+        return _envelope("TaxRates", [r for r in org.tax_rates if r["TaxType"] == tax_type.upper()])
+
+
+@blueprint.get(f"{API}/Organisation")
+def get_organisation() -> ResponseReturnValue:
+    org = _org()
+    if isinstance(org, Response):
+        return org
+    with data.LOCK:
+        return _envelope("Organisations", [data.organisation(org)])
+
+
 # -- writing ----------------------------------------------------------------------------------
 
 
@@ -347,7 +377,7 @@ def _write(key: str, apply: Callable[[data.Org, dict[str, Any], dt.datetime], di
                     "ErrorNumber": 10,
                     "Type": "ValidationException",
                     "Message": "A validation exception occurred",
-                    "Elements": [{"ValidationErrors": [{"Message": str(exc)}]}],
+                    "Elements": [{"ValidationErrors": [{"Message": m} for m in getattr(exc, "messages", [str(exc)])]}],
                 },
             )
         else:

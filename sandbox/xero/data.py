@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox import demo_accounts
+from sandbox.xero import tax
 
 DEMO_TENANT_ID = demo_accounts.XERO_TENANT_ID
 DEMO_TENANT_NAME = demo_accounts.XERO_TENANT_NAME
@@ -77,6 +78,9 @@ class Org:
 
     tenant_id: str
     name: str
+    country: str = "AU"
+    created: dt.datetime = SEED_EPOCH
+    tax_rates: list[dict[str, Any]] = field(default_factory=list)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     updated: dict[str, dt.datetime] = field(default_factory=dict)
@@ -87,16 +91,79 @@ class Org:
         self.updated[record_id] = now
         return ms_date(now)
 
+    def __post_init__(self) -> None:
+        if not self.tax_rates:
+            self.tax_rates = tax.tax_rates(self.country)
+
+    @property
+    def base_currency(self) -> str:
+        return tax.BASE_CURRENCY[self.country]
+
 
 LOCK = threading.RLock()
 ORGS: dict[str, Org] = {}
+# The organisations the next OAuth consent connects (None: all of them), standing in for the
+# organisation picker of Xero's consent screen.
+CONSENT: list[list[str] | None] = [None]
+
+
+def consent_orgs() -> list[str]:
+    with LOCK:
+        chosen = CONSENT[0]
+        return [t for t in (chosen if chosen is not None else list(ORGS)) if t in ORGS]
+
+
+def add_org(name: str, country: str, now: dt.datetime) -> Org:
+    """A new, empty organisation in ``country`` (AU, NZ or GB) with that country's tax rates."""
+    if country not in tax.COUNTRY_RATES:
+        raise ValueError(f"country must be one of {sorted(tax.COUNTRY_RATES)}")
+    with LOCK:
+        org = Org(str(uuid.uuid4()), name, country=country, created=now)
+        ORGS[org.tenant_id] = org
+        return org
+
+
+TIMEZONES = {"AU": "AUSEASTERNSTANDARDTIME", "NZ": "NEWZEALANDSTANDARDTIME", "GB": "GMTSTANDARDTIME"}
+
+
+def organisation(org: Org) -> dict[str, Any]:
+    """The ``Organisation`` record (after the shape of Xero's own, in the SDK's recorded answer)."""
+    return {
+        "OrganisationID": str(uuid.uuid5(_NS, f"organisation-{org.tenant_id}")),
+        "Name": org.name,
+        "LegalName": org.name,
+        "PaysTax": True,
+        "Version": {"GB": "UK"}.get(org.country, org.country),
+        "OrganisationType": "COMPANY",
+        "BaseCurrency": org.base_currency,
+        "CountryCode": org.country,
+        "IsDemoCompany": False,
+        "OrganisationStatus": "ACTIVE",
+        "FinancialYearEndDay": 30 if org.country == "AU" else 31,
+        "FinancialYearEndMonth": {"AU": 6, "NZ": 3, "GB": 12}[org.country],
+        "SalesTaxBasis": "ACCRUALS" if org.country == "GB" else "INVOICE",
+        "SalesTaxPeriod": "QUARTERLY" if org.country == "GB" else "TWOMONTHS" if org.country == "NZ" else "QUARTERLY1",
+        "DefaultSalesTax": "Tax Exclusive",
+        "DefaultPurchasesTax": "Tax Exclusive",
+        "CreatedDateUTC": ms_date(org.created),
+        "OrganisationEntityType": "COMPANY",
+        "Timezone": TIMEZONES[org.country],
+        "ShortCode": "!" + org.tenant_id[:5],
+        "Edition": "BUSINESS",
+        "Class": "STANDARD",
+        "Addresses": [],
+        "Phones": [],
+        "ExternalLinks": [],
+        "PaymentTerms": {},
+    }
 
 
 def seed() -> None:
-    """Restore the demo organisation."""
+    """Restore the demo organisation (Australian: GST 10 %)."""
     with LOCK:
         ORGS.clear()
-        org = Org(DEMO_TENANT_ID, DEMO_TENANT_NAME)
+        CONSENT[0] = None
+        org = Org(DEMO_TENANT_ID, DEMO_TENANT_NAME, country="AU")
         for i, (name, first, last, email) in enumerate(_CONTACTS):
             cid = contact_id(i)
             when = SEED_EPOCH + dt.timedelta(hours=i)
@@ -164,26 +231,34 @@ def build_invoice(org: Org, data: dict[str, Any], *, now: dt.datetime, invoice_i
         contact = next((c for c in org.contacts.values() if c["Name"] == contact_ref.get("Name")), None)
     if contact is None:
         raise ValueError("A Contact must be specified (an existing ContactID or Name)")
-    lines = []
-    subtotal = Decimal(0)
+    invoice_type = data.get("Type", "ACCREC")
+    amount_types = data.get("LineAmountTypes") or "Exclusive"
+    errors: list[str] = []
+    if amount_types not in tax.LINE_AMOUNT_TYPES:
+        errors.append(f"LineAmountTypes must be one of {', '.join(tax.LINE_AMOUNT_TYPES)}")
+        amount_types = "Exclusive"
+    computed, lines = [], []
     for line in data.get("LineItems") or []:
-        amount = Decimal(str(line.get("Quantity", 1))) * Decimal(str(line.get("UnitAmount", 0)))
-        subtotal += amount
-        lines.append(
-            {
-                "LineItemID": str(uuid.uuid4()),
-                "Description": line.get("Description", ""),
-                "Quantity": float(line.get("Quantity", 1)),
-                "UnitAmount": float(line.get("UnitAmount", 0)),
-                "AccountCode": line.get("AccountCode", "200"),
-                "TaxType": line.get("TaxType", "OUTPUT"),
-                "TaxAmount": money(amount * Decimal("0.1")),
-                "LineAmount": money(amount),
-            }
-        )
+        done = tax.compute_line(line, org.tax_rates, org.country, amount_types, invoice_type, errors)
+        computed.append(done)
+        item = {
+            "LineItemID": str(uuid.uuid4()),
+            "Description": line.get("Description", ""),
+            "Quantity": float(line.get("Quantity", 1)),
+            "UnitAmount": float(line.get("UnitAmount", 0)),
+            "AccountCode": line.get("AccountCode", "200"),
+            "TaxType": done.tax_type,
+            "TaxAmount": money(done.tax),
+            "LineAmount": money(done.amount),
+        }
+        if done.discount:
+            item["DiscountAmount"] = money(done.discount)
+        lines.append(item)
     if not lines:
-        raise ValueError("At least one line item is required")
-    tax = subtotal * Decimal("0.1")
+        errors.append("At least one line item is required")
+    if errors:
+        raise tax.InvoiceInvalid(errors)
+    totals = tax.invoice_amounts(computed, amount_types)
     number = data.get("InvoiceNumber")
     if not number:
         number = f"INV-{org.next_invoice:04d}"
@@ -191,7 +266,7 @@ def build_invoice(org: Org, data: dict[str, Any], *, now: dt.datetime, invoice_i
     issued = _date(data.get("Date"), now)
     invoice_id = invoice_id or str(uuid.uuid4())
     invoice = {
-        "Type": data.get("Type", "ACCREC"),
+        "Type": invoice_type,
         "InvoiceID": invoice_id,
         "InvoiceNumber": number,
         "Reference": data.get("Reference", ""),
@@ -200,20 +275,21 @@ def build_invoice(org: Org, data: dict[str, Any], *, now: dt.datetime, invoice_i
         "DateString": issued.strftime("%Y-%m-%dT00:00:00"),
         "DueDate": ms_date(_date(data.get("DueDate"), issued + dt.timedelta(days=30))),
         "Status": data.get("Status", "DRAFT"),
-        "LineAmountTypes": data.get("LineAmountTypes", "Exclusive"),
+        "LineAmountTypes": amount_types,
         "LineItems": lines,
-        "SubTotal": money(subtotal),
-        "TotalTax": money(tax),
-        "Total": money(subtotal + tax),
-        "AmountDue": money(subtotal + tax),
+        "SubTotal": money(totals["SubTotal"]),
+        "TotalTax": money(totals["TotalTax"]),
+        "Total": money(totals["Total"]),
+        "TotalDiscount": money(totals["TotalDiscount"]),
+        "AmountDue": money(totals["Total"]),
         "AmountPaid": 0.0,
         "AmountCredited": 0.0,
-        "CurrencyCode": data.get("CurrencyCode", "AUD"),
+        "CurrencyCode": data.get("CurrencyCode") or org.base_currency,
         "CurrencyRate": 1.0,
         "SentToContact": False,
         "HasAttachments": False,
         "HasErrors": False,
-        "IsDiscounted": False,
+        "IsDiscounted": bool(totals["TotalDiscount"]),
         "Payments": [],
     }
     invoice["UpdatedDateUTC"] = org.touch(invoice_id, now)

@@ -4,6 +4,9 @@
   ``INVOICE``/``UPDATE`` event to ``target`` (default ``ZIXLY_PUBLIC_URL`` + ``/webhook/xero``);
 - ``POST /_sandbox/xero/itr`` runs Intent-to-Receive: one correctly and one wrongly signed
   empty delivery, passing when the listener answers 200 then 401;
+- ``POST /_sandbox/xero/organisations`` adds an organisation (``{"name", "country": AU|NZ|GB}``,
+  with that country's tax rates) and ``POST /_sandbox/xero/consent`` (``{"tenant_ids": [...]}``
+  or ``null``) picks the organisations the next OAuth consents connect, as a user would;
 - :func:`demo_event` feeds the sandbox's demo trickle.
 
 Bodies are compact JSON signed with :func:`sandbox.vendor_signing.xero_key`, the key the
@@ -111,6 +114,28 @@ def demo_event(settings: Settings) -> dict[str, Any]:
             )
             event_type = "CREATE"
     return send_event(settings, org, "INVOICE", event_type, invoice["InvoiceID"], target)
+
+
+@control_blueprint.post("/organisations")
+def add_organisation() -> ResponseReturnValue:
+    body = request.get_json(silent=True) or {}
+    try:
+        org = data.add_org(str(body.get("name") or "Sandbox organisation"), str(body.get("country") or "AU"),
+                           dt.datetime.now(dt.UTC))  # fmt: skip
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(tenant_id=org.tenant_id, name=org.name, country=org.country, base_currency=org.base_currency)
+
+
+@control_blueprint.post("/consent")
+def choose_consent() -> ResponseReturnValue:
+    chosen = (request.get_json(silent=True) or {}).get("tenant_ids")
+    with data.LOCK:
+        unknown = [t for t in chosen or [] if t not in data.ORGS]
+        if unknown:
+            return jsonify(error=f"no organisation {', '.join(unknown)}"), 404
+        data.CONSENT[0] = list(chosen) if chosen is not None else None
+    return jsonify(tenant_ids=data.consent_orgs())
 
 
 @control_blueprint.post("/itr")

@@ -30,12 +30,15 @@ import httpx
 import pandas as pd
 
 from db.blobs import BlobStore, blob_key, make_blob_store
-from integrations.http import CallRecorder
-from integrations.prices import PriceClient, PriceHistory
+from integrations.http import CallRecorder, IntegrationError
+from integrations.prices import PriceClient, PriceDataError, PriceHistory
+from integrations.trading import TradingClient
 from jobtypes import TRADING_SWEEP, InvalidParams, parse_params
 from jobtypes.sweep import SweepParams, sweep_context
-from sync.metrics import TRADING_API_LATENCY
-from sync.sweep.backtest import equity_curve, run_sweep
+from sync.errors import JobCancelled, JobTimedOut, PermanentJobError, Suspend, WaitTimedOut
+from sync.metrics import TRADING_API_LATENCY, TRADING_SWEEP_DURATION, TRADING_SWEEP_ERRORS, TRADING_SWEEPS
+from sync.sweep.backtest import METRICS, equity_curve, run_sweep
+from sync.waiting import Callback
 from sync.workflows import register
 
 TOP_N = 20
@@ -58,9 +61,56 @@ def run(
 ) -> dict[str, Any]:
     """Backtest a moving-average crossover over a grid of (fast, slow) windows.
 
-    Seams for tests: ``transport`` carries the price API's HTTP (default: the network, to
-    ``settings.prices_url``); ``blobs`` defaults to the store ``settings`` names.
+    With ``run_on="service"`` the grid runs on the trading API (:mod:`integrations.trading`):
+    the job starts it with a callback URL, waits (``WAITING``, no runner slot held) until the
+    service calls back, then fetches the rows; everything else is the same code, so both give
+    the same result. Seams for tests: ``transport`` carries the price API's HTTP (default: the
+    network, to ``settings.prices_url``); ``blobs`` defaults to the store ``settings`` names.
     """
+    seen: dict[str, Any] = {"ticker": "invalid", "run_on": str(params.get("run_on", "runner"))}
+    try:
+        result = _run(ctx, params, seen, transport=transport, blobs=blobs)
+    except Suspend:
+        raise
+    except Exception as exc:
+        TRADING_SWEEP_ERRORS.labels(reason=_error_reason(exc)).inc()
+        last_attempt = getattr(ctx, "attempt", 1) >= getattr(ctx, "max_attempts", 1)
+        if getattr(exc, "permanent", False) or isinstance(exc, JobCancelled) or last_attempt:
+            TRADING_SWEEPS.labels(ticker=seen["ticker"], run_on=seen["run_on"], status="failed").inc()
+        raise
+    TRADING_SWEEPS.labels(ticker=seen["ticker"], run_on=seen["run_on"], status="completed").inc()
+    TRADING_SWEEP_DURATION.labels(run_on=seen["run_on"]).observe(result["seconds"] + seen.get("service_s", 0.0))
+    return result
+
+
+def _error_reason(exc: BaseException) -> str:
+    if isinstance(exc, SweepRejected):
+        return "rejected"
+    if isinstance(exc, PriceDataError):
+        return "price_data"
+    if isinstance(exc, WaitTimedOut | JobTimedOut):
+        return "timeout"
+    if isinstance(exc, JobCancelled):
+        return "cancelled"
+    if isinstance(exc, IntegrationError | ServiceFailed):
+        return "service" if getattr(exc, "system", "trading") == "trading" else "price_data"
+    return "other"
+
+
+class ServiceFailed(PermanentJobError):
+    """The trading API reported that the sweep failed."""
+
+    system = "trading"
+
+
+def _run(
+    ctx: Any,
+    params: Mapping[str, Any],
+    seen: dict[str, Any],
+    *,
+    transport: httpx.BaseTransport | None,
+    blobs: BlobStore | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     progress = _progress(ctx)
     store = blobs or make_blob_store(ctx.settings)
@@ -68,6 +118,7 @@ def run(
         ctx.settings, recorder=_recorder(ctx), transport=transport, deadline=_deadline(ctx)
     ) as client:
         sweep = _validate(params, client.available())
+        seen["ticker"] = sweep.ticker
         ctx.step(f"validated: {sweep.ticker} {sweep.strategy_type}, {sweep.pair_count} pairs, fees {sweep.fee_bps} bps")
         history = client.history(sweep.ticker, sweep.start, sweep.end)
     _report_data(ctx, history)
@@ -82,18 +133,23 @@ def run(
         progress(0.05 + 0.9 * done / total)
 
     engine_started = time.perf_counter()
-    table = run_sweep(
-        bars["close"].to_numpy(),
-        fast,
-        slow,
-        open_=bars["open"].to_numpy(),
-        strategy=sweep.strategy_type,
-        fee_bps=sweep.fee_bps,
-        periods_per_year=history.periods_per_year,
-        on_chunk=on_chunk,
-    )
-    engine_s = time.perf_counter() - engine_started
-    ctx.step(f"backtested {len(table)} pairs on {len(bars)} bars in {engine_s:.2f} s")
+    if sweep.run_on == "service":
+        table = _run_on_service(ctx, sweep, seen)
+        engine_s = time.perf_counter() - engine_started
+        ctx.step(f"the trading service backtested {len(table)} pairs on {len(bars)} bars")
+    else:
+        table = run_sweep(
+            bars["close"].to_numpy(),
+            fast,
+            slow,
+            open_=bars["open"].to_numpy(),
+            strategy=sweep.strategy_type,
+            fee_bps=sweep.fee_bps,
+            periods_per_year=history.periods_per_year,
+            on_chunk=on_chunk,
+        )
+        engine_s = time.perf_counter() - engine_started
+        ctx.step(f"backtested {len(table)} pairs on {len(bars)} bars in {engine_s:.2f} s")
 
     ranked = table.sort_values(["sharpe", "fast", "slow"], ascending=[False, True, True], na_position="last")
     best = _row(ranked.iloc[0]) if ranked["sharpe"].notna().any() else None
@@ -119,6 +175,30 @@ def run(
         "engine_seconds": round(engine_s, 4),
         "seconds": round(time.perf_counter() - started, 4),
     }
+
+
+def _run_on_service(ctx: Any, sweep: SweepParams, seen: dict[str, Any]) -> pd.DataFrame:
+    """Start the grid on the trading API, wait for its callback, fetch its rows as the engine's table."""
+    request = sweep.model_dump(mode="json", exclude={"run_on", "service_timeout_s"})
+
+    def start(callback: Callback) -> None:
+        with TradingClient.from_settings(ctx.settings, recorder=_recorder(ctx)) as api:
+            sweep_id = api.start_sweep(request, callback.url, callback.secret)
+        ctx.step(f"started sweep {sweep_id} on the trading service; waiting for its callback")
+
+    payload = ctx.wait_for_callback(sweep.service_timeout_s, start=start, signed=True)
+    if payload.get("status") != "completed":
+        raise ServiceFailed(f"the trading service failed sweep {payload.get('sweep_id')}: {payload.get('error')}")
+    seen["service_s"] = float(payload.get("seconds") or 0.0)
+    with TradingClient.from_settings(ctx.settings, recorder=_recorder(ctx)) as api:
+        rows = api.rows(str(payload["sweep_id"]))
+    table = pd.DataFrame(rows, columns=["fast", "slow", *METRICS])
+    for column in ("fast", "slow", "trades"):
+        table[column] = table[column].astype("int64")
+    for column in METRICS:
+        if column != "trades":
+            table[column] = table[column].astype("float64")
+    return table
 
 
 def _validate(params: Mapping[str, Any], available: Mapping[str, int]) -> SweepParams:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import log_in
 from dashboard_seed import PASSWORD, seed
 
 from db.engine import make_engine, make_session_factory
@@ -88,7 +89,7 @@ def stack(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[str, int]]:
     runner = subprocess.Popen([sys.executable, "-m", "sync"], cwd=ROOT, env=env,
                               stdout=runner_log, stderr=subprocess.STDOUT)  # fmt: skip
     dashboard = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "app/server.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=dashboard_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -113,10 +114,7 @@ def test_staff_log_in_rerun_a_failed_job_see_it_complete_and_export(stack: tuple
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.goto(base, wait_until="domcontentloaded")
-        page.get_by_role("textbox", name="Email").fill("editor@example.com")
-        page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, base, "editor@example.com", PASSWORD)
         expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "1-overview.png"), full_page=True)
 
@@ -127,7 +125,7 @@ def test_staff_log_in_rerun_a_failed_job_see_it_complete_and_export(stack: tuple
         page.get_by_role("option", name="FAILED").click()
         page.keyboard.press("Escape")
         # 6 seeded failures + the noop one (+ the seeded queued job of an unknown type, once the runner fails it)
-        expect(page.get_by_text(re.compile(r"^Page 1 · [78] jobs$"))).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(re.compile(r"^Page 1 · [78] jobs"))).to_be_visible(timeout=30_000)
         page.wait_for_timeout(500)  # the grid paints on a canvas
         page.screenshot(path=str(ARTIFACTS / "2-failed-jobs.png"), full_page=True)
 

@@ -1,7 +1,8 @@
 """A login that lasts, in real Chromium against the processes ``make run`` starts (SQLite, sandbox, trickle):
 a deep link goes through the login and opens the job; a reload and a new tab keep the login; a filtered
 list is a URL that round-trips (another tab, ← All jobs); the Jobs list shows an arrival without a
-reload; Overview's failed-jobs link opens the filtered list; logout ends the login in every tab.
+reload; Overview's failed-jobs link opens the filtered list; logout ends the login in every tab (a
+live list too, on its next refresh).
 Screenshots: test-artifacts/session/."""
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             expect(tab.get_by_text("No jobs match these filters.")).to_be_visible(timeout=T)
             with factory() as s:
                 now = dt.datetime.now(dt.UTC)
-                s.add(PipelineJob(tenant_id=tenant_id, job_type="noop", status="COMPLETED", params={"note": marker},
-                                  attempts=1, created_at=now, run_at=now, started_at=now, completed_at=now))  # fmt: skip
+                arrival = PipelineJob(
+                    tenant_id=tenant_id, job_type="noop", status="COMPLETED", params={"note": marker}, attempts=1,
+                    created_at=now, run_at=now, started_at=now, completed_at=now,
+                )  # fmt: skip
+                s.add(arrival)
                 s.commit()
             expect(tab.get_by_text(re.compile(r"^Page 1 · 1 job · live"))).to_be_visible(timeout=40_000)
             shot(tab, SHOTS, "7-live-arrival")
@@ -110,12 +114,17 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             expect(page.get_by_role("heading", name="Jobs")).to_be_visible(timeout=T)
             expect(page.get_by_test_id("stMultiSelect").filter(has_text="Status")).to_contain_text("FAILED", timeout=T)
             assert page.get_by_test_id("stException").count() == 0
+            expect(page.get_by_test_id("stDataFrame")).to_be_visible(timeout=T)
+            page.wait_for_timeout(1500)  # the grid paints its canvas after the page settles
             shot(page, SHOTS, "8-overview-failed-jobs-link")
 
             # Logout ends the login everywhere: this tab, a reload, the other tab.
             page.get_by_test_id("stSidebar").get_by_role("button", name="Log out").click()
             expect(page.get_by_text("You logged out")).to_be_visible(timeout=T)
             shot(page, SHOTS, "9-logged-out")
+            # The other tab's live list notices on its next refresh, without a click or a reload.
+            expect(tab.get_by_text("You logged out")).to_be_visible(timeout=T)
+            shot(tab, SHOTS, "9b-other-tab-live-list-after-logout")
             page.goto(f"{run.dashboard}/jobs?job={failed_id}", wait_until="domcontentloaded")
             expect(page.get_by_label("Email")).to_be_visible(timeout=T)
             tab.reload(wait_until="domcontentloaded")

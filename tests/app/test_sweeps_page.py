@@ -133,7 +133,7 @@ def test_an_editor_queues_a_trading_sweep_from_the_form(app_db: Any, db_session:
     assert (job.status, job.tenant_id, job.created_by) == ("QUEUED", seeded.acme, "editor@example.com")
     assert job.params == {
         "ticker": "ETH-USD", "strategy_type": "EMA", "step": 5, "fast_range": [10, 20], "slow_range": [20, 30],
-        "fee_bps": 5.0, "start": None, "end": None,
+        "fee_bps": 5.0, "start": None, "end": None, "run_on": "runner", "service_timeout_s": 600,
     }  # fmt: skip
     entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "sweep.submit")).one()
     assert (entry.actor, entry.allowed, entry.details) == (

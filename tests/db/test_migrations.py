@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from pathlib import Path
 
-from db.migrate import upgrade
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from db.engine import make_engine
+from db.migrate import alembic_config, upgrade
 from db.models import Base
 
 # Alembic cannot compare expression indexes (the claim index has ``priority DESC``);
@@ -39,3 +46,33 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_the_waiting_state_migration_keeps_existing_jobs_and_their_steps(tmp_path: Path, pg_url: str) -> None:
+    """0014 changes pipeline_jobs' status check; on SQLite without rebuilding the table (a rebuild
+    would cascade to every job's steps), on PostgreSQL in place. Both, with jobs already there."""
+    for url in (f"sqlite:///{tmp_path / 'old.db'}", pg_url):
+        engine = make_engine(url)
+        if url == pg_url:  # a fresh database at head: go back to before 0014 first
+            with engine.begin() as conn:
+                config = _config(conn)
+                command.downgrade(config, "0011_connection_webhooks")
+        upgrade(engine, "0011_connection_webhooks")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO tenants (name) VALUES ('Acme')"))
+            conn.execute(text("INSERT INTO pipeline_jobs (tenant_id, job_type, status, params) "
+                              "VALUES (1, 'noop', 'COMPLETED', '{}')"))  # fmt: skip
+            conn.execute(text("INSERT INTO job_steps (job_id, kind, message) VALUES (1, 'info', 'kept')"))
+        upgrade(engine)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT message FROM job_steps")).scalars().all() == ["kept"]
+            conn.execute(text("UPDATE pipeline_jobs SET status = 'WAITING' WHERE id = 1"))
+        with engine.begin() as conn, pytest.raises(IntegrityError):
+            conn.execute(text("UPDATE pipeline_jobs SET status = 'PAUSED' WHERE id = 1"))
+        engine.dispose()
+
+
+def _config(connection: object) -> Config:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    return config

@@ -131,8 +131,8 @@ def _metric_names(node: object) -> Iterator[str]:
             yield from _metric_names(child)
 
 
-def test_there_are_the_two_dashboards_the_provisioning_loads():
-    assert [p.name for p in DASHBOARDS] == ["integrations.json", "pipeline-overview.json"]
+def test_there_are_the_three_dashboards_the_provisioning_loads():
+    assert [p.name for p in DASHBOARDS] == ["integrations.json", "pipeline-overview.json", "trading-pipeline.json"]
     provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/zixly.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     datasource = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text())

@@ -15,6 +15,7 @@ EXPECTED_ALERTS = {
     "SlowExecution",
     "OAuthConnectionBroken",
     "WebhookSignatureFailures",
+    "SyncStale",
 }
 
 

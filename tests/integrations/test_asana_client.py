@@ -236,3 +236,21 @@ def test_an_oauth_grant_works_until_its_refresh_token_is_revoked(base: str) -> N
         )
         with pytest.raises(AuthError):
             api.get_project(ONBOARDING)
+
+
+def test_asana_deletes_a_webhook_whose_deliveries_keep_failing_and_get_webhook_says_so(
+    client: AsanaClient, live: tuple[str, Receiver, Settings]
+) -> None:
+    base, receiver = live[0], live[1]
+    # The task exists before the webhook, so no asynchronous "added" delivery races the one below.
+    task = client.create_task(ONBOARDING, "Doomed delivery")
+    hook = client.create_webhook(ONBOARDING, receiver.url + "/webhook/asana/7")
+    seen = client.get_webhook(hook.gid)
+    assert (seen.gid, seen.active, seen.resource_gid) == (hook.gid, True, ONBOARDING)
+    # The failure window (24 h at Asana) shrunk to nothing: the first failed delivery ends it.
+    httpx.post(base + "/asana/_sandbox/config", json={"failure_deletion_s": 0, "retries": 0}).raise_for_status()
+    receiver.answer = lambda r: Response("", status=500)
+    logs = httpx.post(f"{base}/asana/_sandbox/tasks/{task.gid}/complete").json()["deliveries"]
+    assert logs and not logs[0]["delivered"]
+    with pytest.raises(NotFound):
+        client.get_webhook(hook.gid)

@@ -45,7 +45,7 @@ def test_it_reads_an_order_with_tax_shipping_discount_currency_and_customer_emai
         order = api.get_order(5100001001)
     assert order.name == "#1001" and order.legacy_id == 5100001001
     assert order.id == "gid://shopify/Order/5100001001"
-    assert order.currency == "NZD" and order.customer_email == "alice@northwind.example"
+    assert order.currency == "AUD" and order.customer_email == "alice@northwind.example"
     assert order.discount_codes == ["WELCOME10"] and order.total_discounts == Decimal("10.00")
     assert [(li.sku, li.quantity, li.unit_price) for li in order.line_items] == [
         ("MT-GRY", 1, Decimal("189.00")),

@@ -56,6 +56,7 @@ def exercise(base: str) -> RecordingTransport:
     transport = RecordingTransport()
     with client(base, token, transport=transport, max_retries=0) as xero:
         xero.connections()
+        xero.tax_rates()
         invoice = xero.get_invoice_by_number("INV-0042")
         xero.get_invoice(invoice.invoice_id)
         list(xero.list_invoices(page_size=5))
@@ -72,7 +73,19 @@ def exercise(base: str) -> RecordingTransport:
         xero.create_invoice(
             NewInvoice(
                 contact_id=contact.contact_id,
-                line_items=[NewLineItem(description="Harness", quantity=Decimal(2), unit_amount=Decimal("89.00"))],
+                line_items=[
+                    NewLineItem(description="Harness", quantity=Decimal(2), unit_amount=Decimal("89.00")),
+                    NewLineItem(
+                        description="Rope",
+                        quantity=Decimal(3),
+                        unit_amount=Decimal("45.45"),
+                        discount_amount=Decimal("5.00"),
+                        line_amount=Decimal("131.35"),
+                        tax_type="OUTPUT",
+                        tax_amount=Decimal("11.94"),
+                    ),
+                ],
+                line_amount_types="Inclusive",
                 date=dt.date(2026, 11, 26),
                 due_date=dt.date(2026, 12, 26),
                 reference="CONTRACT",
@@ -83,6 +96,14 @@ def exercise(base: str) -> RecordingTransport:
         )
         with pytest.raises(PermanentError):
             xero.create_contact(NewContact(name="Contract Co"), idempotency_key="contract-dup")
+        with pytest.raises(PermanentError, match="TaxType code GST does not exist"):
+            xero.create_invoice(
+                NewInvoice(
+                    contact_id=contact.contact_id,
+                    line_items=[NewLineItem(description="Rope", unit_amount=Decimal("10.00"), tax_type="GST")],
+                ),
+                idempotency_key="contract-bad-tax",
+            )
         with pytest.raises(NotFound):
             xero.get_invoice("00000000-0000-0000-0000-000000000000")
         control(base, "limits", vendor="xero", budget="minute", limit=0)

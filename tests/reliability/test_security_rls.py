@@ -9,6 +9,7 @@ another tenant ever seen (0) over every table and every crafted statement.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 
 import psycopg
@@ -23,6 +24,7 @@ from db.migrate import alembic_config
 from db.models import (
     Connection,
     JobStep,
+    JobWait,
     PipelineJob,
     RelatedRecord,
     Schedule,
@@ -36,7 +38,7 @@ from db.tenancy import create_tenant_role, tenant_role_name, tenant_session
 pytestmark = pytest.mark.reliability
 
 TENANT_TABLES = ("pipeline_jobs", "job_steps", "related_records", "webhook_deliveries", "connections", "schedules",
-                 "sync_cursors", "workflow_settings", "tenants")  # fmt: skip
+                 "sync_cursors", "workflow_settings", "job_waits", "tenants")  # fmt: skip
 SECRET_ERROR = "other-tenant-secret-error"
 
 
@@ -57,6 +59,8 @@ def _seed(session: Session, name: str, secret: str) -> int:
         Schedule(tenant_id=tenant.id, job_type="noop", cron="0 * * * *", params={}),
         SyncCursor(tenant_id=tenant.id, system="xero", resource="contacts", value=secret),
         WorkflowSetting(tenant_id=tenant.id, workflow="noop", options={"secret": secret}),
+        JobWait(job_id=job.id, tenant_id=tenant.id, seq=1, reason="approval", detail={"summary": secret},
+                deadline_at=dt.datetime.now(dt.UTC)),
     ])  # fmt: skip
     session.flush()
     return tenant.id

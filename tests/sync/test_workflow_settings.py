@@ -11,6 +11,7 @@ from db.models import Connection, Schedule, Tenant
 from jobtypes import (
     ASANA_TASK_RECONCILE,
     ASANA_TASKS_POLL,
+    ASANA_WEBHOOK_ENSURE,
     DEFAULT_SCHEDULES,
     HUBSPOT_DEAL_WON_TO_ASANA,
     XERO_CONTACTS_TO_HUBSPOT,
@@ -70,9 +71,14 @@ def test_default_schedules_follow_the_connections_and_are_created_once(session: 
 def test_the_asana_poll_follows_the_asana_webhook_workflows_settings(session: Session, tenant_id: int) -> None:
     session.add_all([Connection(tenant_id=tenant_id, system=s) for s in ("asana", "hubspot")])
     workflow_settings.save(session, tenant_id, ASANA_TASK_RECONCILE, options={"interval_minutes": 30})
-    (created,) = store.ensure_default_schedules(session, tenant_id, DEFAULT_SCHEDULES)
-    schedule = session.get(Schedule, created)
-    assert schedule is not None and (schedule.job_type, schedule.cron) == (ASANA_TASKS_POLL, "*/30 * * * *")
+    created = store.ensure_default_schedules(session, tenant_id, DEFAULT_SCHEDULES)
+    # The poll, and the check that the Asana webhook still exists: both on the webhook workflow's settings.
+    schedules = {s.job_type: s for s in (session.get(Schedule, i) for i in created) if s is not None}
+    assert {k: s.cron for k, s in schedules.items()} == {
+        ASANA_TASKS_POLL: "*/30 * * * *",
+        ASANA_WEBHOOK_ENSURE: "*/30 * * * *",
+    }
     workflow_settings.save(session, tenant_id, ASANA_TASK_RECONCILE, options={"interval_minutes": 120})
-    session.refresh(schedule)
-    assert schedule.cron == "0 */2 * * *"
+    for schedule in schedules.values():
+        session.refresh(schedule)
+        assert schedule.cron == "0 */2 * * *"

@@ -1,7 +1,7 @@
 """dashboard sessions: what a browser's signed login cookie points at (revocable, idle-timed)
 
 Revision ID: 0012_dashboard_sessions
-Revises: 0009_one_org_one_tenant
+Revises: 0011_connection_webhooks
 Create Date: 2026-12-06 16:10:00
 
 One row per dashboard login: the SHA-256 of the random id the signed cookie carries, the user,

@@ -1,7 +1,7 @@
 """related records carry the name people know them by (invoice number, order name, email)
 
 Revision ID: 0013_record_labels
-Revises: 0009_one_org_one_tenant
+Revises: 0012_dashboard_sessions
 Create Date: 2026-12-06 16:10:00
 
 A job's related records stored only the vendor's id: a Xero invoice's UUID, so record lookup
