@@ -47,6 +47,11 @@ class Day:
         with contextlib.suppress(PlaywrightError):
             target.scroll_into_view_if_needed(timeout=5_000)
 
+    def shot_of(self, target: Locator, name: str) -> None:
+        """A screenshot of one element (a chart below the fold), beside the step's own."""
+        with contextlib.suppress(PlaywrightError):
+            target.screenshot(path=str(self.artifacts / f"{self.prefix}{self.count:02d}-{name}.png"), timeout=10_000)
+
     def shot(self, stem: str) -> None:
         self.page.wait_for_timeout(400)  # charts and grids paint on a canvas after the DOM settles
         self.page.screenshot(path=str(self.artifacts / f"{stem}.png"), full_page=True)

@@ -359,6 +359,7 @@ def sweep_heatmap(day: Day) -> None:
         chart = page.get_by_test_id("stPlotlyChart").first
         expect(chart).to_be_visible()
         day.show(chart)
+        day.shot_of(chart, "heatmap")
 
 
 def reload_and_deep_link(day: Day, job_id: int) -> None:
