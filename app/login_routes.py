@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,11 +28,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import session_cookie
 from db import web_sessions
 from db.auth import Actor, audit
-from db.engine import make_engine, make_session_factory
+from db.engine import is_busy, make_engine, make_session_factory
 from db.login_throttle import attempt_login
 from settings import Settings, load_settings
 
 LOGIN_PATH = "/session/login"
+BUSY_RETRIES = 5
 STREAMLIT_AUTH_COOKIE = "_streamlit_user"  # st.login's (OIDC) cookie: the script checks that login itself
 # Requests the gate never stops: Streamlit's own machinery, assets, and the login page itself.
 OPEN_PREFIXES = ("/_stcore", "/static", "/media", "/component", "/app/static", "/session/", "/auth/",
@@ -153,6 +156,21 @@ def _log_in(
     return sid, ""
 
 
+def _log_in_when_free(
+    cfg: Settings, email: str, password: str, address: str | None, old_cookie: str | None
+) -> tuple[str | None, str]:
+    """:func:`_log_in`, tried again while SQLite is busy (the four processes of ``make run`` share one
+    file; its transaction rolled back, so a retry does it once)."""
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            return _log_in(cfg, email, password, address, old_cookie)
+        except OperationalError as exc:
+            if not is_busy(exc) or attempt == BUSY_RETRIES:
+                raise
+            time.sleep(0.25 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 async def login(request: Request) -> Response:
     cfg = settings()
     cookie = request.cookies.get(session_cookie.COOKIE)
@@ -173,7 +191,7 @@ async def login(request: Request) -> Response:
     if not _same_origin(request) or not session_cookie.form_token_ok(cfg, str(form.get("token") or "")):
         return _page(next_path, token, error="This form expired; please try again.", email=email)
     address = request.client.host if request.client else None
-    sid, message = await run_in_threadpool(_log_in, cfg, email, password, address, cookie)
+    sid, message = await run_in_threadpool(_log_in_when_free, cfg, email, password, address, cookie)
     if sid is None:
         return _page(next_path, token, error=message, email=email)
     redirect = RedirectResponse(next_path, status_code=303)

@@ -79,9 +79,10 @@ for c in data.connections(data.url(), tenant_id):
         uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"
         st.caption(f"Used by (what stops if it dies): {uses}")
         b1, b2, b3 = st.columns(3)
-        typed = None  # the vendor's connect input, e.g. Shopify's shop domain
+        # The vendor's connect input, e.g. Shopify's shop domain: a reconnect reuses the stored one.
         needed = record.connect_input
-        if needed is not None and c["connection_id"] is None:
+        typed = c["external_org_id"] if needed is not None else None
+        if needed is not None and not typed:
             typed = st.text_input(needed.label, key=f"cn_input_{system}", placeholder=needed.placeholder) or None
         if b1.button("Connect" if c["connection_id"] is None or c["status"] == "disconnected" else "Reconnect",
                      key=f"cn_connect_{system}", disabled=not admin, help=hint):  # fmt: skip

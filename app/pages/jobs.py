@@ -46,12 +46,16 @@ def listing() -> None:
         page = data.jobs_page(data.url(), job_filter, cursors[-1], PAGE_SIZE)
     st.session_state["jobs_next_cursor"] = page.next_cursor
     if page.rows:
+        # A table's selection outlives the job page it opened: a new table each time, or "← All jobs"
+        # would find the row still selected and open that job again.
+        generation = st.session_state.setdefault("jobs_table_generation", 0)
         event = st.dataframe(
             job_view.browser_frame(page.rows), hide_index=True, on_select="rerun", selection_mode="single-row",
-            key="jobs_table", column_config=job_view.BROWSER_COLUMNS,
+            key=f"jobs_table_{generation}", column_config=job_view.BROWSER_COLUMNS,
         )  # fmt: skip
         chosen = event.selection.rows if event is not None else []
         if chosen:
+            st.session_state["jobs_table_generation"] = generation + 1
             st.query_params["job"] = str(page.rows[chosen[0]]["id"])  # the filters stay in the URL
             st.rerun()
     else:
