@@ -91,9 +91,9 @@ def test_the_clients_board_shows_a_stale_sync_since_when(app: Callable[..., AppT
     schedule.created_at = made  # hourly, never succeeded: stale two hours after it was made
     db_session.commit()
     board = app("VIEWER", "pages/clients.py").dataframe[0].value
-    row = board[(board["tenant"] == "Acme Outdoor") & (board["system"] == "xero")]
+    row = board[(board["tenant"] == "Acme Outdoor") & (board["system"] == "Xero")]
     assert list(row["sync"]) == [f"stale since {made + dt.timedelta(hours=2):%Y-%m-%d %H:%M}"]
-    assert set(board[board["system"] == "hubspot"]["sync"]) == {"—"}
+    assert set(board[board["system"] == "HubSpot"]["sync"]) == {"—"}
 
 
 def test_the_connections_page_forecasts_when_each_refresh_token_dies(app: Callable[..., AppTest]) -> None:

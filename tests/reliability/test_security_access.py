@@ -4,6 +4,7 @@ headers on every listener answer, the tenant rate limit, and the dashboard's idl
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import shutil
 import time
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import actions, bulk_actions
+from db import jobs
 from db.auth import Actor, Forbidden, create_api_token
 from db.blobs import LocalBlobStore
 from db.engine import make_engine, make_session_factory
@@ -33,8 +35,21 @@ ROLES = ("VIEWER", "EDITOR", "ADMIN")
 RANK = {r: i for i, r in enumerate(ROLES)}
 Call = Callable[[Session, Actor, Seeded, dict[str, Any]], Any]
 
+
 # action name -> (the audited action, the least role, the call, whether it talks to a vendor)
+def _decide(session: Session, actor: Actor, job_id: int) -> None:
+    """Approve a queued job's write: open an approval on it first, as a waiting workflow would."""
+    job = session.get(PipelineJob, job_id)
+    assert job is not None
+    tenant_id = job.tenant_id
+    seq = len(jobs.waits.waits_of(session, job_id)) + 1
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    jobs.waits.open_wait(session, job_id=job_id, tenant_id=tenant_id, seq=seq, reason="approval", deadline=deadline)
+    actions.decide_approval(session, actor, job_id, approved=True, comment="ok")
+
+
 MATRIX: dict[str, tuple[str, str, Call, bool]] = {
+    "decide_approval": ("job.approve", "EDITOR", lambda s, a, d, x: _decide(s, a, x["queued"]), False),
     "rerun": ("job.rerun", "EDITOR", lambda s, a, d, x: actions.rerun(s, a, d.invoice_job), False),
     "cancel": ("job.cancel", "EDITOR", lambda s, a, d, x: actions.cancel(s, a, x["queued"]), False),
     "bulk_rerun": ("job.bulk_rerun", "EDITOR", lambda s, a, d, x: bulk_actions.bulk_rerun(
