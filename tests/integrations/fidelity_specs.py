@@ -54,6 +54,16 @@ UNDOCUMENTED: dict[tuple[str, str], str] = {
     ("GET", r"/shopify/[^/]+/admin/oauth/authorize"): "Shopify's consent page: a browser redirect",
     ("POST", r"/shopify/[^/]+/admin/oauth/access_token"): "Shopify publishes no OpenAPI for its OAuth (prose only)",
     ("GET", r"/prices(/.*)?"): "Zixly's daily price feed, not one of the four vendors",
+    (
+        "POST",
+        r"/trading/sweeps",
+    ): "the sandbox's trading sweep service (the original design's external API), not a vendor",
+    (
+        "GET",
+        r"/trading/sweeps/.*",
+    ): "the sandbox's trading sweep service (the original design's external API), not a vendor",
+    ("POST", r"/slack/services/.*"): "Slack incoming webhooks: documented in prose (plain-text answers), no OpenAPI",
+    ("GET", r"/slack/messages"): "the sandbox's own view of the Slack messages it received, no Slack endpoint",
     ("GET", r"/shopify/.+/schema\.graphql"): "the sandbox's own convenience (the SDL it runs), no Shopify endpoint",
 }
 
