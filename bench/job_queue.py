@@ -270,7 +270,8 @@ class Zixly(System):
     def clear(self) -> None:
         with self.engine.begin() as conn:
             tables = "pipeline_jobs, job_steps, related_records, runners, schedules, webhook_deliveries"
-            conn.execute(self.text(f"TRUNCATE {tables}"))
+            # CASCADE: the tables that point at jobs (waits, alert groups' jobs) empty with them.
+            conn.execute(self.text(f"TRUNCATE {tables} CASCADE"))
 
     def enqueue_one(self, i: int) -> None:
         # One statement in its own transaction (an autocommit connection: no BEGIN/COMMIT round
