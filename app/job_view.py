@@ -34,7 +34,8 @@ BROWSER_COLUMNS = {
 
 def browser_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
-    df["duration"] = [widgets.seconds(v) if v is not None else "" for v in df["duration_s"]]
+    # pandas turns a running job's None into NaN, which is not None: test for a real number.
+    df["duration"] = [widgets.seconds(v) if v is not None and not pd.isna(v) else "" for v in df["duration_s"]]
     df["created_by"] = [v if isinstance(v, str) and v else NOTHING for v in df["created_by"]]
     df["error"] = [v if isinstance(v, str) else "" for v in df["error"]]
     return df[["id", "tenant", "job_type", "status", "created_at", "duration", "attempts", "created_by", "error"]]

@@ -51,3 +51,12 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
         elif out[column].isna().any():
             out[column] = [NOTHING if shown(v) is NOTHING or v is pd.NaT else v for v in out[column]]
     return out
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
+
+
+def plain(value: str) -> str:
+    """Text shown through a markdown element (captions) as typed: a cron's ``*/15 * * * *`` or a
+    vendor's organisation name must not turn into italics or a link."""
+    return value.translate(_MARKDOWN)

@@ -8,6 +8,7 @@ import datetime as dt
 import streamlit as st
 
 from app import actions, auth, data, widgets
+from app.text import plain
 from integrations.forecast import live_forecasts
 from integrations.registry import UnknownVendor, vendor
 from integrations.tokens import token_store
@@ -56,7 +57,7 @@ for c in data.connections(data.url(), tenant_id):
         head.subheader(name)
         status.markdown(f"**{c['status']}**")
         if c["org_name"] or c["external_org_id"]:
-            st.caption(f"{c['org_name'] or ''} ({c['external_org_id'] or '—'})")
+            st.caption(plain(f"{c['org_name'] or ''} ({c['external_org_id'] or '—'})"))
         if c["scopes"]:
             st.caption(f"Scopes: {c['scopes']}")
         if c["expires_at"]:
@@ -77,7 +78,7 @@ for c in data.connections(data.url(), tenant_id):
             )
             (st.warning if warn else st.caption)(f"Refresh token dies if unused: {dies}; last refreshed: {refreshed}")
         uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"
-        st.caption(f"Used by (what stops if it dies): {uses}")
+        st.caption(f"Used by (what stops if it dies): {plain(uses)}")
         b1, b2, b3 = st.columns(3)
         # The vendor's connect input, e.g. Shopify's shop domain: a reconnect reuses the stored one.
         needed = record.connect_input

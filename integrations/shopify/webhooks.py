@@ -119,6 +119,19 @@ def valid_shop_domain(shop: str) -> bool:
     return suffix == "myshopify.com" and bool(name) and all(c.isalnum() or c == "-" for c in name)
 
 
+# The topics Zixly takes deliveries for: orders (its workflow's trigger and their life cycle),
+# customers and products, and Shopify's mandatory compliance and uninstall topics. The topic
+# header is not covered by Shopify's signature, so a captured body replayed under made-up
+# topics would otherwise be stored once per topic; with this list it is at most once per entry.
+TOPICS = frozenset({
+    "orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
+    "orders/partially_fulfilled", "orders/delete", "refunds/create",
+    "customers/create", "customers/update", "customers/delete",
+    "products/create", "products/update", "products/delete",
+    "customers/data_request", "customers/redact", "shop/redact", "app/uninstalled",
+})  # fmt: skip
+
+
 def dedup_key(topic: str, body: bytes) -> str:
     """The topic and a digest of the body — what Shopify's signature covers, not its headers.
 
@@ -149,6 +162,8 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> VendorEvent:
     shop = header(headers, HEADER_SHOP)
     if not topic or not shop:
         raise ValueError("missing X-Shopify-Topic or X-Shopify-Shop-Domain")
+    if topic not in TOPICS:
+        raise ValueError(f"Zixly takes no deliveries for the topic {topic[:60]!r}")
     resource = load_json(body)
     if not isinstance(resource, dict):
         raise ValueError("a Shopify webhook body is a JSON object")

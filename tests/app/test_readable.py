@@ -70,3 +70,21 @@ def test_lookup_lists_each_job_once_with_what_it_did(app: Callable[..., AppTest]
         m.value.startswith("2 jobs touched") for m in at.markdown
     )
     assert set(table["did"]) == {"read"} and set(table["record"]) == {"Xero invoice INV-0042"}
+
+
+def test_a_running_job_has_no_duration_yet_rather_than_nan() -> None:
+    from app.job_view import browser_frame
+
+    rows = [
+        {"id": 1, "tenant": "Acme", "job_type": "noop", "status": "COMPLETED", "created_at": None,
+         "duration_s": 2.5, "attempts": 1, "created_by": "webhook", "error": None},
+        {"id": 2, "tenant": "Acme", "job_type": "noop", "status": "RUNNING", "created_at": None,
+         "duration_s": None, "attempts": 1, "created_by": "webhook", "error": None},
+    ]  # fmt: skip
+    assert list(browser_frame(rows)["duration"])[1] == ""
+
+
+def test_text_shown_through_markdown_keeps_its_stars() -> None:
+    from app.text import plain
+
+    assert plain("#3 asana-webhook-ensure (*/15 * * * *)") == r"\#3 asana\-webhook\-ensure \(\*/15 \* \* \* \*\)"

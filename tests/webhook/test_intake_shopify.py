@@ -124,6 +124,18 @@ def test_a_topic_without_a_workflow_is_stored_without_jobs(
     assert _counts(session) == (0, 1)
 
 
+def test_a_captured_body_under_a_made_up_topic_is_refused_and_stores_nothing(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    # Shopify signs the body, not the topic header: a made-up topic must not store another copy.
+    body = order_body(12)
+    for topic in ("zz/xxxx", "orders/paid2"):
+        response = client.post("/webhook/shopify", data=body, headers=shopify_headers(body, topic=topic))
+        assert response.status_code == 400
+        assert "topic" in response.json["detail"]
+    assert _counts(session) == (0, 0)
+
+
 def test_bad_input_is_a_problem_document_and_stores_nothing(
     client: FlaskClient, session: Session, tenants: dict[str, int], conforms: Callable[[Any], None]
 ) -> None:
