@@ -223,13 +223,17 @@ def _lineage(ancestors: list[dict[str, Any]], job_id: int, reruns: list[dict[str
     if not ancestors and not reruns:
         return
     st.subheader("Rerun lineage")
+    # Buttons that set the URL's job, not page links: a page link to the page already open drew the
+    # other job while the URL (which the next click reads) still named this one.
     for row in ancestors:
-        st.page_link("pages/jobs.py", label=f"#{row['id']} · {row['status']} · {row['created_at']:%Y-%m-%d %H:%M}",
-                     query_params=widgets.filter_params() | {"job": str(row["id"])})  # fmt: skip
+        label = f"#{row['id']} · {row['status']} · {row['created_at']:%Y-%m-%d %H:%M}"
+        if st.button(label, key=f"lineage_{row['id']}", type="tertiary"):
+            _open(int(row["id"]))
     st.markdown(f"**#{job_id} (this job)**")
     for row in reruns:
-        st.page_link("pages/jobs.py", label=f"↳ #{row['id']} · {row['status']} · rerun of #{row['parent_job_id']}",
-                     query_params=widgets.filter_params() | {"job": str(row["id"])})  # fmt: skip
+        label = f"↳ #{row['id']} · {row['status']} · rerun of #{row['parent_job_id']}"
+        if st.button(label, key=f"lineage_{row['id']}", type="tertiary"):
+            _open(int(row["id"]))
 
 
 def export_panel(actor: Actor, job_filter: JobFilter) -> None:

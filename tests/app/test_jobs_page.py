@@ -46,10 +46,14 @@ def test_opening_a_job_shows_steps_records_and_lineage(app: Callable[..., AppTes
     at.button[[b.label for b in at.button].index("Go to job")].click().run()
     assert not at.exception, at.exception
     assert at.title[0].value == f"Job #{seeded.rerun_child} · FAILED"
-    links = [p.proto.label for p in at.get("page_link")]
+    links = [b.label for b in at.button if b.key and b.key.startswith("lineage_")]
     assert any(label.startswith(f"#{seeded.rerun_of_failed} ") for label in links)
     assert any(label.startswith("↳ #") for label in links)
     assert at.button(key="job_rerun").disabled  # a VIEWER sees the button greyed out
+    # Following the lineage opens that job and puts it in the URL, which the next click reads.
+    at.button(key=f"lineage_{seeded.rerun_of_failed}").click().run()
+    assert at.title[0].value.startswith(f"Job #{seeded.rerun_of_failed} ")
+    assert at.query_params["job"] == str(seeded.rerun_of_failed)
 
 
 def test_an_editor_reruns_a_job_and_lands_on_the_new_one(
