@@ -20,7 +20,7 @@ from collections.abc import Generator, Mapping
 import httpx
 from oauthlib.oauth2 import OAuth2Error
 from requests import RequestException
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Connection, OAuthState, Tenant
@@ -97,11 +97,16 @@ def finish_authorization(
         reason = query_params.get("error_description") or query_params["error"]
         raise OAuthFlowError(f"The authorization was not granted ({reason}).")
     state_value = query_params.get("state") or ""
-    state = session.get(OAuthState, state_value) if state_value else None
+    # Taken with one DELETE … RETURNING, so the transaction writes first: on SQLite a transaction
+    # that read and then wrote after another process's commit fails at once ("database is
+    # locked", whatever the busy timeout), which reached people finishing a consent.
+    state = (
+        session.scalars(delete(OAuthState).where(OAuthState.state == state_value).returning(OAuthState)).one_or_none()
+        if state_value
+        else None
+    )  # single use, whatever happens next
     if state is None or state.system != system:
         raise OAuthFlowError("This authorization link is unknown or was already used; start again.")
-    session.delete(state)  # single use, whatever happens next
-    session.flush()
     if state.expires_at < dt.datetime.now(dt.UTC):
         raise OAuthFlowError("This authorization took too long; start again.")
     record = vendor(system)

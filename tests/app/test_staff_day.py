@@ -302,20 +302,15 @@ def connect_and_test_vendors(day: Day) -> None:
                 .filter(has=page.get_by_role("button", name="Test connection"))
                 .last
             )
-            for _ in range(3):  # the listener may answer 503 "retry later" (SQLite busy): a person retries
-                card.get_by_role("button", name=re.compile("^(Re)?connect$")).click()
-                approve = page.get_by_role("link", name=f"Continue to {name} to approve ↗")
-                with page.context.expect_page(timeout=WAIT_MS) as popup_info:
-                    approve.click()
-                popup = popup_info.value  # the vendor's consent, which redirects to our callback
-                popup.wait_for_load_state()
-                done = popup.get_by_role("heading", name=f"Connected {name}")
-                expect(done.or_(popup.get_by_text("retry later"))).to_be_visible()
-                connected = done.count() > 0
-                popup.close()
-                if connected:
-                    break
-            assert connected, f"{name}: the listener kept answering 'retry later'"
+            card.get_by_role("button", name=re.compile("^(Re)?connect$")).click()
+            approve = page.get_by_role("link", name=f"Continue to {name} to approve ↗")
+            with page.context.expect_page(timeout=WAIT_MS) as popup_info:
+                approve.click()
+            popup = popup_info.value  # the vendor's consent, which redirects to our callback
+            popup.wait_for_load_state()
+            # One try: finishing a consent while the runner writes must not meet a busy SQLite.
+            expect(popup.get_by_role("heading", name=f"Connected {name}")).to_be_visible()
+            popup.close()
             healthy = day.alert(re.compile(rf"^{name}: connected"))
             for _ in range(4):  # the trickle's outage drills make a vendor briefly "unreachable right now"
                 card.get_by_role("button", name="Test connection").click()
