@@ -14,16 +14,19 @@ import hashlib
 import hmac
 import json
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from e2e_stack import Stack, wait_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import actions
 from db.auth import Actor
+from db.engine import is_busy
 from db.models import Connection, ConnectionWebhook, PipelineJob, Schedule, Tenant, WebhookDelivery
 from db.schedules import run_schedule_now
 from jobtypes import ASANA_TASK_RECONCILE, ASANA_WEBHOOK_ENSURE, HUBSPOT_DEAL_WON_TO_ASANA
@@ -99,13 +102,29 @@ def _sandbox_hook(stack: Stack, gid: str) -> dict[str, Any] | None:
     return hook
 
 
+def _write(stack: Stack, work: Callable[[Session], object]) -> None:
+    """One unit of work, retried while SQLite is busy, as the dashboard's actions are (the runner
+    and the listener write to the same file meanwhile)."""
+    for attempt in range(5):
+        try:
+            with stack.factory() as session:
+                work(session)
+                session.commit()
+            return
+        except Exception as exc:
+            if not is_busy(exc) or attempt == 4:
+                raise
+            time.sleep(0.25 * (attempt + 1))
+
+
 def _set_project(stack: Stack, tenant_id: int, project: str | None) -> None:
     """What the dashboard's workflow settings form does when the onboarding project is saved."""
-    with stack.factory() as session:
-        actions.save_workflow_setting(
+    _write(
+        stack,
+        lambda session: actions.save_workflow_setting(
             session, ADMIN, tenant_id, HUBSPOT_DEAL_WON_TO_ASANA, enabled=True, options={"asana_project_gid": project}
-        )
-        session.commit()
+        ),
+    )
 
 
 def _secret_and_deliveries(stack: Stack, connection_id: int) -> tuple[str | None, int]:
@@ -205,12 +224,12 @@ def test_a_webhook_asana_deleted_is_re_created_by_the_scheduled_check(stack: Sta
     assert old is not None
     stack.sandbox_post(f"/asana/_sandbox/webhooks/{old}/fail")  # as after a day of failed deliveries
     assert _sandbox_hook(stack, old) is None
-    with stack.factory() as session, session.begin():
+    with stack.factory() as session:
         schedule_id = session.scalar(
             select(Schedule.id).where(Schedule.tenant_id == asana["tenant"], Schedule.job_type == ASANA_WEBHOOK_ENSURE)
         )
-        assert schedule_id is not None
-        run_schedule_now(session, schedule_id, created_by="test")
+    assert schedule_id is not None
+    _write(stack, lambda session: run_schedule_now(session, schedule_id, created_by="test"))
     row = _active(stack, asana["connection"], other_than=old)
     assert row.webhook_gid is not None and _sandbox_hook(stack, row.webhook_gid) is not None
 
@@ -234,9 +253,7 @@ def test_changing_the_project_moves_the_webhook(stack: Stack, asana: dict[str, i
 def test_disconnecting_deletes_the_webhook(stack: Stack, asana: dict[str, int]) -> None:
     gid = _active(stack, asana["connection"]).webhook_gid
     assert gid is not None
-    with stack.factory() as session:
-        actions.disconnect(session, stack.settings, ADMIN, asana["tenant"], "asana")
-        session.commit()
+    _write(stack, lambda session: actions.disconnect(session, stack.settings, ADMIN, asana["tenant"], "asana"))
     assert _sandbox_hook(stack, gid) is None
     assert _webhook(stack, asana["connection"]) is None
     with stack.factory() as session:
