@@ -80,7 +80,12 @@ def oidc_configured() -> bool:
         return False
 
 
-def _page(next_path: str, token: str, notice: str = "", error: str = "", email: str = "") -> HTMLResponse:
+def _page(
+    cfg: Settings, nonce: str, next_path: str, notice: str = "", error: str = "", email: str = ""
+) -> HTMLResponse:
+    """The form, its token bound to ``nonce``, which the response also sets as this browser's form cookie."""
+    token = session_cookie.form_token(cfg, nonce)
+
     def esc(v: str) -> str:
         return html.escape(v, quote=True)
 
@@ -120,7 +125,13 @@ def _page(next_path: str, token: str, notice: str = "", error: str = "", email: 
 </main></body></html>"""
     # The page is never framed and never cached: it carries a form token.
     headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
-    return HTMLResponse(body, headers=headers)
+    response = HTMLResponse(body, headers=headers)
+    # Strict: another site's page posting this form sends no cookie, so its token cannot match.
+    response.set_cookie(
+        session_cookie.FORM_COOKIE, nonce, max_age=session_cookie.FORM_MAX_AGE_S, path=LOGIN_PATH,
+        httponly=True, samesite="strict",
+    )  # fmt: skip
+    return response
 
 
 def _same_origin(request: Request) -> bool:
@@ -174,28 +185,31 @@ def _log_in_when_free(
 async def login(request: Request) -> Response:
     cfg = settings()
     cookie = request.cookies.get(session_cookie.COOKIE)
+    form_cookie = request.cookies.get(session_cookie.FORM_COOKIE)
+    nonce = session_cookie.form_nonce(form_cookie)
     if request.method == "GET":
         next_path = safe_next(request.query_params.get("next"))
         checked = await run_in_threadpool(check_cookie, cfg, cookie)
         if checked is not None and checked.actor is not None:
             return RedirectResponse(next_path, status_code=303)  # already logged in
         notice = checked.reason if checked is not None else ""
-        response = _page(next_path, session_cookie.form_token(cfg), notice=notice)
+        response = _page(cfg, nonce, next_path, notice=notice)
         if cookie:
             response.delete_cookie(session_cookie.COOKIE, path="/")
         return response
     form = await request.form()
     next_path = safe_next(str(form.get("next") or "/"))
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
-    token = session_cookie.form_token(cfg)
-    if not _same_origin(request) or not session_cookie.form_token_ok(cfg, str(form.get("token") or "")):
-        return _page(next_path, token, error="This form expired; please try again.", email=email)
+    token_ok = session_cookie.form_token_ok(cfg, str(form.get("token") or ""), form_cookie)
+    if not _same_origin(request) or not token_ok:
+        return _page(cfg, nonce, next_path, error="This form expired; please try again.", email=email)
     address = request.client.host if request.client else None
     sid, message = await run_in_threadpool(_log_in_when_free, cfg, email, password, address, cookie)
     if sid is None:
-        return _page(next_path, token, error=message, email=email)
+        return _page(cfg, nonce, next_path, error=message, email=email)
     redirect = RedirectResponse(next_path, status_code=303)
     _set_cookie(redirect, request, cfg, sid)
+    redirect.delete_cookie(session_cookie.FORM_COOKIE, path=LOGIN_PATH)  # used up: the next form gets a new one
     return redirect
 
 

@@ -8,6 +8,9 @@ timeout ends (``db/web_sessions.py``). Every Fernet key verifies and the first s
 
 from __future__ import annotations
 
+import hmac
+import secrets
+
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from settings import Settings
@@ -15,6 +18,10 @@ from settings import Settings
 COOKIE = "zixly_session"
 SALT = "zixly.dashboard-session"
 FORM_SALT = "zixly.login-form"  # the login form's anti-forgery token
+# The login form's token is bound to a random value in this browser's cookie (double submit), so a
+# token fetched by someone else's browser — another site's page posting our form — is refused.
+FORM_COOKIE = "zixly_login_form"
+FORM_MAX_AGE_S = 3600
 
 
 def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
@@ -42,12 +49,23 @@ def session_id(settings: Settings, cookie: str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def form_token(settings: Settings) -> str:
-    return _serializer(settings, FORM_SALT).dumps("login")
+def form_nonce(cookie: str | None) -> str:
+    """This browser's login-form value: the one its cookie holds (two open tabs both work), else a new one."""
+    if cookie and 16 <= len(cookie) <= 64 and cookie.replace("-", "").replace("_", "").isalnum():
+        return cookie
+    return secrets.token_urlsafe(24)
 
 
-def form_token_ok(settings: Settings, token: str | None) -> bool:
+def form_token(settings: Settings, nonce: str) -> str:
+    return _serializer(settings, FORM_SALT).dumps(nonce)
+
+
+def form_token_ok(settings: Settings, token: str | None, nonce: str | None) -> bool:
+    """The token was made by us, within the hour, for the value this browser's cookie holds."""
+    if not token or not nonce:
+        return False
     try:
-        return bool(token) and _serializer(settings, FORM_SALT).loads(token or "", max_age=3600) == "login"
+        value = _serializer(settings, FORM_SALT).loads(token, max_age=FORM_MAX_AGE_S)
     except BadSignature:
         return False
+    return isinstance(value, str) and hmac.compare_digest(value.encode(), nonce.encode())

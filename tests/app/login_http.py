@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app import login_routes
+from app import login_routes, session_cookie
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -45,6 +45,7 @@ def log_in(c: TestClient, email: str, password: str, next_path: str = "/") -> tu
     # The form as a browser without a login sees it (a logged-in one is sent straight on).
     fresh = TestClient(c.app, base_url=str(c.base_url), follow_redirects=False)
     page = fresh.get("/session/login", params={"next": next_path}, headers=HTML).text
+    c.cookies.set(session_cookie.FORM_COOKIE, fresh.cookies[session_cookie.FORM_COOKIE])  # the same browser
     response = c.post(
         "/session/login",
         data={"email": email, "password": password, "next": next_path, "token": form_token(page)},

@@ -112,6 +112,28 @@ def test_a_login_form_posted_from_another_site_is_refused(c: TestClient) -> None
     assert session_cookie.COOKIE not in c.cookies
 
 
+def test_a_login_token_works_only_in_the_browser_it_was_given_to(c: TestClient) -> None:
+    """Login CSRF without an Origin header: another site cannot post a token its own visit fetched."""
+    attacker = login_http.client()
+    token = login_http.form_token(attacker.get("/session/login", headers=HTML).text)
+    form = {"email": "editor@example.com", "password": PASSWORD, "next": "/", "token": token}
+    assert c.post("/session/login", data=form).status_code == 200  # this browser has no form cookie at all
+    page = c.get("/session/login", headers=HTML)  # it has one now, of its own
+    set_cookie = page.headers["set-cookie"].lower()
+    assert set_cookie.startswith(session_cookie.FORM_COOKIE) and "samesite=strict" in set_cookie
+    assert "httponly" in set_cookie and "path=/session/login" in set_cookie
+    refused = c.post("/session/login", data=form)
+    assert refused.status_code == 200 and "This form expired" in refused.text
+    assert session_cookie.COOKIE not in c.cookies
+    # Its own token, from the page it was shown, logs in; the form cookie is then spent.
+    own = login_http.form_token(c.get("/session/login", headers=HTML).text)
+    response = c.post("/session/login", data=form | {"token": own})
+    assert response.status_code == 303 and session_cookie.COOKIE in c.cookies
+    assert session_cookie.FORM_COOKIE not in c.cookies
+    form_cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith(session_cookie.FORM_COOKIE))
+    assert "max-age=0" in form_cookie.lower() or "expires=" in form_cookie.lower()
+
+
 @pytest.mark.parametrize("path", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "", "jobs",
                                   "/session/login?next=/x"])  # fmt: skip
 def test_next_is_only_a_path_on_this_site(path: str) -> None:
