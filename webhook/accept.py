@@ -16,10 +16,11 @@ from flask import Response, request
 from sqlalchemy.orm import Session
 
 from db import intake
-from db.jobs import JobSpec, enqueue_many
+from db.jobs import JobSpec
+from db.jobs.debounce import enqueue_events
 from integrations.events import VendorEvent
 from integrations.registry import vendor
-from webhook import metrics, routing
+from webhook import debounce, metrics, routing
 from webhook.context import get_session, listener
 from webhook.problems import Problem
 from webhook.storable import cleaned
@@ -223,7 +224,13 @@ def _store(
             ]
         )
     flat = [spec for specs in specs_by_event for spec in specs]
-    enqueued = iter(enqueue_many(session, flat, notify=False)) if flat else iter(())
+    labels = [
+        f"{source} {events[i].event_type} (delivery {keys[i][:80]})"
+        for i, specs in zip(todo, specs_by_event, strict=True)
+        for _ in specs
+    ]  # fmt: skip
+    # Events about one record within its workflow's window join one job (db/jobs/debounce.py).
+    enqueued = iter(enqueue_events(session, debounce.events(session, flat, labels), notify=False)) if flat else iter(())
     conflicts: set[str] = set()
     new_ids: list[int] = []
     for i, specs in zip(todo, specs_by_event, strict=True):

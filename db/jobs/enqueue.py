@@ -68,7 +68,7 @@ WITH ins AS (
     INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, priority, run_at, attempts,
         max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
         cancel_requested, created_at)
-    SELECT r.tenant_id, r.job_type, {_held('r.tenant_id', 'r.job_type')}, r.params, r.priority, r.run_at, 0,
+    SELECT r.tenant_id, r.job_type, {_held("r.tenant_id", "r.job_type")}, r.params, r.priority, r.run_at, 0,
         r.max_attempts, r.timeout_s, r.idempotency_key, r.concurrency_key, r.created_by,
         r.parent_job_id, false, CAST(:now AS timestamptz)
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(i int, tenant_id int, job_type text,

@@ -194,7 +194,9 @@ def finish_cancelled(
 
 
 def cancel(session: Executor, job_id: int, *, by: str, now: dt.datetime | None = None) -> str:
-    """Cancel a job: QUEUED, WAITING or PAUSED → CANCELLED at once; RUNNING → ``cancel_requested`` (stops at its next step).
+    """Cancel a job: QUEUED, WAITING or PAUSED → CANCELLED at once; RUNNING → ``cancel_requested``.
+
+    A running job stops at its next step.
 
     Returns the job's status afterwards (a finished job is left as it is).
     """

@@ -90,7 +90,9 @@ def resume(
     Returns the number of jobs released, or None when there was no such pause.
     """
     gone = session.execute(
-        delete(PAUSES).where(PAUSES.c.tenant_id == tenant_id, PAUSES.c.workflow == workflow).returning(PAUSES.c.tenant_id)
+        delete(PAUSES)
+        .where(PAUSES.c.tenant_id == tenant_id, PAUSES.c.workflow == workflow)
+        .returning(PAUSES.c.tenant_id)
     ).first()
     if gone is None:
         return None
