@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import jobs, schedules
+from db.alerts.conditions import queue_backlogs
 from db.filters import JobFilter
 from db.jobs import bulk, pauses
 from db.models import AuditEntry, PipelineJob, Tenant
@@ -178,3 +179,16 @@ def test_a_rerun_of_a_paused_clients_job_is_held(session: Session, tenants: tupl
     child = jobs.rerun(session, done, created_by="ed")
     session.commit()
     assert status(session, child) == "PAUSED"
+
+
+def test_held_jobs_are_not_a_queue_backlog_and_are_counted_as_paused(
+    session: Session, tenants: tuple[int, int]
+) -> None:
+    acme, _ = tenants
+    pauses.pause(session, tenant_id=acme, reason="r", by="ed", now=T0)
+    for _ in range(3):
+        add(session, acme)
+    session.commit()
+    assert queue_backlogs(session, threshold=2) == []  # nobody is paged about a client paused on purpose
+    assert jobs.oldest_queued_age_s(session, now=T0 + dt.timedelta(hours=1)) == 0.0
+    assert jobs.job_counts(session)["PAUSED"] == 3  # the runner's pipeline_jobs{status="paused"} gauge
