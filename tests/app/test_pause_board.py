@@ -53,6 +53,11 @@ def test_an_editor_pauses_a_client_and_resumes_it_from_the_board(
     assert statuses(db_session, seeded.acme)["PAUSED"] == queued + 1
     at.run()
     assert pause_table(at)["held jobs"][0] == queued + 1
+    # The Jobs page filters on the state (a shared link names it too).
+    listed = app("VIEWER", query={"status": "PAUSED"})
+    listed.switch_page("pages/jobs.py").run()
+    [table] = [d.value for d in listed.dataframe if "status" in d.value.columns]
+    assert set(table["status"]) == {"PAUSED"} and len(table) == queued + 1
     # The held job's page says why it waits.
     page = app("VIEWER", query={"job": str(new)})
     page.switch_page("pages/jobs.py").run()
@@ -69,7 +74,8 @@ def test_a_viewer_can_neither_pause_nor_resume(
 ) -> None:
     pause_actions.pause_client(db_session, actor("EDITOR"), seeded.bolt, reason="vendor outage", workflow="noop")
     at = app("VIEWER", "pages/clients.py")
-    assert pause_table(at)["paused"][0] == "noop"
+    table = pause_table(at)
+    assert (table["paused"][0], table["until (UTC)"][0]) == ("noop", "resumed by hand")
     assert at.button(key=f"resume_{seeded.bolt}_noop").disabled
     assert not [b for b in at.button if b.key == "pause_go"]
     with pytest.raises(Forbidden):  # enforced by the action itself, not only by the button

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine, select
@@ -73,14 +74,34 @@ def test_after_the_window_or_once_running_an_event_makes_a_new_job(session: Sess
     assert send(session, event(tenant_id, "c"), T0 + dt.timedelta(seconds=6)) == jobs.Enqueued(late.id, False)
 
 
-def test_other_records_and_a_zero_window_make_their_own_jobs(session: Session, tenant_id: int) -> None:
+def test_other_records_tenants_workflows_and_a_zero_window_make_their_own_jobs(
+    session: Session, tenant_id: int
+) -> None:
+    other_tenant = Tenant(name="Globex")
+    session.add(other_tenant)
+    session.commit()
     send(session, event(tenant_id, "a"), T0)
     send(session, event(tenant_id, "a", key="hubspot:deal:43"), T0)
+    send(session, event(other_tenant.id, "a"), T0)
+    ev = event(tenant_id, "a")
+    send(session, Event(replace(ev.spec, job_type="noop", idempotency_key="other-workflow"), 5), T0)
     send(session, event(tenant_id, "b", window_s=0), T0)
     send(session, event(tenant_id, "c", window_s=0), T0)
     rows = all_jobs(session)
-    assert len(rows) == 4
-    assert [r.run_at for r in rows[2:]] == [T0, T0]  # no window: due at once
+    assert len(rows) == 6
+    assert [r.run_at for r in rows[4:]] == [T0, T0]  # no window: due at once
+
+
+def test_a_job_retrying_after_a_failure_does_not_take_in_new_events(session: Session, tenant_id: int) -> None:
+    first = send(session, event(tenant_id, "a"), T0)
+    [claimed] = jobs.claim(session, "r1", limit=1, lease_s=30, now=T0 + dt.timedelta(seconds=5))
+    assert jobs.start(session, "r1", claimed)
+    jobs.fail(session, first.id, runner_id="r1", attempt=1, error="503", permanent=False,
+              now=T0 + dt.timedelta(seconds=6), jitter=lambda _d: 0.0)  # fmt: skip
+    session.commit()
+    # Back in the queue with a run_at in the future (its backoff), but it has run: not joinable.
+    again = send(session, event(tenant_id, "b"), T0 + dt.timedelta(seconds=6.5))
+    assert again.created and again.id != first.id
 
 
 def test_a_paused_clients_held_job_absorbs_every_event_about_its_record(session: Session, tenant_id: int) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.auth import create_api_token, create_user
 from db.jobs import pauses
-from db.models import JobStep, PipelineJob, WorkflowSetting
+from db.models import JobStep, PipelineJob, WebhookDelivery, WorkflowSetting
 
 
 def _xero(client: FlaskClient, resource: str, when: str) -> Any:
@@ -42,6 +42,7 @@ def test_updates_to_one_invoice_within_the_window_make_one_job_that_lists_the_ot
     assert first == second == third != other
     job = session.get(PipelineJob, first[0])
     assert job is not None and job.params["event"]["occurred_at"].startswith("2026-11-26T10:00:02")
+    assert (job.run_at - job.created_at).total_seconds() == 3.0  # the default window
     steps = session.scalars(select(JobStep.message).where(JobStep.job_id == job.id)).all()
     assert len(steps) == 2 and all(m.startswith("Debounced: xero invoice.update") for m in steps)
 
@@ -65,6 +66,8 @@ def test_a_paused_clients_deliveries_are_stored_and_their_jobs_held(
     session.expire_all()
     job = session.get(PipelineJob, job_id)
     assert job is not None and job.status == "PAUSED"
+    delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.outcome == "accepted")).one()
+    assert delivery.job_ids == [job_id] and delivery.signature_ok
 
 
 def test_the_job_api_holds_a_paused_clients_jobs(
