@@ -23,10 +23,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, read_ts, utcnow
+from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, dumps, read_ts, ts_json, utcnow
 from db.models import AuditEntry, ClientPause
 
 ALL = "*"  # the workflow of a whole-client pause
@@ -112,20 +112,31 @@ def release(session: Executor, tenant_id: int, *, per_minute: int, now: dt.datet
     if not held:
         return 0
     step = 60.0 / per_minute
+    name = dialect(session)
     rows: list[dict[str, Any]] = []
     for n, (job_id, run_at) in enumerate(held):
         paced = now + dt.timedelta(seconds=n * step)
-        was = read_ts(run_at) or now
-        rows.append({"b_id": job_id, "b_run_at": max(paced, was)})
-    session.execute(
-        update(JOBS)
-        .where(JOBS.c.id == bindparam("b_id"), JOBS.c.status == "PAUSED")
-        .values(status="QUEUED", run_at=bindparam("b_run_at")),
-        rows,
-    )
-    if dialect(session) == "postgresql":
+        rows.append({"id": job_id, "run_at": ts_json(max(paced, read_ts(run_at) or now), name)})
+    # One statement over a JSON document, as enqueue does: releasing thousands stays one round trip.
+    released = session.execute(_RELEASE[name], {"rows": dumps(rows)}).all()
+    if name == "postgresql":
         session.execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
-    return len(rows)
+    return len(released)
+
+
+_RELEASE = {
+    "postgresql": text(
+        "UPDATE pipeline_jobs SET status = 'QUEUED', run_at = r.run_at "
+        "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, run_at timestamptz) "
+        "WHERE pipeline_jobs.id = r.id AND pipeline_jobs.status = 'PAUSED' RETURNING pipeline_jobs.id"
+    ),
+    "sqlite": text(
+        "UPDATE pipeline_jobs SET status = 'QUEUED', run_at = r.run_at "
+        "FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.run_at') AS run_at "
+        "      FROM json_each(:rows)) AS r "
+        "WHERE pipeline_jobs.id = r.id AND pipeline_jobs.status = 'PAUSED' RETURNING pipeline_jobs.id"
+    ),
+}
 
 
 def hold_stragglers(session: Executor) -> int:
