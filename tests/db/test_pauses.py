@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from db import jobs, schedules
 from db.alerts.conditions import queue_backlogs
+from db.alerts.freshness import freshness
 from db.filters import JobFilter
 from db.jobs import bulk, pauses
 from db.models import AuditEntry, PipelineJob, Tenant
@@ -192,3 +193,13 @@ def test_held_jobs_are_not_a_queue_backlog_and_are_counted_as_paused(
     assert queue_backlogs(session, threshold=2) == []  # nobody is paged about a client paused on purpose
     assert jobs.oldest_queued_age_s(session, now=T0 + dt.timedelta(hours=1)) == 0.0
     assert jobs.job_counts(session)["PAUSED"] == 3  # the runner's pipeline_jobs{status="paused"} gauge
+
+
+def test_a_paused_clients_syncs_are_not_stale(session: Session, tenants: tuple[int, int]) -> None:
+    acme, globex = tenants
+    for tenant in tenants:
+        schedules.create_schedule(session, tenant_id=tenant, job_type="noop", cron="*/15 * * * *", now=T0)
+    pauses.pause(session, tenant_id=acme, reason="r", by="ed", now=T0)
+    session.commit()
+    stale = [f.tenant_id for f in freshness(session, now=T0 + dt.timedelta(hours=3)) if f.stale_since]
+    assert stale == [globex]  # no sync_stale alert and no "stale since" on the board for the paused one
