@@ -137,7 +137,7 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
     keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
     duplicates: set[str] = set()
     for _attempt in range(3):
-        specs_by_event, new_ids, conflicts = _store(
+        specs_by_event, new_ids, conflicts, joined = _store(
             session, source, events, owners, keys, duplicates, headers, raw_body
         )
         if not conflicts:
@@ -151,9 +151,10 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
     session.commit()
 
     queued = [spec for specs in specs_by_event for spec in specs]
-    _wake_runners(len(queued))
-    for spec in queued:
-        metrics.JOBS_QUEUED.labels(job_type=spec.job_type).inc()
+    _wake_runners(len(queued) - len(joined))
+    for n, spec in enumerate(queued):
+        counter = metrics.EVENTS_DEBOUNCED if n in joined else metrics.JOBS_QUEUED
+        counter.labels(job_type=spec.job_type).inc()
     unmatched = sum(1 for key, owner in zip(keys, owners, strict=True) if owner is None and key not in duplicates)
     dup_ids = sorted({j for key in duplicates for j in original.get(key, [])})
     if len(duplicates) == len(events):
@@ -199,8 +200,12 @@ def _store(
     skip: set[str],
     headers: dict[str, str],
     raw_body: bytes,
-) -> tuple[list[list[JobSpec]], list[int], set[str]]:
-    """One attempt: enqueue, then insert the delivery rows. Returns (specs, new job ids, conflicts)."""
+) -> tuple[list[list[JobSpec]], list[int], set[str], set[int]]:
+    """One attempt: enqueue, then insert the delivery rows.
+
+    Returns (specs, job ids, conflicts, the positions among the flattened specs of events that
+    joined a queued job instead of making one).
+    """
     todo = [i for i, key in enumerate(keys) if key not in skip]
     specs_by_event: list[list[JobSpec]] = []
     for i in todo:
@@ -230,7 +235,9 @@ def _store(
         for _ in specs
     ]  # fmt: skip
     # Events about one record within its workflow's window join one job (db/jobs/debounce.py).
-    enqueued = iter(enqueue_events(session, debounce.events(session, flat, labels), notify=False)) if flat else iter(())
+    results = enqueue_events(session, debounce.events(session, flat, labels), notify=False) if flat else []
+    joined = {n for n, r in enumerate(results) if r.joined}
+    enqueued = iter(results)
     conflicts: set[str] = set()
     new_ids: list[int] = []
     for i, specs in zip(todo, specs_by_event, strict=True):
@@ -253,4 +260,4 @@ def _store(
         if pk is None:
             conflicts.add(keys[i])
         new_ids += ids
-    return specs_by_event, new_ids, conflicts
+    return specs_by_event, list(dict.fromkeys(new_ids)), conflicts, joined

@@ -113,7 +113,7 @@ def _absorb(session: Executor, event: Event, now: dt.datetime) -> Enqueued | Non
     what = event.label or spec.created_by or "an event"
     change = "params unchanged" if old == spec.params else f"params were {dumps(old)}, now {params}"
     append_step(session, target, f"Debounced: {what} joined this job ({change})", attempt=0, at=now)
-    return Enqueued(target, False)
+    return Enqueued(target, False, joined=True)
 
 
 def stored_windows(session: Executor, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], float]:

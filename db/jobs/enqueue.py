@@ -52,6 +52,7 @@ class JobSpec:
 class Enqueued:
     id: int
     created: bool  # False: the idempotency key existed and ``id`` is the existing job
+    joined: bool = False  # the event joined job ``id`` about the same record (``db.jobs.debounce``)
 
 
 def _held(tenant: str, job_type: str) -> str:

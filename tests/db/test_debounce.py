@@ -51,7 +51,10 @@ def test_a_burst_about_one_record_makes_one_job_with_the_latest_state(session: S
     first = send(session, event(tenant_id, "appointment"), T0)
     second = send(session, event(tenant_id, "contract"), T0 + dt.timedelta(seconds=1))
     third = send(session, event(tenant_id, "closedwon"), T0 + dt.timedelta(seconds=4))
-    assert first.created and (second, third) == (jobs.Enqueued(first.id, False), jobs.Enqueued(first.id, False))
+    assert first.created and (second, third) == (
+        jobs.Enqueued(first.id, False, joined=True),
+        jobs.Enqueued(first.id, False, joined=True),
+    )
     [job] = all_jobs(session)
     assert job.params["property_value"] == "closedwon"
     assert job.run_at == T0 + dt.timedelta(seconds=5)  # the window, from the first event
@@ -71,7 +74,9 @@ def test_after_the_window_or_once_running_an_event_makes_a_new_job(session: Sess
     session.commit()
     assert claimed.id == first.id
     # ``late`` is still inside its window and absorbs; a running job never does.
-    assert send(session, event(tenant_id, "c"), T0 + dt.timedelta(seconds=6)) == jobs.Enqueued(late.id, False)
+    assert send(session, event(tenant_id, "c"), T0 + dt.timedelta(seconds=6)) == jobs.Enqueued(
+        late.id, False, joined=True
+    )
 
 
 def test_other_records_tenants_workflows_and_a_zero_window_make_their_own_jobs(
@@ -108,7 +113,7 @@ def test_a_paused_clients_held_job_absorbs_every_event_about_its_record(session:
     pauses.pause(session, tenant_id=tenant_id, reason="r", by="ed", now=T0)
     first = send(session, event(tenant_id, "a"), T0)
     later = send(session, event(tenant_id, "b"), T0 + dt.timedelta(hours=2))
-    assert later == jobs.Enqueued(first.id, False)
+    assert later == jobs.Enqueued(first.id, False, joined=True)
     [job] = all_jobs(session)
     assert (job.status, job.params["property_value"]) == ("PAUSED", "b")
 

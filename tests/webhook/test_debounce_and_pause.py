@@ -8,6 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 from listener_helpers import XERO_KEY, XERO_ORG, b64_hmac
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,13 +17,17 @@ from db.jobs import pauses
 from db.models import JobStep, PipelineJob, WebhookDelivery, WorkflowSetting
 
 
-def _xero(client: FlaskClient, resource: str, when: str) -> Any:
-    event = {
+def _event(resource: str, when: str) -> dict[str, str]:
+    return {
         "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{resource}", "resourceId": resource,
         "eventDateUtc": when, "eventType": "UPDATE", "eventCategory": "INVOICE", "tenantId": XERO_ORG,
         "tenantType": "ORGANISATION",
     }  # fmt: skip
-    body = json.dumps({"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "x"}).encode()
+
+
+def _xero(client: FlaskClient, resource: str, when: str) -> Any:
+    envelope = {"events": [_event(resource, when)], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "x"}
+    body = json.dumps(envelope).encode()
     response = client.post(
         "/webhook/xero",
         data=body,
@@ -85,3 +90,20 @@ def test_the_job_api_holds_a_paused_clients_jobs(
     status = client.get(f"/webhook/jobs/{job_id}", headers=auth)
     conforms(status)
     assert status.get_json()["status"] == "PAUSED"
+
+
+def test_one_delivery_with_two_events_about_one_invoice_names_one_job_and_counts_the_joined_event(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    def joined() -> float:
+        return REGISTRY.get_sample_value("pipeline_events_debounced_total", {"job_type": "xero-invoice-paid"}) or 0.0
+
+    before = joined()
+    events = [_event("inv-5", when) for when in ("2026-11-26T10:00:00.000", "2026-11-26T10:00:00.500")]
+    body = json.dumps({"events": events, "firstEventSequence": 1, "lastEventSequence": 2, "entropy": "x"}).encode()
+    headers = {"Content-Type": "application/json", "x-xero-signature": b64_hmac(XERO_KEY, body)}
+    response = client.post("/webhook/xero", data=body, headers=headers)
+    assert response.status_code == 200
+    [job_id] = [int(i) for i in response.headers["Zixly-Job-Ids"].split(",")]
+    assert session.scalars(select(PipelineJob.id)).all() == [job_id]
+    assert joined() == before + 1
