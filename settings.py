@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     runner_poll_s: float = Field(
         1.0, gt=0, description="Polling interval when no NOTIFY arrives (the only way on SQLite)"
     )
+    resume_per_minute: int = Field(
+        60, ge=1, description="Held jobs a resumed client releases per minute (paced, in order; see the Clients board)"
+    )
     runner_grace_s: float = Field(30.0, ge=0, description="Seconds running jobs get to finish after SIGTERM")
     runner_lease_s: float = Field(30.0, gt=0, description="Lease of a claimed job; heartbeats extend it")
     runner_prefetch: int = Field(

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import actions, auth, data, widgets
+from app import actions, auth, data, pause_panel, widgets
 from app.checked import run_checked_action
 from app.text import NOTHING, vendor_name, when
 from db import jobs
@@ -47,6 +47,7 @@ def cancel_message(job_id: int, status: str) -> str:
         "CANCELLED": f"Job #{job_id} is cancelled.",
         "RUNNING": f"Job #{job_id} is running — it will stop at its next checkpoint.",
         "QUEUED": f"Job #{job_id} is still queued.",
+        "PAUSED": f"Job #{job_id} is still held (its client is paused).",
         "COMPLETED": f"Job #{job_id} had already completed; nothing was cancelled.",
         "FAILED": f"Job #{job_id} had already failed; nothing was cancelled.",
     }.get(status, f"Job #{job_id} is {status.lower()}.")
@@ -105,6 +106,8 @@ def detail(actor: Actor, job_id: int) -> None:
     _actions(actor, job)
     if job["status"] == "WAITING":
         approval_panel(actor, job_id)
+    if job["status"] == "PAUSED":
+        pause_panel.held_note(job)
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Params")

@@ -23,7 +23,7 @@ log = logging.getLogger("zixly.dashboard")
 RANGES = {"Last hour": dt.timedelta(hours=1), "Last 24 hours": dt.timedelta(hours=24),
           "Last 7 days": dt.timedelta(days=7), "Last 30 days": dt.timedelta(days=30)}  # fmt: skip
 STATUS_COLOURS = {"COMPLETED": "#2e7d32", "FAILED": "#c62828", "RUNNING": "#1565c0", "QUEUED": "#f9a825",
-                  "CANCELLED": "#757575"}  # fmt: skip
+                  "CANCELLED": "#757575", "PAUSED": "#6a1b9a"}  # fmt: skip
 
 
 def keep(*keys: str) -> None:

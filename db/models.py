@@ -37,7 +37,8 @@ NAMING_CONVENTION = {
 }
 
 ROLES = ("ADMIN", "EDITOR", "VIEWER")
-JOB_STATUSES = ("QUEUED", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED")
+# PAUSED: held while its client (or workflow) is paused; never claimed until resumed (db/jobs/pauses.py).
+JOB_STATUSES = ("QUEUED", "RUNNING", "WAITING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED")
 WAIT_REASONS = ("callback", "approval")
 WAIT_OUTCOMES = ("received", "approved", "rejected", "timed_out")
 RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")
@@ -208,6 +209,22 @@ class PipelineJob(Base):
             "concurrency_key",
             postgresql_where=text("status = 'RUNNING' AND concurrency_key IS NOT NULL"),
             sqlite_where=text("status = 'RUNNING' AND concurrency_key IS NOT NULL"),
+        ),
+        # A paused client's held jobs, per tenant and workflow (board counts, resume order; 0016).
+        Index(
+            "ix_pipeline_jobs_paused",
+            "tenant_id",
+            "job_type",
+            "id",
+            postgresql_where=text("status = 'PAUSED'"),
+            sqlite_where=text("status = 'PAUSED'"),
+        ),
+        # Debounce: is a job about this record still waiting to run? (db/jobs/debounce.py; 0016)
+        Index(
+            "ix_pipeline_jobs_pending_concurrency_key",
+            "concurrency_key",
+            postgresql_where=text("status IN ('QUEUED', 'PAUSED') AND concurrency_key IS NOT NULL"),
+            sqlite_where=text("status IN ('QUEUED', 'PAUSED') AND concurrency_key IS NOT NULL"),
         ),
         # The dashboard's keyset-paginated browser and its filters.
         Index("ix_pipeline_jobs_created_at_id", "created_at", "id"),
@@ -402,6 +419,22 @@ class Schedule(Base):
     last_fired_at: Mapped[dt.datetime | None]
     last_job_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("pipeline_jobs.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class ClientPause(Base):
+    """A paused client (``workflow = '*'``) or one paused workflow of a client: its jobs are held.
+
+    Who paused it, why, and until when (``until``: the runner resumes it then; None: by hand).
+    """
+
+    __tablename__ = "client_pauses"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(320))
+    paused_at: Mapped[dt.datetime]
+    until: Mapped[dt.datetime | None]
 
 
 class WorkflowSetting(Base):

@@ -4,7 +4,8 @@ APScheduler's ``CronTrigger`` computes ``next_run_at``. Firing claims due rows (
 ``FOR UPDATE SKIP LOCKED``; SQLite: an atomic ``UPDATE … RETURNING``, SQLite having one
 writer) and enqueues with the idempotency key ``schedule:<id>:<fire time>``, so any number of
 runners fire each schedule exactly once. The next fire time is computed from *now*, not from
-the missed one: after an outage a schedule fires once, not once per missed tick.
+the missed one: after an outage a schedule fires once, not once per missed tick. A paused
+client's schedules are not due (``db.jobs.pauses``); on resume each fires once, the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Table, select, text, update
 
 from db.jobs import enqueue
 from db.jobs._sql import Executor, dialect, read_json, read_ts, ts, utcnow
+from db.jobs.pauses import held_sql
 from db.models import Schedule
 
 SCHEDULES = cast(Table, Schedule.__table__)
@@ -127,18 +129,19 @@ def run_schedule_now(session: Executor, schedule_id: int, *, created_by: str) ->
 
 _CLAIM_DUE = {
     "postgresql": text(
-        """
+        f"""
 WITH due AS (
-    SELECT id FROM schedules WHERE enabled AND next_run_at <= :now
+    SELECT id FROM schedules WHERE enabled AND next_run_at <= :now AND NOT {held_sql("schedules")}
     ORDER BY next_run_at LIMIT :limit FOR UPDATE SKIP LOCKED)
 UPDATE schedules SET last_fired_at = :now FROM due WHERE schedules.id = due.id
 RETURNING schedules.id, tenant_id, job_type, cron, timezone, params, next_run_at
 """
     ),
     "sqlite": text(
-        """
+        f"""
 UPDATE schedules SET last_fired_at = :now
-WHERE id IN (SELECT id FROM schedules WHERE enabled AND next_run_at <= :now ORDER BY next_run_at LIMIT :limit)
+WHERE id IN (SELECT id FROM schedules WHERE enabled AND next_run_at <= :now AND NOT {held_sql("schedules")}
+             ORDER BY next_run_at LIMIT :limit)
 RETURNING id, tenant_id, job_type, cron, timezone, params, next_run_at
 """
     ),

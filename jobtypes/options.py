@@ -17,7 +17,22 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class XeroInvoicePaidOptions(Options):
+DEBOUNCE_DEFAULT_S = 3.0
+
+
+class EventOptions(Options):
+    """What every workflow a vendor event starts may set (see ``db/jobs/debounce.py``)."""
+
+    debounce_s: float = Field(
+        DEBOUNCE_DEFAULT_S,
+        ge=0,
+        le=3600,
+        description="Events about one record within this many seconds make one job, which sees the latest "
+        "(0: every event its own job)",
+    )
+
+
+class XeroInvoicePaidOptions(EventOptions):
     last_payment_date_property: str = Field("last_payment_date", min_length=1, description="HubSpot contact property")
     amount_paid_property: str = Field("amount_paid", min_length=1, description="HubSpot contact property")
     invoice_number_property: str = Field("last_invoice_number", min_length=1, description="HubSpot contact property")
@@ -28,7 +43,7 @@ class XeroInvoicePaidOptions(Options):
     closed_won_stage: str = Field("closedwon", min_length=1, description="The HubSpot deal stage id of closed won")
 
 
-class ShopifyOrderToXeroOptions(Options):
+class ShopifyOrderToXeroOptions(EventOptions):
     """How an order's lines land in Xero. Tax: see ``sync/workflows/order_tax.py``."""
 
     sales_account_code: str = Field("200", min_length=1, description="Xero account code of product lines")
@@ -54,7 +69,7 @@ class ShopifyOrderToXeroOptions(Options):
     )
 
 
-class DealWonToAsanaOptions(Options):
+class DealWonToAsanaOptions(EventOptions):
     asana_project_gid: str | None = Field(None, description="The Asana project onboarding tasks go to (required)")
     assignee: str | None = Field(None, description="Asana user gid or email the task is assigned to")
     due_in_days: int = Field(7, ge=0, le=365, description="Task due date after the deal was won")
@@ -68,7 +83,7 @@ class XeroContactsToHubSpotOptions(Options):
     batch_size: int = Field(100, ge=1, le=100, description="HubSpot contacts per batch upsert")
 
 
-class AsanaReconcileOptions(Options):
+class AsanaReconcileOptions(EventOptions):
     interval_minutes: int = Field(15, ge=1, le=1440, description="How often the fallback poller runs")
     lookback_minutes: int = Field(60, ge=1, le=10080, description="First poll: tasks changed this long ago")
     completed_property: str = Field(

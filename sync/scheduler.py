@@ -21,6 +21,9 @@ log = logging.getLogger("zixly.runner")
 
 METRICS_EVERY_S = 5.0
 PRUNE_EVERY_S = 3600.0
+# Marking PAUSED the jobs a pause covers that became QUEUED again (a retry, a callback) is only
+# for the eye: the claim never takes them anyway. It scans the queued jobs, so not every poll.
+HOLD_EVERY_S = 10.0
 
 
 def build_scheduler(runner: Runner) -> BackgroundScheduler:
@@ -42,6 +45,8 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("heartbeat", max(0.2, runner.lease_s / 3), runner.heartbeat)
     tick("reap", max(0.2, runner.lease_s / 2), runner.reap)
     tick("schedules", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: fire_schedules(runner))
+    tick("pauses", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: pauses_tick(runner))
+    tick("hold", HOLD_EVERY_S, lambda: hold_tick(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
@@ -55,6 +60,23 @@ def fire_schedules(runner: Runner) -> int:
     if fired:
         runner.wake()
     return len(fired)
+
+
+def pauses_tick(runner: Runner) -> int:
+    """Resume the pauses whose end time passed, releasing their held jobs (``db.jobs.pauses``)."""
+    with runner.engine.begin() as conn:
+        resumed = jobs.pauses.resume_due(conn, per_minute=runner.settings.resume_per_minute, now=runner.clock())
+    for tenant_id, workflow, released in resumed:
+        log.info("pause ended", extra={"tenant_id": tenant_id, "workflow": workflow, "released": released})
+    if any(released for _, _, released in resumed):
+        runner.wake()
+    return len(resumed)
+
+
+def hold_tick(runner: Runner) -> int:
+    """Mark PAUSED the queued jobs a pause covers (see ``HOLD_EVERY_S``)."""
+    with runner.engine.begin() as conn:
+        return jobs.pauses.hold_stragglers(conn)
 
 
 def alerts_tick(runner: Runner) -> None:

@@ -50,7 +50,7 @@ def test_no_bench_script_shadows_a_standard_library_module() -> None:
 
 
 def test_every_bench_script_has_a_quick_run_here() -> None:
-    quick = {"dashboard.py", "job_queue.py", "soak.py", "sweep.py", "webhook.py"}
+    quick = {"dashboard.py", "job_queue.py", "pauses.py", "soak.py", "sweep.py", "webhook.py"}
     assert set(SCRIPTS) == quick, "a new bench script needs a tiny run in this file"
 
 
@@ -80,6 +80,12 @@ def test_job_queue_zixly(pg_template: str) -> None:
 def test_job_queue_peers(pg_template: str) -> None:
     figures = bench("job_queue.py", *QUEUE_TINY, "--slow-jobs", "50", "--systems", "pgqueuer,procrastinate")
     assert set(figures) == {"pgqueuer", "procrastinate"}
+
+
+def test_pauses(pg_template: str) -> None:
+    figures = bench("pauses.py", "--queued", "500", "--tenants", "5", "--paused", "1", "--events", "5")
+    assert (figures["held_jobs"], figures["resume_released_jobs"]) == (100, 100)
+    assert figures["enqueue_ms_debounce_same_record"] > 0
 
 
 def test_dashboard(pg_template: str) -> None:

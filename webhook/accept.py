@@ -16,10 +16,11 @@ from flask import Response, request
 from sqlalchemy.orm import Session
 
 from db import intake
-from db.jobs import JobSpec, enqueue_many
+from db.jobs import JobSpec
+from db.jobs.debounce import enqueue_events
 from integrations.events import VendorEvent
 from integrations.registry import vendor
-from webhook import metrics, routing
+from webhook import debounce, metrics, routing
 from webhook.context import get_session, listener
 from webhook.problems import Problem
 from webhook.storable import cleaned
@@ -136,7 +137,7 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
     keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
     duplicates: set[str] = set()
     for _attempt in range(3):
-        specs_by_event, new_ids, conflicts = _store(
+        specs_by_event, new_ids, conflicts, joined = _store(
             session, source, events, owners, keys, duplicates, headers, raw_body
         )
         if not conflicts:
@@ -150,9 +151,10 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
     session.commit()
 
     queued = [spec for specs in specs_by_event for spec in specs]
-    _wake_runners(len(queued))
-    for spec in queued:
-        metrics.JOBS_QUEUED.labels(job_type=spec.job_type).inc()
+    _wake_runners(len(queued) - len(joined))
+    for n, spec in enumerate(queued):
+        counter = metrics.EVENTS_DEBOUNCED if n in joined else metrics.JOBS_QUEUED
+        counter.labels(job_type=spec.job_type).inc()
     unmatched = sum(1 for key, owner in zip(keys, owners, strict=True) if owner is None and key not in duplicates)
     dup_ids = sorted({j for key in duplicates for j in original.get(key, [])})
     if len(duplicates) == len(events):
@@ -198,8 +200,12 @@ def _store(
     skip: set[str],
     headers: dict[str, str],
     raw_body: bytes,
-) -> tuple[list[list[JobSpec]], list[int], set[str]]:
-    """One attempt: enqueue, then insert the delivery rows. Returns (specs, new job ids, conflicts)."""
+) -> tuple[list[list[JobSpec]], list[int], set[str], set[int]]:
+    """One attempt: enqueue, then insert the delivery rows.
+
+    Returns (specs, job ids, conflicts, the positions among the flattened specs of events that
+    joined a queued job instead of making one).
+    """
     todo = [i for i, key in enumerate(keys) if key not in skip]
     specs_by_event: list[list[JobSpec]] = []
     for i in todo:
@@ -223,7 +229,15 @@ def _store(
             ]
         )
     flat = [spec for specs in specs_by_event for spec in specs]
-    enqueued = iter(enqueue_many(session, flat, notify=False)) if flat else iter(())
+    labels = [
+        f"{source} {events[i].event_type} (delivery {keys[i][:80]})"
+        for i, specs in zip(todo, specs_by_event, strict=True)
+        for _ in specs
+    ]  # fmt: skip
+    # Events about one record within its workflow's window join one job (db/jobs/debounce.py).
+    results = enqueue_events(session, debounce.events(session, flat, labels), notify=False) if flat else []
+    joined = {n for n, r in enumerate(results) if r.joined}
+    enqueued = iter(results)
     conflicts: set[str] = set()
     new_ids: list[int] = []
     for i, specs in zip(todo, specs_by_event, strict=True):
@@ -246,4 +260,4 @@ def _store(
         if pk is None:
             conflicts.add(keys[i])
         new_ids += ids
-    return specs_by_event, new_ids, conflicts
+    return specs_by_event, list(dict.fromkeys(new_ids)), conflicts, joined

@@ -25,6 +25,11 @@ JOBS_QUEUED = Counter(
     "Jobs enqueued by the listener, by job type",
     ["job_type"],
 )
+EVENTS_DEBOUNCED = Counter(
+    "pipeline_events_debounced_total",
+    "Vendor events that joined a queued job about the same record instead of making one, by job type",
+    ["job_type"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries_total",
     "Vendor webhook deliveries by source and outcome (accepted, duplicate, bad_signature, unmatched, "

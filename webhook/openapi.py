@@ -322,7 +322,7 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "tenant_id": {"type": "integer"},
             "job_type": {"type": "string"},
-            "status": {"enum": ["QUEUED", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED"]},
+            "status": {"enum": ["QUEUED", "RUNNING", "WAITING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]},
             "attempts": {"type": "integer"},
             "max_attempts": {"type": "integer"},
             "priority": {"type": "integer"},

@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from app import auth, data, widgets
+from app import auth, data, pause_panel, widgets
 from app.text import NOTHING, plural, vendor_name, when
 from db.alerts.freshness import freshness, source_system
 from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
 
-auth.require_actor()
+actor = auth.require_actor()
 st.title("Clients")
 st.caption(
     "Connection status and token expiry, last success, failures since, webhook silence "
@@ -89,3 +89,5 @@ else:
             "last success": st.column_config.TextColumn("Last success (UTC)"),
         },
     )  # fmt: skip
+
+pause_panel.board_section(actor, tenant_ids)  # paused clients and workflows: app/pause_panel.py

@@ -24,7 +24,7 @@ from db.blobs import BlobError, BlobNotFound, blob_key, make_blob_store
 from db.export import neutralise
 from jobtypes import TRADING_SWEEP
 
-ACTIVE = ("QUEUED", "RUNNING", "WAITING")  # WAITING: running on the trading service
+ACTIVE = ("QUEUED", "PAUSED", "RUNNING", "WAITING")  # WAITING: running on the trading service; PAUSED: held
 METRIC_COLUMNS = {
     "fast": st.column_config.NumberColumn("Fast", format="%d"),
     "slow": st.column_config.NumberColumn("Slow", format="%d"),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from db.alerts.fingerprint import failure_fingerprint
 from db.models import AlertGroup, AlertGroupJob, PipelineJob, Tenant
 
-UNFINISHED = ("QUEUED", "RUNNING")
+UNFINISHED = ("QUEUED", "PAUSED", "RUNNING")  # a held rerun (its client is paused) is still under way
 
 
 def error_groups(session: Session, *, since: dt.datetime | None = None, limit: int = 200) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ A schedule's interval is the gap between its next two fire times. Its sync is **
 no job of its type for its tenant has completed within two intervals (since the last success,
 or since the schedule was made), or when its source's sync cursor has not moved for two
 intervals although the vendor sent webhooks (changes) since the cursor last moved. "Stale
-since" is the moment the second interval ran out.
+since" is the moment the second interval ran out. A paused client's schedules are left out.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import PipelineJob, Schedule, SyncCursor, Tenant, WebhookDelivery
+from db.jobs.pauses import ALL
+from db.models import ClientPause, PipelineJob, Schedule, SyncCursor, Tenant, WebhookDelivery
 from db.schedules import next_fire_times
 
 INTERVALS = 2
@@ -49,8 +50,12 @@ def freshness(session: Session, *, now: dt.datetime) -> list[Staleness]:
         ).all()
     }
     names = {int(i): str(n) for i, n in session.execute(select(Tenant.id, Tenant.name)).all()}
+    # A paused client's schedules do not fire on purpose (db.jobs.pauses): not stale, no alert.
+    paused = {(p.tenant_id, p.workflow) for p in session.execute(select(ClientPause.tenant_id, ClientPause.workflow))}
     out: list[Staleness] = []
     for schedule in session.scalars(select(Schedule).where(Schedule.enabled).order_by(Schedule.id)):
+        if {(schedule.tenant_id, ALL), (schedule.tenant_id, schedule.job_type)} & paused:
+            continue
         fires = next_fire_times(schedule.cron, schedule.timezone, 2, now=now)
         if len(fires) < 2:
             continue

@@ -15,7 +15,7 @@ from db.filters import JobFilter
 from db.jobs._sql import JOBS, TERMINAL, Executor, read_json, utcnow
 from db.models import PipelineJob
 
-ACTIVE = ("QUEUED", "RUNNING")
+ACTIVE = ("QUEUED", "PAUSED", "RUNNING")  # PAUSED: held while its client is paused
 
 
 def _statuses(job_filter: JobFilter, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -69,7 +69,7 @@ def cancel_candidates(session: Executor, job_filter: JobFilter, *, limit: int) -
 def cancel_many(
     session: Executor, job_ids: list[int], *, by: str, now: dt.datetime | None = None
 ) -> tuple[list[int], list[int]]:
-    """Cancel these jobs: queued ones at once, running ones at their next checkpoint.
+    """Cancel these jobs: queued (and paused) ones at once, running ones at their next checkpoint.
 
     Returns (cancelled, stopping); jobs that finished meanwhile are in neither.
     """
@@ -79,7 +79,7 @@ def cancel_many(
     t = PipelineJob
     cancelled = session.scalars(
         update(t)
-        .where(t.id.in_(job_ids), t.status == "QUEUED")
+        .where(t.id.in_(job_ids), t.status.in_(("QUEUED", "PAUSED")))
         .values(status="CANCELLED", completed_at=now or utcnow(), error=why)
         .returning(t.id)
     ).all()

@@ -7,6 +7,8 @@ in a CTE; SQLite: one atomic ``UPDATE … RETURNING``, SQLite having a single wr
 does, committed just before the handler runs (``attempts += 1``, ``attempt_started``), so the
 reaper gives a dead runner's prefetched, never-started jobs back at no cost.
 
+A job a client pause covers is never claimed (``db.jobs.pauses``).
+
 Concurrency keys: a candidate whose key is held by a RUNNING job is not claimable, and a batch
 takes at most one job per key. On PostgreSQL two runners could still claim two jobs of one
 key at the same instant (neither sees the other's uncommitted claim), so a batch holding
@@ -24,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 
 from db.jobs._sql import Executor, dialect, read_json, read_ts, ts, utcnow
+from db.jobs.pauses import held_sql
 
 # The advisory-lock namespace of concurrency keys (first argument of pg_advisory_xact_lock).
 ADVISORY_NS = 7_001_013
@@ -49,12 +52,13 @@ class ClaimedJob:
     polls: int = 0  # times the job asked to be polled again (``metrics.polls``)
 
 
-_CANDIDATES = """
+_CANDIDATES = f"""
     SELECT j.id, j.concurrency_key, j.priority, j.run_at FROM pipeline_jobs j
     WHERE j.status = 'QUEUED' AND j.run_at <= :now
       AND (j.concurrency_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM pipeline_jobs r
             WHERE r.status = 'RUNNING' AND r.concurrency_key = j.concurrency_key))
+      AND NOT {held_sql("j")}
     ORDER BY j.priority DESC, j.run_at, j.id
     LIMIT :limit
 """

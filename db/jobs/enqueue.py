@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, literal, select, text, tuple_
+from sqlalchemy import and_, case, insert, literal, select, text, tuple_
 
 from db.filters import JobFilter
 from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, dumps, ts_json, utcnow
+from db.jobs.pauses import ALL, PAUSES
 from db.models import PipelineJob
 
 # PostgreSQL binds at most 65,535 parameters but this path binds one; the chunk keeps
@@ -51,6 +52,15 @@ class JobSpec:
 class Enqueued:
     id: int
     created: bool  # False: the idempotency key existed and ``id`` is the existing job
+    joined: bool = False  # the event joined job ``id`` about the same record (``db.jobs.debounce``)
+
+
+def _held(tenant: str, job_type: str) -> str:
+    """The new job's status: PAUSED while a pause covers its tenant or workflow (``db.jobs.pauses``)."""
+    return (
+        "CASE WHEN EXISTS (SELECT 1 FROM client_pauses p WHERE p.tenant_id = "
+        f"{tenant} AND p.workflow IN ('*', {job_type})) THEN 'PAUSED' ELSE 'QUEUED' END"
+    )
 
 
 _PG_INSERT = text(
@@ -59,7 +69,7 @@ WITH ins AS (
     INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, priority, run_at, attempts,
         max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
         cancel_requested, created_at)
-    SELECT r.tenant_id, r.job_type, 'QUEUED', r.params, r.priority, r.run_at, 0,
+    SELECT r.tenant_id, r.job_type, {_held("r.tenant_id", "r.job_type")}, r.params, r.priority, r.run_at, 0,
         r.max_attempts, r.timeout_s, r.idempotency_key, r.concurrency_key, r.created_by,
         r.parent_job_id, false, CAST(:now AS timestamptz)
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(i int, tenant_id int, job_type text,
@@ -82,11 +92,12 @@ _PG_INSERT_QUIET = text(
 assert _PG_INSERT_QUIET.text != _PG_INSERT.text
 
 _SQLITE_INSERT = text(
-    """
+    f"""
 INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, priority, run_at, attempts,
     max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
     cancel_requested, created_at)
-SELECT json_extract(value, '$.tenant_id'), json_extract(value, '$.job_type'), 'QUEUED',
+SELECT json_extract(value, '$.tenant_id'), json_extract(value, '$.job_type'),
+    {_held("json_extract(value, '$.tenant_id')", "json_extract(value, '$.job_type')")},
     json_extract(value, '$.params'), json_extract(value, '$.priority'),
     json_extract(value, '$.run_at'), 0, json_extract(value, '$.max_attempts'),
     json_extract(value, '$.timeout_s'), json_extract(value, '$.idempotency_key'),
@@ -271,13 +282,20 @@ def bulk_rerun(
     jobs = JOBS
     child = jobs.alias("child")
     in_flight = (
-        select(child.c.id).where(child.c.parent_job_id == jobs.c.id, child.c.status.in_(("QUEUED", "RUNNING"))).exists()
+        select(child.c.id)
+        .where(child.c.parent_job_id == jobs.c.id, child.c.status.in_(("QUEUED", "PAUSED", "RUNNING")))
+        .exists()
+    )
+    paused = (
+        select(PAUSES.c.tenant_id)
+        .where(PAUSES.c.tenant_id == jobs.c.tenant_id, PAUSES.c.workflow.in_([literal(ALL), jobs.c.job_type]))
+        .exists()
     )
     source = (
         select(
             jobs.c.tenant_id,
             jobs.c.job_type,
-            literal("QUEUED"),
+            case((paused, "PAUSED"), else_="QUEUED"),
             jobs.c.params,
             jobs.c.priority,
             literal(now, PipelineJob.run_at.type),

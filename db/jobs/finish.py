@@ -194,7 +194,9 @@ def finish_cancelled(
 
 
 def cancel(session: Executor, job_id: int, *, by: str, now: dt.datetime | None = None) -> str:
-    """Cancel a job: QUEUED or WAITING → CANCELLED at once; RUNNING → ``cancel_requested`` (stops at its next step).
+    """Cancel a job: QUEUED, WAITING or PAUSED → CANCELLED at once; RUNNING → ``cancel_requested``.
+
+    A running job stops at its next step.
 
     Returns the job's status afterwards (a finished job is left as it is).
     """
@@ -203,7 +205,7 @@ def cancel(session: Executor, job_id: int, *, by: str, now: dt.datetime | None =
     row = session.execute(
         text(
             "UPDATE pipeline_jobs SET status = 'CANCELLED', completed_at = :now, error = :why "
-            "WHERE id = :id AND status IN ('QUEUED', 'WAITING') RETURNING status"
+            "WHERE id = :id AND status IN ('QUEUED', 'WAITING', 'PAUSED') RETURNING status"
         ),
         {"id": job_id, "now": ts(now or utcnow(), name), "why": why},
     ).first()

@@ -67,8 +67,9 @@ def test_the_waiting_state_migration_keeps_existing_jobs_and_their_steps(tmp_pat
         with engine.begin() as conn:
             assert conn.execute(text("SELECT message FROM job_steps")).scalars().all() == ["kept"]
             conn.execute(text("UPDATE pipeline_jobs SET status = 'WAITING' WHERE id = 1"))
+            conn.execute(text("UPDATE pipeline_jobs SET status = 'PAUSED' WHERE id = 1"))  # 0016
         with engine.begin() as conn, pytest.raises(IntegrityError):
-            conn.execute(text("UPDATE pipeline_jobs SET status = 'PAUSED' WHERE id = 1"))
+            conn.execute(text("UPDATE pipeline_jobs SET status = 'ON_HOLD' WHERE id = 1"))
         engine.dispose()
 
 

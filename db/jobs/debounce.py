@@ -1,0 +1,135 @@
+"""Debounce by record: events about one record within a window make one job that sees the latest.
+
+A job about a record (its concurrency key, e.g. ``hubspot:deal:42``) made with a window of
+``w`` seconds is queued to run at ``now + w``. Until then it absorbs every later event for the
+same tenant, job type and record from the same source: the job's params become the newest
+event's, and each absorbed event is written to the job's step log (visible on its page), so
+the workflow runs once, after the burst, and reads the record's latest state. A job that has
+started (or is retrying, or was made another way, e.g. a rerun) never absorbs: the event then
+makes a job of its own. While the client is paused, its held job for the record absorbs
+every event about it, whatever the window (it has not run, so it will see the latest state).
+
+Correct with several listener workers and runners: on PostgreSQL a transaction-scoped advisory
+lock per record (taken in key order, so two deliveries cannot deadlock) serialises the
+"is there a job to join?" look-up with the insert, and the target row is read ``FOR UPDATE``:
+a runner claiming it at that instant either skips it (SKIP LOCKED) or has it first, and then
+the re-checked row is no longer joinable. SQLite has one writer and the listener's
+transaction writes (its rate-limit counter) before it enqueues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import cast
+
+from sqlalchemy import Table, select, text
+
+from db.jobs._sql import Executor, dialect, dumps, read_json, ts, utcnow
+from db.jobs.enqueue import Enqueued, JobSpec, enqueue_many
+from db.jobs.log import append_step
+from db.models import WorkflowSetting
+
+# The advisory-lock namespace of debounced records (first argument of pg_advisory_xact_lock).
+ADVISORY_NS = 7_001_016
+WORKFLOWS = cast(Table, WorkflowSetting.__table__)
+
+_JOINABLE = "attempts = 0 AND parent_job_id IS NULL AND (status = 'PAUSED' OR (status = 'QUEUED' AND run_at > :now))"
+_TARGET = f"""
+SELECT id, params FROM pipeline_jobs
+WHERE concurrency_key = :key AND status IN ('QUEUED', 'PAUSED') AND tenant_id = :tenant
+  AND job_type = :job_type AND created_by = :by AND {_JOINABLE}
+ORDER BY id LIMIT 1
+"""
+_ABSORB = text(f"UPDATE pipeline_jobs SET params = :params WHERE id = :id AND {_JOINABLE} RETURNING id")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One job to make, with its debounce window and what to record if it is absorbed."""
+
+    spec: JobSpec
+    window_s: float  # 0: no debounce
+    label: str = ""  # e.g. "xero invoice.UPDATE, delivery abc…", for the step log
+
+
+def enqueue_events(
+    session: Executor, events: Sequence[Event], *, now: dt.datetime | None = None, notify: bool = True
+) -> list[Enqueued]:
+    """Queue or absorb each event's job; results in ``events`` order (absorbed: ``created=False``)."""
+    now = now or utcnow()
+    out: list[Enqueued | None] = [None] * len(events)
+    plain = [i for i, e in enumerate(events) if not _debounced(e)]
+    queued = enqueue_many(session, [events[i].spec for i in plain], now=now, notify=notify)
+    for i, res in zip(plain, queued, strict=True):
+        out[i] = res
+    keyed = [i for i, e in enumerate(events) if _debounced(e)]
+    if keyed and dialect(session) == "postgresql":
+        records = sorted({_record(events[i].spec) for i in keyed})
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:ns, hashtext(k)) "
+                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
+            ),
+            {"ns": ADVISORY_NS, "keys": records},
+        )
+    for i in keyed:  # one by one, in order: a later event of this delivery joins an earlier one's job
+        out[i] = _absorb(session, events[i], now) or enqueue_many(
+            session, [replace(events[i].spec, run_at=now + dt.timedelta(seconds=events[i].window_s))],
+            now=now, notify=notify,
+        )[0]  # fmt: skip
+    return [o for o in out if o is not None]
+
+
+def _debounced(event: Event) -> bool:
+    return event.window_s > 0 and event.spec.concurrency_key is not None and event.spec.parent_job_id is None
+
+
+def _record(spec: JobSpec) -> str:
+    return f"{spec.tenant_id}:{spec.job_type}:{spec.concurrency_key}"
+
+
+def _absorb(session: Executor, event: Event, now: dt.datetime) -> Enqueued | None:
+    spec = event.spec
+    name = dialect(session)
+    lock = " FOR UPDATE" if name == "postgresql" else ""
+    found = session.execute(
+        text(_TARGET + lock),
+        {
+            "key": spec.concurrency_key,
+            "tenant": spec.tenant_id,
+            "job_type": spec.job_type,
+            "by": spec.created_by,
+            "now": ts(now, name),
+        },
+    ).first()
+    if found is None:
+        return None
+    target, old = int(found[0]), read_json(found[1]) or {}
+    params = dumps(spec.params)
+    if session.execute(_ABSORB, {"id": target, "params": params, "now": ts(now, name)}).first() is None:
+        return None
+    what = event.label or spec.created_by or "an event"
+    change = "params unchanged" if old == spec.params else f"params were {dumps(old)}, now {params}"
+    append_step(session, target, f"Debounced: {what} joined this job ({change})", attempt=0, at=now)
+    return Enqueued(target, False, joined=True)
+
+
+def stored_windows(session: Executor, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], float]:
+    """The ``debounce_s`` option a tenant saved for a workflow, for those (tenant, workflow) that set one."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    tenants = sorted({t for t, _ in wanted})
+    rows = session.execute(
+        select(WORKFLOWS.c.tenant_id, WORKFLOWS.c.workflow, WORKFLOWS.c.options).where(
+            WORKFLOWS.c.tenant_id.in_(tenants), WORKFLOWS.c.workflow.in_(sorted({w for _, w in wanted}))
+        )
+    ).all()
+    out: dict[tuple[int, str], float] = {}
+    for tenant_id, workflow, options in rows:
+        value = (read_json(options) or {}).get("debounce_s")
+        if isinstance(value, int | float) and (tenant_id, workflow) in wanted:
+            out[(tenant_id, workflow)] = float(value)
+    return out
