@@ -43,6 +43,7 @@ const taskList = {
 
 const pgPool = new pg.Pool({ connectionString, max: maxPoolSize });
 pgPool.on("error", (e) => process.stderr.write(`graphile pool error: ${e.message}\n`));
+pgPool.on("connect", (client) => client.on("error", (e) => process.stderr.write(`graphile client error: ${e.message}\n`)));
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 await runMigrations({ pgPool, logger });
