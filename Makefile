@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-slow check bench-install lock clean help
+.PHONY: run test test-slow check bench-install bench-graphile lock clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,11 @@ check: $(VENV)/.dev-installed ## lint, format check, import contracts and type-c
 	$(BIN)/mypy .
 
 bench-install: $(VENV)/.bench-installed ## add the benchmark peers and profilers (then: python bench/<name>.py)
+
+# graphile-worker (Node) is an anchor of bench/job_queue.py only: installed from npm, exactly as
+# locked in its own package-lock.json, into a benchmark-only folder (never part of the product).
+bench-graphile: ## install graphile-worker for bench/job_queue.py (needs node and npm)
+	cd bench/anchors/graphile && npm ci --no-audit --no-fund
 
 # Re-lock after editing requirements*.txt: needs uv (pip install uv). Universal (every OS) for
 # Python 3.11; each lock is constrained by the one before it, so they agree on shared versions.

@@ -1,16 +1,23 @@
-"""Job-queue benchmark: Zixly vs pgqueuer vs procrastinate, same workload, same database.
+"""Job-queue benchmark: Zixly vs its anchors (pgqueuer, procrastinate, graphile-worker), same database.
 
-    python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200]
+    python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200] [--systems …]
 
 ``ZIXLY_BENCH_POSTGRES_URL`` names the server (default: the test database's server). The run
 creates a scratch database on it and drops it afterwards; nothing touches the ``test`` tables.
 
+Each anchor runs as its authors run it: its module in ``bench/anchors/`` holds its worker, its
+settings and where they come from (printed with the table). graphile-worker is Node, installed
+from npm into ``bench/anchors/graphile/`` by ``make bench-graphile``; without node or that
+install it is skipped with the reason (``--systems`` without it runs the rest).
+
 Measured for each system: one-call enqueue (one job per call, committed per call, one client),
 batched enqueue (5,000 per call), processing of no-op jobs by 1, 2 and 4 worker processes
-(jobs preloaded, the clock runs from "go" to an empty queue), and enqueue→start latency on an
-idle queue with LISTEN/NOTIFY (one worker; from the enqueue's commit to the handler's own
-time stamp). Prints a
-table and, last, one JSON line with the figures (null where a peer cannot produce one).
+(jobs preloaded, the clock runs from "go" to an empty queue) with the CPU time it cost per job
+(the worker processes plus the PostgreSQL backends serving them, psutil, as bench/webhook.py),
+and enqueue→start latency on an idle queue with LISTEN/NOTIFY (one worker; from the enqueue's
+commit to the handler's own time stamp). The 1-minute load average is recorded before and after
+each system. Prints a table and, last, one JSON line with the figures (null where a peer cannot
+produce one).
 
 Zixly only, labelled apart (the issue's one-call figure above stays one client): one-call
 enqueue from ``--clients`` concurrent client threads (as the listener's gunicorn workers
@@ -29,8 +36,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[0] = ROOT
 
 import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -44,29 +49,18 @@ from typing import Any  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.anchors import cpu  # noqa: E402
+from bench.anchors import graphile as graphile_anchor  # noqa: E402
+from bench.anchors import pgqueuer as pgqueuer_anchor  # noqa: E402
+from bench.anchors import procrastinate as procrastinate_anchor  # noqa: E402
+from bench.anchors.base import BATCH, System, libpq, sa_url, stamp  # noqa: E402
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-SYSTEMS = ("zixly", "pgqueuer", "procrastinate")
-BATCH = 5000
-# Tuning per system for many tiny jobs (each project's own knobs): Zixly's prefetch and pgqueuer's
-# batch size both at 256, where both peaked here (64/50 → 256/256: Zixly +50 %, pgqueuer +35 %).
-# Overridable for tuning runs (``BENCH_ZIXLY_PREFETCH``, ``BENCH_PGQ_BATCH``; the workers inherit them).
+SYSTEMS = ("zixly", "pgqueuer", "procrastinate", "graphile")
+# Zixly's own knobs for many tiny jobs: prefetch 256 peaked here (64 → 256: +50 %; 512 no better).
+# Overridable for tuning runs (``BENCH_ZIXLY_PREFETCH``; the workers inherit it).
 ZIXLY_CONCURRENCY = 4
 ZIXLY_PREFETCH = int(os.environ.get("BENCH_ZIXLY_PREFETCH", "256"))
-PGQ_BATCH = int(os.environ.get("BENCH_PGQ_BATCH", "256"))
-PROC_CONCURRENCY = 10
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def sa_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def stamp(path: str, ident: str) -> None:
-    with open(path, "a") as fh:
-        fh.write(f"{ident} {time.time()}\n")
 
 
 # -- workers (run as subprocesses: --worker SYSTEM) ----------------------------------------
@@ -109,81 +103,21 @@ def worker_zixly(url: str, stamp_file: str) -> None:
     scheduler.shutdown(wait=False)
 
 
-def worker_pgqueuer(url: str, stamp_file: str) -> None:
-    from pgqueuer import Job, PsycopgDriver, Queries, QueueManager
-
-    async def main() -> None:
-        conn = await psycopg.AsyncConnection.connect(libpq(url), autocommit=True)
-        qm = QueueManager(Queries(PsycopgDriver(conn)))
-
-        @qm.entrypoint("noop")
-        async def noop(job: Job) -> None:
-            return None
-
-        @qm.entrypoint("stamp")
-        async def stamp_job(job: Job) -> None:
-            stamp(stamp_file, (job.payload or b"").decode())
-
-        loop = asyncio.get_running_loop()
-        print("ready", flush=True)
-        await loop.run_in_executor(None, sys.stdin.readline)
-        task = asyncio.create_task(qm.run(batch_size=PGQ_BATCH))
-        await loop.run_in_executor(None, sys.stdin.readline)
-        qm.shutdown.set()
-        await asyncio.wait_for(task, 10)
-
-    asyncio.run(main())
-
-
-def procrastinate_app(url: str, stamp_file: str | None = None) -> Any:
-    import procrastinate
-
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq(url)))
-
-    @app.task(name="noop")
-    def noop() -> None:
-        return None
-
-    @app.task(name="stamp")
-    def stamp_task(i: int) -> None:
-        if stamp_file:
-            stamp(stamp_file, str(i))
-
-    return app
-
-
-def worker_procrastinate(url: str, stamp_file: str) -> None:
-    app = procrastinate_app(url, stamp_file)
-
-    async def main() -> None:
-        async with app.open_async():
-            loop = asyncio.get_running_loop()
-            print("ready", flush=True)
-            await loop.run_in_executor(None, sys.stdin.readline)
-            task = asyncio.create_task(app.run_worker_async(concurrency=PROC_CONCURRENCY, wait=True))
-            await loop.run_in_executor(None, sys.stdin.readline)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, 10)
-
-    asyncio.run(main())
-
-
 WORKERS: dict[str, Callable[[str, str], None]] = {
     "zixly": worker_zixly,
-    "pgqueuer": worker_pgqueuer,
-    "procrastinate": worker_procrastinate,
+    "pgqueuer": pgqueuer_anchor.worker,
+    "procrastinate": procrastinate_anchor.worker,
 }
 
 
 class Workers:
     """N worker processes of one system, started, readied, released together."""
 
-    def __init__(self, system: str, url: str, n: int, stamp_file: str) -> None:
+    def __init__(self, system: System, n: int, stamp_file: str) -> None:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("ZIXLY_")}, "PYTHONUNBUFFERED": "1"}
         self.procs = [
             subprocess.Popen(
-                [sys.executable, os.path.abspath(__file__), "--worker", system, "--url", url, "--stamp", stamp_file],
+                system.worker_command(stamp_file),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
@@ -195,7 +129,7 @@ class Workers:
         for proc in self.procs:
             line = proc.stdout.readline() if proc.stdout else ""
             if line.strip() != "ready":
-                raise RuntimeError(f"{system} worker failed to start")
+                raise RuntimeError(f"{system.name} worker failed to start")
 
     def go(self) -> None:
         for proc in self.procs:
@@ -222,35 +156,12 @@ class Workers:
 # -- per-system operations (in the bench process) ------------------------------------------
 
 
-class System:
-    name = ""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def setup(self) -> None: ...
-    def clear(self) -> None: ...
-    def enqueue_one(self, i: int) -> None: ...
-    def enqueue_batch(self, n: int) -> None: ...
-    def enqueue_stamp(self, i: int) -> None: ...
-    def stamp_key(self, i: int) -> str:
-        """What the worker writes in the stamp file for sample ``i``."""
-        return str(i)
-
-    def any_left(self) -> bool:
-        """Is any job still queued or running? Polled every 20 ms while workers run, so it must
-        be cheap: a count(*) over the whole table stole CPU from the workers on 2 cores."""
-        ...
-
-    def processed(self) -> int | None:
-        """Jobs that ended successfully (checked once after a processing run), if known."""
-        return None
-
-    def close(self) -> None: ...
-
-
 class Zixly(System):
     name = "zixly"
+    settings = (
+        f"runner concurrency {ZIXLY_CONCURRENCY}, prefetch {ZIXLY_PREFETCH} (ZIXLY_RUNNER_CONCURRENCY, "
+        "ZIXLY_RUNNER_PREFETCH), LISTEN/NOTIFY; jobs kept (pipeline_jobs is queue and record)"
+    )
 
     def setup(self) -> None:
         from sqlalchemy import text
@@ -338,76 +249,6 @@ class Zixly(System):
         self.engine.dispose()
 
 
-class PgQueuer(System):
-    name = "pgqueuer"
-
-    def setup(self) -> None:
-        from pgqueuer import PsycopgDriver, Queries
-
-        self.loop = asyncio.new_event_loop()
-        self.conn = self.loop.run_until_complete(psycopg.AsyncConnection.connect(libpq(self.url), autocommit=True))
-        self.q = Queries(PsycopgDriver(self.conn))
-        self.loop.run_until_complete(self.q.install())
-
-    def clear(self) -> None:
-        self.loop.run_until_complete(self.conn.execute("TRUNCATE pgqueuer, pgqueuer_log"))
-
-    def enqueue_one(self, i: int) -> None:
-        self.loop.run_until_complete(self.q.enqueue("noop", None))
-
-    def enqueue_batch(self, n: int) -> None:
-        for start in range(0, n, BATCH):
-            k = min(BATCH, n - start)
-            self.loop.run_until_complete(self.q.enqueue(["noop"] * k, [None] * k, [0] * k))
-
-    def enqueue_stamp(self, i: int) -> None:
-        self.loop.run_until_complete(self.q.enqueue("stamp", str(i).encode()))
-
-    def any_left(self) -> bool:
-        async def exists() -> bool:  # done jobs leave the table
-            cur = await self.conn.execute("SELECT EXISTS (SELECT 1 FROM pgqueuer)")
-            row = await cur.fetchone()
-            return bool(row and row[0])
-
-        return self.loop.run_until_complete(exists())
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.conn.close())
-        self.loop.close()
-
-
-class Procrastinate(System):
-    name = "procrastinate"
-
-    def setup(self) -> None:
-        self.app = procrastinate_app(self.url)
-        self.app.open()
-        self.app.schema_manager.apply_schema()
-        self.raw = psycopg.connect(libpq(self.url), autocommit=True)
-
-    def clear(self) -> None:
-        self.raw.execute("TRUNCATE procrastinate_jobs CASCADE")
-
-    def enqueue_one(self, i: int) -> None:
-        self.app.tasks["noop"].defer()
-
-    def enqueue_batch(self, n: int) -> None:
-        for start in range(0, n, BATCH):
-            self.app.tasks["noop"].batch_defer(*({} for _ in range(min(BATCH, n - start))))
-
-    def enqueue_stamp(self, i: int) -> None:
-        self.app.tasks["stamp"].defer(i=i)
-
-    def any_left(self) -> bool:
-        sql = "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))"
-        row = self.raw.execute(sql).fetchone()
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        self.raw.close()
-        self.app.close()
-
-
 # -- measurements ---------------------------------------------------------------------------
 
 
@@ -417,11 +258,19 @@ def rate(n: int, fn: Callable[[], None]) -> float:
     return n / (time.perf_counter() - start)
 
 
-def measure_processing(system: System, url: str, jobs: int, runners: int, stamp_file: str) -> float:
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def measure_processing(system: System, meter: Callable[[list[int]], cpu.Meter], jobs: int, runners: int,
+                       stamp_file: str) -> dict[str, float]:  # fmt: skip
+    """Jobs/s from "go" to an empty queue, and the CPU µs each job cost (workers + their backends)."""
     system.clear()
     system.enqueue_batch(jobs)
-    workers = Workers(system.name, url, runners, stamp_file)
+    workers = Workers(system, runners, stamp_file)
     try:
+        cpu_meter = meter([p.pid for p in workers.procs])
+        cpu_meter.start()
         start = time.perf_counter()
         workers.go()
         while system.any_left():
@@ -429,18 +278,25 @@ def measure_processing(system: System, url: str, jobs: int, runners: int, stamp_
                 raise RuntimeError(f"{system.name}: {runners} runners did not finish in 10 minutes")
             time.sleep(0.02)
         took = time.perf_counter() - start
+        spent = cpu_meter.stop()  # before the stop: the backends still serve the workers
     finally:
         workers.stop()
     done = system.processed()
     if done is not None and done != jobs:
         raise RuntimeError(f"{system.name}: {done} of {jobs} jobs completed")
-    return jobs / took
+    return {
+        "jobs_per_s": round(jobs / took),
+        "cpu_us_per_job": round((spent["workers"] + spent["postgres"]) * 1e6 / jobs, 1),
+        "cpu_us_per_job_workers": round(spent["workers"] * 1e6 / jobs, 1),
+        "cpu_us_per_job_postgres": round(spent["postgres"] * 1e6 / jobs, 1),
+        "backends": spent["backends"],
+    }
 
 
-def measure_latency(system: System, url: str, samples: int, stamp_file: str) -> dict[str, float]:
+def measure_latency(system: System, samples: int, stamp_file: str) -> dict[str, float]:
     system.clear()
     Path(stamp_file).write_text("")
-    workers = Workers(system.name, url, 1, stamp_file)
+    workers = Workers(system, 1, stamp_file)
     lat: list[float] = []
     try:
         workers.go()
@@ -469,10 +325,10 @@ def measure_latency(system: System, url: str, samples: int, stamp_file: str) -> 
     }
 
 
-def bench_system(cls: type[System], url: str, args: argparse.Namespace, stamp_file: str) -> dict[str, Any]:
-    system = cls(url)
+def bench_system(system: System, meter: Callable[[list[int]], cpu.Meter], args: argparse.Namespace,
+                 stamp_file: str) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any] = {"settings": system.settings, "load_1min": [load()]}
     system.setup()
-    out: dict[str, Any] = {}
     try:
         system.clear()
         single = min(args.jobs, args.single)
@@ -485,15 +341,16 @@ def bench_system(cls: type[System], url: str, args: argparse.Namespace, stamp_fi
                 out[key] = round(system.enqueue_concurrent(single, args.clients, after_commit=after))
         system.clear()
         out["enqueue_batch_jobs_per_s"] = round(rate(args.jobs, lambda: system.enqueue_batch(args.jobs)))
-        jobs = min(args.jobs, args.slow_jobs) if cls is Procrastinate else args.jobs
-        out["process_jobs_per_s"] = {
-            str(n): round(measure_processing(system, url, jobs, n, stamp_file)) for n in args.runners
-        }
+        jobs = min(args.jobs, args.slow_jobs) if system.name == "procrastinate" else args.jobs
+        runs = {str(n): measure_processing(system, meter, jobs, n, stamp_file) for n in args.runners}
+        out["process_jobs_per_s"] = {n: r["jobs_per_s"] for n, r in runs.items()}
+        out["cpu_us_per_job"] = {n: {k: v for k, v in r.items() if k != "jobs_per_s"} for n, r in runs.items()}
         out["processed_jobs"] = jobs
-        out["start_latency_ms"] = measure_latency(system, url, args.samples, stamp_file)
+        out["start_latency_ms"] = measure_latency(system, args.samples, stamp_file)
     finally:
         system.clear()
         system.close()
+    out["load_1min"].append(load())
     return out
 
 
@@ -506,7 +363,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16, help="client threads for Zixly's concurrent one-call figure")
     parser.add_argument("--slow-jobs", type=int, default=3000, help="jobs procrastinate processes (it is slow)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--worker", choices=SYSTEMS)
+    parser.add_argument("--worker", choices=list(WORKERS))
     parser.add_argument("--url")
     parser.add_argument("--stamp")
     args = parser.parse_args()
@@ -514,24 +371,38 @@ def main() -> int:
         WORKERS[args.worker](args.url, args.stamp)
         return 0
     args.runners = [int(n) for n in args.runners.split(",")]
+    names = args.systems.split(",")
+    if "graphile" in names and (why := graphile_anchor.missing()):
+        print(f"graphile skipped: {why}", file=sys.stderr)
+        names.remove("graphile")
     base = os.environ.get("ZIXLY_BENCH_POSTGRES_URL", DEFAULT_URL)
     scratch = f"zixly_bench_{os.getpid()}"
     admin = psycopg.connect(libpq(base), autocommit=True)
     admin.execute(f'CREATE DATABASE "{scratch}"')
     url = make_url(base).set(database=scratch).render_as_string(hide_password=False)
     results: dict[str, Any] = {}
+    classes: dict[str, type[System]] = {
+        "zixly": Zixly,
+        "pgqueuer": pgqueuer_anchor.PgQueuerSystem,
+        "procrastinate": procrastinate_anchor.ProcrastinateSystem,
+        "graphile": graphile_anchor.GraphileSystem,
+    }
+
+    def meter(pids: list[int]) -> cpu.Meter:
+        return cpu.Meter(admin, scratch, pids)
+
     try:
         with tempfile.TemporaryDirectory() as tmp:
             stamp_file = str(Path(tmp) / "stamps.txt")
-            classes = {"zixly": Zixly, "pgqueuer": PgQueuer, "procrastinate": Procrastinate}
-            for name in args.systems.split(","):
-                print(f"… {name}", file=sys.stderr, flush=True)
-                results[name] = bench_system(classes[name], url, args, stamp_file)
+            for name in names:
+                print(f"… {name} (load {load()})", file=sys.stderr, flush=True)
+                results[name] = bench_system(classes[name](url), meter, args, stamp_file)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()
     print_table(results, args)
-    print(json.dumps({name: {k: v for k, v in r.items() if k != "processed_jobs"} for name, r in results.items()}))
+    print(json.dumps({name: {k: v for k, v in r.items() if k not in ("processed_jobs", "settings")}
+                      for name, r in results.items()}))  # fmt: skip
     return 0
 
 
@@ -547,13 +418,22 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
     ]  # fmt: skip
     for n in args.runners:
         rows.append((f"process, {n} runner(s) (jobs/s)", [str(results[c]["process_jobs_per_s"][str(n)]) for c in cols]))
+        rows.append((f"  CPU per job, {n} runner(s) (µs)",
+                     [str(results[c]["cpu_us_per_job"][str(n)]["cpu_us_per_job"]) for c in cols]))  # fmt: skip
+        rows.append(("    … of which PostgreSQL (µs)",
+                     [str(results[c]["cpu_us_per_job"][str(n)]["cpu_us_per_job_postgres"]) for c in cols]))  # fmt: skip
     for q in ("p50", "p95", "p99"):
         rows.append((f"enqueue→start {q} (ms)", [str(results[c]["start_latency_ms"][q]) for c in cols]))
     rows.append(("jobs processed per run", [str(results[c]["processed_jobs"]) for c in cols]))
+    rows.append(("load average, 1 min (start→end)",
+                 ["→".join(str(x) for x in results[c]["load_1min"]) for c in cols]))  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print(f"{'':<{width}}  " + "  ".join(f"{c:>14}" for c in cols))
     for label, vals in rows:
         print(f"{label:<{width}}  " + "  ".join(f"{v:>14}" for v in vals))
+    print()
+    for c in cols:
+        print(f"{c}: {results[c]['settings']}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 Each one runs as a subprocess from the project root, as the README shows it, and must exit 0 and
 print its figures (the last line of each is JSON). The sizes are tiny, so the figures mean
 nothing; what is checked is that no script breaks silently. The peers a benchmark compares with
-(vectorbt, pgqueuer, procrastinate: ``requirements-bench.txt``) run when installed and skip with
-the reason when not; Zixly's own side always runs.
+(vectorbt, pgqueuer, procrastinate: ``requirements-bench.txt``; graphile-worker: ``make
+bench-graphile``) run when installed and skip with the reason when not; Zixly's own side always runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
+
+from bench.anchors import graphile
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -70,16 +73,54 @@ def test_sweep_against_vectorbt() -> None:
 QUEUE_TINY = ("--jobs", "200", "--runners", "1", "--samples", "3", "--single", "50", "--clients", "2")
 
 
+def measured(figures: dict[str, object], system: str) -> None:
+    """A system's figures as a user reads them: jobs processed, CPU spent on them, load noted."""
+    mine = figures[system]
+    assert mine["process_jobs_per_s"]["1"] > 0  # type: ignore[index]
+    cpu = mine["cpu_us_per_job"]["1"]  # type: ignore[index]
+    # The worker's PostgreSQL backends were found (psutil counts 10 ms ticks: at this size a
+    # side's CPU may read 0, so the total is what must be positive).
+    assert cpu["backends"] >= 1
+    assert cpu["cpu_us_per_job"] > 0
+    assert cpu["cpu_us_per_job"] == pytest.approx(
+        cpu["cpu_us_per_job_workers"] + cpu["cpu_us_per_job_postgres"], abs=0.2
+    )
+    assert len(mine["load_1min"]) == 2  # type: ignore[arg-type]
+    assert mine["start_latency_ms"]["p50"] > 0  # type: ignore[index]
+
+
 def test_job_queue_zixly(pg_template: str) -> None:
     figures = bench("job_queue.py", *QUEUE_TINY, "--systems", "zixly")
     assert set(figures) == {"zixly"}
-    assert figures["zixly"]["process_jobs_per_s"]["1"] > 0  # type: ignore[index]
+    measured(figures, "zixly")
 
 
-@installed("pgqueuer", "procrastinate")
+@installed("pgqueuer", "procrastinate", "asyncpg")
 def test_job_queue_peers(pg_template: str) -> None:
     figures = bench("job_queue.py", *QUEUE_TINY, "--slow-jobs", "50", "--systems", "pgqueuer,procrastinate")
     assert set(figures) == {"pgqueuer", "procrastinate"}
+    measured(figures, "pgqueuer")
+    measured(figures, "procrastinate")
+
+
+@pytest.mark.skipif(graphile.missing() is not None, reason=f"graphile-worker: {graphile.missing()}")
+def test_job_queue_graphile(pg_template: str) -> None:
+    figures = bench("job_queue.py", *QUEUE_TINY, "--systems", "graphile")
+    assert set(figures) == {"graphile"}
+    measured(figures, "graphile")
+
+
+def test_graphile_job_specs_reach_postgresql_as_written() -> None:
+    # The batched enqueue's job_spec[] literal, quoted twice (array, then record), as perfTest/init.js.
+    payloads = [{"i": 1}, {"note": 'a "quoted" \\ value, (with) commas'}]
+    literal = graphile.job_specs("noop", payloads)
+    with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql")) as conn:
+        conn.execute("CREATE TEMP TABLE spec (identifier text, payload json, queue_name text, run_at timestamptz, "
+                     "max_attempts integer, job_key text, priority integer, flags text[])")  # fmt: skip
+        rows = conn.execute(
+            "SELECT (s).identifier, (s).payload::text FROM unnest(%s::spec[]) AS s", (literal,)
+        ).fetchall()
+    assert [(name, json.loads(p)) for name, p in rows] == [("noop", p) for p in payloads]
 
 
 def test_pauses(pg_template: str) -> None:
