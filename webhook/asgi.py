@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -91,9 +92,12 @@ class BufferedWSGI:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _answer(send, *_problem(413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"))
+            await self._early(
+                scope, send, started, 413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"
+            )
             return
         try:
             body = await self._read_body_in_time(receive)
@@ -103,10 +107,12 @@ class BufferedWSGI:
                 extra={"path": scope.get("path"), "timeout_s": self.read_timeout_s},
             )
             detail = f"the request was not received within {self.read_timeout_s:g} s"
-            await _answer(send, *_problem(408, "Request Timeout", detail))
+            await self._early(scope, send, started, 408, "Request Timeout", detail)
             return
         except _TooLarge:
-            await _answer(send, *_problem(413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"))
+            await self._early(
+                scope, send, started, 413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"
+            )
             return
         except _Disconnected:
             return
@@ -114,6 +120,15 @@ class BufferedWSGI:
         loop = asyncio.get_running_loop()
         status, headers, content = await loop.run_in_executor(self.executor, self._run_app, environ)
         await _answer(send, status, headers, content)
+
+    async def _early(self, scope: Scope, send: Send, started: float, status: int, title: str, detail: str) -> None:
+        """Answer before the app runs, counted in the listener's metrics (``route="early"``)."""
+        # Imported here: prometheus_client must not be imported before ``python -m webhook`` has
+        # set PROMETHEUS_MULTIPROC_DIR (webhook.server, which imports this module, comes first).
+        from webhook.metrics import observe_early_answer
+
+        observe_early_answer(scope.get("method", ""), status, time.perf_counter() - started)
+        await _answer(send, *_problem(status, title, detail))
 
     async def _read_body_in_time(self, receive: Receive) -> bytes:
         """The body, or ``TimeoutError`` once ``read_timeout_s`` has passed.
