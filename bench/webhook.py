@@ -401,21 +401,23 @@ def _slow_clients(port: int, n: int, stop: MpEvent, out: mp.Queue) -> None:  # t
 # -- CPU accounting ---------------------------------------------------------------------------
 
 
-def _cpu_s(pids: list[int]) -> dict[int, float]:
-    """CPU seconds of each process, by pid (a process gone meanwhile is left out)."""
-    times: dict[int, float] = {}
+def _cpu_s(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of each process, by pid (a process gone meanwhile is left out)."""
+    times: dict[int, tuple[float, float]] = {}
     for pid in pids:
         try:
             t = psutil.Process(pid).cpu_times()
         except psutil.Error:
             continue
-        times[pid] = t.user + t.system
+        times[pid] = (t.user, t.system)
     return times
 
 
-def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+def _spent(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]], part: int = -1) -> float:
+    """CPU seconds spent since ``before``: user (``part`` 0), system (1) or both (-1)."""
     # A process started since ``before`` (a backend opened by a pool under load) counts from 0.
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    parts = (0, 1) if part < 0 else (part,)
+    return sum(cpu[i] - before.get(pid, (0.0, 0.0))[i] for pid, cpu in after.items() for i in parts)
 
 
 def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
@@ -436,7 +438,9 @@ def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[in
 
 
 def cpu_per_request(
-    pids: tuple[list[int], list[int]], before: tuple[dict[int, float], dict[int, float]], requests: int
+    pids: tuple[list[int], list[int]],
+    before: tuple[dict[int, tuple[float, float]], dict[int, tuple[float, float]]],
+    requests: int,
 ) -> dict[str, float]:
     """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends.
 
@@ -445,6 +449,7 @@ def cpu_per_request(
     after = (_cpu_s(pids[0]), _cpu_s(pids[1]))
     return {
         "listener_cpu_ms": round(_spent(before[0], after[0]) * 1000 / max(1, requests), 3),
+        "listener_system_ms": round(_spent(before[0], after[0], 1) * 1000 / max(1, requests), 3),
         "postgres_cpu_ms": round(_spent(before[1], after[1]) * 1000 / max(1, requests), 3),
     }
 
@@ -573,6 +578,7 @@ def run(args: argparse.Namespace, server_url: str) -> int:
             )
             print(
                 f"  CPU per accepted delivery: listener {cpu['listener_cpu_ms']} ms "
+                f"(of which kernel {cpu['listener_system_ms']} ms) "
                 f"({len(pids[0])} workers), PostgreSQL backends {cpu['postgres_cpu_ms']} ms "
                 f"({len(pids[1])} backends); load average {os.getloadavg()[0]:.1f}"
             )
