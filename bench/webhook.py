@@ -1,12 +1,15 @@
 """Benchmark of the webhook listener: gunicorn on PostgreSQL, signed Shopify deliveries.
 
-Pure Python (runs from a fresh clone with requirements-dev.lock; no wrk needed). Steps:
+Runs from a fresh clone with requirements-dev.lock (pure Python); ``--load-generator wrk``
+drives the saturation phase with ``wrk`` instead (apt-get install wrk), which costs the shared
+cores far less per request than the Python client. Steps:
 
 1. create a scratch database on the test PostgreSQL server (``ZIXLY_TEST_POSTGRES_URL``,
    default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), migrate it, seed tenants
    with Shopify connections; it is dropped at the end;
 2. start ``python -m webhook`` (gunicorn) on a free loopback port;
-3. saturation: closed-loop clients (processes × keep-alive connections) for ``--saturation-s``;
+3. saturation: closed-loop clients (processes × keep-alive connections, or wrk threads ×
+   connections each cycling through its share of pre-signed unique deliveries) for ``--saturation-s``;
 4. fixed rate: an open-loop schedule of ``--rate`` requests/s for ``--duration-s``; latency is
    measured from each request's *scheduled* time, so a stall is not hidden (no coordinated
    omission);
@@ -16,10 +19,12 @@ Every request is a unique ``orders/paid`` delivery (own order id and event id), 
 the app secret: each one is verified, deduplicated, stored and enqueued in one transaction
 before its 202. The per-tenant rate limit is raised out of the way (its counter is still
 updated on every request). The last line printed is JSON:
-``{"saturation_rps": …, "fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
+``{"saturation_rps": …, "load_generator": "python" | "wrk",
+"fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
 
-    python bench/webhook.py                      # defaults: 2 sync workers, 10 s saturation, 200/s × 30 s
-    python bench/webhook.py --workers 4 --rate 300
+    python bench/webhook.py                      # defaults: 2 workers, 10 s saturation, 200/s × 30 s
+    python bench/webhook.py --load-generator wrk --client-threads 2 --connections 16
+    python bench/webhook.py --slow-clients 100   # 100 trickling connections during the fixed-rate run
 """
 
 from __future__ import annotations
