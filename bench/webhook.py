@@ -1,12 +1,15 @@
 """Benchmark of the webhook listener: gunicorn on PostgreSQL, signed Shopify deliveries.
 
-Pure Python (runs from a fresh clone with requirements-dev.lock; no wrk needed). Steps:
+Runs from a fresh clone with requirements-dev.lock (pure Python); ``--load-generator wrk``
+drives the saturation phase with ``wrk`` instead (apt-get install wrk), which costs the shared
+cores far less per request than the Python client. Steps:
 
 1. create a scratch database on the test PostgreSQL server (``ZIXLY_TEST_POSTGRES_URL``,
    default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), migrate it, seed tenants
    with Shopify connections; it is dropped at the end;
 2. start ``python -m webhook`` (gunicorn) on a free loopback port;
-3. saturation: closed-loop clients (processes × keep-alive connections) for ``--saturation-s``;
+3. saturation: closed-loop clients (processes × keep-alive connections, or wrk threads ×
+   connections each cycling through its share of pre-signed unique deliveries) for ``--saturation-s``;
 4. fixed rate: an open-loop schedule of ``--rate`` requests/s for ``--duration-s``; latency is
    measured from each request's *scheduled* time, so a stall is not hidden (no coordinated
    omission);
@@ -16,10 +19,12 @@ Every request is a unique ``orders/paid`` delivery (own order id and event id), 
 the app secret: each one is verified, deduplicated, stored and enqueued in one transaction
 before its 202. The per-tenant rate limit is raised out of the way (its counter is still
 updated on every request). The last line printed is JSON:
-``{"saturation_rps": …, "fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
+``{"saturation_rps": …, "load_generator": "python" | "wrk",
+"fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
 
-    python bench/webhook.py                      # defaults: 2 sync workers, 10 s saturation, 200/s × 30 s
-    python bench/webhook.py --workers 4 --rate 300
+    python bench/webhook.py                      # defaults: 2 workers, 10 s saturation, 200/s × 30 s
+    python bench/webhook.py --load-generator wrk --client-threads 2 --connections 16
+    python bench/webhook.py --slow-clients 100   # 100 trickling connections during the fixed-rate run
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -70,6 +76,9 @@ def signed_delivery(n: int, tag: str, shops: int) -> tuple[bytes, dict[str, str]
             "total_price": "42.00",
             "currency": "EUR",
             "line_items": [{"title": "Widget", "quantity": 2, "price": "21.00"}],
+            # Shopify's dedup key is the topic and a digest of the body: each phase's bodies
+            # must differ from the others' (the warm-up's order 10**9 is the saturation's too).
+            "tags": f"bench-{tag}",
         }
     ).encode()
     digest = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
@@ -163,6 +172,101 @@ def saturation(
         for status, n in r[2].items():
             print(f"  saturation: {n} answers with status {status or 'connection error'}")
     return ok / elapsed, ok, errors
+
+
+# -- saturation with wrk: a C load generator, far cheaper per request than the Python client ----
+
+WRK_SCRIPT = r"""
+-- Each wrk thread sends its own share of pre-signed unique deliveries (never one twice) and
+-- counts the answers by status; done() prints them as one JSON line.
+local threads, next_id = {}, 0
+function setup(thread)
+  thread:set("tid", next_id); next_id = next_id + 1
+  table.insert(threads, thread)
+end
+local requests, sent = {}, 0
+statuses = {}  -- a global: done() reads it with thread:get
+function init(args)
+  local path, nthreads = args[1], tonumber(args[2])
+  local i = 0
+  for line in io.lines(path) do
+    if i % nthreads == tid then
+      local body, digest, shop, event = line:match("^(.-)\t(.-)\t(.-)\t(.-)$")
+      requests[#requests + 1] = wrk.format("POST", nil, {
+        ["Content-Type"] = "application/json", ["X-Shopify-Hmac-Sha256"] = digest,
+        ["X-Shopify-Topic"] = "orders/paid", ["X-Shopify-Shop-Domain"] = shop,
+        ["X-Shopify-Event-Id"] = event, ["X-Shopify-Webhook-Id"] = "wh-" .. event,
+        ["X-Shopify-API-Version"] = "2026-10"}, body)
+    end
+    i = i + 1
+  end
+end
+function request()
+  sent = sent + 1
+  if sent > #requests then sent = 1 end  -- ran out: repeats, answered 200 (duplicate), not 202
+  return requests[sent]
+end
+function response(status, headers, body)
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+end
+function done(summary, latency, _requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + n end
+  end
+  local parts = {}
+  for status, n in pairs(total) do parts[#parts + 1] = string.format('"%s": %d', status, n) end
+  io.write(string.format('WRK {"statuses": {%s}, "seconds": %.3f, "p50_ms": %.2f, "p99_ms": %.2f}\n',
+    table.concat(parts, ", "), summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def saturation_wrk(
+    port: int, seconds: float, threads: int, connections: int, shops: int, workdir: Path
+) -> tuple[float, int, int]:
+    """Closed loop with ``wrk`` (``threads`` × ``connections``), every request a unique signed delivery."""
+    import subprocess
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("--load-generator wrk: wrk is not installed (apt-get install wrk)")
+    count = int(max(20_000, 3_000 * seconds))  # more than two cores can take in ``seconds``
+    data = workdir / "deliveries.tsv"
+    with data.open("w") as out:
+        for n in range(count):
+            body, headers = signed_delivery(5 * 10**9 + n, "wrk", shops)
+            out.write(
+                f"{body.decode()}\t{headers['X-Shopify-Hmac-Sha256']}\t{headers['X-Shopify-Shop-Domain']}"
+                f"\t{headers['X-Shopify-Event-Id']}\n"
+            )
+    script = workdir / "deliveries.lua"
+    script.write_text(WRK_SCRIPT)
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script)]
+    command += [f"http://127.0.0.1:{port}/webhook/shopify", "--", str(data), str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRK ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    result = json.loads(line[4:])
+    statuses = {int(k): v for k, v in result["statuses"].items()}
+    ok = statuses.pop(202, 0)
+    for status, n in sorted(statuses.items()):
+        print(f"  saturation: {n} answers with status {status}")
+    errors = sum(statuses.values()) + sum(int(x) for x in _wrk_socket_errors(done.stdout))
+    print(
+        f"  wrk: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms ({threads} threads × {connections} connections)"
+    )
+    return ok / result["seconds"], ok, errors
+
+
+def _wrk_socket_errors(output: str) -> list[str]:
+    """The counts of wrk's "Socket errors: connect N, read N, write N, timeout N" line."""
+    import re
+
+    found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return list(found.groups()) if found else []
 
 
 # -- fixed rate: open loop --------------------------------------------------------------------
@@ -302,21 +406,23 @@ def _slow_clients(port: int, n: int, stop: MpEvent, out: mp.Queue) -> None:  # t
 # -- CPU accounting ---------------------------------------------------------------------------
 
 
-def _cpu_s(pids: list[int]) -> dict[int, float]:
-    """CPU seconds of each process, by pid (a process gone meanwhile is left out)."""
-    times: dict[int, float] = {}
+def _cpu_s(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of each process, by pid (a process gone meanwhile is left out)."""
+    times: dict[int, tuple[float, float]] = {}
     for pid in pids:
         try:
             t = psutil.Process(pid).cpu_times()
         except psutil.Error:
             continue
-        times[pid] = t.user + t.system
+        times[pid] = (t.user, t.system)
     return times
 
 
-def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+def _spent(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]], part: int = -1) -> float:
+    """CPU seconds spent since ``before``: user (``part`` 0), system (1) or both (-1)."""
     # A process started since ``before`` (a backend opened by a pool under load) counts from 0.
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    parts = (0, 1) if part < 0 else (part,)
+    return sum(cpu[i] - before.get(pid, (0.0, 0.0))[i] for pid, cpu in after.items() for i in parts)
 
 
 def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
@@ -337,7 +443,9 @@ def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[in
 
 
 def cpu_per_request(
-    pids: tuple[list[int], list[int]], before: tuple[dict[int, float], dict[int, float]], requests: int
+    pids: tuple[list[int], list[int]],
+    before: tuple[dict[int, tuple[float, float]], dict[int, tuple[float, float]]],
+    requests: int,
 ) -> dict[str, float]:
     """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends.
 
@@ -346,6 +454,7 @@ def cpu_per_request(
     after = (_cpu_s(pids[0]), _cpu_s(pids[1]))
     return {
         "listener_cpu_ms": round(_spent(before[0], after[0]) * 1000 / max(1, requests), 3),
+        "listener_system_ms": round(_spent(before[0], after[0], 1) * 1000 / max(1, requests), 3),
         "postgres_cpu_ms": round(_spent(before[1], after[1]) * 1000 / max(1, requests), 3),
     }
 
@@ -398,6 +507,15 @@ def main() -> int:
     parser.add_argument("--saturation-s", type=float, default=10.0)
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--client-threads", type=int, default=8)
+    parser.add_argument(
+        "--load-generator",
+        choices=("python", "wrk"),
+        default="python",
+        help="saturation client: this script's threads (default) or wrk (C, much less CPU per request; "
+        "--client-threads wrk threads × --connections); the fixed-rate phase always uses the Python "
+        "open-loop client (wrk has no fixed-rate mode)",
+    )
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (--load-generator wrk)")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--shops", type=int, default=8, help="tenants (one Shopify shop each)")
@@ -440,20 +558,32 @@ def run(args: argparse.Namespace, server_url: str) -> int:
     if args.gunicorn_args:
         env["GUNICORN_CMD_ARGS"] = args.gunicorn_args
     log = Path(f"/tmp/{name}.log")
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="zixly-bench-webhook-"))
     try:
         with listener_process(env, log) as base:
             port = int(base.rsplit(":", 1)[1])
             saturation(port, 2.0, 1, 4, args.shops, tag="warm")  # warm-up: pools, imports, caches
             pids = server_pids(port, server_url, name)
             before = (_cpu_s(pids[0]), _cpu_s(pids[1]))
-            rps, ok, sat_errors = saturation(
-                port, args.saturation_s, args.client_processes, args.client_threads, args.shops
-            )
+            if args.load_generator == "wrk":
+                rps, ok, sat_errors = saturation_wrk(
+                    port, args.saturation_s, args.client_threads, args.connections, args.shops, workdir
+                )
+            else:
+                rps, ok, sat_errors = saturation(
+                    port, args.saturation_s, args.client_processes, args.client_threads, args.shops
+                )
             pids = server_pids(port, server_url, name)
             cpu = cpu_per_request(pids, before, ok)
-            print(f"saturation: {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) in {args.saturation_s:.0f} s")
+            print(
+                f"saturation ({args.load_generator}): {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) "
+                f"in {args.saturation_s:.0f} s"
+            )
             print(
                 f"  CPU per accepted delivery: listener {cpu['listener_cpu_ms']} ms "
+                f"(of which kernel {cpu['listener_system_ms']} ms) "
                 f"({len(pids[0])} workers), PostgreSQL backends {cpu['postgres_cpu_ms']} ms "
                 f"({len(pids[1])} backends); load average {os.getloadavg()[0]:.1f}"
             )
@@ -485,9 +615,10 @@ def run(args: argparse.Namespace, server_url: str) -> int:
         with _admin(server_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         log.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     fixed.pop("achieved_rps")
     print(json.dumps({"cpu_per_delivery": cpu}))
-    print(json.dumps({"saturation_rps": round(rps, 1), "fixed_rate": fixed}))
+    print(json.dumps({"saturation_rps": round(rps, 1), "load_generator": args.load_generator, "fixed_rate": fixed}))
     return 0
 
 

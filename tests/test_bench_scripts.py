@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,15 @@ def test_dashboard(pg_template: str) -> None:
 def test_webhook(pg_template: str) -> None:
     args = ("--workers", "1", "--shops", "2", "--client-threads", "2", "--saturation-s", "1")
     figures = bench("webhook.py", *args, "--rate", "20", "--duration-s", "1")
+    assert figures["fixed_rate"]["errors"] == 0  # type: ignore[index]
+    assert figures["load_generator"] == "python" and figures["saturation_rps"] > 0  # type: ignore[operator]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)")
+def test_webhook_with_wrk(pg_template: str) -> None:
+    args = ("--workers", "1", "--shops", "2", "--load-generator", "wrk", "--client-threads", "1", "--connections", "2")
+    figures = bench("webhook.py", *args, "--saturation-s", "1", "--rate", "20", "--duration-s", "1")
+    assert figures["load_generator"] == "wrk" and figures["saturation_rps"] > 0  # type: ignore[operator]
     assert figures["fixed_rate"]["errors"] == 0  # type: ignore[index]
 
 

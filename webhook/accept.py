@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from flask import Response, request
+from flask import Response
 from sqlalchemy.orm import Session
 
 from db import intake
@@ -107,7 +107,9 @@ def _unmatched_allowed() -> bool:
 Resolve = Callable[[VendorEvent], "intake.OrgTenant | None"]
 
 
-def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_body: bytes) -> Response:
+def accept(
+    source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_body: bytes, request_headers: Mapping[str, str]
+) -> Response:
     """Store and enqueue verified events; the vendor-specific success answer.
 
     One transaction: the tenants' rate-limit counters, the jobs, the delivery rows. Jobs go
@@ -133,7 +135,7 @@ def accept(source: str, events: Sequence[VendorEvent], resolve: Resolve, raw_bod
     enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
 
     session = get_session()
-    headers = cleaned(kept_headers(source, dict(request.headers.items())))
+    headers = cleaned(kept_headers(source, request_headers))
     keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
     duplicates: set[str] = set()
     for _attempt in range(3):

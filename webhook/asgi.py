@@ -4,7 +4,8 @@ gunicorn's ``asgi`` worker reads requests on an event loop, where a slow client 
 coroutine and some bytes, not a worker. This front waits there for the *whole* body, with a
 deadline (``ZIXLY_WEBHOOK_READ_TIMEOUT_S`` → 408) and a size limit (``ZIXLY_WEBHOOK_MAX_BYTES``
 → 413, on the declared length before a byte is read, else as soon as it is passed), and only
-then hands the complete request to the Flask app on a small thread pool. So the app's threads
+then hands the complete request to the Flask app on a small thread pool (vendor deliveries to
+``/webhook/<vendor>`` skip the WSGI layer: ``webhook.direct`` runs them on the same pool). So the app's threads
 only ever run requests that are fully here: they never wait on a client.
 
 The answer is buffered the same way (the listener's answers are small) and written by the loop.
@@ -17,9 +18,10 @@ import io
 import json
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from webhook import SECURITY_HEADERS
 from webhook.problems import PROBLEM_JSON
@@ -34,6 +36,14 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Headers the front consumes: the app gets the whole body with its exact Content-Length.
 _HOP_BY_HOP = {"HTTP_TRANSFER_ENCODING", "HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE"}
+
+
+class Direct(Protocol):
+    """Routes served without the WSGI app (``webhook.direct``): run in a pool thread, never raise."""
+
+    def serves(self, scope: Scope) -> bool: ...
+
+    def __call__(self, scope: Scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]: ...
 
 
 class _TooLarge(Exception):
@@ -58,8 +68,17 @@ def _problem(status: int, title: str, detail: str) -> tuple[int, list[tuple[byte
 class BufferedWSGI:
     """ASGI app serving ``wsgi_app`` on ``threads`` threads, each request buffered whole first."""
 
-    def __init__(self, wsgi_app: WSGIApp, *, read_timeout_s: float, max_bytes: int, threads: int) -> None:
+    def __init__(
+        self,
+        wsgi_app: WSGIApp,
+        *,
+        read_timeout_s: float,
+        max_bytes: int,
+        threads: int,
+        direct: Direct | None = None,
+    ) -> None:
         self.wsgi_app = wsgi_app
+        self.direct = direct
         self.read_timeout_s = read_timeout_s
         self.max_bytes = max_bytes
         self.threads = threads
@@ -91,9 +110,12 @@ class BufferedWSGI:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _answer(send, *_problem(413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"))
+            await self._early(
+                scope, send, started, 413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"
+            )
             return
         try:
             body = await self._read_body_in_time(receive)
@@ -103,17 +125,31 @@ class BufferedWSGI:
                 extra={"path": scope.get("path"), "timeout_s": self.read_timeout_s},
             )
             detail = f"the request was not received within {self.read_timeout_s:g} s"
-            await _answer(send, *_problem(408, "Request Timeout", detail))
+            await self._early(scope, send, started, 408, "Request Timeout", detail)
             return
         except _TooLarge:
-            await _answer(send, *_problem(413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"))
+            await self._early(
+                scope, send, started, 413, "Content Too Large", f"the body may be at most {self.max_bytes} bytes"
+            )
             return
         except _Disconnected:
             return
-        environ = _environ(scope, body)
         loop = asyncio.get_running_loop()
-        status, headers, content = await loop.run_in_executor(self.executor, self._run_app, environ)
+        if self.direct is not None and self.direct.serves(scope):
+            status, headers, content = await loop.run_in_executor(self.executor, self.direct, scope, body)
+        else:
+            environ = _environ(scope, body)
+            status, headers, content = await loop.run_in_executor(self.executor, self._run_app, environ)
         await _answer(send, status, headers, content)
+
+    async def _early(self, scope: Scope, send: Send, started: float, status: int, title: str, detail: str) -> None:
+        """Answer before the app runs, counted in the listener's metrics (``route="early"``)."""
+        # Imported here: prometheus_client must not be imported before ``python -m webhook`` has
+        # set PROMETHEUS_MULTIPROC_DIR (webhook.server, which imports this module, comes first).
+        from webhook.metrics import observe_early_answer
+
+        observe_early_answer(scope.get("method", ""), status, time.perf_counter() - started)
+        await _answer(send, *_problem(status, title, detail))
 
     async def _read_body_in_time(self, receive: Receive) -> bytes:
         """The body, or ``TimeoutError`` once ``read_timeout_s`` has passed.

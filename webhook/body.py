@@ -37,9 +37,9 @@ def read_body(limit: int) -> bytes:
     return g.raw_body  # type: ignore[no-any-return]
 
 
-def require_json() -> None:
-    """415 unless the request says its body is JSON."""
-    if request.mimetype != "application/json":
+def require_json(mimetype: str | None = None) -> None:
+    """415 unless the request (or the given Content-Type without parameters) says JSON."""
+    if (request.mimetype if mimetype is None else mimetype) != "application/json":
         raise Problem(
             415,
             "Unsupported Media Type",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,14 +37,18 @@ def listener() -> Listener:
 def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = listener().session_factory()
-        # Once something is committed, the request may no longer be run again (ListenerApp).
-        event.listen(g.db_session, "after_commit", _mark_committed)
     session: Session = g.db_session
     return session
 
 
-def _mark_committed(_session: Session) -> None:
-    g.committed = True
+@event.listens_for(Session, "after_commit")
+def _mark_committed(session: Session) -> None:
+    """Once the request's session committed, the request may no longer be run again (ListenerApp).
+
+    Listens on the class, once: a listener per session cost more than the rest of opening it.
+    """
+    if has_app_context() and g.get("db_session") is session:
+        g.committed = True
 
 
 def close_session(_exc: BaseException | None = None) -> None:

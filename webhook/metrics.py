@@ -30,12 +30,22 @@ EVENTS_DEBOUNCED = Counter(
     "Vendor events that joined a queued job about the same record instead of making one, by job type",
     ["job_type"],
 )
+
+# Route label of answers the front gives before the app routes the request: 408 (head or body
+# not received in time) and 413 (body over the limit), see webhook/asgi.py and webhook/worker.py.
+EARLY_ROUTE = "early"
+
 WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries_total",
     "Vendor webhook deliveries by source and outcome (accepted, duplicate, bad_signature, unmatched, "
     "unmatched_dropped, rejected)",
     ["source", "outcome"],
 )
+
+
+def observe_early_answer(method: str, status: int, seconds: float) -> None:
+    """Count an answer given before routing (``route="early"``), with how long the client took."""
+    HTTP_REQUEST_DURATION.labels(method=method or "-", route=EARLY_ROUTE, status=str(status)).observe(seconds)
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -100,6 +100,7 @@ class ListenerServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask | BufferedWSGI:
         from webhook import create_app
+        from webhook.direct import DirectDeliveries
 
         app = create_app(self.settings)
         if not issubclass(self.cfg.worker_class, ASGIWorker):
@@ -109,6 +110,7 @@ class ListenerServer(BaseApplication):  # type: ignore[misc]
             read_timeout_s=self.settings.webhook_read_timeout_s,
             max_bytes=self.settings.webhook_max_bytes,
             threads=self.cfg.threads if self.cfg.threads > 1 else APP_THREADS,
+            direct=DirectDeliveries(app),
         )
 
     def _on_exit(self, _server: Any) -> None:

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
@@ -59,33 +60,60 @@ def _vendor_routes(state: BlueprintSetupState) -> None:
             state.add_url_rule(path, f"{record.system}_webhook_created", view, methods=["POST"])
 
 
-def _headers() -> dict[str, str]:
-    # Plain dict for the integrations' Mapping[str, str] signatures (their lookups ignore case).
-    return dict(request.headers.items())
+@dataclass(frozen=True)
+class Inbound:
+    """A delivery's request line and headers, from Flask or straight from the ASGI front.
+
+    ``headers`` is a plain dict for the integrations' ``Mapping[str, str]`` signatures (their
+    lookups ignore case); ``mimetype`` is the Content-Type without parameters, lower case.
+    """
+
+    method: str
+    path: str
+    query_string: bytes
+    headers: dict[str, str]
+    mimetype: str
+    remote_addr: str | None
 
 
-def _delivery(body: bytes, signed_url: str | None) -> Delivery:
+def flask_inbound() -> Inbound:
+    return Inbound(
+        method=request.method,
+        path=request.path,
+        query_string=request.query_string,
+        headers=dict(request.headers.items()),
+        mimetype=request.mimetype,
+        remote_addr=request.remote_addr,
+    )
+
+
+def _delivery(inbound: Inbound, body: bytes, signed_url: str | None) -> Delivery:
     """The request as the vendor sent it; ``signed_url`` overrides the URL it was sent to."""
     settings = listener().settings
-    query = "?" + request.query_string.decode("latin-1") if request.query_string else ""
-    url = (signed_url or settings.public_url.rstrip("/") + request.path) + query
-    return Delivery(body=body, headers=_headers(), method=request.method, signed_url=url, now=listener().clock)
+    query = "?" + inbound.query_string.decode("latin-1") if inbound.query_string else ""
+    url = (signed_url or settings.public_url.rstrip("/") + inbound.path) + query
+    return Delivery(body=body, headers=inbound.headers, method=inbound.method, signed_url=url, now=listener().clock)
 
 
-def _body(source: str) -> bytes:
+def _flask_body(source: str) -> bytes:
     try:
-        body = read_body(listener().settings.webhook_max_bytes)
-        require_json()
+        return read_body(listener().settings.webhook_max_bytes)
     except Problem as exc:
         raise rejected(source, exc) from None
-    return body
 
 
-def _bad_signature(source: str, body: bytes) -> Problem:
+def _require_json(source: str, inbound: Inbound) -> None:
+    try:
+        require_json(inbound.mimetype)
+    except Problem as exc:
+        raise rejected(source, exc) from None
+
+
+def _bad_signature(source: str, body: bytes, inbound: Inbound) -> Problem:
     metrics.WEBHOOK_DELIVERIES.labels(source=source, outcome="bad_signature").inc()
     log.warning(
         "webhook signature rejected",
-        extra={"source": source, "body_bytes": len(body), "remote_addr": request.remote_addr},
+        extra={"source": source, "body_bytes": len(body), "remote_addr": inbound.remote_addr},
     )
     return Problem(401, "Unauthorized", "missing or invalid signature")
 
@@ -106,21 +134,30 @@ def _resolver(source: str, events: list[VendorEvent]) -> Callable[[VendorEvent],
     return lambda event: orgs.get(cleaned(event.org_id)) if event.org_id else None
 
 
-def _app_wide_view(record: Vendor[Any]) -> Callable[[], Response]:
-    source, hooks = record.system, record.webhooks
+def app_wide_delivery(record: Vendor[Any], inbound: Inbound, read: Callable[[], bytes]) -> Response:
+    """One delivery to ``/webhook/<system>``: the order is 404, size, 415, signature, then parse.
 
+    Served by Flask (``_app_wide_view``) or straight from the ASGI front (``webhook.direct``),
+    whose body is already complete and within the size limit.
+    """
+    source, hooks = record.system, record.webhooks
+    settings = listener().settings
+    # In production an unset secret means the vendor is switched off here: 404.
+    secret = hooks.secret(settings) if hooks.secret is not None else None
+    if secret is None:
+        raise Problem(404, "Not Found", f"{source} webhooks are not configured on this listener")
+    body = read()
+    _require_json(source, inbound)
+    delivery = _delivery(inbound, body, hooks.signed_url(settings))
+    if not hooks.verify(secret, delivery):
+        raise _bad_signature(source, body, inbound)
+    events = _parsed(source, lambda: hooks.parse(delivery, None))
+    return accept(source, events, _resolver(source, events), body, inbound.headers)
+
+
+def _app_wide_view(record: Vendor[Any]) -> Callable[[], Response]:
     def view() -> Response:
-        settings = listener().settings
-        # In production an unset secret means the vendor is switched off here: 404.
-        secret = hooks.secret(settings) if hooks.secret is not None else None
-        if secret is None:
-            raise Problem(404, "Not Found", f"{source} webhooks are not configured on this listener")
-        body = _body(source)
-        delivery = _delivery(body, hooks.signed_url(settings))
-        if not hooks.verify(secret, delivery):
-            raise _bad_signature(source, body)
-        events = _parsed(source, lambda: hooks.parse(delivery, None))
-        return accept(source, events, _resolver(source, events), body)
+        return app_wide_delivery(record, flask_inbound(), lambda: _flask_body(record.system))
 
     return view
 
@@ -150,7 +187,8 @@ def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
         target = intake.hook_target(session, connection_id, source) if connection_id <= MAX_INT4 else None
         if target is None:
             raise Problem(404, "Not Found", f"no {display} connection with this id")
-        secret_offered = handshake.secret_of(_headers())
+        inbound = flask_inbound()
+        secret_offered = handshake.secret_of(inbound.headers)
         if secret_offered is not None:
             read_body(listener().settings.webhook_max_bytes)
             now = dt.datetime.fromtimestamp(listener().clock(), dt.UTC)
@@ -165,15 +203,16 @@ def _per_connection_view(record: Vendor[Any]) -> Callable[[int], Response]:
             response = answer(source, [])
             response.headers.update(handshake.answer_headers(secret_offered))
             return response
-        body = _body(source)
+        body = _flask_body(source)
+        _require_json(source, inbound)
         secret = _store().open_webhook_secret(target.secret_ciphertext)
-        delivery = _delivery(body, hooks.signed_url(listener().settings))
+        delivery = _delivery(inbound, body, hooks.signed_url(listener().settings))
         if secret is None or not hooks.verify(secret, delivery):
-            raise _bad_signature(source, body)
+            raise _bad_signature(source, body, inbound)
         events = _parsed(source, lambda: hooks.parse(delivery, target.external_org_id))
         owner = intake.OrgTenant(
             target.tenant_id, frozenset(intake.disabled_workflows(session, target.tenant_id, routing.SUBJECT))
         )
-        return accept(source, events, lambda _e: owner, body)
+        return accept(source, events, lambda _e: owner, body, inbound.headers)
 
     return view

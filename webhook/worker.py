@@ -83,6 +83,9 @@ class ListenerProtocol(ASGIProtocol):  # type: ignore[misc]
             self._head_timer = self.worker.loop.call_later(1.0, self._head_timed_out, timeout_s)
             return
         self.log.warning("request head not received in %g s; answering 408", timeout_s)
+        from webhook.metrics import observe_early_answer  # not at import: see webhook.asgi
+
+        observe_early_answer("", 408, timeout_s)  # the method is not known before the head is
         self.transport.write(_timeout_response(timeout_s))
         self._close_transport()
 

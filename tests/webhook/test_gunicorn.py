@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -174,3 +175,43 @@ def test_an_oversized_chunked_body_is_refused_and_sigterm_cleans_up(
         assert "counter_stale.db" not in os.listdir(metrics_dir)
     data: Any = json.loads(r.content)
     assert data["status"] == 413
+
+
+def _early_count(metrics: str, status: int, method: str) -> float:
+    """``http_request_duration_seconds_count`` of answers the front gave before routing."""
+    pattern = (
+        r'http_request_duration_seconds_count\{method="' + re.escape(method)
+        + r'",route="early",status="' + str(status) + r'"\} (\S+)'
+    )  # fmt: skip
+    found = re.search(pattern, metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_early_408_and_413_answers_are_counted_in_the_metrics(pg_url: str, pg_session: Session, tmp_path: Path) -> None:
+    """The front answers these before Flask runs; /metrics (summed over both workers) counts them."""
+    _seed(pg_session)
+    env = _env(pg_url, tmp_path, ZIXLY_WEBHOOK_MAX_BYTES="4096", ZIXLY_WEBHOOK_READ_TIMEOUT_S="1")
+    with listener_process(env, tmp_path / "listener.log") as base:
+        port = int(base.rsplit(":", 1)[1])
+        declared = httpx.post(base + "/webhook/shopify", content=b"x" * 5000, headers=shopify_headers(b""))
+        assert declared.status_code == 413
+        # A body that never comes, and a head that never ends: 408 after the read timeout.
+        with (
+            socket.create_connection(("127.0.0.1", port)) as body_sock,
+            socket.create_connection(("127.0.0.1", port)) as head_sock,
+        ):
+            body_sock.sendall(
+                b"POST /webhook/shopify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            head_sock.sendall(b"POST /webhook/shopify HTTP/1.1\r\nHost: x\r\n")
+            body_sock.settimeout(10)
+            head_sock.settimeout(10)
+            assert body_sock.recv(4096).startswith(b"HTTP/1.1 408 ")
+            assert head_sock.recv(4096).startswith(b"HTTP/1.1 408 ")
+        metrics = httpx.get(base + "/metrics").text
+    assert _early_count(metrics, 413, "POST") == 1
+    assert _early_count(metrics, 408, "POST") == 1  # the body's deadline
+    assert _early_count(metrics, 408, "-") == 1  # the head's deadline (its method not yet known)
+    took = re.search(r'http_request_duration_seconds_sum\{method="POST",route="early",status="408"\} (\S+)', metrics)
+    assert took and 0.9 <= float(took.group(1)) < 5  # the time the client was given
