@@ -237,7 +237,11 @@ def _store(
         for _ in specs
     ]  # fmt: skip
     # Events about one record within its workflow's window join one job (db/jobs/debounce.py).
-    results = enqueue_events(session, debounce.events(session, flat, labels), notify=False) if flat else []
+    results = (
+        enqueue_events(session, debounce.events(session, listener().debounce_windows, flat, labels), notify=False)
+        if flat
+        else []
+    )
     joined = {n for n, r in enumerate(results) if r.joined}
     enqueued = iter(results)
     conflicts: set[str] = set()

@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from settings import Settings
+from webhook.debounce import WindowCache
 from webhook.orgs import OrgCache
 from webhook.wakeup import RunnerWakeup
 
@@ -26,6 +27,7 @@ class Listener:
     session_factory: sessionmaker[Session]
     clock: Callable[[], float] = time.time
     orgs: OrgCache = field(default_factory=OrgCache)
+    debounce_windows: WindowCache = field(default_factory=WindowCache)
     wakeup: RunnerWakeup | None = None
 
 

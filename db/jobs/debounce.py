@@ -66,6 +66,8 @@ def enqueue_events(
         out[i] = res
     keyed = [i for i, e in enumerate(events) if _debounced(e)]
     if keyed and dialect(session) == "postgresql":
+        # A statement of its own: a look-up in the same statement would read the snapshot taken
+        # before the lock was granted and miss the job the lock holder just committed.
         records = sorted({_record(events[i].spec) for i in keyed})
         session.execute(
             text(
