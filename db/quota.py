@@ -1,0 +1,296 @@
+"""The quota governor's ledger: calls per window and calls in flight, shared by every runner.
+
+A vendor call first charges every limit it falls under (:func:`acquire`), in one transaction:
+
+- a **rate limit** (``calls`` per ``per_s``) adds the call to ``quota_usage`` under its key
+  (``conn:<id>``, or ``app:<system>`` for an app-wide limit), limit name and window start, and
+  sums the windows in force. *Calendar* limits (a day from 00:00 UTC) count one fixed window.
+  *Rolling* limits count every bucket of ``per_s / 60`` that overlaps the last ``per_s`` plus a
+  margin, so no span of ``per_s`` seconds — whatever second the vendor's own window starts on
+  ("reset at different times for each tenant", Xero) — sees more than ``calls``;
+- a **concurrency limit** (``per_s == 0``) inserts a ``quota_leases`` row that lapses at
+  ``expires_at``: a runner killed mid-call gives its slot back when the lease runs out.
+
+When one limit is full the caller rolls the transaction back (nothing is charged) and
+:class:`Grant` says until when. Writes come first in the transaction — SQLite then takes its
+single write lock at once and runners queue on it — and on PostgreSQL a transaction-scoped
+advisory lock per key makes concurrent runners charge one key one at a time (keys in order:
+no deadlock), so the sum each one reads includes every charge committed before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, text
+
+from db.jobs._sql import Executor, dialect, read_ts, ts, utcnow
+
+# The advisory-lock namespace of quota keys (first argument of pg_advisory_xact_lock).
+ADVISORY_NS = 7_001_017
+# A blocked concurrency limit is tried again this soon: a vendor call usually ends in less.
+CONCURRENCY_RETRY_S = 0.2
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One documented vendor limit. ``calls`` per ``per_s`` seconds, or in flight when ``per_s`` is 0."""
+
+    name: str
+    calls: int
+    per_s: float = 0.0
+    calendar: bool = False  # fixed windows on the UTC clock (a day from 00:00 UTC); else rolling
+    app_wide: bool = False  # one budget for every connection of the app (Xero: 10,000/minute)
+    paths: tuple[str, ...] = ()  # only calls whose path template contains one of these (HubSpot search)
+    unit: str = "calls"  # "points" for a cost bucket (Shopify GraphQL)
+    source: str = ""  # where the number is documented
+
+    @property
+    def concurrent(self) -> bool:
+        return self.per_s == 0
+
+    @property
+    def bucket_s(self) -> float:
+        return self.per_s if self.calendar else max(self.per_s / 60.0, 0.05)
+
+    @property
+    def margin_s(self) -> float:
+        """Slack for the time between our grant and the vendor's count (network, scheduling)."""
+        return 0.0 if self.calendar else min(0.5, self.per_s * 0.05)
+
+    def describe(self) -> str:
+        if self.concurrent:
+            return f"{self.calls:,} concurrent"
+        span = {1: "second", 60: "minute", 86400: "day"}.get(int(self.per_s), f"{self.per_s:g} s")
+        return f"{self.calls:,} {self.unit}/{span}"
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One limit a call falls under: its key, the limit, the calls allowed (after overrides), the cost."""
+
+    key: str
+    limit: Limit
+    allowed: int
+    cost: int = 1
+
+
+@dataclass
+class Grant:
+    """What :func:`acquire` decided. ``ok``: go (and release ``lease_ids`` after the call);
+    otherwise roll back and try again at ``until`` (``blocked_by`` names the full limit)."""
+
+    ok: bool
+    until: dt.datetime | None = None
+    blocked_by: str | None = None
+    lease_ids: list[int] = field(default_factory=list)
+    windows: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+
+
+def window_start(limit: Limit, now: dt.datetime) -> dt.datetime:
+    """The start of the window (or rolling bucket) ``now`` falls in, on the UTC clock."""
+    step = limit.bucket_s
+    epoch = now.timestamp()
+    return dt.datetime.fromtimestamp(math.floor(epoch / step) * step, dt.UTC)
+
+
+def _since(limit: Limit, now: dt.datetime) -> dt.datetime:
+    """The oldest window start still counted at ``now``."""
+    if limit.calendar:
+        return window_start(limit, now)
+    return now - dt.timedelta(seconds=limit.per_s + limit.margin_s + limit.bucket_s)
+
+
+_UPSERT = text(
+    "INSERT INTO quota_usage (key, limit_name, window_start, used) VALUES (:key, :name, :start, :cost) "
+    "ON CONFLICT (key, limit_name, window_start) DO UPDATE SET used = quota_usage.used + excluded.used"
+)
+_WINDOWS = text(
+    "SELECT window_start, used FROM quota_usage WHERE key = :key AND limit_name = :name "
+    "AND window_start >= :since ORDER BY window_start"
+)
+_PRUNE = text("DELETE FROM quota_usage WHERE key = :key AND limit_name = :name AND window_start < :before")
+_LEASE = text(
+    "INSERT INTO quota_leases (key, limit_name, holder, expires_at) VALUES (:key, :name, :holder, :until) RETURNING id"
+)
+_LAPSED = text("DELETE FROM quota_leases WHERE key = :key AND limit_name = :name AND expires_at <= :now")
+_IN_FLIGHT = text(
+    "SELECT count(*), min(expires_at) FROM quota_leases WHERE key = :key AND limit_name = :name AND expires_at > :now"
+)
+
+
+def acquire(
+    ex: Executor, charges: Sequence[Charge], *, holder: str, lease_s: float, now: dt.datetime | None = None
+) -> Grant:
+    """Charge every limit of one call. The caller commits when ``ok`` and rolls back otherwise."""
+    now = now or utcnow()
+    name = dialect(ex)
+    if name == "postgresql":
+        for key in sorted({c.key for c in charges}):
+            ex.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"), {"ns": ADVISORY_NS, "key": key})
+    grant = Grant(ok=True)
+    # Writes first (SQLite: the write lock is taken before anything is read).
+    for c in charges:
+        p = {"key": c.key, "name": c.limit.name}
+        if c.limit.concurrent:
+            ex.execute(_LAPSED, {**p, "now": ts(now, name)})
+            until = now + dt.timedelta(seconds=lease_s)
+            lease = ex.execute(_LEASE, {**p, "holder": holder, "until": ts(until, name)}).scalar_one()
+            grant.lease_ids.append(int(lease))
+        else:
+            start = window_start(c.limit, now)
+            grant.windows[(c.key, c.limit.name)] = start
+            ex.execute(_UPSERT, {**p, "start": ts(start, name), "cost": c.cost})
+    for c in charges:
+        until = _blocked_until(ex, c, now, name)
+        if until is not None:
+            return Grant(ok=False, until=until, blocked_by=c.limit.name)
+    for c in charges:
+        if not c.limit.concurrent:
+            before = _since(c.limit, now) - dt.timedelta(seconds=c.limit.per_s)
+            ex.execute(_PRUNE, {"key": c.key, "name": c.limit.name, "before": ts(before, name)})
+    return grant
+
+
+def _blocked_until(ex: Executor, c: Charge, now: dt.datetime, name: str) -> dt.datetime | None:
+    """None when this charge fits its limit; otherwise the earliest time it could."""
+    p = {"key": c.key, "name": c.limit.name}
+    if c.limit.concurrent:
+        count, soonest = ex.execute(_IN_FLIGHT, {**p, "now": ts(now, name)}).one()
+        if int(count) <= c.allowed:
+            return None
+        retry = now + dt.timedelta(seconds=CONCURRENCY_RETRY_S)
+        lapse = read_ts(soonest)
+        return min(retry, lapse) if lapse is not None else retry
+    since = _since(c.limit, now)
+    rows = [(read_ts(r[0]), int(r[1])) for r in ex.execute(_WINDOWS, {**p, "since": ts(since, name)})]
+    total = sum(u for _, u in rows)
+    if total <= c.allowed:
+        return None
+    if c.limit.calendar:
+        return since + dt.timedelta(seconds=c.limit.per_s)
+    # The call fits once enough of the oldest buckets have left the counted span.
+    life = dt.timedelta(seconds=c.limit.per_s + c.limit.margin_s + c.limit.bucket_s)
+    for start, used in rows:
+        total -= used
+        if total <= c.allowed and start is not None:
+            return start + life
+    return now + life
+
+
+def release(ex: Executor, lease_ids: Sequence[int]) -> None:
+    """End the calls in flight (their concurrency slots are free again)."""
+    if lease_ids:
+        ex.execute(
+            text("DELETE FROM quota_leases WHERE id IN :ids").bindparams(bindparam("ids", expanding=True)),
+            {"ids": list(lease_ids)},
+        )
+
+
+def adjust(ex: Executor, key: str, limit_name: str, start: dt.datetime, delta: int) -> None:
+    """Correct a charge once the real cost is known (Shopify's ``actualQueryCost``)."""
+    ex.execute(
+        text(
+            "UPDATE quota_usage SET used = CASE WHEN used + :delta < 0 THEN 0 ELSE used + :delta END "
+            "WHERE key = :key AND limit_name = :name AND window_start = :start"
+        ),
+        {"delta": delta, "key": key, "name": limit_name, "start": ts(start, dialect(ex))},
+    )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A limit as staff see it: used of allowed in the window in force, full until when."""
+
+    limit: Limit
+    used: int
+    allowed: int
+    exhausted_until: dt.datetime | None
+
+
+def usage(ex: Executor, key: str, limit: Limit, allowed: int, now: dt.datetime | None = None) -> Usage:
+    """How much of ``limit`` the key has spent now (calls in flight for a concurrency limit)."""
+    now = now or utcnow()
+    name = dialect(ex)
+    p = {"key": key, "name": limit.name, "now": ts(now, name)}
+    if limit.concurrent:
+        used = int(ex.execute(_IN_FLIGHT, p).one()[0])
+    else:
+        since = _since(limit, now)
+        rows = ex.execute(_WINDOWS, {**p, "since": ts(since, name)}).all()
+        used = sum(int(r[1]) for r in rows)
+    until = _blocked_until(ex, Charge(key, limit, allowed - 1, 0), now, name) if used >= allowed else None
+    return Usage(limit, used, allowed, until)
+
+
+# -- overrides: a tenant's own lower limits ------------------------------------------------------
+
+
+def overrides(ex: Executor, connection_id: int) -> dict[str, int]:
+    rows = ex.execute(
+        text("SELECT limit_name, calls FROM connection_quotas WHERE connection_id = :id"), {"id": connection_id}
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def set_override(ex: Executor, connection_id: int, limit_name: str, calls: int | None, *, by: str) -> None:
+    """Set (or with ``None`` remove) the connection's own limit; the caller audits and commits."""
+    ex.execute(
+        text("DELETE FROM connection_quotas WHERE connection_id = :id AND limit_name = :name"),
+        {"id": connection_id, "name": limit_name},
+    )
+    if calls is not None:
+        ex.execute(
+            text(
+                "INSERT INTO connection_quotas (connection_id, limit_name, calls, updated_by, updated_at) "
+                "VALUES (:id, :name, :calls, :by, :now)"
+            ),
+            {"id": connection_id, "name": limit_name, "calls": calls, "by": by, "now": ts(utcnow(), dialect(ex))},
+        )
+
+
+# -- requeueing a job that would wait too long -----------------------------------------------------
+
+_DEFER = {
+    name: text(
+        f"""
+UPDATE pipeline_jobs SET metrics = {waits},
+    status = CASE WHEN cancel_requested THEN 'CANCELLED' ELSE 'QUEUED' END,
+    completed_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
+    attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
+    run_at = :run_at, attempt_started = false, deadline_at = NULL, locked_by = NULL, locked_until = NULL
+WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt
+RETURNING status
+"""
+    )
+    for name, waits in (
+        (
+            "postgresql",
+            "COALESCE(metrics, '{}'::jsonb) || jsonb_build_object('quota_waits', "
+            "COALESCE(CAST(metrics ->> 'quota_waits' AS int), 0) + 1)",
+        ),
+        (
+            "sqlite",
+            "json_set(COALESCE(metrics, '{}'), '$.quota_waits', "
+            "COALESCE(json_extract(metrics, '$.quota_waits'), 0) + 1)",
+        ),
+    )
+}
+
+
+def defer_job(
+    ex: Executor, job_id: int, *, runner_id: str, attempt: int, run_at: dt.datetime, now: dt.datetime | None = None
+) -> str | None:
+    """Requeue a job whose vendor quota is spent until ``run_at``, giving its attempt back.
+
+    The attempt's deadline is cleared too (the next claim sets a fresh one): the job did no
+    work it could time out on. Returns the new status, or None when this runner no longer held it.
+    """
+    now = now or utcnow()
+    name = dialect(ex)
+    params = {"id": job_id, "runner": runner_id, "attempt": attempt, "now": ts(now, name), "run_at": ts(run_at, name)}
+    row = ex.execute(_DEFER[name], params).first()
+    return None if row is None else str(row[0])
