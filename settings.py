@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address the runner's /metrics binds to (0.0.0.0 inside containers)"
     )
     runner_metrics_port: int = Field(9102, ge=0, description="Port of the runner's /metrics (0 turns it off)")
+    quota_max_wait_s: float = Field(
+        5.0,
+        ge=0,
+        description="Longest a job waits in its worker slot for a vendor quota window; longer waits requeue it "
+        "for the window's opening without spending an attempt",
+    )
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
 
     # -- dashboard ------------------------------------------------------------------

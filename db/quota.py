@@ -46,6 +46,7 @@ class Limit:
     app_wide: bool = False  # one budget for every connection of the app (Xero: 10,000/minute)
     paths: tuple[str, ...] = ()  # only calls whose path template contains one of these (HubSpot search)
     unit: str = "calls"  # "points" for a cost bucket (Shopify GraphQL)
+    ceiling: int | None = None  # a higher plan's number a tenant may set (Asana's paid domains)
     source: str = ""  # where the number is documented
 
     @property
@@ -97,11 +98,16 @@ def window_start(limit: Limit, now: dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(math.floor(epoch / step) * step, dt.UTC)
 
 
+def _life(limit: Limit) -> dt.timedelta:
+    """How long after its start a rolling bucket still counts."""
+    return dt.timedelta(seconds=limit.per_s + limit.margin_s + limit.bucket_s)
+
+
 def _since(limit: Limit, now: dt.datetime) -> dt.datetime:
-    """The oldest window start still counted at ``now``."""
+    """Windows starting after this instant count at ``now``."""
     if limit.calendar:
-        return window_start(limit, now)
-    return now - dt.timedelta(seconds=limit.per_s + limit.margin_s + limit.bucket_s)
+        return window_start(limit, now) - dt.timedelta(microseconds=1)
+    return now - _life(limit)
 
 
 _UPSERT = text(
@@ -110,7 +116,7 @@ _UPSERT = text(
 )
 _WINDOWS = text(
     "SELECT window_start, used FROM quota_usage WHERE key = :key AND limit_name = :name "
-    "AND window_start >= :since ORDER BY window_start"
+    "AND window_start > :since ORDER BY window_start"
 )
 _PRUNE = text("DELETE FROM quota_usage WHERE key = :key AND limit_name = :name AND window_start < :before")
 _LEASE = text(
@@ -137,8 +143,8 @@ def acquire(
         p = {"key": c.key, "name": c.limit.name}
         if c.limit.concurrent:
             ex.execute(_LAPSED, {**p, "now": ts(now, name)})
-            until = now + dt.timedelta(seconds=lease_s)
-            lease = ex.execute(_LEASE, {**p, "holder": holder, "until": ts(until, name)}).scalar_one()
+            expires = now + dt.timedelta(seconds=lease_s)
+            lease = ex.execute(_LEASE, {**p, "holder": holder, "until": ts(expires, name)}).scalar_one()
             grant.lease_ids.append(int(lease))
         else:
             start = window_start(c.limit, now)
@@ -171,9 +177,9 @@ def _blocked_until(ex: Executor, c: Charge, now: dt.datetime, name: str) -> dt.d
     if total <= c.allowed:
         return None
     if c.limit.calendar:
-        return since + dt.timedelta(seconds=c.limit.per_s)
+        return window_start(c.limit, now) + dt.timedelta(seconds=c.limit.per_s)
     # The call fits once enough of the oldest buckets have left the counted span.
-    life = dt.timedelta(seconds=c.limit.per_s + c.limit.margin_s + c.limit.bucket_s)
+    life = _life(c.limit)
     for start, used in rows:
         total -= used
         if total <= c.allowed and start is not None:

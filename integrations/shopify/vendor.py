@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from db.quota import Limit
 from integrations.expiry import stated_expiry
 from integrations.shopify import webhooks
 from integrations.shopify.client import ShopifyClient
@@ -142,4 +143,9 @@ SHOPIFY: Vendor[ShopifyClient] = Vendor(
         invalid_message="Enter the shop as <name>.myshopify.com",
     ),
     check_redirect=_check_redirect,
+    # https://shopify.dev/docs/api/usage/rate-limits (CONTRACTS.md §4.4): GraphQL calls spend
+    # query cost from a bucket refilled at 100 points a second (Standard plans); no span of 10 s
+    # may then spend more than 1,000. Each call is charged its estimate and corrected to the
+    # ``extensions.cost.actualQueryCost`` the answer reports. Advanced and Plus refill 2x and 10x.
+    limits=(Limit("cost", 1000, 10.0, unit="points", ceiling=10000, source="shopify.dev/docs/api/usage/rate-limits"),),
 )

@@ -1,0 +1,175 @@
+"""The quota governor: every vendor call of a connection goes through its documented limits.
+
+Each vendor record declares its limits (``Vendor.limits``: :class:`db.quota.Limit`); a tenant
+may lower them per connection (``connection_quotas``, set on the Clients board). Before each
+call :class:`Governor` charges the database ledger (:mod:`db.quota`), which every runner
+shares: a call that fits goes at once, one that would exceed waits for its window, and one
+that would wait past the job's deadline or longer than ``max_wait_s`` raises
+:class:`~integrations.http.QuotaExhausted` — the runner then requeues the job for the
+window's opening without spending an attempt (``sync/execute.py``).
+
+Shopify's GraphQL limit is a cost bucket: a call is charged what the previous query was
+estimated to cost (``extensions.cost.requestedQueryCost``) and corrected to
+``actualQueryCost`` once the answer says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from db import quota
+from db.quota import Charge, Limit
+from integrations.http import QuotaExhausted
+from integrations.metrics import integration_quota_waits_total
+
+log = logging.getLogger("zixly.quota")
+
+# What a Shopify query is assumed to cost before any answer said (its documented single-query
+# maximum is 1,000 points; the order queries cost tens).
+DEFAULT_QUERY_COST = 50
+
+
+def connection_key(connection_id: int) -> str:
+    return f"conn:{connection_id}"
+
+
+def app_key(system: str) -> str:
+    return f"app:{system}"
+
+
+def key_for(limit: Limit, system: str, connection_id: int) -> str:
+    return app_key(system) if limit.app_wide else connection_key(connection_id)
+
+
+def effective(limit: Limit, overrides: dict[str, int]) -> int:
+    """The calls allowed: the vendor's number, or the tenant's own (lower, or up to a plan's ceiling)."""
+    own = overrides.get(limit.name)
+    if own is None or limit.app_wide:
+        return limit.calls
+    return min(own, limit.ceiling or limit.calls)
+
+
+def applies(limit: Limit, path_template: str) -> bool:
+    return not limit.paths or any(p in path_template for p in limit.paths)
+
+
+@dataclass
+class Ticket:
+    """One admitted call: the leases to give back and the cost charges to correct."""
+
+    lease_ids: list[int]
+    cost_charges: list[tuple[str, str, dt.datetime, int]] = field(default_factory=list)
+
+
+class Governor:
+    """One connection's limits for one job's client (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        system: str,
+        connection_id: int,
+        limits: Sequence[Limit],
+        holder: str,
+        max_wait_s: float,
+        lease_s: float = 60.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.engine = engine
+        self.system = system
+        self.connection_id = connection_id
+        self.limits = tuple(limits)
+        self.holder = holder
+        self.max_wait_s = max_wait_s
+        self.lease_s = lease_s
+        self.clock = clock
+        self.query_cost = DEFAULT_QUERY_COST
+        self._overrides: dict[str, int] | None = None
+
+    def charges(self, path_template: str) -> list[Charge]:
+        if self._overrides is None:
+            with self.engine.connect() as conn:
+                self._overrides = quota.overrides(conn, self.connection_id)
+        return [
+            Charge(
+                key_for(limit, self.system, self.connection_id),
+                limit,
+                effective(limit, self._overrides),
+                cost=self.query_cost if limit.unit == "points" else 1,
+            )
+            for limit in self.limits
+            if applies(limit, path_template)
+        ]
+
+    def try_acquire(self, path_template: str) -> Ticket | quota.Grant:
+        """A :class:`Ticket` when the call may go now; else the refusal (``until``, ``blocked_by``)."""
+        charges = self.charges(path_template)
+        if not charges:
+            return Ticket([])
+        with self.engine.connect() as conn:
+            tx = conn.begin()
+            grant = quota.acquire(conn, charges, holder=self.holder, lease_s=self.lease_s, now=self.clock())
+            if not grant.ok:
+                tx.rollback()
+                return grant
+            tx.commit()
+        costs = [
+            (c.key, c.limit.name, grant.windows[(c.key, c.limit.name)], c.cost)
+            for c in charges
+            if c.limit.unit == "points"
+        ]
+        return Ticket(grant.lease_ids, costs)
+
+    def admit(self, path_template: str, *, fits: Callable[[float], bool], sleep: Callable[[float], None]) -> Ticket:
+        """Wait for room (through ``sleep``), or raise QuotaExhausted when the wait is too long."""
+        while True:
+            got = self.try_acquire(path_template)
+            if isinstance(got, Ticket):
+                return got
+            assert got.until is not None
+            wait_s = max(0.0, (got.until - self.clock()).total_seconds())
+            integration_quota_waits_total.labels(self.system, str(self.connection_id), got.blocked_by or "").inc()
+            if wait_s > self.max_wait_s or not fits(wait_s):
+                raise QuotaExhausted(
+                    f"{self.system} {got.blocked_by} limit of connection {self.connection_id} is spent "
+                    f"until {got.until:%Y-%m-%d %H:%M:%S} UTC",
+                    system=self.system,
+                    until=got.until,
+                    limit=got.blocked_by or "",
+                )
+            sleep(wait_s)
+
+    def done(self, ticket: Ticket, response: httpx.Response | None) -> None:
+        """After the call: free its concurrency slots and correct cost charges."""
+        actual = _actual_cost(response) if ticket.cost_charges else None
+        if not ticket.lease_ids and actual is None:
+            return
+        with self.engine.begin() as conn:
+            quota.release(conn, ticket.lease_ids)
+            if actual is not None:
+                requested, spent = actual
+                for key, name, start, charged in ticket.cost_charges:
+                    quota.adjust(conn, key, name, start, spent - charged)
+                self.query_cost = max(1, requested)
+
+
+def _actual_cost(response: httpx.Response | None) -> tuple[int, int] | None:
+    """(requested, actual) query cost from a GraphQL answer's ``extensions.cost``."""
+    if response is None or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        body: Any = response.json()
+        cost = body["extensions"]["cost"]
+        requested = int(cost["requestedQueryCost"])
+        actual = cost.get("actualQueryCost")
+        return requested, int(actual) if actual is not None else requested
+    except (ValueError, KeyError, TypeError):
+        return None
