@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         description="Longest a job waits in its worker slot for a vendor quota window; longer waits requeue it "
         "for the window's opening without spending an attempt",
     )
+    quota_time_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Shortens every vendor limit's rolling window by this factor (tests and the sandbox bench "
+        "run Xero's minute as seconds); 1 outside tests",
+    )
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
 
     # -- dashboard ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -54,6 +54,13 @@ def effective(limit: Limit, overrides: dict[str, int]) -> int:
     if own is None or limit.app_wide:
         return limit.calls
     return min(own, limit.ceiling or limit.calls)
+
+
+def scaled(limits: Sequence[Limit], factor: float) -> tuple[Limit, ...]:
+    """The limits with their rolling windows shortened by ``factor`` (``ZIXLY_QUOTA_TIME_SCALE``)."""
+    if factor == 1:
+        return tuple(limits)
+    return tuple(lim if lim.calendar or lim.concurrent else replace(lim, per_s=lim.per_s * factor) for lim in limits)
 
 
 def applies(limit: Limit, path_template: str) -> bool:

@@ -29,7 +29,7 @@ from integrations.connection_auth import ConnectionAuth
 from integrations.http import ApiClient
 from integrations.hubspot import HUBSPOT
 from integrations.hubspot.client import HubSpotClient
-from integrations.quota import Governor
+from integrations.quota import Governor, scaled
 from integrations.registry import vendor
 from integrations.shopify import SHOPIFY
 from integrations.shopify.client import ShopifyClient
@@ -129,7 +129,7 @@ class JobClients:
             job_engine(self.ctx),
             system=record.system,
             connection_id=connection_id,
-            limits=record.limits,
+            limits=scaled(record.limits, self.ctx.settings.quota_time_scale),
             holder=f"job:{self.ctx.job_id}",
             max_wait_s=self.ctx.settings.quota_max_wait_s,
             # A call in flight holds its concurrency slot at most this long, even if its runner dies.
