@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -68,12 +69,14 @@ def run(
     window_s: float,
     runners: int,
     concurrency: int = 4,
+    max_wait_s: float | None = None,
 ) -> dict[str, Any]:
     """Run the measurement against a migrated, empty database; the figures."""
     stack = Stack(
         db_url, tmp,
         ZIXLY_QUOTA_TIME_SCALE=f"{window_s / 60:g}", ZIXLY_RUNNER_CONCURRENCY=str(concurrency),
         ZIXLY_RUNNER_LEASE_S="30", ZIXLY_RUNNER_POLL_S="0.2",
+        **({} if max_wait_s is None else {"ZIXLY_QUOTA_MAX_WAIT_S": f"{max_wait_s:g}"}),
     )  # fmt: skip
     try:
         stack.start()
@@ -166,6 +169,7 @@ def figures(
                 "requeued_for_quota": sum(int((m or {}).get("quota_waits", 0)) for m in waits),
                 "queued_to_done_s": round((completed - created).total_seconds(), 1) if created and completed else None,
                 "first_to_last_call_s": round((last - first).total_seconds(), 1) if first and last else None,
+                "last_done_at": completed.isoformat() if completed else None,
             }
     a = per_tenant["a"]
     least = minimum_s(a["xero_calls"] or jobs, per_minute, window_s)
@@ -183,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-minute", type=int, default=60, help="Xero's limit per window (60; lower is a tenant's own)")
     ap.add_argument("--window-s", type=float, default=60.0, help="the window: 60 as Xero; e.g. 5 for a quick run")
     ap.add_argument("--runners", type=int, default=3)
+    ap.add_argument("--max-wait-s", type=float, help="ZIXLY_QUOTA_MAX_WAIT_S for the runners (default 5)")
     ap.add_argument("--sqlite", action="store_true", help="a scratch SQLite file instead of PostgreSQL")
     ap.add_argument("--url", default=os.environ.get("ZIXLY_BENCH_POSTGRES_URL", DEFAULT_PG))
     args = ap.parse_args(argv)
@@ -200,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(engine)
         engine.dispose()
         result = run(url, tmp, jobs=args.jobs, second_jobs=args.second_jobs, per_minute=args.per_minute,
-                     window_s=args.window_s, runners=args.runners)  # fmt: skip
+                     window_s=args.window_s, runners=args.runners, max_wait_s=args.max_wait_s)  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)  # the logs are kept when the run failed
     finally:
         if not args.sqlite:
             with psycopg.connect(admin, autocommit=True) as c:

@@ -15,6 +15,7 @@ from db import jobs, schedules
 from sync import metrics
 from sync.alerts.check import check
 from sync.alerts.deliver import deliver_due
+from sync.quota_metrics import QUOTA_METRICS_EVERY_S, refresh_quota_metrics
 from sync.runner import Runner
 
 log = logging.getLogger("zixly.runner")
@@ -44,6 +45,7 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("schedules", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: fire_schedules(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
+    tick("quota metrics", QUOTA_METRICS_EVERY_S, lambda: refresh_quota_metrics(runner.engine, runner.clock()))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
     return scheduler
 
