@@ -37,7 +37,10 @@ def _span(limit: Limit) -> str:
 
 
 def _at(when: dt.datetime, now: dt.datetime) -> str:
-    return f"{when:%H:%M} UTC" if when.date() == now.date() else f"{when:%Y-%m-%d %H:%M} UTC"
+    """The clock time within the next 24 hours (the daily window opens at 00:00 UTC); else the date too."""
+    if when - now < dt.timedelta(hours=24):
+        return f"{when:%H:%M:%S} UTC" if when - now < dt.timedelta(minutes=1) else f"{when:%H:%M} UTC"
+    return f"{when:%Y-%m-%d %H:%M} UTC"
 
 
 def line(usages: Sequence[Usage], now: dt.datetime) -> str:
