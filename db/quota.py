@@ -187,6 +187,47 @@ def _blocked_until(ex: Executor, c: Charge, now: dt.datetime, name: str) -> dt.d
     return now + life
 
 
+WAITING = "~wait"  # suffix of the limit name under which calls waiting in line are counted
+
+
+def take_place_in_line(ex: Executor, charge: Charge, until: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """A refused call that will come back later (its job requeued): when its turn comes.
+
+    Calls already waiting in line for this rolling limit (each counted under ``<limit>~wait`` at
+    the time it was given) take the room that opens first, in order, so a long queue is given
+    one time each — ``allowed`` per window — instead of all coming back at the first opening.
+    The place is kept in the ledger (the caller commits); once its time has passed it no longer
+    counts, so a job that never comes back holds nobody up. Calendar and concurrency limits
+    have no line: ``until`` is returned as is.
+    """
+    limit = charge.limit
+    if limit.calendar or limit.concurrent:
+        return until
+    now = now or utcnow()
+    name = dialect(ex)
+    if name == "postgresql":
+        ex.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"), {"ns": ADVISORY_NS, "key": charge.key})
+    life = _life(limit)
+    # Every call counted now, and every place in line still to come (a place whose time has
+    # passed became a call, or was given up), at the bucket it is (or will be) charged to.
+    calls: list[dt.datetime] = []
+    for label, since in (
+        (limit.name, now - life),
+        (limit.name + WAITING, window_start(limit, now) - dt.timedelta(microseconds=1)),
+    ):
+        for start, used in ex.execute(_WINDOWS, {"key": charge.key, "name": label, "since": ts(since, name)}):
+            calls += [read_ts(start) or now] * int(used)
+    calls.sort()
+    turn = max(now, until)
+    if len(calls) >= charge.allowed:
+        # Room for one more once the allowed-th latest call has left the counted span.
+        turn = max(turn, calls[len(calls) - charge.allowed] + life)
+    ex.execute(_UPSERT, {"key": charge.key, "name": limit.name + WAITING, "start": ts(window_start(limit, turn), name),
+                         "cost": charge.cost})  # fmt: skip
+    ex.execute(_PRUNE, {"key": charge.key, "name": limit.name + WAITING, "before": ts(now - life, name)})
+    return turn
+
+
 def release(ex: Executor, lease_ids: Sequence[int]) -> None:
     """End the calls in flight (their concurrency slots are free again)."""
     if lease_ids:

@@ -145,14 +145,24 @@ class Governor:
             wait_s = max(0.0, (got.until - self.clock()).total_seconds())
             integration_quota_waits_total.labels(self.system, str(self.connection_id), got.blocked_by or "").inc()
             if wait_s > self.max_wait_s or not fits(wait_s):
+                until = self._place_in_line(path_template, got)
                 raise QuotaExhausted(
                     f"{self.system} {got.blocked_by} limit of connection {self.connection_id} is spent "
-                    f"until {got.until:%Y-%m-%d %H:%M:%S} UTC",
+                    f"until {until:%Y-%m-%d %H:%M:%S} UTC",
                     system=self.system,
-                    until=got.until,
+                    until=until,
                     limit=got.blocked_by or "",
                 )
             sleep(wait_s)
+
+    def _place_in_line(self, path_template: str, refused: quota.Grant) -> dt.datetime:
+        """The time the job comes back: its turn behind the calls already waiting for the full limit."""
+        assert refused.until is not None
+        charge = next((c for c in self.charges(path_template) if c.limit.name == refused.blocked_by), None)
+        if charge is None:
+            return refused.until
+        with self.engine.begin() as conn:
+            return quota.take_place_in_line(conn, charge, refused.until, now=self.clock())
 
     def done(self, ticket: Ticket, response: httpx.Response | None) -> None:
         """After the call: free its concurrency slots and correct cost charges."""

@@ -153,3 +153,26 @@ def test_overrides_are_kept_per_connection_and_limit(engine: Engine) -> None:
         quota.set_override(conn, cid, "day", None, by="ed@example.com")
     with engine.connect() as conn:
         assert quota.overrides(conn, cid) == {}
+
+
+def test_calls_sent_back_to_the_queue_are_given_one_turn_each_allowed_per_window(engine: Engine) -> None:
+    charge = Charge("conn:1", MINUTE, MINUTE.calls)
+    for _ in range(3):
+        assert take(engine, [charge], T0).ok
+    refused = take(engine, [charge], T0 + dt.timedelta(seconds=1))
+    assert refused.until is not None
+    turns = []
+    for _ in range(7):
+        with engine.begin() as conn:
+            turns.append(quota.take_place_in_line(conn, charge, refused.until, now=T0 + dt.timedelta(seconds=1)))
+    life = dt.timedelta(seconds=60 + MINUTE.margin_s + MINUTE.bucket_s)
+    # Three at the first opening, the next three a window after those calls' bucket, the seventh
+    # a window after theirs.
+    second = quota.window_start(MINUTE, T0 + life) + life
+    assert turns[:3] == [T0 + life] * 3
+    assert turns[3:6] == [second] * 3
+    assert turns[6] == quota.window_start(MINUTE, second) + life
+    # Each turn is one the limit allows: the first three get in at their turn.
+    for turn in turns[:3]:
+        assert take(engine, [charge], turn).ok
+    assert not take(engine, [charge], turns[0]).ok
