@@ -130,3 +130,6 @@ def test_every_vendor_declares_its_documented_limits() -> None:
     assert declared["asana"] == {"minute": "150 calls/minute"}
     assert declared["shopify"] == {"cost": "1,000 points/10 s"}
     assert all(limit.source for v in vendors() for limit in v.limits)
+    xero = next(v for v in vendors() if v.system == "xero")
+    assert xero.limit("day").calendar and xero.limit("appminute").app_wide and not xero.limit("minute").calendar
+    assert next(v for v in vendors() if v.system == "asana").limit("minute").ceiling == 1500
