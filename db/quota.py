@@ -47,11 +47,16 @@ class Limit:
     paths: tuple[str, ...] = ()  # only calls whose path template contains one of these (HubSpot search)
     unit: str = "calls"  # "points" for a cost bucket (Shopify GraphQL)
     ceiling: int | None = None  # a higher plan's number a tenant may set (Asana's paid domains)
+    refill_per_s: float = 0.0  # > 0: a bucket of ``calls`` refilled at this rate (Shopify's cost bucket)
     source: str = ""  # where the number is documented
 
     @property
     def concurrent(self) -> bool:
-        return self.per_s == 0
+        return self.per_s == 0 and not self.refill_per_s
+
+    @property
+    def bucket(self) -> bool:
+        return self.refill_per_s > 0
 
     @property
     def bucket_s(self) -> float:
@@ -65,6 +70,8 @@ class Limit:
     def describe(self) -> str:
         if self.concurrent:
             return f"{self.calls:,} concurrent"
+        if self.bucket:
+            return f"{self.calls:,} {self.unit}, refilled at {self.refill_per_s:g}/s"
         span = {1: "second", 60: "minute", 86400: "day"}.get(int(self.per_s), f"{self.per_s:g} s")
         return f"{self.calls:,} {self.unit}/{span}"
 
@@ -146,6 +153,8 @@ def acquire(
             expires = now + dt.timedelta(seconds=lease_s)
             lease = ex.execute(_LEASE, {**p, "holder": holder, "until": ts(expires, name)}).scalar_one()
             grant.lease_ids.append(int(lease))
+        elif c.limit.bucket:
+            _fill(ex, c.key, c.limit, now, c.cost, name)
         else:
             start = window_start(c.limit, now)
             grant.windows[(c.key, c.limit.name)] = start
@@ -155,7 +164,7 @@ def acquire(
         if until is not None:
             return Grant(ok=False, until=until, blocked_by=c.limit.name)
     for c in charges:
-        if not c.limit.concurrent:
+        if not c.limit.concurrent and not c.limit.bucket:
             before = _since(c.limit, now) - dt.timedelta(seconds=c.limit.per_s)
             ex.execute(_PRUNE, {"key": c.key, "name": c.limit.name, "before": ts(before, name)})
     return grant
@@ -171,6 +180,11 @@ def _blocked_until(ex: Executor, c: Charge, now: dt.datetime, name: str) -> dt.d
         retry = now + dt.timedelta(seconds=CONCURRENCY_RETRY_S)
         lapse = read_ts(soonest)
         return min(retry, lapse) if lapse is not None else retry
+    if c.limit.bucket:
+        level = _level(ex, c.key, c.limit, now, name)
+        if level <= c.allowed:
+            return None
+        return now + dt.timedelta(seconds=(level - c.allowed) / c.limit.refill_per_s)
     since = _since(c.limit, now)
     rows = [(read_ts(r[0]), int(r[1])) for r in ex.execute(_WINDOWS, {**p, "since": ts(since, name)})]
     total = sum(u for _, u in rows)
@@ -187,6 +201,43 @@ def _blocked_until(ex: Executor, c: Charge, now: dt.datetime, name: str) -> dt.d
     return now + life
 
 
+# -- a bucket refilled at a rate (Shopify's GraphQL cost): one row per key, the level at its time --
+
+_TAKE_LEVEL = text("DELETE FROM quota_usage WHERE key = :key AND limit_name = :name RETURNING window_start, used")
+_LEVEL = text("SELECT window_start, used FROM quota_usage WHERE key = :key AND limit_name = :name")
+
+
+def _drained(rows: Sequence[Sequence[object]], limit: Limit, now: dt.datetime) -> float:
+    """The bucket's level at ``now``: what was spent, less what has been refilled since."""
+    level = 0.0
+    for start, used in rows:
+        at = read_ts(start) or now
+        level = max(level, float(str(used)) - limit.refill_per_s * max(0.0, (now - at).total_seconds()))
+    return max(0.0, level)
+
+
+def _fill(ex: Executor, key: str, limit: Limit, now: dt.datetime, cost: float, name: str) -> None:
+    """Replace the bucket's row by its level at ``now`` plus ``cost`` (a write first, for SQLite)."""
+    level = _drained(ex.execute(_TAKE_LEVEL, {"key": key, "name": limit.name}).all(), limit, now) + cost
+    ex.execute(_UPSERT, {"key": key, "name": limit.name, "start": ts(now, name), "cost": math.ceil(max(0.0, level))})
+
+
+def _level(ex: Executor, key: str, limit: Limit, now: dt.datetime, name: str) -> float:
+    return _drained(ex.execute(_LEVEL, {"key": key, "name": limit.name}).all(), limit, now)
+
+
+def settle_bucket(
+    ex: Executor, key: str, limit: Limit, delta: float, vendor_level: float | None, now: dt.datetime | None = None
+) -> None:
+    """After a call: correct its estimate by ``delta`` and never count less than the vendor says
+    is spent (``maximumAvailable - currentlyAvailable`` of Shopify's ``throttleStatus``)."""
+    now = now or utcnow()
+    name = dialect(ex)
+    level = _drained(ex.execute(_TAKE_LEVEL, {"key": key, "name": limit.name}).all(), limit, now) + delta
+    level = max(level, vendor_level or 0.0)
+    ex.execute(_UPSERT, {"key": key, "name": limit.name, "start": ts(now, name), "cost": math.ceil(max(0.0, level))})
+
+
 WAITING = "~wait"  # suffix of the limit name under which calls waiting in line are counted
 
 
@@ -201,7 +252,7 @@ def take_place_in_line(ex: Executor, charge: Charge, until: dt.datetime, now: dt
     have no line: ``until`` is returned as is.
     """
     limit = charge.limit
-    if limit.calendar or limit.concurrent:
+    if limit.calendar or limit.concurrent or limit.bucket:
         return until
     now = now or utcnow()
     name = dialect(ex)
@@ -265,6 +316,8 @@ def usage(ex: Executor, key: str, limit: Limit, allowed: int, now: dt.datetime |
     p = {"key": key, "name": limit.name, "now": ts(now, name)}
     if limit.concurrent:
         used = int(ex.execute(_IN_FLIGHT, p).one()[0])
+    elif limit.bucket:
+        used = math.ceil(_level(ex, key, limit, now, name))
     else:
         since = _since(limit, now)
         rows = ex.execute(_WINDOWS, {**p, "since": ts(since, name)}).all()

@@ -8,9 +8,10 @@ that would wait past the job's deadline or longer than ``max_wait_s`` raises
 :class:`~integrations.http.QuotaExhausted` — the runner then requeues the job for the
 window's opening without spending an attempt (``sync/execute.py``).
 
-Shopify's GraphQL limit is a cost bucket: a call is charged what the previous query was
-estimated to cost (``extensions.cost.requestedQueryCost``) and corrected to
-``actualQueryCost`` once the answer says so.
+Shopify's GraphQL limit is a cost bucket refilled at a rate: a call is charged what the previous
+query was estimated to cost (``extensions.cost.requestedQueryCost``), corrected to
+``actualQueryCost`` once the answer says so, and never counted below what the answer's
+``throttleStatus`` says is spent.
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ def scaled(limits: Sequence[Limit], factor: float) -> tuple[Limit, ...]:
     """The limits with their rolling windows shortened by ``factor`` (``ZIXLY_QUOTA_TIME_SCALE``)."""
     if factor == 1:
         return tuple(limits)
-    return tuple(lim if lim.calendar or lim.concurrent else replace(lim, per_s=lim.per_s * factor) for lim in limits)
+    return tuple(
+        lim
+        if lim.calendar or lim.concurrent
+        else replace(lim, per_s=lim.per_s * factor, refill_per_s=lim.refill_per_s / factor)
+        for lim in limits
+    )
 
 
 def applies(limit: Limit, path_template: str) -> bool:
@@ -72,7 +78,7 @@ class Ticket:
     """One admitted call: the leases to give back and the cost charges to correct."""
 
     lease_ids: list[int]
-    cost_charges: list[tuple[str, str, dt.datetime, int]] = field(default_factory=list)
+    cost_charges: list[tuple[str, Limit, int]] = field(default_factory=list)
 
 
 class Governor:
@@ -99,6 +105,7 @@ class Governor:
         self.lease_s = lease_s
         self.clock = clock
         self.query_cost = DEFAULT_QUERY_COST
+        self.admitted = 0  # calls this client was let through (this job attempt's progress)
         self._overrides: dict[str, int] | None = None
 
     def charges(self, path_template: str) -> list[Charge]:
@@ -110,7 +117,8 @@ class Governor:
                 key_for(limit, self.system, self.connection_id),
                 limit,
                 effective(limit, self._overrides),
-                cost=self.query_cost if limit.unit == "points" else 1,
+                # A query's estimate never exceeds the bucket (Shopify refuses such a query itself).
+                cost=min(self.query_cost, effective(limit, self._overrides)) if limit.unit == "points" else 1,
             )
             for limit in self.limits
             if applies(limit, path_template)
@@ -128,23 +136,21 @@ class Governor:
                 tx.rollback()
                 return grant
             tx.commit()
-        costs = [
-            (c.key, c.limit.name, grant.windows[(c.key, c.limit.name)], c.cost)
-            for c in charges
-            if c.limit.unit == "points"
-        ]
-        return Ticket(grant.lease_ids, costs)
+        return Ticket(grant.lease_ids, [(c.key, c.limit, c.cost) for c in charges if c.limit.bucket])
 
     def admit(self, path_template: str, *, fits: Callable[[float], bool], sleep: Callable[[float], None]) -> Ticket:
         """Wait for room (through ``sleep``), or raise QuotaExhausted when the wait is too long."""
         while True:
             got = self.try_acquire(path_template)
             if isinstance(got, Ticket):
+                self.admitted += 1
                 return got
             assert got.until is not None
             wait_s = max(0.0, (got.until - self.clock()).total_seconds())
             integration_quota_waits_total.labels(self.system, str(self.connection_id), got.blocked_by or "").inc()
-            if wait_s > self.max_wait_s or not fits(wait_s):
+            # Once a call of this attempt went out, starting over would spend it again (and a job
+            # needing more than one window's budget would never finish): wait, within the deadline.
+            if (wait_s > self.max_wait_s and not self.admitted) or not fits(wait_s):
                 until = self._place_in_line(path_template, got)
                 raise QuotaExhausted(
                     f"{self.system} {got.blocked_by} limit of connection {self.connection_id} is spent "
@@ -172,14 +178,14 @@ class Governor:
         with self.engine.begin() as conn:
             quota.release(conn, ticket.lease_ids)
             if actual is not None:
-                requested, spent = actual
-                for key, name, start, charged in ticket.cost_charges:
-                    quota.adjust(conn, key, name, start, spent - charged)
+                requested, spent, vendor_level = actual
+                for key, limit, charged in ticket.cost_charges:
+                    quota.settle_bucket(conn, key, limit, spent - charged, vendor_level, now=self.clock())
                 self.query_cost = max(1, requested)
 
 
-def _actual_cost(response: httpx.Response | None) -> tuple[int, int] | None:
-    """(requested, actual) query cost from a GraphQL answer's ``extensions.cost``."""
+def _actual_cost(response: httpx.Response | None) -> tuple[int, int, float | None] | None:
+    """(requested, actual, spent per the vendor) from a GraphQL answer's ``extensions.cost``."""
     if response is None or "json" not in response.headers.get("content-type", ""):
         return None
     try:
@@ -187,6 +193,11 @@ def _actual_cost(response: httpx.Response | None) -> tuple[int, int] | None:
         cost = body["extensions"]["cost"]
         requested = int(cost["requestedQueryCost"])
         actual = cost.get("actualQueryCost")
-        return requested, int(actual) if actual is not None else requested
+        throttle = cost.get("throttleStatus") or {}
+        spent = None
+        if "maximumAvailable" in throttle and "currentlyAvailable" in throttle:
+            spent = float(throttle["maximumAvailable"]) - float(throttle["currentlyAvailable"])
+        # A throttled query (no actual cost) spent nothing.
+        return requested, int(actual) if actual is not None else 0, spent
     except (ValueError, KeyError, TypeError):
         return None

@@ -144,8 +144,10 @@ SHOPIFY: Vendor[ShopifyClient] = Vendor(
     ),
     check_redirect=_check_redirect,
     # https://shopify.dev/docs/api/usage/rate-limits (CONTRACTS.md §4.4): GraphQL calls spend
-    # query cost from a bucket refilled at 100 points a second (Standard plans); no span of 10 s
-    # may then spend more than 1,000. Each call is charged its estimate and corrected to the
-    # ``extensions.cost.actualQueryCost`` the answer reports. Advanced and Plus refill 2x and 10x.
-    limits=(Limit("cost", 1000, 10.0, unit="points", ceiling=10000, source="shopify.dev/docs/api/usage/rate-limits"),),
+    # query cost from a bucket of 1,000 points (the single-query maximum) refilled at 100 points a
+    # second (Standard plans). Each call is charged its estimate, corrected to the answer's
+    # ``extensions.cost`` (actualQueryCost, throttleStatus).
+    limits=(
+        Limit("cost", 1000, 10.0, unit="points", refill_per_s=100.0, source="shopify.dev/docs/api/usage/rate-limits"),
+    ),
 )

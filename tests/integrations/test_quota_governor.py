@@ -61,13 +61,24 @@ def test_a_call_over_the_limit_waits_for_its_window_then_goes(engine: Engine) ->
 
 def test_a_wait_longer_than_the_threshold_sends_nothing_and_names_the_windows_opening(engine: Engine) -> None:
     clock = Clock()
-    api, sent = client(engine, clock, (Limit("day", 2, 86400.0, calendar=True),), max_wait_s=5)
-    api.request("GET", "/Invoices")
-    api.request("GET", "/Invoices")
+    day = (Limit("day", 2, 86400.0, calendar=True),)
+    earlier, _ = client(engine, clock, day, max_wait_s=5)  # another job spent the day
+    earlier.request("GET", "/Invoices")
+    earlier.request("GET", "/Invoices")
+    api, sent = client(engine, clock, day, max_wait_s=5)
     with pytest.raises(QuotaExhausted) as caught:
         api.request("GET", "/Invoices")
     assert caught.value.until == dt.datetime(2026, 12, 7, tzinfo=dt.UTC) and caught.value.limit == "day"
-    assert len(sent) == 2 and clock.slept == []
+    assert sent == [] and clock.slept == []
+
+
+def test_once_a_call_went_out_the_attempt_waits_rather_than_start_over(engine: Engine) -> None:
+    """Starting over would spend the calls made again: a job needing more than one window never ends."""
+    clock = Clock()
+    api, sent = client(engine, clock, (Limit("minute", 1, 60.0),), max_wait_s=5)
+    api.request("GET", "/Invoices")
+    api.request("GET", "/Contacts")
+    assert len(sent) == 2 and len(clock.slept) == 1 and clock.slept[0] > 5
 
 
 def test_a_wait_past_the_jobs_deadline_is_not_taken(engine: Engine) -> None:
@@ -88,11 +99,13 @@ def test_a_tenants_lower_limit_governs_its_connection(engine: Engine) -> None:
         ).scalar_one()
         quota.set_override(conn, cid, "day", 1, by="ed@example.com")
     clock = Clock()
-    api, sent = client(engine, clock, (Limit("day", 5000, 86400.0, calendar=True),), max_wait_s=5, connection_id=cid)
-    api.request("GET", "/Invoices")
+    limits = (Limit("day", 5000, 86400.0, calendar=True),)
+    first, sent = client(engine, clock, limits, max_wait_s=5, connection_id=cid)
+    first.request("GET", "/Invoices")
+    second, sent_later = client(engine, clock, limits, max_wait_s=5, connection_id=cid)
     with pytest.raises(QuotaExhausted):
-        api.request("GET", "/Invoices")
-    assert len(sent) == 1
+        second.request("GET", "/Invoices")
+    assert len(sent) == 1 and sent_later == []
 
 
 def test_a_concurrency_slot_is_given_back_after_a_failed_call(engine: Engine) -> None:
@@ -107,7 +120,7 @@ def test_a_concurrency_slot_is_given_back_after_a_failed_call(engine: Engine) ->
 
 def test_a_graphql_call_is_charged_its_actual_cost(engine: Engine) -> None:
     clock = Clock()
-    cost = Limit("cost", 1000, 10.0, unit="points")
+    cost = Limit("cost", 1000, 10.0, unit="points", refill_per_s=100.0)
     body = {"data": {}, "extensions": {"cost": {"requestedQueryCost": 12, "actualQueryCost": 7}}}
     answer = httpx.Response(200, content=json.dumps(body), headers={"content-type": "application/json"})
     api, _ = client(engine, clock, (cost,), answer=lambda _r: answer)
@@ -116,6 +129,22 @@ def test_a_graphql_call_is_charged_its_actual_cost(engine: Engine) -> None:
     with engine.connect() as conn:
         # 7 + 7: the first charge (the default estimate) was corrected, the second used 12 then 7.
         assert quota.usage(conn, connection_key(1), cost, 1000, now=clock.now).used == 14
+        # The bucket refills at 100 points a second.
+        later = clock.now + dt.timedelta(seconds=0.1)
+        assert quota.usage(conn, connection_key(1), cost, 1000, now=later).used == 4
+
+
+def test_a_spent_cost_bucket_waits_for_its_refill_and_believes_the_vendors_reading(engine: Engine) -> None:
+    clock = Clock()
+    cost = Limit("cost", 1000, 10.0, unit="points", refill_per_s=100.0)
+    throttle = {"maximumAvailable": 1000.0, "currentlyAvailable": 100.0, "restoreRate": 100.0}
+    body = {"data": {}, "extensions": {"cost": {"requestedQueryCost": 600, "actualQueryCost": 50,
+                                                "throttleStatus": throttle}}}  # fmt: skip
+    answer = httpx.Response(200, content=json.dumps(body), headers={"content-type": "application/json"})
+    api, sent = client(engine, clock, (cost,), answer=lambda _r: answer)
+    api.request("POST", "/graphql.json")  # the vendor says 900 are spent (other calls of the app)
+    api.request("POST", "/graphql.json")  # estimated 600: waits until 500 have been refilled
+    assert len(sent) == 2 and clock.slept == [pytest.approx(5.0)]
 
 
 def test_every_vendor_declares_its_documented_limits() -> None:
@@ -128,7 +157,7 @@ def test_every_vendor_declares_its_documented_limits() -> None:
     }
     assert declared["hubspot"] == {"burst": "100 calls/10 s", "search": "4 calls/second"}
     assert declared["asana"] == {"minute": "150 calls/minute"}
-    assert declared["shopify"] == {"cost": "1,000 points/10 s"}
+    assert declared["shopify"] == {"cost": "1,000 points, refilled at 100/s"}
     assert all(limit.source for v in vendors() for limit in v.limits)
     xero = next(v for v in vendors() if v.system == "xero")
     assert xero.limit("day").calendar and xero.limit("appminute").app_wide and not xero.limit("minute").calendar
