@@ -65,7 +65,7 @@ class Limit:
     @property
     def margin_s(self) -> float:
         """Slack for the time between our grant and the vendor's count (network, scheduling)."""
-        return 0.0 if self.calendar else min(0.5, self.per_s * 0.05)
+        return 0.0 if self.calendar else min(1.0, self.per_s * 0.1)
 
     def describe(self) -> str:
         if self.concurrent:
@@ -259,6 +259,8 @@ def take_place_in_line(ex: Executor, charge: Charge, until: dt.datetime, now: dt
     if name == "postgresql":
         ex.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"), {"ns": ADVISORY_NS, "key": charge.key})
     life = _life(limit)
+    # A write first (SQLite: a transaction that reads first cannot take the write lock later).
+    ex.execute(_PRUNE, {"key": charge.key, "name": limit.name + WAITING, "before": ts(now - life, name)})
     # Every call counted now, and every place in line still to come (a place whose time has
     # passed became a call, or was given up), at the bucket it is (or will be) charged to.
     calls: list[dt.datetime] = []
@@ -275,7 +277,6 @@ def take_place_in_line(ex: Executor, charge: Charge, until: dt.datetime, now: dt
         turn = max(turn, calls[len(calls) - charge.allowed] + life)
     ex.execute(_UPSERT, {"key": charge.key, "name": limit.name + WAITING, "start": ts(window_start(limit, turn), name),
                          "cost": charge.cost})  # fmt: skip
-    ex.execute(_PRUNE, {"key": charge.key, "name": limit.name + WAITING, "before": ts(now - life, name)})
     return turn
 
 

@@ -311,6 +311,9 @@ class ApiClient:
         """Wait for the connection's quota (no call, and no wait, runs past the deadline)."""
         if self.governor is None:
             return None
+        prepare = getattr(self.http.auth, "prepare", None)
+        if prepare is not None:
+            prepare()  # the token first: between the admission and the vendor's count, no database wait
         return self.governor.admit(path_template, fits=self._fits, sleep=self.sleep)
 
     def _remaining_timeout(self) -> httpx.Timeout:
