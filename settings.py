@@ -120,8 +120,8 @@ class Settings(BaseSettings):
         1.0,
         gt=0,
         le=1,
-        description="Shortens every vendor limit's rolling window by this factor (tests and the sandbox bench "
-        "run Xero's minute as seconds); 1 outside tests",
+        description="Shortens every vendor limit's rolling window, and ZIXLY_QUOTA_MAX_WAIT_S, by this factor "
+        "(tests and the sandbox bench run Xero's minute as seconds); 1 outside tests",
     )
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
 

@@ -131,7 +131,7 @@ class JobClients:
             connection_id=connection_id,
             limits=scaled(record.limits, self.ctx.settings.quota_time_scale),
             holder=f"job:{self.ctx.job_id}",
-            max_wait_s=self.ctx.settings.quota_max_wait_s,
+            max_wait_s=self.ctx.settings.quota_max_wait_s * self.ctx.settings.quota_time_scale,
             # A call in flight holds its concurrency slot at most this long, even if its runner dies.
             lease_s=call_timeout_s + 5.0,
         )

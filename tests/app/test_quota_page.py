@@ -57,6 +57,8 @@ def test_an_editor_sets_a_tenants_own_daily_limit_on_the_connections_page(
     app: Callable[..., AppTest], seeded: Seeded, db_session: Session
 ) -> None:
     at = app("EDITOR", "pages/connections.py")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("day: 5,000 calls/day (developer.xero.com/faq/limits); spent 0 / 5,000") for c in captions)
     at.selectbox(key="cn_quota_limit_xero").set_value("day")
     at.number_input(key="cn_quota_calls_xero").set_value(1000)
     at.button(key="FormSubmitter:cn_quota_xero-Set limit").click().run()
@@ -84,3 +86,13 @@ def test_a_tenant_may_not_raise_a_vendor_limit_nor_set_the_apps(seeded: Seeded, 
     with pytest.raises(ValueError, match="the whole app's"):
         set_connection_limit(db_session, actor("EDITOR"), cid, "appminute", 10)
     assert quota.overrides(db_session, cid) == {}
+
+
+def test_a_paid_asana_domain_may_set_its_plans_higher_limit(seeded: Seeded, db_session: Session) -> None:
+    connection = Connection(tenant_id=seeded.bolt, system="asana", status="connected")
+    db_session.add(connection)
+    db_session.commit()
+    cid = connection.id
+    assert set_connection_limit(db_session, actor("EDITOR"), cid, "minute", 1500) == "Asana minute limit set to 1,500"
+    with pytest.raises(ValueError, match="between 1 and 1,500"):
+        set_connection_limit(db_session, actor("EDITOR"), cid, "minute", 1501)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
 from db import quota
@@ -70,6 +71,10 @@ def test_a_wait_longer_than_the_threshold_sends_nothing_and_names_the_windows_op
         api.request("GET", "/Invoices")
     assert caught.value.until == dt.datetime(2026, 12, 7, tzinfo=dt.UTC) and caught.value.limit == "day"
     assert sent == [] and clock.slept == []
+    held = REGISTRY.get_sample_value(
+        "integration_quota_waits_total", {"system": "xero", "connection": "1", "limit": "day"}
+    )
+    assert held is not None and held >= 1
 
 
 def test_once_a_call_went_out_the_attempt_waits_rather_than_start_over(engine: Engine) -> None:
