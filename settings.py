@@ -113,6 +113,19 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address the runner's /metrics binds to (0.0.0.0 inside containers)"
     )
     runner_metrics_port: int = Field(9102, ge=0, description="Port of the runner's /metrics (0 turns it off)")
+    quota_max_wait_s: float = Field(
+        5.0,
+        ge=0,
+        description="Longest a job waits in its worker slot for a vendor quota window; longer waits requeue it "
+        "for the window's opening without spending an attempt",
+    )
+    quota_time_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Shortens every vendor limit's rolling window, and ZIXLY_QUOTA_MAX_WAIT_S, by this factor "
+        "(tests and the sandbox bench run Xero's minute as seconds); 1 outside tests",
+    )
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
 
     # -- dashboard ------------------------------------------------------------------

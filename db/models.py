@@ -641,3 +641,44 @@ class AlertDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[dt.datetime | None]
+
+
+class QuotaUsage(Base):
+    """Vendor calls spent per quota key (``conn:<id>`` or ``app:<system>``), limit and window start.
+
+    Every runner charges this table before a vendor call (``db/quota.py``), so the limits hold
+    across processes; old windows are pruned as new ones open.
+    """
+
+    __tablename__ = "quota_usage"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limit_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class QuotaLease(Base):
+    """One vendor call in flight under a concurrency limit; it lapses at ``expires_at`` if its
+    runner dies, so a killed runner cannot keep a slot."""
+
+    __tablename__ = "quota_leases"
+    __table_args__ = (Index("ix_quota_leases_key", "key", "limit_name", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    limit_name: Mapped[str] = mapped_column(String(32))
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime]
+
+
+class ConnectionQuota(Base):
+    """A tenant's own, lower limit for one of its connection's vendor limits (e.g. 1,000/day)."""
+
+    __tablename__ = "connection_quotas"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
+    limit_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

@@ -168,6 +168,11 @@ class ConnectionAuth(httpx.Auth):
         self._tokens: TokenSet | None = None
         self._provider: OAuthProvider | None = None
 
+    def prepare(self) -> None:
+        """Load (or refresh) the token now, so the call itself goes out without waiting on the
+        database: the quota governor admits a call just before this, and counts on it going at once."""
+        self._current()
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         tokens = self._current()
         self._apply(request, tokens)

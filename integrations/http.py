@@ -66,6 +66,16 @@ class RateLimited(TransientError):
         self.retry_after = retry_after
 
 
+class QuotaExhausted(TransientError):
+    """The connection's quota (``limit``) is spent until ``until``: nothing was sent; the runner
+    requeues the job for then without spending an attempt."""
+
+    def __init__(self, message: str, *, system: str, until: dt.datetime, limit: str) -> None:
+        super().__init__(message, system=system, status_code=None)
+        self.until = until
+        self.limit = limit
+
+
 class AuthError(PermanentError):
     """The connection cannot authenticate (401 after a refresh, revoked grant): reconnect."""
 
@@ -76,6 +86,14 @@ class NotFound(PermanentError):
     def __init__(self, message: str, *, system: str, status_code: int | None = 404, record: str | None = None) -> None:
         super().__init__(message, system=system, status_code=status_code)
         self.record = record
+
+
+class Governor(Protocol):
+    """Admits each call within the connection's vendor limits (``integrations/quota.py``)."""
+
+    def admit(self, path_template: str, *, fits: Callable[[float], bool], sleep: Callable[[float], None]) -> Any: ...
+
+    def done(self, ticket: Any, response: httpx.Response | None) -> None: ...
 
 
 class CallRecorder(Protocol):
@@ -170,7 +188,9 @@ class ApiClient:
         max_retries: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         deadline: float | None = None,
+        governor: Governor | None = None,
     ) -> None:
+        self.governor = governor
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.recorder = recorder
@@ -210,9 +230,11 @@ class ApiClient:
         attempt = 0
         while True:
             attempt += 1
+            ticket = self._admit(path_template)
             timeout = self._remaining_timeout()
             request = self.http.build_request(method, path, timeout=timeout, **httpx_kwargs)
             started = time.perf_counter()
+            response: httpx.Response | None = None
             try:
                 response = self.http.send(request)
             except httpx.TransportError as exc:
@@ -237,6 +259,9 @@ class ApiClient:
                     delay = self.retry_delay(response, attempt) if retry_ok else None
                 else:
                     return response
+            finally:
+                if ticket is not None and self.governor is not None:
+                    self.governor.done(ticket, response)
             if error.permanent or delay is None or attempt > self.max_retries or not self._fits(delay):
                 if error is cause:
                     raise error
@@ -282,6 +307,15 @@ class ApiClient:
         return request.method in IDEMPOTENT_METHODS or "Idempotency-Key" in request.headers
 
     # -- internals --------------------------------------------------------------------------
+    def _admit(self, path_template: str) -> Any:
+        """Wait for the connection's quota (no call, and no wait, runs past the deadline)."""
+        if self.governor is None:
+            return None
+        prepare = getattr(self.http.auth, "prepare", None)
+        if prepare is not None:
+            prepare()  # the token first: between the admission and the vendor's count, no database wait
+        return self.governor.admit(path_template, fits=self._fits, sleep=self.sleep)
+
     def _remaining_timeout(self) -> httpx.Timeout:
         total = self.timeout
         if self.deadline is not None:

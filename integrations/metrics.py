@@ -24,6 +24,12 @@ integration_rate_limited_total = Counter(
     ["system"],
 )
 
+integration_quota_waits_total = Counter(
+    "integration_quota_waits_total",
+    "Vendor calls the quota governor held back (waited, or requeued the job), by system, connection id and limit",
+    ["system", "connection", "limit"],
+)
+
 oauth_refresh_total = Counter(
     "oauth_refresh_total",
     "OAuth token refreshes by system and outcome (ok, lost_race, invalid_grant, error)",

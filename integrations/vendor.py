@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import httpx
 
+from db.quota import Limit
 from integrations.events import VendorEvent
 from integrations.expiry import RefreshTokenRule, long_lived
 from integrations.http import ApiClient, PermanentError
@@ -206,6 +207,16 @@ class Vendor(Generic[C]):
     before_disconnect: Callable[[Session, Callable[[], C], int], str | None] | None = None
     # When the refresh token dies if unused (integrations/expiry.py): the expiry forecast's rule.
     refresh_token_dies: RefreshTokenRule = long_lived
+    # The vendor's documented call limits per connection (or per app): the quota governor
+    # (integrations/quota.py) keeps every runner's calls within them; tenants may set lower ones.
+    limits: tuple[Limit, ...] = ()
+
+    def limit(self, name: str) -> Limit:
+        """The declared limit called ``name`` (KeyError when the vendor has none)."""
+        for limit in self.limits:
+            if limit.name == name:
+                return limit
+        raise KeyError(f"{self.system} declares no limit {name!r}")
 
 
 def settings_credentials(system: str) -> Callable[[Settings], AppCredentials]:

@@ -29,6 +29,7 @@ from integrations.connection_auth import ConnectionAuth
 from integrations.http import ApiClient
 from integrations.hubspot import HUBSPOT
 from integrations.hubspot.client import HubSpotClient
+from integrations.quota import Governor, scaled
 from integrations.registry import vendor
 from integrations.shopify import SHOPIFY
 from integrations.shopify.client import ShopifyClient
@@ -104,11 +105,13 @@ class JobClients:
         auth = ConnectionAuth(
             self.factory, self.ctx.settings, connection_id, deadline=deadline, recorder=self.ctx.recorder
         )
+        timeout = min(MAX_CALL_TIMEOUT_S, remaining)
         options: dict[str, Any] = {
             "recorder": self.ctx.recorder,
-            "timeout": min(MAX_CALL_TIMEOUT_S, remaining),
+            "timeout": timeout,
             "deadline": deadline,
             "sleep": self.ctx.sleep,
+            "governor": self._governor(record, connection_id, timeout),
         }
         try:
             client = make_client(record, self.ctx.settings, auth, org, **options)
@@ -118,6 +121,21 @@ class JobClients:
         return client
 
     # -- internals --------------------------------------------------------------------------
+    def _governor(self, record: Vendor[Any], connection_id: int, call_timeout_s: float) -> Governor | None:
+        """The connection's quota governor (None for a vendor that declares no limits)."""
+        if not record.limits:
+            return None
+        return Governor(
+            job_engine(self.ctx),
+            system=record.system,
+            connection_id=connection_id,
+            limits=scaled(record.limits, self.ctx.settings.quota_time_scale),
+            holder=f"job:{self.ctx.job_id}",
+            max_wait_s=self.ctx.settings.quota_max_wait_s * self.ctx.settings.quota_time_scale,
+            # A call in flight holds its concurrency slot at most this long, even if its runner dies.
+            lease_s=call_timeout_s + 5.0,
+        )
+
     def _connection(self, session: Session, system: str) -> tuple[int, str | None]:
         try:
             connection = get_connection(session, self.ctx.tenant_id, system)

@@ -12,13 +12,14 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 import jobtypes
-from db import jobs
+from db import jobs, quota
+from integrations.http import QuotaExhausted
 from logconfig import job_context
 from sync import workflows
 from sync.context import JobContext
 from sync.errors import ApprovalRejected, JobCancelled, JobTimedOut, PollAgain, Suspend, describe, is_permanent
 
-Kind = Literal["completed", "failed", "poll", "wait", "cancelled"]
+Kind = Literal["completed", "failed", "poll", "wait", "cancelled", "quota"]
 log = logging.getLogger("zixly.runner.job")
 
 
@@ -66,6 +67,10 @@ def _run_handler(job: jobs.ClaimedJob, ctx: JobContext) -> Outcome:
         if ctx.remaining_s <= exc.after_s:
             return done("failed", error=f"JobTimedOut: polling would pass the deadline {ctx.deadline.isoformat()}")
         return done("poll", after_s=exc.after_s)
+    except QuotaExhausted as exc:
+        # Nothing was sent: the job goes back for the window's opening, its attempt returned.
+        ctx.log.info("requeued until %s: %s", exc.until.isoformat(), exc)
+        return done("quota", extra={"until": exc.until, "limit": exc.limit})
     except Suspend as exc:
         return done("wait", extra={"wait_id": exc.wait_id, "reason": exc.reason})
     except ApprovalRejected as exc:
@@ -93,6 +98,10 @@ def record_outcome(
     """Write a non-completed outcome (completions are batched by the caller); returns the new status."""
     if outcome.kind == "poll":
         return jobs.poll_later(conn, job.id, runner_id=runner_id, attempt=job.attempt, after_s=outcome.after_s, now=now)
+    if outcome.kind == "quota":
+        return quota.defer_job(
+            conn, job.id, runner_id=runner_id, attempt=job.attempt, run_at=outcome.extra["until"], now=now
+        )
     if outcome.kind == "wait":
         return jobs.waits.suspend(
             conn, job.id, runner_id=runner_id, attempt=job.attempt, wait_id=int(outcome.extra["wait_id"]), now=now
@@ -126,6 +135,7 @@ def metric_status(kind: Kind, new_status: str | None) -> str:
         "completed": "completed",
         "failed": "failed",
         "poll": "polled",
+        "quota": "polled",
         "wait": "waiting",
         "cancelled": "cancelled",
     }[kind]

@@ -81,6 +81,27 @@ SYNC_STALE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# Per connection (a bounded set: the agency's clients × four vendors), from the quota ledger.
+QUOTA_USED = Gauge(
+    "zixly_quota_used",
+    "Vendor calls (Shopify: cost points; concurrent: calls in flight) a connection has spent of a limit "
+    "in the window in force, by system, connection id and limit (set by the runner's quota tick)",
+    ["system", "connection", "limit"],
+    multiprocess_mode="mostrecent",
+)
+QUOTA_LIMIT = Gauge(
+    "zixly_quota_limit",
+    "The limit in force (the vendor's, or the tenant's own), by system, connection id and limit",
+    ["system", "connection", "limit"],
+    multiprocess_mode="mostrecent",
+)
+QUOTA_EXHAUSTED_SECONDS = Gauge(
+    "zixly_quota_exhausted_seconds",
+    "Seconds until a spent limit opens again (0 while it has room), by system, connection id and limit",
+    ["system", "connection", "limit"],
+    multiprocess_mode="mostrecent",
+)
+
 
 def status_label(db_status: str) -> str:
     """The metric label for a job status (``FAILED`` -> ``failed``)."""

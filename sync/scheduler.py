@@ -15,6 +15,7 @@ from db import jobs, schedules
 from sync import metrics
 from sync.alerts.check import check
 from sync.alerts.deliver import deliver_due
+from sync.quota_metrics import QUOTA_METRICS_EVERY_S, refresh_quota_metrics
 from sync.runner import Runner
 
 log = logging.getLogger("zixly.runner")
@@ -49,6 +50,7 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("hold", HOLD_EVERY_S, lambda: hold_tick(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
+    tick("quota metrics", QUOTA_METRICS_EVERY_S, lambda: refresh_quota_metrics(runner.engine, runner.clock()))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
     return scheduler
 

@@ -54,7 +54,7 @@ def test_no_bench_script_shadows_a_standard_library_module() -> None:
 
 
 def test_every_bench_script_has_a_quick_run_here() -> None:
-    quick = {"dashboard.py", "job_queue.py", "pauses.py", "soak.py", "sweep.py", "webhook.py"}
+    quick = {"dashboard.py", "job_queue.py", "pauses.py", "quota.py", "soak.py", "sweep.py", "webhook.py"}
     assert set(SCRIPTS) == quick, "a new bench script needs a tiny run in this file"
 
 
@@ -170,3 +170,10 @@ def test_soak(pg_template: str) -> None:
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "figures:" in done.stdout
+
+
+def test_quota_tiny() -> None:
+    figures = bench("quota.py", "--jobs", "30", "--second-jobs", "3", "--per-minute", "10", "--window-s", "2",
+                    "--runners", "1", timeout=300)  # fmt: skip
+    assert figures["a"]["completed"] == 30 and figures["a"]["answered_429"] == 0
+    assert figures["b"]["completed"] == 3 and figures["setup"]["runners"] == 1

@@ -13,13 +13,14 @@ from app import auth, data, pause_panel, widgets
 from app.text import NOTHING, plural, vendor_name, when
 from db.alerts.freshness import freshness, source_system
 from db.queries.clients import WEBHOOK_SILENCE_H, webhook_label
+from integrations.quota_view import board_lines
 
 actor = auth.require_actor()
 st.title("Clients")
 st.caption(
     "Connection status and token expiry, last success, failures since, webhook silence "
     f"(no delivery for {WEBHOOK_SILENCE_H:.0f} h while connected), sync cursor lag and sync freshness "
-    "(stale since T: a schedule not completed within two intervals). Worst first."
+    "(stale since T: a schedule not completed within two intervals), vendor quota spent. Worst first."
 )
 widgets.keep("cl_tenants")
 tenant_ids = widgets.tenant_filter("cl_tenants")
@@ -58,6 +59,7 @@ else:
     now = dt.datetime.now(dt.UTC)
     with data.session() as s:
         stale = {(f.tenant_id, source_system(f.job_type)): f for f in freshness(s, now=now) if f.stale_since}
+        quotas = board_lines(s, tenant_ids, now)
     df = pd.DataFrame(
         {
             "health": [_verdict(r) for r in board],
@@ -78,6 +80,7 @@ else:
                 else NOTHING
                 for r in board
             ],
+            "quota": [quotas.get((r["tenant_id"], r["system"]), NOTHING) for r in board],
             "last error": [r["last_error"] or NOTHING for r in board],
             "jobs": [_jobs_link(r) for r in board],
         }

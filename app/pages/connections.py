@@ -7,9 +7,10 @@ import datetime as dt
 
 import streamlit as st
 
-from app import actions, auth, data, widgets
+from app import actions, auth, data, quota_actions, widgets
 from app.text import plain
 from integrations.forecast import live_forecasts
+from integrations.quota_view import connection_quotas, line
 from integrations.registry import UnknownVendor, vendor
 from integrations.tokens import token_store
 
@@ -45,6 +46,8 @@ if flash := st.session_state.pop("flash", None):
 now = dt.datetime.now(dt.UTC)
 with data.session() as s:
     forecasts = {f.connection_id: f for f in live_forecasts(s, token_store(data.settings()), tenant_id)}
+    quotas = {q.connection_id: q for q in connection_quotas(s, (tenant_id,), now)}
+editor = actor.can("EDITOR")
 for c in data.connections(data.url(), tenant_id):
     system = c["system"]
     try:
@@ -77,6 +80,26 @@ for c in data.connections(data.url(), tenant_id):
                 days=data.settings().alert_expiry_warn_days
             )
             (st.warning if warn else st.caption)(f"Refresh token dies if unused: {dies}; last refreshed: {refreshed}")
+        if (q := quotas.get(c["connection_id"])) is not None and q.usages:
+            with st.expander(f"Vendor limits — {line(q.usages, now)}"):
+                for u in q.usages:
+                    own = q.own.get(u.limit.name)
+                    st.caption(f"{u.limit.name}: {u.limit.describe()} ({u.limit.source})"
+                               + (f"; this tenant's own: {own:,}" if own is not None else "")
+                               + ("" if u.limit.concurrent else f"; spent {u.used:,} / {u.allowed:,}"))  # fmt: skip
+                own_limits = [u.limit.name for u in q.usages if not u.limit.app_wide]
+                with st.form(f"cn_quota_{system}"):
+                    which = st.selectbox("Limit", own_limits, key=f"cn_quota_limit_{system}")
+                    calls = st.number_input("This tenant's own limit (0 = the vendor's)", min_value=0, step=1,
+                                            key=f"cn_quota_calls_{system}")  # fmt: skip
+                    if st.form_submit_button(
+                        "Set limit", disabled=not editor, help=None if editor else "EDITOR role needed"
+                    ):
+                        done = widgets.run_action(quota_actions.set_connection_limit, actor, q.connection_id, which,
+                                                  int(calls) or None)  # fmt: skip
+                        if done is not None:
+                            st.session_state["flash"] = done
+                            st.rerun()
         uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"
         st.caption(f"Used by (what stops if it dies): {plain(uses)}")
         b1, b2, b3 = st.columns(3)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from db.quota import Limit
 from integrations.asana import hook_upkeep, webhooks
 from integrations.asana.client import AsanaClient
 from integrations.expiry import long_lived
@@ -109,4 +110,7 @@ ASANA: Vendor[AsanaClient] = Vendor(
     record_link=_record_link,
     before_disconnect=hook_upkeep.remove,
     refresh_token_dies=long_lived,  # long-lived until revoked (CONTRACTS.md)
+    # Asana's rate limits (CONTRACTS.md §5.3): 150 calls a minute per token on free domains,
+    # 1,500 on paid ones — a paid tenant sets its connection's limit up to that ceiling.
+    limits=(Limit("minute", 150, 60.0, ceiling=1500, source="developers.asana.com rate limits"),),
 )

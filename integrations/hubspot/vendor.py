@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
+from db.quota import Limit
 from integrations.expiry import long_lived
 from integrations.hubspot import webhooks
 from integrations.hubspot.client import HubSpotClient
@@ -134,4 +135,10 @@ HUBSPOT: Vendor[HubSpotClient] = Vendor(
     webhooks=WEBHOOKS,
     record_link=_record_link,
     refresh_token_dies=long_lived,  # long-lived until revoked (CONTRACTS.md)
+    # https://developers.hubspot.com/apisbytier (CONTRACTS.md §3.3): an OAuth app may make 100
+    # calls per 10 seconds per installed account; CRM search has its own 4 per second.
+    limits=(
+        Limit("burst", 100, 10.0, source="developers.hubspot.com/apisbytier"),
+        Limit("search", 4, 1.0, paths=("/search",), source="HubSpot changelog: CRM Search API rate limit"),
+    ),
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from db.quota import Limit
 from integrations.expiry import stated_expiry
 from integrations.shopify import webhooks
 from integrations.shopify.client import ShopifyClient
@@ -142,4 +143,11 @@ SHOPIFY: Vendor[ShopifyClient] = Vendor(
         invalid_message="Enter the shop as <name>.myshopify.com",
     ),
     check_redirect=_check_redirect,
+    # https://shopify.dev/docs/api/usage/rate-limits (CONTRACTS.md §4.4): GraphQL calls spend
+    # query cost from a bucket of 1,000 points (the single-query maximum) refilled at 100 points a
+    # second (Standard plans). Each call is charged its estimate, corrected to the answer's
+    # ``extensions.cost`` (actualQueryCost, throttleStatus).
+    limits=(
+        Limit("cost", 1000, 10.0, unit="points", refill_per_s=100.0, source="shopify.dev/docs/api/usage/rate-limits"),
+    ),
 )

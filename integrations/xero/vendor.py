@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from db.quota import Limit
 from integrations.expiry import unused_for
 from integrations.http import AuthError
 from integrations.vendor import (
@@ -116,4 +117,13 @@ XERO: Vendor[XeroClient] = Vendor(
     record_link=_record_link,
     # Xero: "unused refresh tokens expire after 60 days" (every refresh rotates it).
     refresh_token_dies=unused_for(60),
+    # https://developer.xero.com/faq/limits (CONTRACTS.md §2.3): per organisation 5 calls in
+    # progress, 60 a minute and 5,000 a day; 10,000 a minute across the app. Windows are fixed
+    # but start at a different time per tenant, so the minute is governed as a rolling window.
+    limits=(
+        Limit("minute", 60, 60.0, source="developer.xero.com/faq/limits"),
+        Limit("day", 5000, 86400.0, calendar=True, source="developer.xero.com/faq/limits"),
+        Limit("concurrent", 5, source="developer.xero.com/faq/limits"),
+        Limit("appminute", 10000, 60.0, app_wide=True, source="developer.xero.com/faq/limits"),
+    ),
 )

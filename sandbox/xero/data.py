@@ -8,6 +8,7 @@ signed webhooks resolve to it.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 import uuid
@@ -113,12 +114,18 @@ def consent_orgs() -> list[str]:
         return [t for t in (chosen if chosen is not None else list(ORGS)) if t in ORGS]
 
 
-def add_org(name: str, country: str, now: dt.datetime) -> Org:
-    """A new, empty organisation in ``country`` (AU, NZ or GB) with that country's tax rates."""
+def add_org(name: str, country: str, now: dt.datetime, *, with_demo_records: bool = False) -> Org:
+    """A new organisation in ``country`` (AU, NZ or GB) with that country's tax rates: empty, or
+    holding a copy of the demo organisation's contacts and invoices (same ids: orgs are separate)."""
     if country not in tax.COUNTRY_RATES:
         raise ValueError(f"country must be one of {sorted(tax.COUNTRY_RATES)}")
     with LOCK:
         org = Org(str(uuid.uuid4()), name, country=country, created=now)
+        demo = ORGS.get(DEMO_TENANT_ID)
+        if with_demo_records and demo is not None:
+            org.contacts = copy.deepcopy(demo.contacts)
+            org.invoices = copy.deepcopy(demo.invoices)
+            org.updated = dict(demo.updated)
         ORGS[org.tenant_id] = org
         return org
 

@@ -121,7 +121,7 @@ def add_organisation() -> ResponseReturnValue:
     body = request.get_json(silent=True) or {}
     try:
         org = data.add_org(str(body.get("name") or "Sandbox organisation"), str(body.get("country") or "AU"),
-                           dt.datetime.now(dt.UTC))  # fmt: skip
+                           dt.datetime.now(dt.UTC), with_demo_records=bool(body.get("with_demo_records")))  # fmt: skip
     except ValueError as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(tenant_id=org.tenant_id, name=org.name, country=org.country, base_currency=org.base_currency)

@@ -62,8 +62,11 @@ class Procs(Stack):
     """The e2e stack, with every process in its own group (``kill -9`` hits the whole group)."""
 
     def __init__(self, db_url: str, tmp: Path, **env: str) -> None:
-        # Test traffic must not meet the listener's per-source rate limit (tested elsewhere).
-        super().__init__(db_url, tmp, **{"ZIXLY_WEBHOOK_RATE_LIMIT_PER_MINUTE": "1000000", **env})
+        # Test traffic must not meet the listener's per-source rate limit (tested elsewhere), nor the
+        # runners' vendor quota governor (tests/sync/test_quota_processes.py): its windows are
+        # shortened to nothing, so the sandbox's own limits (and injected 429s) are what the runs meet.
+        quiet = {"ZIXLY_WEBHOOK_RATE_LIMIT_PER_MINUTE": "1000000", "ZIXLY_QUOTA_TIME_SCALE": "0.0001"}
+        super().__init__(db_url, tmp, **{**quiet, **env})
         self.killed: list[str] = []
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
