@@ -393,6 +393,54 @@ def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_
     engine.dispose()
 
 
+def test_a_heartbeat_never_waits_for_a_row_its_runner_is_finishing(pg_url: str) -> None:
+    """The heartbeat and a worker's batch lock one runner's rows; waiting in opposite orders deadlocked."""
+    engine = make_engine(pg_url)
+    factory = sessionmaker(engine)
+    with factory() as s:
+        t = Tenant(name="Beat")
+        s.add(t)
+        s.flush()
+        a, b = (e.id for e in jobs.enqueue_many(s, [jobs.JobSpec(t.id, "noop")] * 2, now=T0))
+        claim(s, "r1", limit=2, lease_s=30, now=T0)
+        s.commit()
+    worker = factory()  # finishing b: holds b's row lock, uncommitted
+    assert jobs.complete(worker, "r1", [jobs.Finished(b, 1)], now=T0) == [b]
+    beats: list[dict[int, bool]] = []
+
+    def beat() -> None:
+        with factory() as s:
+            beats.append(jobs.heartbeat(s, "r1", [a, b], lease_s=60, now=T0))
+            s.commit()
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    thread.join(5)
+    finished_before_worker = not thread.is_alive()
+    # The worker's batch goes on to a (the old heartbeat, waiting on b while holding a, deadlocked here).
+    assert jobs.complete(worker, "r1", [jobs.Finished(a, 1)], now=T0) == [a]
+    worker.commit()
+    worker.close()
+    thread.join(5)
+    assert finished_before_worker
+    assert beats == [{a: False, b: False}]  # both still held when it looked: b's completion was not committed
+    with factory() as s:
+        assert {j.id: j.status for j in s.scalars(select(PipelineJob))} == {a: "COMPLETED", b: "COMPLETED"}
+    engine.dispose()
+
+
+def test_a_heartbeat_extends_the_leases_it_holds_and_drops_the_reaped(session: Session, tenant_id: int) -> None:
+    held, reaped = (e.id for e in jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop")] * 2, now=T0))
+    claim(session, "r1", limit=2, lease_s=2, now=T0)
+    session.commit()
+    assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=3)) == {held: "QUEUED", reaped: "QUEUED"}
+    claim(session, "r1", limit=1, lease_s=2, now=T0 + dt.timedelta(seconds=3))
+    session.commit()
+    assert jobs.heartbeat(session, "r1", [held, reaped], lease_s=60, now=T0 + dt.timedelta(seconds=4)) == {held: False}
+    session.commit()
+    assert job(session, held).locked_until == T0 + dt.timedelta(seconds=64)
+
+
 def test_concurrent_enqueues_of_one_idempotency_key_make_one_job(pg_url: str) -> None:
     engine = make_engine(pg_url)
     factory = sessionmaker(engine)
