@@ -349,6 +349,25 @@ def test_steps_records_and_progress_are_kept_and_pruned_with_their_job(session: 
     assert session.query(JobStep).count() == 0 and session.query(RelatedRecord).count() == 0
 
 
+def test_pruning_goes_in_chunks_oldest_first_and_never_takes_an_unfinished_job(
+    session: Session, tenant_id: int
+) -> None:
+    old = T0 - dt.timedelta(days=200)
+    specs = [jobs.JobSpec(tenant_id, "noop")] * 4
+    done_1, done_2, done_3, running = (e.id for e in jobs.enqueue_many(session, specs, now=old))
+    claim(session, "r1", limit=4, lease_s=30, now=old)
+    for i, jid in enumerate((done_3, done_1, done_2)):  # completed in this order
+        jobs.complete(session, "r1", [jobs.Finished(jid, 1)], now=old + dt.timedelta(minutes=i))
+    session.commit()
+    assert jobs.prune(session, 90, limit=2, now=T0) == 2
+    session.commit()
+    assert {j.id for j in session.scalars(select(PipelineJob))} == {done_2, running}
+    assert jobs.prune(session, 90, limit=2, now=T0) == 1
+    assert jobs.prune(session, 90, limit=2, now=T0) == 0
+    session.commit()
+    assert [(j.id, j.status) for j in session.scalars(select(PipelineJob))] == [(running, "RUNNING")]
+
+
 def test_runner_rows_and_metric_queries(session: Session, tenant_id: int) -> None:
     jobs.register_runner(session, "h:1", host="h", pid=1, slots=4, now=T0)
     jobs.beat_runner(session, "h:1", busy=2, now=T0)
