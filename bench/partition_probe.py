@@ -1,6 +1,6 @@
 """Probe of the proposed layout (issue 20 item 2), not the product: jobs partitioned by id range.
 
-    python bench/partition_probe.py DBNAME [--partitions 9]
+    python bench/partition_probe.py DBNAME [--partitions 9] [--cutoff-days 60]
 
 In a database seeded by ``bench/history_seed.py`` (and left there), copies ``pipeline_jobs``,
 ``job_steps`` and ``related_records`` into ``probe_jobs`` (``PARTITION BY RANGE (id)``) and
@@ -11,7 +11,7 @@ GIN indexes: they change neither measurement). Then measures, as JSON:
 
 * the claim statement of ``db/jobs/claim.py`` on both layouts (planning and execution ms of a
   claim of 256 QUEUED jobs, rolled back; median of 5), after 20,000 QUEUED jobs are added to each;
-* retention by partition: the ranges whose newest ``completed_at`` is past a 60-day cutoff go —
+* retention by partition: the ranges whose newest ``completed_at`` is past the cutoff (60 days) go —
   their step and related-record partitions dropped, then the job partition detached and dropped
   (``lock_timeout`` 2 s) — seconds in all (``retention_s``, including the probe's check, which reads
   each partition whole; the product would read indexes), seconds of the drop statements alone, and
@@ -144,7 +144,8 @@ def main() -> int:
             conn.execute(f"ANALYZE {table}")
             out[f"claim_{table}"] = claim_ms(conn, table)
             conn.execute(f"DELETE FROM {table} WHERE job_type = 'noop' AND status = 'QUEUED'")
-        out.update(retention(conn))
+        cutoff = int(sys.argv[sys.argv.index("--cutoff-days") + 1]) if "--cutoff-days" in sys.argv else 60
+        out.update(retention(conn, cutoff))
         conn.execute(DROP)
     print(json.dumps(out))
     return 0
