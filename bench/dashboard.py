@@ -8,7 +8,11 @@ one open page costs per minute, ``refresh_db_ms_per_minute``), and a full CSV ex
 under tracemalloc), drops the database and prints JSON as its last line.
 
     python bench/dashboard.py [--jobs 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-                              [--page 100] [--keep] [--reuse DBNAME]
+                              [--page 100] [--keep] [--reuse DBNAME] [--history N]
+
+``--history N`` (issue 20) fills with ``bench/history_seed.py`` instead: N finished jobs over 90 days
+(indexes rebuilt after the fill, so 10,000,000 take minutes, not hours), then the live part on top
+(1,000 QUEUED and 100 RUNNING jobs created in the last minutes, the connections, a runner).
 
 ``--keep`` leaves the filled database in place (its name goes to stderr); ``--reuse DBNAME``
 skips the fill and times an existing one (migrating it to head first, so a new index lands).
@@ -37,6 +41,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.history_seed import seed  # noqa: E402
 from db import queries  # noqa: E402
 from db.engine import make_engine, make_session_factory  # noqa: E402
 from db.export import jobs_csv  # noqa: E402
@@ -77,6 +82,21 @@ FILL = [
     """INSERT INTO related_records (job_id, tenant_id, system, record_type, record_id, action, at)
        SELECT id, tenant_id, 'xero', 'invoice', params->>'invoice_number', 'READ', created_at FROM pipeline_jobs""",
     """INSERT INTO runners (id, host, pid, slots, busy) VALUES ('bench', 'bench', 1, 8, 3)""",
+]
+
+
+# On top of ``--history``: what is live now (the history itself is only finished jobs).
+LIVE = [
+    FILL[1],
+    """INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, attempts, created_by, created_at, run_at,
+                                  started_at, locked_by, locked_until)
+       SELECT t.id, 'xero-invoice-paid', CASE WHEN g <= 100 THEN 'RUNNING' ELSE 'QUEUED' END,
+              jsonb_build_object('invoice_number', 'INV-' || lpad(g::text, 5, '0')), 0, 'webhook:xero',
+              now() - g * interval '100 ms', now() - g * interval '100 ms',
+              CASE WHEN g <= 100 THEN now() END, CASE WHEN g <= 100 THEN 'bench' END,
+              CASE WHEN g <= 100 THEN now() + interval '5 minutes' END
+       FROM generate_series(1, 1100) g JOIN tenants t ON t.name = 'History ' || lpad((1 + g % 50)::text, 3, '0')""",
+    FILL[-1],
 ]
 
 
@@ -136,6 +156,7 @@ def main() -> int:
     ap.add_argument("--page", type=int, default=100, help="the deep page of the job browser to time")
     ap.add_argument("--keep", action="store_true", help="leave the filled database for --reuse")
     ap.add_argument("--reuse", metavar="DBNAME", help="time an already filled database (no fill, not dropped)")
+    ap.add_argument("--history", type=int, metavar="N", help="fill with N finished jobs (bench/history_seed.py)")
     args = ap.parse_args()
     name = args.reuse or f"zixly_bench_dashboard_{os.getpid()}"
     admin = make_url(args.url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -150,6 +171,14 @@ def main() -> int:
         if args.reuse:
             with engine.connect() as conn:
                 args.jobs = conn.execute(text("SELECT count(*) FROM pipeline_jobs")).scalar_one()
+        elif args.history is not None:
+            t0 = time.perf_counter()
+            seed(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), args.history)
+            with engine.begin() as conn:
+                for sql in LIVE:
+                    conn.execute(text(sql))
+            args.jobs = args.history + 1100
+            fill_s = round(time.perf_counter() - t0, 1)
         else:
             t0 = time.perf_counter()
             with engine.begin() as conn:

@@ -1,6 +1,6 @@
 """Job-queue benchmark: Zixly vs its anchors (pgqueuer, procrastinate, graphile-worker), same database.
 
-    python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200] [--systems …]
+    python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200] [--systems …] [--history N]
 
 ``ZIXLY_BENCH_POSTGRES_URL`` names the server (default: the test database's server). The run
 creates a scratch database on it and drops it afterwards; nothing touches the ``test`` tables.
@@ -24,6 +24,14 @@ enqueue from ``--clients`` concurrent client threads (as the listener's gunicorn
 would), once with the NOTIFY inside each enqueue's transaction (the default) and once with
 ``notify=False`` plus ``jobs.notify_runners`` after the commit (``enqueue_concurrent…``
 keys; null for the peers, not measured for them).
+
+``--history N`` (Zixly only, issue 20): first seeds N finished jobs of history with their steps and
+related records (``bench/history_seed.py``), and between measurements deletes only the bench
+tenant's jobs, so every figure is taken beside that history. ``--history 0`` runs the same way
+on an empty history (the baseline to compare with). ``--reuse DBNAME`` runs in an existing database
+(seeded before, e.g. by ``bench/history_seed.py``) and leaves it, so runs on an empty and a seeded
+database can alternate on a noisy machine without re-seeding; each clear then also VACUUMs the job
+tables (as autovacuum would; this server runs with it off) and prints how long that took.
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ SYSTEMS = ("zixly", "pgqueuer", "procrastinate", "graphile")
 # Overridable for tuning runs (``BENCH_ZIXLY_PREFETCH``; the workers inherit it).
 ZIXLY_CONCURRENCY = 4
 ZIXLY_PREFETCH = int(os.environ.get("BENCH_ZIXLY_PREFETCH", "256"))
+REUSE: str | None = None  # --reuse DBNAME
+HISTORY: int | None = None  # --history N: jobs of history seeded beside Zixly's (None: none, and TRUNCATE)
 
 
 # -- workers (run as subprocesses: --worker SYSTEM) ----------------------------------------
@@ -176,9 +186,25 @@ class Zixly(System):
         self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         upgrade(self.engine)
         with self.engine.begin() as conn:
-            self.tenant = conn.execute(text("INSERT INTO tenants (name) VALUES ('bench') RETURNING id")).scalar_one()
+            sql = "INSERT INTO tenants (name) VALUES ('bench') ON CONFLICT (name) "
+            sql += " DO UPDATE SET active = true RETURNING id"
+            self.tenant = conn.execute(text(sql)).scalar_one()
+        if HISTORY and not REUSE:  # a reused database is seeded already
+            from bench.history_seed import seed
+
+            seed(libpq(self.url), HISTORY)
 
     def clear(self) -> None:
+        if HISTORY is not None:  # keep the history: delete the bench tenant's jobs (steps etc. cascade)
+            with self.engine.begin() as conn:
+                conn.execute(self.text("DELETE FROM pipeline_jobs WHERE tenant_id = :t"), {"t": self.tenant})
+                conn.execute(self.text("DELETE FROM runners"))
+            if REUSE:
+                t0 = time.perf_counter()
+                with self.autocommit.connect() as conn:
+                    conn.execute(self.text("VACUUM pipeline_jobs, job_steps, related_records"))
+                print(f"  vacuum after clear: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+            return
         with self.engine.begin() as conn:
             tables = "pipeline_jobs, job_steps, related_records, runners, schedules, webhook_deliveries"
             # CASCADE: the tables that point at jobs (waits, alert groups' jobs) empty with them.
@@ -242,8 +268,8 @@ class Zixly(System):
 
     def processed(self) -> int:
         with self.engine.connect() as conn:
-            sql = "SELECT count(*) FROM pipeline_jobs WHERE status = 'COMPLETED'"
-            return int(conn.execute(self.text(sql)).scalar_one())
+            sql = "SELECT count(*) FROM pipeline_jobs WHERE status = 'COMPLETED' AND tenant_id = :t"
+            return int(conn.execute(self.text(sql), {"t": self.tenant}).scalar_one())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -366,7 +392,11 @@ def main() -> int:
     parser.add_argument("--worker", choices=list(WORKERS))
     parser.add_argument("--url")
     parser.add_argument("--stamp")
+    parser.add_argument("--history", type=int, help="seed N finished jobs of history first (Zixly only)")
+    parser.add_argument("--reuse", metavar="DBNAME", help="run in this existing database, and keep it (with --history)")
     args = parser.parse_args()
+    global HISTORY, REUSE
+    HISTORY, REUSE = args.history, args.reuse
     if args.worker:
         WORKERS[args.worker](args.url, args.stamp)
         return 0
@@ -376,9 +406,10 @@ def main() -> int:
         print(f"graphile skipped: {why}", file=sys.stderr)
         names.remove("graphile")
     base = os.environ.get("ZIXLY_BENCH_POSTGRES_URL", DEFAULT_URL)
-    scratch = f"zixly_bench_{os.getpid()}"
+    scratch = args.reuse or f"zixly_bench_{os.getpid()}"
     admin = psycopg.connect(libpq(base), autocommit=True)
-    admin.execute(f'CREATE DATABASE "{scratch}"')
+    if not args.reuse:
+        admin.execute(f'CREATE DATABASE "{scratch}"')
     url = make_url(base).set(database=scratch).render_as_string(hide_password=False)
     results: dict[str, Any] = {}
     classes: dict[str, type[System]] = {
@@ -398,7 +429,8 @@ def main() -> int:
                 print(f"… {name} (load {load()})", file=sys.stderr, flush=True)
                 results[name] = bench_system(classes[name](url), meter, args, stamp_file)
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        if not args.reuse:
+            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()
     print_table(results, args)
     print(json.dumps({name: {k: v for k, v in r.items() if k not in ("processed_jobs", "settings")}

@@ -30,7 +30,7 @@ JOBS_PROCESSED = Counter(
 )
 JOBS = Gauge(
     "pipeline_jobs",
-    "Jobs in the database by status (refreshed by the runner's metric tick)",
+    "Unfinished jobs in the database by status (refreshed by the runner's metric tick)",
     ["status"],
     multiprocess_mode="mostrecent",
 )

@@ -41,14 +41,6 @@ def source_system(job_type: str) -> str:
 
 def freshness(session: Session, *, now: dt.datetime) -> list[Staleness]:
     """Every enabled schedule's freshness, stale ones first."""
-    last_ok = {
-        (tenant_id, job_type): at
-        for tenant_id, job_type, at in session.execute(
-            select(PipelineJob.tenant_id, PipelineJob.job_type, func.max(PipelineJob.completed_at))
-            .where(PipelineJob.status == "COMPLETED")
-            .group_by(PipelineJob.tenant_id, PipelineJob.job_type)
-        ).all()
-    }
     names = {int(i): str(n) for i, n in session.execute(select(Tenant.id, Tenant.name)).all()}
     # A paused client's schedules do not fire on purpose (db.jobs.pauses): not stale, no alert.
     paused = {(p.tenant_id, p.workflow) for p in session.execute(select(ClientPause.tenant_id, ClientPause.workflow))}
@@ -60,7 +52,7 @@ def freshness(session: Session, *, now: dt.datetime) -> list[Staleness]:
         if len(fires) < 2:
             continue
         interval = fires[1] - fires[0]
-        success = last_ok.get((schedule.tenant_id, schedule.job_type))
+        success = _last_success(session, schedule.tenant_id, schedule.job_type, now - INTERVALS * interval)
         baseline = success or schedule.created_at
         stale_since, reason = None, "fresh"
         if now - baseline > INTERVALS * interval:
@@ -74,6 +66,25 @@ def freshness(session: Session, *, now: dt.datetime) -> list[Staleness]:
                              schedule.job_type, interval, success, stale_since, reason))  # fmt: skip
     out.sort(key=lambda s: (s.stale_since is None, s.stale_since or now))
     return out
+
+
+def _last_success(session: Session, tenant_id: int, job_type: str, fresh_from: dt.datetime) -> dt.datetime | None:
+    """When a job of this type last completed for this tenant, without a GROUP BY over all history.
+
+    (One GROUP BY over every completed job took 8 s at 10,000,000 jobs, on every alert check;
+    issue 20.) A fresh schedule's success is found walking the newest completions back to
+    ``fresh_from`` (the ``completed_at`` index); only a stale one asks for its tenant's newest.
+    """
+    done = (PipelineJob.tenant_id == tenant_id, PipelineJob.job_type == job_type, PipelineJob.status == "COMPLETED")
+    recent = select(PipelineJob.completed_at).where(*done, PipelineJob.completed_at >= fresh_from)
+    found = session.scalar(recent.order_by(PipelineJob.completed_at.desc()).limit(1))
+    if found is not None:
+        return found
+    # Stale: the completion of its newest-created success (the same unless runs overlap), this
+    # tenant's rows newest first ((tenant_id, created_at)); max() walked every tenant's
+    # completions instead (6 s at 10 M for a pair that never succeeded; this: 2 s).
+    newest = select(PipelineJob.completed_at).where(*done)
+    return session.scalar(newest.order_by(PipelineJob.tenant_id.desc(), PipelineJob.created_at.desc()).limit(1))
 
 
 def _cursor_stuck_since(

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select, update
 
-from db.jobs._sql import JOBS, RUNNERS, Executor, utcnow
+from db.jobs._sql import JOBS, RUNNERS, TERMINAL, Executor, utcnow
 from db.models import JOB_STATUSES
 
 
@@ -32,11 +32,22 @@ def stop_runner(session: Executor, runner_id: str, *, now: dt.datetime | None = 
     session.execute(update(t).where(t.c.id == runner_id).values(busy=0, heartbeat_at=now, stopped_at=now))
 
 
+# What the metric counts: every status but the finished ones (statuses added later count too).
+UNFINISHED = tuple(s for s in JOB_STATUSES if s not in TERMINAL)
+
+
 def job_counts(session: Executor) -> dict[str, int]:
-    """Jobs per status (every status present, zeros included)."""
+    """Unfinished jobs per status (every unfinished status present, zeros included).
+
+    Finished jobs are not counted: with months of history that was a full scan of the table on
+    every metric tick (5.8 s at 10,000,000 jobs, every 5 s on each runner; issue 20), and how
+    many jobs finished is what ``pipeline_jobs_processed_total`` tells. The unfinished ones
+    are an index range of ``(status, created_at)`` per status.
+    """
     t = JOBS
-    counts = dict.fromkeys(JOB_STATUSES, 0)
-    for status, n in session.execute(select(t.c.status, func.count()).group_by(t.c.status)):
+    counts = dict.fromkeys(UNFINISHED, 0)
+    query = select(t.c.status, func.count()).where(t.c.status.in_(UNFINISHED)).group_by(t.c.status)
+    for status, n in session.execute(query):
         counts[status] = int(n)
     return counts
 

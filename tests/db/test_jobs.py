@@ -349,12 +349,36 @@ def test_steps_records_and_progress_are_kept_and_pruned_with_their_job(session: 
     assert session.query(JobStep).count() == 0 and session.query(RelatedRecord).count() == 0
 
 
+def test_pruning_goes_in_chunks_oldest_first_and_never_takes_an_unfinished_job(
+    session: Session, tenant_id: int
+) -> None:
+    old = T0 - dt.timedelta(days=200)
+    specs = [jobs.JobSpec(tenant_id, "noop")] * 4
+    done_1, done_2, done_3, running = (e.id for e in jobs.enqueue_many(session, specs, now=old))
+    claim(session, "r1", limit=4, lease_s=30, now=old)
+    for i, jid in enumerate((done_3, done_1, done_2)):  # completed in this order
+        jobs.complete(session, "r1", [jobs.Finished(jid, 1)], now=old + dt.timedelta(minutes=i))
+    session.commit()
+    assert jobs.prune(session, 90, limit=2, now=T0) == 2
+    session.commit()
+    assert {j.id for j in session.scalars(select(PipelineJob))} == {done_2, running}
+    assert jobs.prune(session, 90, limit=2, now=T0) == 1
+    assert jobs.prune(session, 90, limit=2, now=T0) == 0
+    session.commit()
+    assert [(j.id, j.status) for j in session.scalars(select(PipelineJob))] == [(running, "RUNNING")]
+
+
 def test_runner_rows_and_metric_queries(session: Session, tenant_id: int) -> None:
     jobs.register_runner(session, "h:1", host="h", pid=1, slots=4, now=T0)
     jobs.beat_runner(session, "h:1", busy=2, now=T0)
     jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", run_at=T0 - dt.timedelta(seconds=30))
+    done = jobs.enqueue(session, tenant_id=tenant_id, job_type="noop", now=T0 - dt.timedelta(minutes=5)).id
+    [c] = jobs.claim(session, "h:1", limit=1, lease_s=30, now=T0 - dt.timedelta(minutes=5))
+    assert c.id == done and jobs.start(session, "h:1", c)
+    jobs.complete(session, "h:1", [jobs.Finished(done, 1)], now=T0)
     session.commit()
-    assert jobs.job_counts(session)["QUEUED"] == 1
+    # Unfinished jobs only: finished ones are history (a full scan at 10 M jobs), counted by the runner's counter.
+    assert jobs.job_counts(session) == {"QUEUED": 1, "RUNNING": 0, "WAITING": 0}
     assert jobs.oldest_queued_age_s(session, now=T0) == pytest.approx(30)
     jobs.stop_runner(session, "h:1", now=T0)
     session.commit()
@@ -391,6 +415,54 @@ def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_
         assert s.get(PipelineJob, b).status == "QUEUED"  # type: ignore[union-attr]
         assert s.get(PipelineJob, b).attempts == 0  # type: ignore[union-attr]
     engine.dispose()
+
+
+def test_a_heartbeat_never_waits_for_a_row_its_runner_is_finishing(pg_url: str) -> None:
+    """The heartbeat and a worker's batch lock one runner's rows; waiting in opposite orders deadlocked."""
+    engine = make_engine(pg_url)
+    factory = sessionmaker(engine)
+    with factory() as s:
+        t = Tenant(name="Beat")
+        s.add(t)
+        s.flush()
+        a, b = (e.id for e in jobs.enqueue_many(s, [jobs.JobSpec(t.id, "noop")] * 2, now=T0))
+        claim(s, "r1", limit=2, lease_s=30, now=T0)
+        s.commit()
+    worker = factory()  # finishing b: holds b's row lock, uncommitted
+    assert jobs.complete(worker, "r1", [jobs.Finished(b, 1)], now=T0) == [b]
+    beats: list[dict[int, bool]] = []
+
+    def beat() -> None:
+        with factory() as s:
+            beats.append(jobs.heartbeat(s, "r1", [a, b], lease_s=60, now=T0))
+            s.commit()
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    thread.join(5)
+    finished_before_worker = not thread.is_alive()
+    # The worker's batch goes on to a (the old heartbeat, waiting on b while holding a, deadlocked here).
+    assert jobs.complete(worker, "r1", [jobs.Finished(a, 1)], now=T0) == [a]
+    worker.commit()
+    worker.close()
+    thread.join(5)
+    assert finished_before_worker
+    assert beats == [{a: False, b: False}]  # both still held when it looked: b's completion was not committed
+    with factory() as s:
+        assert {j.id: j.status for j in s.scalars(select(PipelineJob))} == {a: "COMPLETED", b: "COMPLETED"}
+    engine.dispose()
+
+
+def test_a_heartbeat_extends_the_leases_it_holds_and_drops_the_reaped(session: Session, tenant_id: int) -> None:
+    held, reaped = (e.id for e in jobs.enqueue_many(session, [jobs.JobSpec(tenant_id, "noop")] * 2, now=T0))
+    claim(session, "r1", limit=2, lease_s=2, now=T0)
+    session.commit()
+    assert jobs.reap_expired(session, now=T0 + dt.timedelta(seconds=3)) == {held: "QUEUED", reaped: "QUEUED"}
+    claim(session, "r1", limit=1, lease_s=2, now=T0 + dt.timedelta(seconds=3))
+    session.commit()
+    assert jobs.heartbeat(session, "r1", [held, reaped], lease_s=60, now=T0 + dt.timedelta(seconds=4)) == {held: False}
+    session.commit()
+    assert job(session, held).locked_until == T0 + dt.timedelta(seconds=64)
 
 
 def test_concurrent_enqueues_of_one_idempotency_key_make_one_job(pg_url: str) -> None:
