@@ -378,7 +378,7 @@ def test_runner_rows_and_metric_queries(session: Session, tenant_id: int) -> Non
     jobs.complete(session, "h:1", [jobs.Finished(done, 1)], now=T0)
     session.commit()
     # Unfinished jobs only: finished ones are history (a full scan at 10 M jobs), counted by the runner's counter.
-    assert jobs.job_counts(session) == {"QUEUED": 1, "RUNNING": 0, "WAITING": 0}
+    assert jobs.job_counts(session) == {"QUEUED": 1, "RUNNING": 0, "WAITING": 0, "PAUSED": 0}
     assert jobs.oldest_queued_age_s(session, now=T0) == pytest.approx(30)
     jobs.stop_runner(session, "h:1", now=T0)
     session.commit()
