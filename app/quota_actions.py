@@ -15,7 +15,7 @@ from db.models import Connection
 from integrations.registry import vendor
 
 EDITOR = "EDITOR"
-ACTION = "set quota limit"
+ACTION = "connection.limit"  # like client.pause, job.enqueue
 
 
 def set_connection_limit(session: Session, actor: Actor, connection_id: int, limit_name: str, calls: int | None) -> str:
@@ -29,6 +29,8 @@ def set_connection_limit(session: Session, actor: Actor, connection_id: int, lim
     if limit.app_wide:
         raise ValueError(f"the {limit_name} limit is the whole app's, not one connection's")
     highest = limit.ceiling or limit.calls
+    if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int)):
+        raise ValueError(f"the {limit_name} limit is a whole number of {limit.unit}")
     if calls is not None and not 1 <= calls <= highest:
         raise ValueError(f"the {limit_name} limit must be between 1 and {highest:,}")
     quota.set_override(session, connection_id, limit_name, calls, by=actor.email)

@@ -90,16 +90,28 @@ for c in data.connections(data.url(), tenant_id):
                 own_limits = [u.limit.name for u in q.usages if not u.limit.app_wide]
                 with st.form(f"cn_quota_{system}"):
                     which = st.selectbox("Limit", own_limits, key=f"cn_quota_limit_{system}")
-                    calls = st.number_input("This tenant's own limit (0 = the vendor's)", min_value=0, step=1,
-                                            key=f"cn_quota_calls_{system}")  # fmt: skip
-                    if st.form_submit_button(
-                        "Set limit", disabled=not editor, help=None if editor else "EDITOR role needed"
-                    ):
+                    # Empty until typed: a click never sets a number nobody chose, and going back to
+                    # the vendor's limit is a button of its own.
+                    calls = st.number_input("This tenant's own limit", min_value=1, step=1, value=None,
+                                            placeholder="a whole number", key=f"cn_quota_calls_{system}")  # fmt: skip
+                    help_text = None if editor else "EDITOR role needed"
+                    set_col, clear_col = st.columns(2)
+                    set_clicked = set_col.form_submit_button("Set limit", disabled=not editor, help=help_text)
+                    clear_clicked = clear_col.form_submit_button(
+                        "Use the vendor's limit", disabled=not editor, help=help_text
+                    )
+                    done = None
+                    if set_clicked and calls is None:
+                        st.error("Type the limit to set; the vendor's limits are listed above.")
+                    elif set_clicked and calls is not None:
                         done = widgets.run_action(quota_actions.set_connection_limit, actor, q.connection_id, which,
-                                                  int(calls) or None)  # fmt: skip
-                        if done is not None:
-                            st.session_state["flash"] = done
-                            st.rerun()
+                                                  int(calls))  # fmt: skip
+                    elif clear_clicked:
+                        done = widgets.run_action(quota_actions.set_connection_limit, actor, q.connection_id, which,
+                                                  None)  # fmt: skip
+                    if done is not None:
+                        st.session_state["flash"] = done
+                        st.rerun()
         uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"
         st.caption(f"Used by (what stops if it dies): {plain(uses)}")
         b1, b2, b3 = st.columns(3)

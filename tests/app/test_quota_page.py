@@ -65,17 +65,33 @@ def test_an_editor_sets_a_tenants_own_daily_limit_on_the_connections_page(
     assert not at.exception, at.exception
     cid = xero_connection(db_session, seeded.acme)
     assert quota.overrides(db_session, cid) == {"day": 1000}
-    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "set quota limit")).one()
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "connection.limit")).one()
     assert (entry.actor, entry.target, entry.details) == (
         "editor@example.com", f"connection:{cid}", {"limit": "day", "calls": 1000, "vendor_calls": 5000}
     )  # fmt: skip
+    # "Set limit" with nothing typed changes nothing (it used to mean "the vendor's": one click undid a limit).
+    at.selectbox(key="cn_quota_limit_xero").set_value("day")
+    at.number_input(key="cn_quota_calls_xero").set_value(None)
+    at.button(key="FormSubmitter:cn_quota_xero-Set limit").click().run()
+    assert any("Type the limit to set" in e.value for e in at.error)
+    db_session.expire_all()
+    assert quota.overrides(db_session, cid) == {"day": 1000}
+    # Going back to the vendor's limit is its own button, and audited too.
+    at.selectbox(key="cn_quota_limit_xero").set_value("day")
+    at.button(key="FormSubmitter:cn_quota_xero-Use the vendor's limit").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    db_session.rollback()  # a new snapshot: the page wrote on its own connection
+    assert quota.overrides(db_session, cid) == {}
+    entries = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "connection.limit")).all()
+    assert [(e.details or {}).get("calls") for e in entries] == [1000, None]
 
 
 def test_a_viewer_may_not_set_a_limit_and_the_refusal_is_audited(seeded: Seeded, db_session: Session) -> None:
     cid = xero_connection(db_session, seeded.acme)
     with pytest.raises(Forbidden):
         set_connection_limit(db_session, actor("VIEWER"), cid, "day", 1000)
-    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "set quota limit")).one()
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "connection.limit")).one()
     assert entry.allowed is False and quota.overrides(db_session, cid) == {}
 
 
@@ -83,6 +99,8 @@ def test_a_tenant_may_not_raise_a_vendor_limit_nor_set_the_apps(seeded: Seeded, 
     cid = xero_connection(db_session, seeded.acme)
     with pytest.raises(ValueError, match="between 1 and 5,000"):
         set_connection_limit(db_session, actor("EDITOR"), cid, "day", 6000)
+    with pytest.raises(ValueError, match="whole number"):
+        set_connection_limit(db_session, actor("EDITOR"), cid, "day", 2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="the whole app's"):
         set_connection_limit(db_session, actor("EDITOR"), cid, "appminute", 10)
     assert quota.overrides(db_session, cid) == {}

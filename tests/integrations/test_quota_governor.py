@@ -162,7 +162,7 @@ def test_every_vendor_declares_its_documented_limits() -> None:
     }
     assert declared["hubspot"] == {"burst": "100 calls/10 s", "search": "4 calls/second"}
     assert declared["asana"] == {"minute": "150 calls/minute"}
-    assert declared["shopify"] == {"cost": "1,000 points, refilled at 100/s"}
+    assert declared["shopify"] == {"cost": "2,000 points, refilled at 100/s"}
     assert all(limit.source for v in vendors() for limit in v.limits)
     xero = next(v for v in vendors() if v.system == "xero")
     assert xero.limit("day").calendar and xero.limit("appminute").app_wide and not xero.limit("minute").calendar
