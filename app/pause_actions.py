@@ -17,6 +17,8 @@ from db.models import Tenant
 from jobtypes import BY_NAME
 
 EDITOR = "EDITOR"
+REASON_MAX = 500  # shown on the board and in the audit log: a sentence, not a document
+LONGEST_PAUSE = dt.timedelta(days=366)  # an end time further out is a typo; pause without one instead
 
 
 def _check_scope(session: Session, tenant_id: int, workflow: str) -> None:
@@ -43,9 +45,15 @@ def pause_client(
     reason = reason.strip()
     if not reason:
         raise ValueError("Say why the client is paused: the reason is shown on the Clients board.")
+    if len(reason) > REASON_MAX:
+        raise ValueError(f"Keep the reason under {REASON_MAX} characters (it has {len(reason):,}).")
     now = now or dt.datetime.now(dt.UTC)
+    if until is not None and until.tzinfo is None:
+        raise ValueError("The end time needs a time zone (the board's times are UTC).")
     if until is not None and until <= now:
         raise ValueError(f"The end time {until:%Y-%m-%d %H:%M} UTC has already passed.")
+    if until is not None and until - now > LONGEST_PAUSE:
+        raise ValueError("An end time more than a year ahead: pause without an end time and resume by hand.")
     held = pauses.pause(session, tenant_id=tenant_id, workflow=workflow, reason=reason, by=actor.email, until=until,
                         now=now)  # fmt: skip
     details = {"workflow": workflow, "reason": reason, "until": until.isoformat() if until else None, "held": held}

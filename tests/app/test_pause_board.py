@@ -90,3 +90,29 @@ def test_a_pause_without_a_reason_is_refused(app: Callable[..., AppTest], seeded
     at.button(key="pause_go").click().run()
     assert "the reason is shown on the Clients board" in at.error[0].value
     assert "PAUSED" not in statuses(db_session, seeded.acme)
+
+
+def test_a_pause_is_refused_with_a_reason_too_long_or_an_end_time_past_naive_or_years_ahead(
+    seeded: Seeded, db_session: Session
+) -> None:
+    """Checked in the action itself, so a forged click gets the same answers as the form."""
+    import datetime as dt
+
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    editor = actor("EDITOR")
+    cases = {
+        "under 500 characters": dict(reason="x" * 501),
+        "already passed": dict(reason="r", until=now - dt.timedelta(minutes=1)),
+        "needs a time zone": dict(reason="r", until=dt.datetime(2026, 12, 7, 12)),
+        "more than a year ahead": dict(reason="r", until=dt.datetime(9999, 12, 31, tzinfo=dt.UTC)),
+    }
+    for message, kwargs in cases.items():
+        with pytest.raises(ValueError, match=message):
+            pause_actions.pause_client(db_session, editor, seeded.acme, now=now, **kwargs)  # type: ignore[arg-type]
+    db_session.rollback()
+    assert not db_session.scalars(select(AuditEntry).where(AuditEntry.action == "client.pause")).all()
+    # A year's pause with a plain reason is fine.
+    pause_actions.pause_client(
+        db_session, editor, seeded.acme, reason="r" * 500, until=now + dt.timedelta(days=365), now=now
+    )
+    assert db_session.scalars(select(AuditEntry).where(AuditEntry.action == "client.pause")).one().allowed
