@@ -18,7 +18,7 @@ def panel(actor: Actor, job_filter: JobFilter) -> None:
     st.caption(
         "Act on every job matching the filters above, on all pages. Rerun takes the finished ones (a job whose "
         f"rerun is under way is skipped), paced at {bulk_actions.JOBS_PER_MINUTE} a minute per tenant below live "
-        "work so vendors' rate limits hold; Cancel takes the queued and running ones."
+        "work so vendors' rate limits hold; Cancel takes the queued, paused and running ones."
     )
     pending = st.session_state.get(PENDING)
     if pending is not None and pending[1] != job_filter:
