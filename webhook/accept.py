@@ -44,6 +44,18 @@ def delivery_id(dedup_key: str) -> str:
     return dedup_key[:190] + ":" + hashlib.sha256(dedup_key.encode()).hexdigest()
 
 
+def delivery_label(dedup_key: str, limit: int = 80) -> str:
+    """The dedup key as a debounce step names it: whole, or its two ends when it is long.
+
+    The end is what tells deliveries about one record apart (Xero's key ends with the event's
+    time after 80 characters of organisation and invoice id), so it is never the part cut.
+    """
+    if len(dedup_key) <= limit:
+        return dedup_key
+    half = (limit - 1) // 2
+    return f"{dedup_key[:half]}…{dedup_key[-half:]}"
+
+
 def _single_event_body(source: str, event: VendorEvent) -> bytes:
     """One event of a batch in its vendor's delivery shape, so it can be replayed alone."""
     wrapped = vendor(source).webhooks.replay_body(event.payload)
@@ -232,7 +244,7 @@ def _store(
         )
     flat = [spec for specs in specs_by_event for spec in specs]
     labels = [
-        f"{source} {events[i].event_type} (delivery {keys[i][:80]})"
+        f"{source} {events[i].event_type} (delivery {delivery_label(keys[i])})"
         for i, specs in zip(todo, specs_by_event, strict=True)
         for _ in specs
     ]  # fmt: skip

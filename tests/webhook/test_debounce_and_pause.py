@@ -107,3 +107,19 @@ def test_one_delivery_with_two_events_about_one_invoice_names_one_job_and_counts
     [job_id] = [int(i) for i in response.headers["Zixly-Job-Ids"].split(",")]
     assert session.scalars(select(PipelineJob.id)).all() == [job_id]
     assert joined() == before + 1
+
+
+def test_each_joined_delivery_is_named_by_its_own_event_time_in_the_step_log(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    # A real InvoiceID: organisation and invoice ids alone fill 80 characters of Xero's dedup key,
+    # so a label cut at its start named every delivery about the invoice alike.
+    invoice = "df24f324-e035-478d-aa49-162a07abdb58"
+    times = ("2026-11-26T10:00:00.000", "2026-11-26T10:00:01.250", "2026-11-26T10:00:02.500")
+    [job_id] = {_xero(client, invoice, when)[0] for when in times}
+    steps = session.scalars(select(JobStep.message).where(JobStep.job_id == job_id).order_by(JobStep.id)).all()
+    named = [m.split(" joined this job")[0] for m in steps]
+    assert len(named) == 2 and named[0] != named[1]
+    for message, when in zip(named, times[1:], strict=True):
+        assert message.startswith("Debounced: xero invoice.update (delivery xero:c2cc9b6e")
+        assert message.endswith(f":UPDATE:{when})")
