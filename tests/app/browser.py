@@ -55,7 +55,8 @@ def procfile() -> dict[str, list[str]]:
         if ":" in line and not line.lstrip().startswith("#"):
             name, command = line.split(":", 1)
             argv = shlex.split(command)
-            procs[name.strip()] = [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
+            at = argv.index("python")  # after `env NAME=value …`, if any
+            procs[name.strip()] = [*argv[:at], sys.executable, *argv[at + 1 :]]
     return procs
 
 

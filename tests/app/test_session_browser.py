@@ -12,12 +12,13 @@ import re
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from browser import DEMO_EMAIL, DEMO_PASSWORD, VIEWPORT, MakeRun, chromium, log_in, shot, wait_for_app
 from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import PipelineJob
+from db.models import LoginFailure, PipelineJob
 
 pytestmark = [
     pytest.mark.e2e,
@@ -132,4 +133,15 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             shot(tab, SHOTS, "10-other-tab-after-logout")
             cookies = {c["name"]: c for c in context.cookies()}
             assert "zixly_session" not in cookies  # the login page cleared the revoked cookie
+        # The per-address throttle counts the connecting address: a local client's (or a pass-through
+        # proxy's) X-Forwarded-For is not believed unless FORWARDED_ALLOW_IPS names that proxy.
+        with httpx.Client(base_url=run.dashboard, trust_env=False) as http:
+            form = http.get("/session/login", headers={"Accept": "text/html"}).text
+            token = re.search(r'name="token" value="([^"]+)"', form)
+            assert token is not None
+            data = {"email": "nobody@example.com", "password": "wrong", "next": "/", "token": token.group(1)}
+            http.post("/session/login", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
+        with factory() as s:
+            keys = s.scalars(select(LoginFailure.key)).all()
+        assert any("127.0.0.1" in k for k in keys) and not any("203.0.113.9" in k for k in keys), keys
         engine.dispose()
