@@ -4,7 +4,10 @@ Threads, each with one concern:
 - the **dispatcher** claims up to the free capacity (``slots + prefetch``) whenever it is
   woken — by NOTIFY (PostgreSQL), the APScheduler poll tick, or a worker freeing a slot while
   the queue still had work — and hands the jobs to the workers;
-- **workers** (``settings.runner_concurrency``) run one job at a time;
+- **workers** (``settings.runner_concurrency``) run one job at a time, each after its start
+  (its attempt spent) is committed;
+- the **starter** commits the starts all waiting workers handed it in one statement
+  (``sync/starts.py``);
 - the **finisher** writes outcomes: all completions that piled up in one statement, and
   failures, polls and cancellations one by one, all in one transaction per drain;
 - APScheduler ticks heartbeats (leases, cancel flags, timeouts), the reaper, schedules,
@@ -23,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +39,7 @@ from settings import Settings
 from sync import metrics, workflows
 from sync.context import JobContext
 from sync.execute import Outcome, completed_row, metric_status, record_outcome, run_handler
+from sync.starts import Starter
 
 log = logging.getLogger("zixly.runner")
 
@@ -67,8 +71,9 @@ class Runner:
         self.refill_at = max(1, self.capacity // 2)
         self.lease_s = settings.runner_lease_s
         self.engine = engine or make_engine(settings, **_engine_options(settings))
-        # Spending an attempt is one UPDATE: on PostgreSQL it commits on its own (one round trip,
-        # where BEGIN / UPDATE / COMMIT took three per job); SQLite keeps its explicit transaction.
+        # Spending the attempts of a batch of starts is one UPDATE: on PostgreSQL it commits on its
+        # own (one round trip, where BEGIN / UPDATE / COMMIT took three); SQLite keeps its explicit
+        # transaction.
         self._start_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.engine.dialect.name == "postgresql"
@@ -90,6 +95,7 @@ class Runner:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._finisher: threading.Thread | None = None
+        self._starter = Starter(self._write_starts)
 
     # -- single steps, for tests ------------------------------------------------------------
     def run_once(self) -> bool:
@@ -99,7 +105,7 @@ class Runner:
         if not claimed:
             return False
         job = claimed[0]
-        if self._start(job):
+        if job.id in self._starter.run([job]):
             self._write([(job, run_handler(job, self._context(job)))])
         return True
 
@@ -115,6 +121,7 @@ class Runner:
             jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
         metrics.RUNNER_SLOTS_TOTAL.set(self.slots)
         log.info("workflows: %s", ", ".join(workflows.load()))  # import them before claiming
+        self._starter.start()
         for i in range(self.slots):
             self._spawn(self._work_loop, f"worker-{i}")
         self._spawn(self._dispatch_loop, "dispatcher")
@@ -153,6 +160,7 @@ class Runner:
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._starter.close()  # a worker still waiting for its start is refused: nothing runs
         with self._lock:
             stuck = [e.job.id for e in self._running.values() if not e.abandoned]
             for e in self._running.values():
@@ -211,7 +219,7 @@ class Runner:
             job = self._work.get()
             if job is None:
                 return
-            if not self._start(job):
+            if not self._starter.submit(job):  # not ours any more, or the start failed
                 with self._lock:
                     self._held.pop(job.id, None)
                     self._inflight -= 1
@@ -237,19 +245,15 @@ class Runner:
             if self._more and not self.stopping.is_set():
                 self._wake.set()
 
-    def _start(self, job: jobs.ClaimedJob) -> bool:
-        """Spend the job's attempt (committed) before its handler runs; False: skip the job.
+    def _write_starts(self, batch: Sequence[jobs.ClaimedJob]) -> set[int]:
+        """Spend the attempts of ``batch`` (committed) before any of their handlers runs.
 
-        Not ours any more (reaped, cancelled meanwhile) or the database unreachable: the job
-        is left alone, and a lost claim goes back to the queue when its lease expires, at no
-        cost, since its attempt never started.
+        Returns the ids still ours; a job not returned (reaped, cancelled meanwhile) is skipped,
+        and a lost claim goes back to the queue when its lease expires, at no cost, since its
+        attempt never started.
         """
-        try:
-            with self._start_engine.begin() as conn:
-                return jobs.start(conn, self.id, job)
-        except Exception:
-            log.exception("could not start job %d; its lease will give it back", job.id)
-            return False
+        with self._start_engine.begin() as conn:
+            return jobs.start_many(conn, self.id, batch)
 
     def _finish_loop(self) -> None:
         done = False
