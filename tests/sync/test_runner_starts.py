@@ -77,7 +77,8 @@ def _refuse_starts(engine: Engine) -> str:
     """A real database error on every start: a constraint (PostgreSQL) or trigger (SQLite)."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE pipeline_jobs ADD CONSTRAINT no_starts CHECK (NOT attempt_started) NOT VALID"))
+            refuse = "ALTER TABLE pipeline_jobs ADD CONSTRAINT no_starts CHECK (NOT attempt_started) NOT VALID"
+            conn.execute(text(refuse))
             return "ALTER TABLE pipeline_jobs DROP CONSTRAINT no_starts"
         conn.execute(
             text(
