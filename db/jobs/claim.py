@@ -220,13 +220,17 @@ def release(session: Executor, runner_id: str, jobs: Sequence[ClaimedJob]) -> li
 
 # Spending attempts: one statement for every start a runner has waiting (``start_many``),
 # each row matched with the attempt its claim expects, so a stale or foreign start changes nothing.
+# PostgreSQL: the status test is written ``IS TRUE`` so it is checked on the rows the primary key
+# finds; as a plain ``status = 'RUNNING'`` the planner (whose statistics see few RUNNING rows)
+# walked every RUNNING row of the status index per statement, all the runners' prefetch included
+# (EXPLAIN ANALYZE, 304 RUNNING: 0.38 ms against 0.23 ms, and it grows with the prefetch).
 _START = {
     "postgresql": text(
         """
 UPDATE pipeline_jobs SET attempts = pipeline_jobs.attempts + 1, attempt_started = true
 FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS s(id, attempt)
 WHERE pipeline_jobs.id = s.id AND pipeline_jobs.attempts = s.attempt - 1
-  AND status = 'RUNNING' AND locked_by = :runner AND NOT attempt_started
+  AND (status = 'RUNNING') IS TRUE AND locked_by = :runner AND NOT attempt_started
 RETURNING pipeline_jobs.id
 """
     ),
