@@ -95,7 +95,7 @@ class Runner:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._finisher: threading.Thread | None = None
-        self._starter = Starter(self._write_starts)
+        self._starter = Starter(self._write_starts, coming=self._starts_coming)
 
     # -- single steps, for tests ------------------------------------------------------------
     def run_once(self) -> bool:
@@ -244,6 +244,10 @@ class Runner:
                 self._outcomes.put((job, outcome))
             if self._more and not self.stopping.is_set():
                 self._wake.set()
+
+    def _starts_coming(self) -> int:
+        """Starts to wait for: every worker not in a handler, while claimed jobs wait for them."""
+        return 0 if self._work.empty() else self.slots - len(self._running)
 
     def _write_starts(self, batch: Sequence[jobs.ClaimedJob]) -> set[int]:
         """Spend the attempts of ``batch`` (committed) before any of their handlers runs.

@@ -11,6 +11,12 @@ its own yes or no:
 - no: the job is no longer ours (reaped, released, cancelled) or the statement failed. Nothing
   runs; a lost claim goes back when its lease expires, at no cost, its attempt never started.
 
+A statement goes out as soon as the starts the runner expects (``coming``: workers that hold
+or are about to take a claimed job, none busy in a handler) are all waiting, or ``GATHER_S``
+after the first, whichever is sooner: taken the moment the first arrived, batches alternated
+1 and 3 of 4 workers (2.0 starts per statement measured), since the workers answered last
+were still on their way.
+
 Once closed (the runner stopping) the starter answers every waiting or later start with no,
 so no worker ever waits on a starter that is gone.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from db import jobs
@@ -27,6 +34,9 @@ log = logging.getLogger("zixly.runner")
 
 # Commits the starts of a batch and returns the ids still ours (raises on a database error).
 WriteStarts = Callable[[Sequence[jobs.ClaimedJob]], set[int]]
+
+# The longest a start waits for others to share its statement.
+GATHER_S = 0.001
 
 
 class _Request:
@@ -51,8 +61,9 @@ class _Request:
 
 
 class Starter:
-    def __init__(self, write: WriteStarts) -> None:
+    def __init__(self, write: WriteStarts, coming: Callable[[], int] = lambda: 0) -> None:
         self._write = write
+        self._coming = coming
         self._cond = threading.Condition()
         self._waiting: list[_Request] = []
         self._closed = False
@@ -97,6 +108,12 @@ class Starter:
             with self._cond:
                 while not self._waiting and not self._closed:
                     self._cond.wait()
+                until = time.monotonic() + GATHER_S
+                while not self._closed and len(self._waiting) < self._coming():
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 batch, self._waiting = self._waiting, []
                 closed = self._closed
             if closed:
