@@ -41,7 +41,7 @@ def test_waiting_starts_are_committed_in_one_statement_and_a_lost_one_is_skipped
         lost = claimed[-1]
         jobs.release(conn, runner.id, [lost])  # ... and another runner claims it meanwhile
         assert [j.id for j in jobs.claim(conn, "other-runner", limit=1, lease_s=30)] == [lost.id]
-    statements = _start_statements(engine)
+    statements = _start_statements(runner._start_engine)
     starter: Starter = runner._starter
     answers: dict[int, bool] = {}
     workers = [threading.Thread(target=lambda j=j: answers.update({j.id: starter.submit(j)})) for j in claimed]
