@@ -4,7 +4,10 @@ Threads, each with one concern:
 - the **dispatcher** claims up to the free capacity (``slots + prefetch``) whenever it is
   woken — by NOTIFY (PostgreSQL), the APScheduler poll tick, or a worker freeing a slot while
   the queue still had work — and hands the jobs to the workers;
-- **workers** (``settings.runner_concurrency``) run one job at a time;
+- **workers** (``settings.runner_concurrency``) run one job at a time, each after its start
+  (its attempt spent) is committed;
+- the **starter** commits the starts all waiting workers handed it in one statement
+  (``sync/starts.py``);
 - the **finisher** writes outcomes: all completions that piled up in one statement, and
   failures, polls and cancellations one by one, all in one transaction per drain;
 - APScheduler ticks heartbeats (leases, cancel flags, timeouts), the reaper, schedules,
@@ -23,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +39,7 @@ from settings import Settings
 from sync import metrics, workflows
 from sync.context import JobContext
 from sync.execute import Outcome, completed_row, metric_status, record_outcome, run_handler
+from sync.starts import Starter
 
 log = logging.getLogger("zixly.runner")
 
@@ -67,13 +71,7 @@ class Runner:
         self.refill_at = max(1, self.capacity // 2)
         self.lease_s = settings.runner_lease_s
         self.engine = engine or make_engine(settings, **_engine_options(settings))
-        # Spending an attempt is one UPDATE: on PostgreSQL it commits on its own (one round trip,
-        # where BEGIN / UPDATE / COMMIT took three per job); SQLite keeps its explicit transaction.
-        self._start_engine = (
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.engine.dialect.name == "postgresql"
-            else self.engine
-        )
+        self._start_engine = _start_engine(self.engine)
         self.id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.clock = clock
         self.jitter = jitter
@@ -90,6 +88,7 @@ class Runner:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._finisher: threading.Thread | None = None
+        self._starter = Starter(self._write_starts, coming=self._starts_coming)
 
     # -- single steps, for tests ------------------------------------------------------------
     def run_once(self) -> bool:
@@ -99,7 +98,7 @@ class Runner:
         if not claimed:
             return False
         job = claimed[0]
-        if self._start(job):
+        if job.id in self._starter.run([job]):
             self._write([(job, run_handler(job, self._context(job)))])
         return True
 
@@ -115,6 +114,7 @@ class Runner:
             jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
         metrics.RUNNER_SLOTS_TOTAL.set(self.slots)
         log.info("workflows: %s", ", ".join(workflows.load()))  # import them before claiming
+        self._starter.start()
         for i in range(self.slots):
             self._spawn(self._work_loop, f"worker-{i}")
         self._spawn(self._dispatch_loop, "dispatcher")
@@ -153,6 +153,7 @@ class Runner:
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._starter.close()  # a worker still waiting for its start is refused: nothing runs
         with self._lock:
             stuck = [e.job.id for e in self._running.values() if not e.abandoned]
             for e in self._running.values():
@@ -160,6 +161,8 @@ class Runner:
         self._outcomes.put(None)
         if self._finisher is not None:
             self._finisher.join(30)
+        if self._start_engine is not self.engine:
+            self._start_engine.dispose()
         with self.engine.begin() as conn:
             if stuck:
                 jobs.abandon(conn, self.id, stuck, now=self.clock())
@@ -211,7 +214,7 @@ class Runner:
             job = self._work.get()
             if job is None:
                 return
-            if not self._start(job):
+            if not self._starter.submit(job):  # not ours any more, or the start failed
                 with self._lock:
                     self._held.pop(job.id, None)
                     self._inflight -= 1
@@ -237,19 +240,19 @@ class Runner:
             if self._more and not self.stopping.is_set():
                 self._wake.set()
 
-    def _start(self, job: jobs.ClaimedJob) -> bool:
-        """Spend the job's attempt (committed) before its handler runs; False: skip the job.
+    def _starts_coming(self) -> int:
+        """Starts to wait for: every worker not in a handler, while claimed jobs wait for them."""
+        return 0 if self._work.empty() else self.slots - len(self._running)
 
-        Not ours any more (reaped, cancelled meanwhile) or the database unreachable: the job
-        is left alone, and a lost claim goes back to the queue when its lease expires, at no
-        cost, since its attempt never started.
+    def _write_starts(self, batch: Sequence[jobs.ClaimedJob]) -> set[int]:
+        """Spend the attempts of ``batch`` (committed) before any of their handlers runs.
+
+        Returns the ids still ours; a job not returned (reaped, cancelled meanwhile) is skipped,
+        and a lost claim goes back to the queue when its lease expires, at no cost, since its
+        attempt never started.
         """
-        try:
-            with self._start_engine.begin() as conn:
-                return jobs.start(conn, self.id, job)
-        except Exception:
-            log.exception("could not start job %d; its lease will give it back", job.id)
-            return False
+        with self._start_engine.begin() as conn:
+            return jobs.start_many(conn, self.id, batch)
 
     def _finish_loop(self) -> None:
         done = False
@@ -352,6 +355,26 @@ class Runner:
             log.info("queued %d waiting jobs whose wait passed its deadline: %s", len(due), sorted(due))
         if reaped or due:
             self.wake()
+
+
+def _start_engine(engine: Engine) -> Engine:
+    """Where the starter writes: on PostgreSQL its own connection, SQLite the runner's engine.
+
+    A batch of starts is one UPDATE that commits on its own (autocommit: one round trip, where
+    BEGIN / UPDATE / COMMIT took three). Its plan is kept generic: planned afresh for each batch
+    (PostgreSQL's choice for it, seeing the array's size) it cost 930 µs of wall time per
+    statement against 560 µs, measured back to back on 500 statements of 4 starts.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return make_engine(
+        engine.url.render_as_string(hide_password=False),
+        pool_size=1,
+        max_overflow=1,
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"},
+    )
 
 
 def _engine_options(settings: Settings) -> dict[str, Any]:

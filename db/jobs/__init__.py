@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from db.jobs import pauses, waits
 from db.jobs._sql import CHANNEL, Executor
-from db.jobs.claim import ClaimedJob, claim, release, start
+from db.jobs.claim import ClaimedJob, claim, release, start, start_many
 from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, notify_runners, rerun
 from db.jobs.finish import (
     BACKOFF_BASE_S,
@@ -65,6 +65,7 @@ __all__ = [
     "rerun",
     "set_progress",
     "start",
+    "start_many",
     "stop_runner",
     "waits",
 ]

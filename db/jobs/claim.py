@@ -3,9 +3,10 @@
 ``claim`` marks a batch ``RUNNING`` in one statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``
 in a CTE; SQLite: one atomic ``UPDATE … RETURNING``, SQLite having a single writer):
 ``locked_by``, ``locked_until = now + lease``, ``started_at`` (first claim) and ``deadline_at``
-(this attempt's deadline, kept across ``poll_later``). A claim spends no attempt: :func:`start`
-does, committed just before the handler runs (``attempts += 1``, ``attempt_started``), so the
-reaper gives a dead runner's prefetched, never-started jobs back at no cost.
+(this attempt's deadline, kept across ``poll_later``). A claim spends no attempt:
+:func:`start_many` does, committed just before the handlers run (``attempts += 1``,
+``attempt_started``; the runner marks every start its workers have waiting in one statement),
+so the reaper gives a dead runner's prefetched, never-started jobs back at no cost.
 
 A job a client pause covers is never claimed (``db.jobs.pauses``).
 
@@ -19,6 +20,7 @@ deadlock), re-checks with a fresh snapshot and gives back the losers — all bef
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -216,18 +218,54 @@ def release(session: Executor, runner_id: str, jobs: Sequence[ClaimedJob]) -> li
     return released
 
 
-_START = text(
-    "UPDATE pipeline_jobs SET attempts = attempts + 1, attempt_started = true "
-    "WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt - 1 "
-    "AND NOT attempt_started RETURNING id"
-)
+# Spending attempts: one statement for every start a runner has waiting (``start_many``),
+# each row matched with the attempt its claim expects, so a stale or foreign start changes nothing.
+# PostgreSQL: the status test is written ``IS TRUE`` so it is checked on the rows the primary key
+# finds; as a plain ``status = 'RUNNING'`` the planner (whose statistics see few RUNNING rows)
+# walked every RUNNING row of the status index per statement, all the runners' prefetch included
+# (EXPLAIN ANALYZE, 304 RUNNING: 0.38 ms against 0.23 ms, and it grows with the prefetch).
+_START = {
+    "postgresql": text(
+        """
+UPDATE pipeline_jobs SET attempts = pipeline_jobs.attempts + 1, attempt_started = true
+FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS s(id, attempt)
+WHERE pipeline_jobs.id = s.id AND pipeline_jobs.attempts = s.attempt - 1
+  AND (status = 'RUNNING') IS TRUE AND locked_by = :runner AND NOT attempt_started
+RETURNING pipeline_jobs.id
+"""
+    ),
+    "sqlite": text(
+        """
+UPDATE pipeline_jobs SET attempts = attempts + 1, attempt_started = true
+WHERE (id, attempts + 1) IN (
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:jobs))
+  AND status = 'RUNNING' AND locked_by = :runner AND NOT attempt_started
+RETURNING id
+"""
+    ),
+}
+
+
+def start_many(session: Executor, runner_id: str, jobs: Sequence[ClaimedJob]) -> set[int]:
+    """Spend the attempts of ``jobs`` in one statement, just before their handlers run.
+
+    Returns the ids still ours (not reaped, released or cancelled meanwhile, not started yet):
+    only those may run. The caller commits before calling any handler: once this is visible, a
+    dead runner's attempt counts (its handler may have written to a vendor); until then it cost
+    nothing.
+    """
+    if not jobs:
+        return set()
+    name = dialect(session)
+    params: dict[str, Any] = {"runner": runner_id}
+    if name == "postgresql":
+        params["ids"] = [j.id for j in jobs]
+        params["attempts"] = [j.attempt for j in jobs]
+    else:
+        params["jobs"] = json.dumps([[j.id, j.attempt] for j in jobs])
+    return {r[0] for r in session.execute(_START[name], params)}
 
 
 def start(session: Executor, runner_id: str, job: ClaimedJob) -> bool:
-    """Spend the attempt, just before the handler runs; False if the job is no longer ours.
-
-    The caller commits before calling the handler: once this is visible, a dead runner's
-    attempt counts (its handler may have written to a vendor); until then it cost nothing.
-    """
-    params = {"id": job.id, "runner": runner_id, "attempt": job.attempt}
-    return session.execute(_START, params).first() is not None
+    """Spend one job's attempt (``start_many`` of one); False if the job is no longer ours."""
+    return job.id in start_many(session, runner_id, [job])

@@ -210,7 +210,8 @@ def test_stopping_gives_back_unstarted_jobs_and_lets_running_ones_finish(
     rest = [enqueue(session_factory, tenant_id, {"sleep_ms": 700}) for _ in range(3)]
     runner.start()
     runner.wake()
-    wait_for(lambda: read_job(first).status == "RUNNING" and read_job(rest[-1]).status == "RUNNING")
+    # ``first`` started (its worker took it; RUNNING alone is only claimed), the rest claimed.
+    wait_for(lambda: read_job(first).attempt_started and read_job(rest[-1]).status == "RUNNING")
     runner.stop(grace_s=5)
     assert (read_job(first).status, read_job(first).attempts) == ("COMPLETED", 1)
     for jid in rest:
