@@ -145,8 +145,9 @@ SHOPIFY: Vendor[ShopifyClient] = Vendor(
     check_redirect=_check_redirect,
     # https://shopify.dev/docs/api/usage/rate-limits (CONTRACTS.md §4.4): GraphQL calls spend
     # query cost from a bucket of 2,000 points (what ``throttleStatus.maximumAvailable`` reports on
-    # Standard plans; one query may cost at most 1,000) refilled at 100 points a second. Each call is charged its estimate, corrected to the answer's
-    # ``extensions.cost`` (actualQueryCost, throttleStatus).
+    # Standard plans; one query may cost at most 1,000) refilled at 100 points a second. Each call
+    # is charged its estimate, corrected to the answer's ``extensions.cost`` (actualQueryCost,
+    # throttleStatus).
     limits=(
         Limit("cost", 2000, 20.0, unit="points", refill_per_s=100.0, source="shopify.dev/docs/api/usage/rate-limits"),
     ),
