@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from bench.anchors import graphile
 
@@ -54,7 +55,8 @@ def test_no_bench_script_shadows_a_standard_library_module() -> None:
 
 
 def test_every_bench_script_has_a_quick_run_here() -> None:
-    quick = {"dashboard.py", "job_queue.py", "pauses.py", "quota.py", "soak.py", "sweep.py", "webhook.py"}
+    quick = {"dashboard.py", "history_seed.py", "job_queue.py", "partition_probe.py", "pauses.py", "prune.py",
+             "quota.py", "soak.py", "sweep.py", "webhook.py"}  # fmt: skip
     assert set(SCRIPTS) == quick, "a new bench script needs a tiny run in this file"
 
 
@@ -177,3 +179,29 @@ def test_quota_tiny() -> None:
                     "--runners", "1", timeout=300)  # fmt: skip
     assert figures["a"]["completed"] == 30 and figures["a"]["answered_429"] == 0
     assert figures["b"]["completed"] == 3 and figures["setup"]["runners"] == 1
+
+
+def test_prune_tiny() -> None:
+    """The runner's retention on a small seeded history: old jobs go, in short transactions, the rest stay."""
+    figures = bench("prune.py", "--history", "3000", "--url", PG_URL)
+    assert figures["history"] == 3000
+    assert 0 < figures["pruned_jobs"] < 3000 and figures["jobs_left"] == 3000 - figures["pruned_jobs"]  # type: ignore[operator]
+    assert figures["transactions"] >= 1
+
+
+def test_history_seed_and_partition_probe_tiny(pg_template: str) -> None:
+    """history_seed.py fills a migrated database; partition_probe.py builds, claims from and drops its copy."""
+    name = f"zixly_probe_{os.getpid()}"
+    admin_url = make_url(PG_URL).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin_url.render_as_string(hide_password=False), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        try:
+            url = admin_url.set(database=name).render_as_string(hide_password=False)
+            done = subprocess.run([sys.executable, "bench/history_seed.py", url, "3000"], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert done.returncode == 0 and "seeded 3,000 jobs" in done.stdout, done.stderr[-2000:]
+            figures = bench("partition_probe.py", name, "--partitions", "2")
+            assert figures["partitions"] == 3
+            assert figures["claim_probe_jobs"]["execution_ms"] > 0  # type: ignore[index]
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from db.engine import make_engine, make_session_factory
 from db.migrate import alembic_config
 from db.models import (
+    ClientPause,
     Connection,
     JobStep,
     JobWait,
@@ -38,7 +39,7 @@ from db.tenancy import create_tenant_role, tenant_role_name, tenant_session
 pytestmark = pytest.mark.reliability
 
 TENANT_TABLES = ("pipeline_jobs", "job_steps", "related_records", "webhook_deliveries", "connections", "schedules",
-                 "sync_cursors", "workflow_settings", "job_waits", "tenants")  # fmt: skip
+                 "sync_cursors", "workflow_settings", "job_waits", "client_pauses", "tenants")  # fmt: skip
 SECRET_ERROR = "other-tenant-secret-error"
 
 
@@ -61,6 +62,8 @@ def _seed(session: Session, name: str, secret: str) -> int:
         WorkflowSetting(tenant_id=tenant.id, workflow="noop", options={"secret": secret}),
         JobWait(job_id=job.id, tenant_id=tenant.id, seq=1, reason="approval", detail={"summary": secret},
                 deadline_at=dt.datetime.now(dt.UTC)),
+        ClientPause(tenant_id=tenant.id, workflow="*", reason=secret, paused_by="ed@zixly.test",
+                    paused_at=dt.datetime.now(dt.UTC)),
     ])  # fmt: skip
     session.flush()
     return tenant.id
