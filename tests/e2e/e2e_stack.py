@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
-from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant
+from db.models import Connection, JobStep, PipelineJob, RelatedRecord, Tenant, WorkflowSetting
 from demo.connect import connect
 from integrations.xero.webhooks import DEV_WEBHOOK_KEY
 from settings import Settings
@@ -193,6 +193,15 @@ class Stack:
         for system in systems:
             self.connect(tenant_id, system)
         return tenant_id
+
+    def without_debounce(self, tenant_id: int) -> None:
+        """Every event its own job: for runs that count one job per delivery (not debounce's tests)."""
+        from jobtypes import CATALOGUE
+
+        with self.factory() as session, session.begin():
+            for entry in CATALOGUE:
+                if entry.options is not None and "debounce_s" in entry.options.model_fields:
+                    session.add(WorkflowSetting(tenant_id=tenant_id, workflow=entry.name, options={"debounce_s": 0}))
 
     def connect(self, tenant_id: int, system: str) -> None:
         """The OAuth flow: consent at the sandbox, the callback at the listener."""

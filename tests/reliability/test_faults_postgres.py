@@ -34,7 +34,6 @@ from procs import (
 from sqlalchemy import text
 
 from db import jobs
-from db.models import WorkflowSetting
 
 pytestmark = [
     pytest.mark.reliability,
@@ -82,9 +81,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             tenant_id = stack.create_tenant()
             # Every delivery its own job: the deliveries cycle through a few orders, which debounce
             # by record would (rightly) merge; what this counts is intake, not debounce.
-            with stack.factory() as session, session.begin():
-                session.add(WorkflowSetting(tenant_id=tenant_id, workflow="shopify-order-to-xero",
-                                            options={"debounce_s": 0}))  # fmt: skip
+            stack.without_debounce(tenant_id)
             yield System(cluster, stack, tenant_id)
         except BaseException:
             print(stack.logs())
