@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 import jobtypes
-from db import jobs, quota
+from db import jobs
 from integrations.http import QuotaExhausted
 from logconfig import job_context
 from sync import workflows
@@ -99,8 +99,14 @@ def record_outcome(
     if outcome.kind == "poll":
         return jobs.poll_later(conn, job.id, runner_id=runner_id, attempt=job.attempt, after_s=outcome.after_s, now=now)
     if outcome.kind == "quota":
-        return quota.defer_job(
-            conn, job.id, runner_id=runner_id, attempt=job.attempt, run_at=outcome.extra["until"], now=now
+        return jobs.requeue_unspent(
+            conn,
+            job.id,
+            runner_id=runner_id,
+            attempt=job.attempt,
+            reason="quota",
+            run_at=outcome.extra["until"],
+            now=now,
         )
     if outcome.kind == "wait":
         return jobs.waits.suspend(

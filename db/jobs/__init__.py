@@ -24,6 +24,7 @@ from db.jobs.finish import (
     heartbeat,
     poll_later,
     reap_expired,
+    requeue_unspent,
 )
 from db.jobs.log import STEP_KINDS, append_step, cancel_requested, prune, record_related, set_progress
 from db.jobs.runners import beat_runner, job_counts, oldest_queued_age_s, register_runner, stop_runner
@@ -62,6 +63,7 @@ __all__ = [
     "record_related",
     "register_runner",
     "release",
+    "requeue_unspent",
     "rerun",
     "set_progress",
     "start",

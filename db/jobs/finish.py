@@ -127,48 +127,74 @@ def fail(
     return None if row is None else str(row[0])
 
 
-_POLL_LATER = {
-    name: text(
+def _requeue_sql(name: str, counter: str, *, fresh_deadline: bool) -> Any:
+    """The requeue that gives the attempt back, counting why in ``metrics[counter]``."""
+    if name == "postgresql":
+        count = (
+            f"COALESCE(metrics, '{{}}'::jsonb) || jsonb_build_object('{counter}', "
+            f"COALESCE(CAST(metrics ->> '{counter}' AS int), 0) + 1)"
+        )
+    else:
+        count = (
+            f"json_set(COALESCE(metrics, '{{}}'), '$.{counter}', COALESCE(json_extract(metrics, '$.{counter}'), 0) + 1)"
+        )
+    # A job put back before it could do any work (its quota was spent) gets a fresh attempt and
+    # deadline at its next claim; a job polling external work keeps its deadline.
+    fresh = "attempt_started = false, deadline_at = NULL, " if fresh_deadline else ""
+    return text(
         f"""
-UPDATE pipeline_jobs SET metrics = {polls},
+UPDATE pipeline_jobs SET metrics = {count},
     status = CASE WHEN cancel_requested THEN 'CANCELLED' ELSE 'QUEUED' END,
     completed_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
     attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
-    run_at = :run_at, locked_by = NULL, locked_until = NULL
+    run_at = :run_at, {fresh}locked_by = NULL, locked_until = NULL
 WHERE id = :id AND status = 'RUNNING' AND locked_by = :runner AND attempts = :attempt
 RETURNING status
 """
     )
-    for name, polls in (
-        (
-            "postgresql",
-            "COALESCE(metrics, '{}'::jsonb) || jsonb_build_object('polls', "
-            "COALESCE(CAST(metrics ->> 'polls' AS int), 0) + 1)",
-        ),
-        ("sqlite", "json_set(COALESCE(metrics, '{}'), '$.polls', COALESCE(json_extract(metrics, '$.polls'), 0) + 1)"),
-    )
+
+
+# Why a job is requeued without spending its attempt: (metrics counter, fresh deadline).
+REQUEUE_REASONS = {"poll": ("polls", False), "quota": ("quota_waits", True)}
+_REQUEUE = {
+    (name, reason): _requeue_sql(name, counter, fresh_deadline=fresh)
+    for name in ("postgresql", "sqlite")
+    for reason, (counter, fresh) in REQUEUE_REASONS.items()
 }
+
+
+def requeue_unspent(
+    session: Executor,
+    job_id: int,
+    *,
+    runner_id: str,
+    attempt: int,
+    run_at: dt.datetime,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> str | None:
+    """Requeue a running job for ``run_at`` without spending an attempt (``reason`` in REQUEUE_REASONS).
+
+    ``poll``: the job waits on external work; its attempt's ``deadline_at`` is kept, so the
+    overall deadline still holds (the runner checks it before asking). ``quota``: the vendor
+    quota is spent until ``run_at``; the job did no work it could time out on, so the next
+    claim sets a fresh deadline. A request to cancel wins over the requeue. Returns the new
+    status, or None when this runner no longer held the job.
+    """
+    now = now or utcnow()
+    name = dialect(session)
+    params = {"id": job_id, "runner": runner_id, "attempt": attempt, "now": ts(now, name), "run_at": ts(run_at, name)}
+    row = session.execute(_REQUEUE[name, reason], params).first()
+    return None if row is None else str(row[0])
 
 
 def poll_later(
     session: Executor, job_id: int, *, runner_id: str, attempt: int, after_s: float, now: dt.datetime | None = None
 ) -> str | None:
-    """Requeue a job that waits on external work, without spending an attempt.
-
-    The attempt's ``deadline_at`` is kept, so the overall deadline still holds; the runner
-    checks it before asking.
-    """
+    """Requeue a job that waits on external work ``after_s`` from now, without spending an attempt."""
     now = now or utcnow()
-    name = dialect(session)
-    params = {
-        "id": job_id,
-        "runner": runner_id,
-        "attempt": attempt,
-        "now": ts(now, name),
-        "run_at": ts(now + dt.timedelta(seconds=after_s), name),
-    }
-    row = session.execute(_POLL_LATER[name], params).first()
-    return None if row is None else str(row[0])
+    run_at = now + dt.timedelta(seconds=after_s)
+    return requeue_unspent(session, job_id, runner_id=runner_id, attempt=attempt, run_at=run_at, reason="poll", now=now)
 
 
 def finish_cancelled(

@@ -124,7 +124,9 @@ def test_a_deferred_job_goes_back_to_the_queue_with_its_attempt_and_deadline_ret
         assert jobs.start(conn, "r1", claimed)
     until = T0 + dt.timedelta(hours=11)
     with engine.begin() as conn:
-        status = quota.defer_job(conn, job.id, runner_id="r1", attempt=claimed.attempt, run_at=until, now=T0)
+        status = jobs.requeue_unspent(
+            conn, job.id, runner_id="r1", attempt=claimed.attempt, run_at=until, reason="quota", now=T0
+        )
     assert status == "QUEUED"
     with engine.connect() as conn:
         row = conn.execute(
