@@ -16,6 +16,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+import jobtypes
 from app.text import vendor_name
 from db import queries
 from db.engine import make_engine, make_session_factory
@@ -103,7 +104,13 @@ def lookup_jobs(db: str, query: str, tenant_ids: tuple[int, ...]) -> list[dict[s
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def connections(db: str, tenant_id: int) -> list[dict[str, Any]]:
-    return _read(queries.connections, tenant_id, systems=registry.systems())  # type: ignore[no-any-return]
+    return _read(  # type: ignore[no-any-return]
+        queries.connections,
+        tenant_id,
+        systems=registry.systems(),
+        workflows=jobtypes.WORKFLOW_USES,
+        uses=jobtypes.USES,
+    )
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

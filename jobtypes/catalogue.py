@@ -39,6 +39,7 @@ CATALOGUE: tuple[JobType, ...] = (
         subject=Subject("xero:invoice", "invoice_id"),
         # Xero says only "an invoice changed"; the workflow fetches it and acts if it is paid.
         trigger=Trigger("xero", "invoice.*"),
+        uses=("xero", "hubspot"),
     ),
     JobType(
         names.SHOPIFY_ORDER_TO_XERO,
@@ -47,6 +48,7 @@ CATALOGUE: tuple[JobType, ...] = (
         options=ShopifyOrderToXeroOptions,
         subject=Subject("shopify:order", "order_id"),
         trigger=Trigger("shopify", "orders/paid"),
+        uses=("shopify", "xero"),
     ),
     JobType(
         names.HUBSPOT_DEAL_WON_TO_ASANA,
@@ -61,6 +63,7 @@ CATALOGUE: tuple[JobType, ...] = (
             payload={"propertyName": "dealstage"},
             params_from_payload={"property_name": "propertyName", "property_value": "propertyValue"},
         ),
+        uses=("hubspot", "asana"),
     ),
     JobType(
         names.XERO_CONTACTS_TO_HUBSPOT,
@@ -68,6 +71,7 @@ CATALOGUE: tuple[JobType, ...] = (
         params=ContactsSyncParams,
         options=XeroContactsToHubSpotOptions,
         schedule=DefaultSchedule(("xero", "hubspot"), names.XERO_CONTACTS_TO_HUBSPOT, interval_minutes=15),
+        uses=("xero", "hubspot"),
     ),
     JobType(
         names.ASANA_TASK_RECONCILE,
@@ -76,6 +80,7 @@ CATALOGUE: tuple[JobType, ...] = (
         options=AsanaReconcileOptions,
         subject=Subject("asana:task", "task_gid"),
         trigger=Trigger("asana", "task.*"),
+        uses=("asana", "hubspot"),
     ),
     JobType(
         names.ASANA_TASKS_POLL,
@@ -84,6 +89,7 @@ CATALOGUE: tuple[JobType, ...] = (
         # No settings row of its own: Asana delivers webhooks at most once and the poll catches
         # what they miss, with the webhook workflow's settings (one switch, one interval for both).
         schedule=DefaultSchedule(("asana", "hubspot"), names.ASANA_TASK_RECONCILE, interval_minutes=15),
+        uses=("asana", "hubspot"),
     ),
     JobType(
         names.ASANA_WEBHOOK_ENSURE,
@@ -94,6 +100,7 @@ CATALOGUE: tuple[JobType, ...] = (
         # (after a day of failed deliveries) on the fallback poller's switch and interval.
         upkeep=Upkeep(on_connect=("asana",), on_options_of=(names.HUBSPOT_DEAL_WON_TO_ASANA,)),
         schedule=DefaultSchedule(("asana",), names.ASANA_TASK_RECONCILE, interval_minutes=15),
+        uses=("asana",),
     ),
     JobType(
         names.TRADING_SWEEP,
@@ -106,6 +113,10 @@ CATALOGUE: tuple[JobType, ...] = (
 BY_NAME: dict[str, JobType] = {entry.name: entry for entry in CATALOGUE}
 if len(BY_NAME) != len(CATALOGUE):  # pragma: no cover - caught by the first import in any test
     raise ValueError("a job type is catalogued twice")
+
+# Job type -> the systems it calls; triggered job type (a workflow, on by default) -> the same.
+USES: dict[str, tuple[str, ...]] = {e.name: e.uses for e in CATALOGUE if e.uses}
+WORKFLOW_USES: dict[str, tuple[str, ...]] = {e.name: e.uses for e in CATALOGUE if e.trigger is not None}
 
 # Scheduled job type -> its default schedule (for ``db.workflow_settings.ensure_default_schedules``).
 DEFAULT_SCHEDULES: dict[str, DefaultSchedule] = {e.name: e.schedule for e in CATALOGUE if e.schedule is not None}

@@ -103,8 +103,15 @@ class JobType:
     trigger: Trigger | None = None
     schedule: DefaultSchedule | None = None
     upkeep: Upkeep | None = None
+    # The systems its handler calls: what stops when one of their connections dies (the
+    # Connections page's "Used by").
+    uses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # A triggered job must know which record it is about, or events could race.
         if self.trigger is not None and self.subject is None:
             raise ValueError(f"job type {self.name!r} has a trigger but no subject")
+        needed = {self.trigger.source} if self.trigger else set()
+        needed |= set(self.schedule.needs) if self.schedule else set()
+        if not needed <= set(self.uses):
+            raise ValueError(f"job type {self.name!r} must list {sorted(needed)} in uses")

@@ -112,7 +112,7 @@ for c in data.connections(data.url(), tenant_id):
                     if done is not None:
                         st.session_state["flash"] = done
                         st.rerun()
-        uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow settings or schedules"
+        uses = ", ".join(c["workflows"] + c["schedules"]) or "no workflow or schedule"
         st.caption(f"Used by (what stops if it dies): {plain(uses)}")
         b1, b2, b3 = st.columns(3)
         # The vendor's connect input, e.g. Shopify's shop domain: a reconnect reuses the stored one.

@@ -7,7 +7,7 @@ A job belongs to an integration when its job type names the system (job types ar
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -212,8 +212,22 @@ def health_board(
     return out
 
 
-def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SYSTEMS) -> list[dict[str, Any]]:
-    """The tenant's systems (connected or not), with what depends on each."""
+def connections(
+    session: Session,
+    tenant_id: int,
+    *,
+    systems: Sequence[str] = SYSTEMS,
+    workflows: Mapping[str, Sequence[str]] | None = None,
+    uses: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """The tenant's systems (connected or not), with what depends on each.
+
+    ``workflows`` maps each workflow (on unless the tenant's settings row turns it off) and
+    ``uses`` each job type to the systems it calls (``jobtypes.WORKFLOW_USES`` / ``USES``):
+    a workflow or schedule is listed under every system whose dead connection stops it.
+    """
+    workflows = workflows or {}
+    uses = uses or {}
     by_system = {c.system: c for c in session.scalars(select(Connection).where(Connection.tenant_id == tenant_id))}
     hooks = {
         h.connection_id: h
@@ -224,9 +238,12 @@ def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SY
     schedules = session.execute(
         select(Schedule.id, Schedule.job_type, Schedule.cron, Schedule.enabled).where(Schedule.tenant_id == tenant_id)
     ).all()
-    workflows = session.execute(
-        select(WorkflowSetting.workflow, WorkflowSetting.enabled).where(WorkflowSetting.tenant_id == tenant_id)
-    ).all()
+    switched = {
+        workflow: enabled
+        for workflow, enabled in session.execute(
+            select(WorkflowSetting.workflow, WorkflowSetting.enabled).where(WorkflowSetting.tenant_id == tenant_id)
+        )
+    }
     out = []
     for system in systems:
         c = by_system.get(system)
@@ -242,8 +259,16 @@ def connections(session: Session, tenant_id: int, *, systems: Sequence[str] = SY
                 "expires_at": c.expires_at if c else None,
                 "last_refresh_at": c.last_refresh_at if c else None,
                 "last_error": c.last_error if c else None,
-                "workflows": [w.workflow + ("" if w.enabled else " (off)") for w in workflows if system in w.workflow],
-                "schedules": [f"#{s.id} {s.job_type} ({s.cron})" for s in schedules if system in s.job_type],
+                "workflows": [
+                    name + ("" if switched.get(name, True) else " (off)")
+                    for name, called in workflows.items()
+                    if system in called
+                ],
+                "schedules": [
+                    f"#{s.id} {s.job_type} ({s.cron})" + ("" if s.enabled else " (off)")
+                    for s in schedules
+                    if system in uses.get(s.job_type, ())
+                ],
                 "webhook": None if hook is None else _webhook_view(hook),
             }
         )

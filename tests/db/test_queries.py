@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import dashboard_seed
 import pytest
@@ -10,6 +11,7 @@ from dashboard_seed import INVOICE_ID, Seeded, seed
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+import jobtypes
 from db import queries
 from db.filters import JobFilter
 from db.models import Connection, PipelineJob
@@ -122,11 +124,22 @@ def test_the_health_board_counts_failures_since_the_last_success(session: Sessio
 
 
 def test_connections_list_four_systems_with_their_dependents(session: Session, data: Seeded) -> None:
-    rows = {r["system"]: r for r in queries.connections(session, data.acme)}
-    assert list(rows) == ["xero", "hubspot", "shopify", "asana"]
-    assert rows["asana"]["status"] == "not connected"
-    assert rows["xero"]["workflows"] == ["xero-invoice-paid"]
-    assert rows["hubspot"]["schedules"][0].endswith("xero-contacts-to-hubspot (0 * * * *)")
+    def rows() -> dict[str, dict[str, Any]]:
+        found = queries.connections(session, data.acme, workflows=jobtypes.WORKFLOW_USES, uses=jobtypes.USES)
+        return {r["system"]: r for r in found}
+
+    assert list(rows()) == ["xero", "hubspot", "shopify", "asana"]
+    assert rows()["asana"]["status"] == "not connected"
+    # Workflows with no settings row are on (their defaults): a dead connection stops them too,
+    # and so does one to the system a workflow writes to, not only the one whose event starts it.
+    assert rows()["xero"]["workflows"] == ["xero-invoice-paid", "shopify-order-to-xero"]
+    assert rows()["hubspot"]["workflows"] == ["xero-invoice-paid", "hubspot-deal-won-to-asana", "asana-task-reconcile"]
+    assert rows()["hubspot"]["schedules"][0].endswith("xero-contacts-to-hubspot (0 * * * *)")
+    assert rows()["xero"]["schedules"][0].endswith("xero-contacts-to-hubspot (0 * * * *)")
+    assert rows()["shopify"]["schedules"] == []
+
+    session.execute(text("UPDATE workflow_settings SET enabled = false WHERE workflow = 'xero-invoice-paid'"))
+    assert rows()["xero"]["workflows"] == ["xero-invoice-paid (off)", "shopify-order-to-xero"]
 
 
 def test_lists_for_webhooks_schedules_admin_and_filters(session: Session, data: Seeded) -> None:

@@ -31,6 +31,19 @@ def test_every_triggered_job_type_names_its_subject_and_every_schedule_its_setti
         assert settings.model_fields["interval_minutes"].default == schedule.interval_minutes, name
 
 
+def test_a_job_type_lists_every_system_its_trigger_and_schedule_need_in_uses() -> None:
+    """ "Used by" on the Connections page reads ``uses``: a triggered or scheduled entry can't omit it."""
+    trigger = jobtypes.Trigger("xero", "invoice.*")
+    subject = jobtypes.Subject("xero:invoice", "invoice_id")
+    params = jobtypes.job_type(jobtypes.XERO_INVOICE_PAID).params
+    with pytest.raises(ValueError, match=r"must list \['xero'\] in uses"):
+        jobtypes.JobType("x", "d", params=params, subject=subject, trigger=trigger)
+    assert jobtypes.JobType("x", "d", params=params, subject=subject, trigger=trigger, uses=("xero",)).uses == ("xero",)
+    schedule = jobtypes.DefaultSchedule(("asana", "hubspot"), jobtypes.ASANA_TASK_RECONCILE, 15)
+    with pytest.raises(ValueError, match="hubspot"):
+        jobtypes.JobType("y", "d", params=params, schedule=schedule, uses=("asana",))
+
+
 def test_params_are_validated_naming_the_field_without_a_pydantic_dump() -> None:
     assert jobtypes.validate_params(NOOP, {"sleep_ms": 5})["sleep_ms"] == 5
     with pytest.raises(InvalidParams) as err:
