@@ -111,10 +111,12 @@ def ensure_default_schedules(session: Session, tenant_id: int, defaults: Mapping
     Idempotent: a job type that already has a schedule for the tenant is left as it is (staff
     may have edited or disabled it). Call it after connecting a vendor, or from the demo seed.
     """
-    from db.models import Connection, Schedule
+    from db.models import Connection, Schedule, Tenant
     from db.schedules import create_schedule
 
     systems = set(session.scalars(select(Connection.system).where(Connection.tenant_id == tenant_id)))
+    # In the tenant's own timezone, as staff read schedules ("every 2 hours" from local midnight).
+    timezone = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or "UTC"
     created: list[int] = []
     for job_type, default in defaults.items():
         if not set(default.needs) <= systems:
@@ -127,7 +129,9 @@ def ensure_default_schedules(session: Session, tenant_id: int, defaults: Mapping
         stored = load(session, tenant_id, default.options_from).options
         minutes = stored.get("interval_minutes", default.interval_minutes)
         created.append(
-            create_schedule(session, tenant_id=tenant_id, job_type=job_type, cron=interval_cron(int(minutes)))
+            create_schedule(
+                session, tenant_id=tenant_id, job_type=job_type, cron=interval_cron(int(minutes)), timezone=timezone
+            )
         )
     return created
 

@@ -57,12 +57,20 @@ def test_a_stored_row_that_no_longer_validates_fails_the_job_permanently(session
 
 
 def test_default_schedules_follow_the_connections_and_are_created_once(session: Session, tenant_id: int) -> None:
+    tenant = session.get(Tenant, tenant_id)
+    assert tenant is not None
+    tenant.timezone = "Australia/Sydney"
     session.add_all([Connection(tenant_id=tenant_id, system=s) for s in ("xero", "hubspot")])
     session.flush()
     first = store.ensure_default_schedules(session, tenant_id, DEFAULT_SCHEDULES)
     assert len(first) == 1 and store.ensure_default_schedules(session, tenant_id, DEFAULT_SCHEDULES) == []
     schedule = session.scalars(select(Schedule).where(Schedule.tenant_id == tenant_id)).one()
-    assert (schedule.job_type, schedule.cron) == (XERO_CONTACTS_TO_HUBSPOT, "*/15 * * * *")
+    # In the tenant's timezone, as the Schedules page shows it.
+    assert (schedule.job_type, schedule.cron, schedule.timezone) == (
+        XERO_CONTACTS_TO_HUBSPOT,
+        "*/15 * * * *",
+        "Australia/Sydney",
+    )
     workflow_settings.save(session, tenant_id, XERO_CONTACTS_TO_HUBSPOT, options={"interval_minutes": 5})
     session.refresh(schedule)
     assert schedule.cron == "*/5 * * * *"
