@@ -22,6 +22,10 @@ log = logging.getLogger("zixly.runner")
 
 METRICS_EVERY_S = 5.0
 PRUNE_EVERY_S = 3600.0
+# PostgreSQL: id ranges are made ahead (db.jobs.partitions.ensure_ahead). Two ranges of a million
+# ids last days at a busy agency's rate; a minute keeps even a bulk import from outrunning them
+# for long (the DEFAULT partition takes what does).
+PARTITIONS_EVERY_S = 60.0
 # Marking PAUSED the jobs a pause covers that became QUEUED again (a retry, a callback) is only
 # for the eye: the claim never takes them anyway. It scans the queued jobs, so not every poll.
 HOLD_EVERY_S = 10.0
@@ -49,6 +53,8 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("pauses", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: pauses_tick(runner))
     tick("hold", HOLD_EVERY_S, lambda: hold_tick(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
+    if jobs.partitions.partitioned(runner.engine):
+        tick("partitions", PARTITIONS_EVERY_S, lambda: partitions_tick(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
     tick("quota metrics", QUOTA_METRICS_EVERY_S, lambda: refresh_quota_metrics(runner.engine, runner.clock()))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
@@ -87,17 +93,38 @@ def alerts_tick(runner: Runner) -> None:
     deliver_due(runner.engine, runner.settings, runner.id, runner.clock)
 
 
+def partitions_tick(runner: Runner) -> int:
+    """Make the id ranges ahead of the newest job (PostgreSQL)."""
+    made = jobs.partitions.ensure_ahead(runner.engine, size=runner.settings.job_partition_size)
+    for r in made:
+        log.info("job partition made", extra={"lo": r.lo, "hi": r.hi})
+    return len(made)
+
+
 def prune(runner: Runner) -> int:
-    """Delete finished jobs past the retention, in chunks (one transaction each)."""
+    """Delete finished jobs past the retention.
+
+    On PostgreSQL whole id ranges go first (``db.jobs.partitions.drop_expired``), then the
+    DEFAULT partition row by row; on SQLite every job row by row, in chunks (one transaction each).
+    """
     total = 0
+    days = runner.settings.job_retention_days
+    if jobs.partitions.partitioned(runner.engine):
+        retired = jobs.partitions.drop_expired(runner.engine, days, now=runner.clock())
+        total += retired.jobs
+        if retired.ranges or retired.skipped:
+            log.info(
+                "dropped %d job partitions (%d jobs) older than %d days; %d left for the next tick",
+                len(retired.ranges), retired.jobs, days, retired.skipped,
+            )  # fmt: skip
     while not runner.stopping.is_set():
         with runner.engine.begin() as conn:
-            n = jobs.prune(conn, runner.settings.job_retention_days, now=runner.clock())
+            n = jobs.prune(conn, days, now=runner.clock())
         total += n
         if n < 5000:
             break
     if total:
-        log.info("pruned %d finished jobs older than %d days", total, runner.settings.job_retention_days)
+        log.info("pruned %d finished jobs older than %d days", total, days)
     return total
 
 

@@ -1,0 +1,264 @@
+"""PostgreSQL keeps job history in id ranges: ranges made ahead, whole ranges dropped at retention.
+
+Since migration 0018, on PostgreSQL ``pipeline_jobs`` is ``PARTITION BY RANGE (id)`` and
+``job_steps`` / ``related_records`` are ``PARTITION BY RANGE (job_id)`` with the same bounds
+(``<table>_p<lo>``), each with a DEFAULT partition so an insert beyond the ranges still lands.
+Ids grow, so the newest range is the queue's hot path and older ranges only ever shrink in
+status churn: their indexes and their vacuum cover their own range, and retention drops a
+whole range (no row-by-row delete, no dead rows) once every job in it is finished and past the
+retention. SQLite keeps plain tables and ``db.jobs.log.prune``'s row-by-row delete.
+
+Each step and related-record partition has its own foreign key to its job partition (not one
+from the parent tables), so dropping a range's step partition takes its key with it and the
+``DETACH`` of the job partition checks only the small tables that reference ``pipeline_jobs``
+(waits, alert links, schedules), through their indexes: the probe's 5.8 s ``DETACH`` was that
+check joining 20 M steps.
+
+Range size (``ZIXLY_JOB_PARTITION_SIZE``, default 1,000,000 ids): at the ~110,000 jobs a day the
+history bench models, a range is ~9 days, so a 90-day retention keeps ~11 ranges (the probe
+measured ~0.14 ms of claim planning per partition: ~1.5 ms per claim batch) and a job outlives
+the retention by at most one range (~9 days). Much smaller ranges add planning to every claim;
+much larger ones keep more finished rows in the hot range and delay retention.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from db.jobs._sql import TERMINAL, Executor, dialect
+
+log = logging.getLogger("zixly.jobs")
+
+DEFAULT_SIZE = 1_000_000
+AHEAD = 2  # ranges kept ready above the newest id: an hour's tick never lets the DEFAULT fill
+LOCK_TIMEOUT_MS = 500  # a retention or creation step that would wait longer gives up until next tick
+KEY_BATCH = 20_000  # idempotency keys forgotten per transaction (row locks only)
+
+# The range-partitioned tables and their partition key; the jobs table first.
+TABLES = (("pipeline_jobs", "id"), ("job_steps", "job_id"), ("related_records", "job_id"))
+CHILDREN = ("job_steps", "related_records")
+# Tables whose foreign keys (or plain references) point into pipeline_jobs: retention clears
+# them for a range before it detaches it, so the DETACH's check finds nothing.
+_CLEAR = (
+    "UPDATE pipeline_jobs SET parent_job_id = NULL WHERE parent_job_id >= :lo AND parent_job_id < :hi",
+    "UPDATE schedules SET last_job_id = NULL WHERE last_job_id >= :lo AND last_job_id < :hi",
+    "DELETE FROM job_waits WHERE job_id >= :lo AND job_id < :hi",
+    "DELETE FROM alert_group_jobs WHERE job_id >= :lo AND job_id < :hi",
+)
+_BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
+_UNFINISHED = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
+
+
+@dataclass(frozen=True)
+class Range:
+    name: str  # the jobs partition, pipeline_jobs_p<lo>
+    lo: int
+    hi: int
+
+    def child(self, table: str) -> str:
+        return table + self.name.removeprefix("pipeline_jobs")
+
+
+@dataclass
+class Retired:
+    """What one retention pass did (the bench reports it)."""
+
+    ranges: list[tuple[int, int]] = field(default_factory=list)  # dropped (lo, hi)
+    jobs: int = 0
+    keys: int = 0
+    skipped: int = 0  # droppable ranges given up on this time (lock timeout)
+    longest_statement_s: float = 0.0
+    longest_transaction_s: float = 0.0
+
+
+def partitioned(ex: Executor | Engine) -> bool:
+    """True where migration 0018 partitioned the job tables (PostgreSQL)."""
+    return (ex.dialect.name if isinstance(ex, Engine) else dialect(ex)) == "postgresql"
+
+
+def ranges(conn: Connection) -> list[Range]:
+    """The id ranges of ``pipeline_jobs`` (the DEFAULT partition left out), lowest first."""
+    rows = conn.execute(
+        text(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'pipeline_jobs'::regclass"
+        )
+    ).all()
+    out = []
+    for name, bound in rows:
+        m = _BOUND.search(bound)
+        if m:
+            out.append(Range(name, int(m.group(1)), int(m.group(2))))
+    return sorted(out, key=lambda r: r.lo)
+
+
+def create_range(conn: Connection, lo: int, hi: int) -> Range:
+    """The three partitions for ids ``[lo, hi)`` and the step/related keys to their jobs."""
+    r = Range(f"pipeline_jobs_p{lo}", lo, hi)
+    for table, _ in TABLES:
+        conn.execute(text(f"CREATE TABLE {r.child(table)} PARTITION OF {table} FOR VALUES FROM ({lo}) TO ({hi})"))
+    for table in CHILDREN:
+        conn.execute(
+            text(
+                f"ALTER TABLE {r.child(table)} ADD CONSTRAINT fk_{r.child(table)}_job_id "
+                f"FOREIGN KEY (job_id) REFERENCES {r.name} (id) ON DELETE CASCADE"
+            )
+        )
+    return r
+
+
+def newest_id(conn: Connection) -> int:
+    """The highest id handed out (or in the DEFAULT partition), 0 on an empty database."""
+    seq = conn.execute(text("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence('pipeline_jobs', 'id') AS regclass))")).scalar()
+    in_default = conn.execute(text("SELECT max(id) FROM pipeline_jobs_default")).scalar()
+    return max(int(seq or 0), int(in_default or 0))
+
+
+def ensure_ahead(engine: Engine, *, size: int = DEFAULT_SIZE, upto: int | None = None) -> list[Range]:
+    """Create ranges until ``AHEAD`` ranges of ``size`` ids lie above the newest id (or ``upto``).
+
+    One transaction per range under a short ``lock_timeout`` (creating a partition locks the
+    parent for a moment): a range that cannot be made now is made on the next tick, and the
+    DEFAULT partition takes any insert meanwhile. A new range starts above every id already in
+    the DEFAULT partition (PostgreSQL refuses a range that would own rows there); those rows
+    stay in the DEFAULT, where ``db.jobs.prune`` deletes them row by row once past retention.
+    """
+    made: list[Range] = []
+    while True:
+        with engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            existing = ranges(conn)
+            top = existing[-1].hi if existing else 0
+            newest = max(newest_id(conn), upto or 0)
+            if top > newest + (AHEAD - 1) * size:
+                return made
+            in_default = conn.execute(text("SELECT max(id) FROM pipeline_jobs_default")).scalar()
+            lo = max(top, int(in_default or 0) + 1)
+            made.append(create_range(conn, lo, lo + size))
+
+
+class _Changed(Exception):
+    """The range gained an unfinished or recent job between the check and the lock: keep it."""
+
+
+@dataclass
+class _Clock:
+    longest: float = 0.0
+
+    def run(self, conn: Connection, sql: str, params: dict[str, object] | None = None) -> int:
+        t = time.perf_counter()
+        n = conn.execute(text(sql), params or {}).rowcount
+        self.longest = max(self.longest, time.perf_counter() - t)
+        return int(n or 0)
+
+
+def _droppable(conn: Connection, r: Range, cutoff: dt.datetime, newest: int) -> bool:
+    """Every job of ``r`` finished before ``cutoff``, and no new id can land in it (index reads)."""
+    if r.hi > newest + 1:
+        return False
+    unfinished = conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {r.name} WHERE {_UNFINISHED})")).scalar()
+    if unfinished:
+        return False
+    last = conn.execute(text(f"SELECT max(completed_at) FROM {r.name}")).scalar()
+    return last is None or last < cutoff
+
+
+def drop_expired(
+    engine: Engine, retention_days: int, *, now: dt.datetime, lock_timeout_ms: int = LOCK_TIMEOUT_MS
+) -> Retired:
+    """Drop every range whose jobs are all finished and completed more than ``retention_days`` ago.
+
+    Per range: its idempotency keys are forgotten first (batches of ``KEY_BATCH``, row locks
+    only); then, in one transaction under ``lock_timeout``, references into the range are cleared
+    (reruns' ``parent_job_id``, ``schedules.last_job_id``, waits, alert links), the step and
+    related-record partitions dropped, the job partition detached and dropped. A lock not had
+    within the timeout rolls the range back untouched (its keys aside) for the next tick, so
+    claims never queue behind retention for longer than the timeout.
+    """
+    out = Retired()
+    clock = _Clock()
+    cutoff = now - dt.timedelta(days=retention_days)
+    with engine.connect() as conn:
+        candidates = ranges(conn)
+        newest = newest_id(conn)
+        conn.rollback()
+    for r in candidates:
+        with engine.connect() as conn:
+            ok = _droppable(conn, r, cutoff, newest)
+            # Counted for the report outside the locking transaction (a scan of the range).
+            jobs = conn.execute(text(f"SELECT count(*) FROM {r.name}")).scalar_one() if ok else 0
+            conn.rollback()
+        if not ok:
+            continue
+        params = {"lo": r.lo, "hi": r.hi}
+        while True:
+            with engine.begin() as conn:
+                n = clock.run(
+                    conn,
+                    "DELETE FROM job_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM job_idempotency_keys "
+                    f"WHERE job_id >= :lo AND job_id < :hi LIMIT {KEY_BATCH}))",
+                    params,
+                )
+            out.keys += n
+            if n < KEY_BATCH:
+                break
+        t = time.perf_counter()
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+                for sql in _CLEAR:
+                    clock.run(conn, sql, params)
+                for table in CHILDREN:
+                    clock.run(conn, f"DROP TABLE {r.child(table)}")
+                clock.run(conn, f"ALTER TABLE pipeline_jobs DETACH PARTITION {r.name}")
+                # Checked again once detached (nothing can write to it now): a transaction that
+                # took an id of the range before it closed may have committed meanwhile.
+                if not _droppable(conn, r, cutoff, newest):
+                    raise _Changed
+                clock.run(conn, f"DROP TABLE {r.name}")
+        except _Changed:
+            continue
+        except DBAPIError as exc:
+            if "lock timeout" not in str(exc.orig) and getattr(exc.orig, "sqlstate", None) != "55P03":
+                raise
+            log.warning("retention of jobs %d–%d waited too long for a lock; next tick", r.lo, r.hi - 1)
+            out.skipped += 1
+            continue
+        out.longest_transaction_s = max(out.longest_transaction_s, time.perf_counter() - t)
+        out.ranges.append((r.lo, r.hi))
+        out.jobs += int(jobs)
+    out.longest_statement_s = clock.longest
+    return out
+
+
+def prune_default(conn: Executor, cutoff: dt.datetime, limit: int) -> int:
+    """Row-by-row retention of the DEFAULT partition (jobs that landed beyond the ranges).
+
+    Reruns' ``parent_job_id`` is a plain column here (no self-referencing foreign key on a
+    partitioned table), so it is cleared by hand, as ON DELETE SET NULL does on SQLite.
+    """
+    ids = [
+        r[0]
+        for r in conn.execute(
+            text(
+                f"SELECT id FROM pipeline_jobs_default WHERE status IN {TERMINAL!r} AND completed_at < :cutoff "
+                "ORDER BY completed_at LIMIT :limit"
+            ),
+            {"cutoff": cutoff, "limit": limit},
+        )
+    ]
+    if not ids:
+        return 0
+    conn.execute(
+        text("UPDATE pipeline_jobs SET parent_job_id = NULL WHERE parent_job_id = ANY(:ids) AND NOT id = ANY(:ids)"),
+        {"ids": ids},
+    )
+    conn.execute(text("DELETE FROM job_idempotency_keys WHERE job_id = ANY(:ids)"), {"ids": ids})
+    return int(conn.execute(text("DELETE FROM pipeline_jobs_default WHERE id = ANY(:ids)"), {"ids": ids}).rowcount)
