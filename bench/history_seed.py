@@ -25,8 +25,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db.engine import make_engine  # noqa: E402
-from db.jobs import partitions  # noqa: E402
+from db.engine import make_engine
+from db.jobs import partitions
 
 TYPES = ("xero-invoice-paid", "shopify-order-to-xero", "hubspot-deal-won-to-asana", "xero-contacts-to-hubspot",
          "trading-sweep")  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from db import jobs, schedules
+from db.jobs.retention import retain
 from sync import metrics
 from sync.alerts.check import check
 from sync.alerts.deliver import deliver_due
@@ -102,30 +103,15 @@ def partitions_tick(runner: Runner) -> int:
 
 
 def prune(runner: Runner) -> int:
-    """Delete finished jobs past the retention.
-
-    On PostgreSQL whole id ranges go first (``db.jobs.partitions.drop_expired``), then the
-    DEFAULT partition row by row; on SQLite every job row by row, in chunks (one transaction each).
-    """
-    total = 0
+    """Retention (``db.jobs.retention``): whole id ranges on PostgreSQL, row by row on SQLite."""
     days = runner.settings.job_retention_days
-    if jobs.partitions.partitioned(runner.engine):
-        retired = jobs.partitions.drop_expired(runner.engine, days, now=runner.clock())
-        total += retired.jobs
-        if retired.ranges or retired.skipped:
-            log.info(
-                "dropped %d job partitions (%d jobs) older than %d days; %d left for the next tick",
-                len(retired.ranges), retired.jobs, days, retired.skipped,
-            )  # fmt: skip
-    while not runner.stopping.is_set():
-        with runner.engine.begin() as conn:
-            n = jobs.prune(conn, days, now=runner.clock())
-        total += n
-        if n < 5000:
-            break
-    if total:
-        log.info("pruned %d finished jobs older than %d days", total, days)
-    return total
+    done = retain(runner.engine, days, now=runner.clock(), should_stop=runner.stopping.is_set)
+    if done.jobs or done.skipped:
+        log.info(
+            "pruned %d finished jobs older than %d days (%d id ranges dropped, %d left for the next tick)",
+            done.jobs, days, len(done.ranges), done.skipped,
+        )  # fmt: skip
+    return done.jobs
 
 
 def refresh_metrics(runner: Runner) -> None:

@@ -104,14 +104,14 @@ def prune(session: Executor, older_than_days: int, *, limit: int = 5000, now: dt
     ``parent_job_id`` set to NULL. Returns how many were deleted: call again (in a new
     transaction) while it returns ``limit``.
 
-    On PostgreSQL the job tables are partitioned by id range and whole ranges are dropped by
-    ``db.jobs.partitions.drop_expired``; this deletes row by row only in the DEFAULT partition
-    (jobs that landed beyond the ranges made ahead).
+    This is SQLite's retention. On PostgreSQL the runner's retention (``db.jobs.retention``)
+    drops whole id ranges instead and deletes row by row only in the DEFAULT partition; this
+    function still deletes single jobs there, wherever they are (``partitions.prune_rows``).
     """
     t = JOBS
     cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
     if partitions.partitioned(session):
-        return partitions.prune_default(session, cutoff, limit)
+        return partitions.prune_rows(session, cutoff, limit)
     victims = (
         select(t.c.id)
         .where(t.c.status.in_(TERMINAL), t.c.completed_at < cutoff)

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
@@ -74,6 +75,7 @@ class Retired:
     jobs: int = 0
     keys: int = 0
     skipped: int = 0  # droppable ranges given up on this time (lock timeout)
+    row_transactions: int = 0  # row-by-row chunks (SQLite; the DEFAULT partition)
     longest_statement_s: float = 0.0
     longest_transaction_s: float = 0.0
 
@@ -116,7 +118,7 @@ def create_range(conn: Connection, lo: int, hi: int) -> Range:
 
 def newest_id(conn: Connection) -> int:
     """The highest id handed out (or in the DEFAULT partition), 0 on an empty database."""
-    seq = conn.execute(text("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence('pipeline_jobs', 'id') AS regclass))")).scalar()
+    seq = conn.execute(text("SELECT pg_sequence_last_value('pipeline_jobs_id_seq')")).scalar()
     in_default = conn.execute(text("SELECT max(id) FROM pipeline_jobs_default")).scalar()
     return max(int(seq or 0), int(in_default or 0))
 
@@ -152,7 +154,7 @@ class _Changed(Exception):
 class _Clock:
     longest: float = 0.0
 
-    def run(self, conn: Connection, sql: str, params: dict[str, object] | None = None) -> int:
+    def run(self, conn: Connection, sql: str, params: Mapping[str, object] | None = None) -> int:
         t = time.perf_counter()
         n = conn.execute(text(sql), params or {}).rowcount
         self.longest = max(self.longest, time.perf_counter() - t)
@@ -238,18 +240,21 @@ def drop_expired(
     return out
 
 
-def prune_default(conn: Executor, cutoff: dt.datetime, limit: int) -> int:
-    """Row-by-row retention of the DEFAULT partition (jobs that landed beyond the ranges).
+def prune_rows(conn: Executor, cutoff: dt.datetime, limit: int, *, table: str = "pipeline_jobs") -> int:
+    """Row-by-row delete of up to ``limit`` finished jobs completed before ``cutoff`` (PostgreSQL).
 
-    Reruns' ``parent_job_id`` is a plain column here (no self-referencing foreign key on a
-    partitioned table), so it is cleared by hand, as ON DELETE SET NULL does on SQLite.
+    ``db.jobs.prune``'s PostgreSQL body over ``pipeline_jobs``; retention runs it over
+    ``pipeline_jobs_default`` only (jobs that landed beyond the ranges), since whole ranges are
+    dropped. Reruns' ``parent_job_id`` is a plain column on the partitioned table (no
+    self-referencing key), so it is cleared here, as ON DELETE SET NULL does on SQLite; the
+    jobs' idempotency keys go with them. Steps, related records, waits and alert links cascade.
     """
     ids = [
         r[0]
         for r in conn.execute(
             text(
-                f"SELECT id FROM pipeline_jobs_default WHERE status IN {TERMINAL!r} AND completed_at < :cutoff "
-                "ORDER BY completed_at LIMIT :limit"
+                f"SELECT id FROM {table} WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') "
+                "AND completed_at < :cutoff ORDER BY completed_at LIMIT :limit"
             ),
             {"cutoff": cutoff, "limit": limit},
         )
@@ -261,4 +266,4 @@ def prune_default(conn: Executor, cutoff: dt.datetime, limit: int) -> int:
         {"ids": ids},
     )
     conn.execute(text("DELETE FROM job_idempotency_keys WHERE job_id = ANY(:ids)"), {"ids": ids})
-    return int(conn.execute(text("DELETE FROM pipeline_jobs_default WHERE id = ANY(:ids)"), {"ids": ids}).rowcount)
+    return int(conn.execute(text(f"DELETE FROM {table} WHERE id = ANY(:ids)"), {"ids": ids}).rowcount)  # type: ignore[attr-defined]
