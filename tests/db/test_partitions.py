@@ -120,8 +120,12 @@ def _history(pg: Engine) -> dict[str, int]:
             _finish(conn, j, OLD)
         conn.execute(text("INSERT INTO job_waits (job_id, tenant_id, seq, reason, deadline_at) "
                           "VALUES (:j, :t, 1, 'approval', now())"), {"j": a1, "t": tenant})  # fmt: skip
-        group = conn.execute(text("INSERT INTO alert_groups (event, fingerprint, title, tenants, first_seen, last_seen, opened_at) "
-                                  "VALUES ('job_failed', 'fp', 't', '{}', now(), now(), now()) RETURNING id")).scalar_one()  # fmt: skip
+        group = conn.execute(
+            text(
+                "INSERT INTO alert_groups (event, fingerprint, title, tenants, first_seen, last_seen, opened_at) "
+                "VALUES ('job_failed', 'fp', 't', '{}', now(), now(), now()) RETURNING id"
+            )
+        ).scalar_one()
         conn.execute(text("INSERT INTO alert_group_jobs (job_id, group_id) VALUES (:j, :g)"), {"j": a2, "g": group})
         _jump(conn, 1_000_000)
         b_old = jobs.enqueue(conn, tenant_id=tenant, job_type="noop", idempotency_key="b").id
@@ -223,8 +227,11 @@ def test_idempotency_keys_dedup_within_a_batch_and_across_concurrent_batches(pg:
     ids = {e.id for batch in results for e in batch}
     assert len(ids) == 6
     with pg.connect() as conn:
-        keys = conn.execute(text("SELECT k.idempotency_key, k.job_id, j.idempotency_key FROM job_idempotency_keys k "
-                                 "JOIN pipeline_jobs j ON j.id = k.job_id WHERE k.idempotency_key LIKE 'k%'")).all()  # fmt: skip
+        sql = (
+            "SELECT k.idempotency_key, k.job_id, j.idempotency_key FROM job_idempotency_keys k "
+            "JOIN pipeline_jobs j ON j.id = k.job_id WHERE k.idempotency_key LIKE 'k%'"
+        )
+        keys = conn.execute(text(sql)).all()
     assert len(keys) == 6 and all(r[0] == r[2] for r in keys) and {r[1] for r in keys} == ids
 
 
