@@ -215,6 +215,13 @@ def drop_expired(
         try:
             with engine.begin() as conn:
                 conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+                # The parents first, steps before jobs, as the queue takes them (a claim locks
+                # pipeline_jobs, then each partition; a worker's step, job_steps, then its job's
+                # partition for the key): taking a partition first would wait on a claim that
+                # waits on us. Held for the few short statements below, the claims' stall.
+                clock.run(
+                    conn, "LOCK TABLE ONLY job_steps, ONLY related_records, ONLY pipeline_jobs IN ACCESS EXCLUSIVE MODE"
+                )
                 for sql in _CLEAR:
                     clock.run(conn, sql, params)
                 for table in CHILDREN:
