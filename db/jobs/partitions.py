@@ -134,16 +134,27 @@ def ensure_ahead(engine: Engine, *, size: int = DEFAULT_SIZE, upto: int | None =
     """
     made: list[Range] = []
     while True:
-        with engine.begin() as conn:
-            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
-            existing = ranges(conn)
-            top = existing[-1].hi if existing else 0
-            newest = max(newest_id(conn), upto or 0)
-            if top > newest + (AHEAD - 1) * size:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+                existing = ranges(conn)
+                top = existing[-1].hi if existing else 0
+                newest = max(newest_id(conn), upto or 0)
+                if top > newest + (AHEAD - 1) * size:
+                    return made
+                in_default = conn.execute(text("SELECT max(id) FROM pipeline_jobs_default")).scalar()
+                lo = max(top, int(in_default or 0) + 1)
+                made.append(create_range(conn, lo, lo + size))
+        except DBAPIError as exc:
+            if _sqlstate(exc) == "42P07":  # another runner made this range first: look again
+                continue
+            if _sqlstate(exc) == "55P03":  # lock timeout: the next tick
                 return made
-            in_default = conn.execute(text("SELECT max(id) FROM pipeline_jobs_default")).scalar()
-            lo = max(top, int(in_default or 0) + 1)
-            made.append(create_range(conn, lo, lo + size))
+            raise
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
 
 
 class _Changed(Exception):
@@ -222,6 +233,8 @@ def drop_expired(
                 clock.run(
                     conn, "LOCK TABLE ONLY job_steps, ONLY related_records, ONLY pipeline_jobs IN ACCESS EXCLUSIVE MODE"
                 )
+                if conn.execute(text("SELECT to_regclass(:n)"), {"n": r.name}).scalar() is None:
+                    raise _Changed  # another runner dropped it meanwhile
                 for sql in _CLEAR:
                     clock.run(conn, sql, params)
                 for table in CHILDREN:
@@ -235,7 +248,7 @@ def drop_expired(
         except _Changed:
             continue
         except DBAPIError as exc:
-            if "lock timeout" not in str(exc.orig) and getattr(exc.orig, "sqlstate", None) != "55P03":
+            if _sqlstate(exc) != "55P03":
                 raise
             log.warning("retention of jobs %d–%d waited too long for a lock; next tick", r.lo, r.hi - 1)
             out.skipped += 1
