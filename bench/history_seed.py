@@ -133,6 +133,8 @@ def seed(url: str, n: int, *, log: bool = True) -> float:
                 # A partitioned table's index reads ``ON ONLY`` (parent alone): build it everywhere.
                 conn.execute(ddl.replace(" ON ONLY ", " ON ", 1))
                 say(f"index {name}")
+            if keyed:
+                conn.execute(partitions.NAME_INDEXES)
         for table in (*TABLES, KEYS) if keyed else TABLES:
             conn.execute(f"VACUUM (ANALYZE) {table}")
         say("vacuumed")

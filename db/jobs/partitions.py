@@ -53,6 +53,23 @@ _CLEAR = (
     "DELETE FROM job_waits WHERE job_id >= :lo AND job_id < :hi",
     "DELETE FROM alert_group_jobs WHERE job_id >= :lo AND job_id < :hi",
 )
+# A partition's index is named after its parent index and the partition (ix_pipeline_jobs_claimable_p0,
+# not PostgreSQL's pipeline_jobs_p0_priority_run_at_id_idx), so a plan names the index it uses.
+NAME_INDEXES = """
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid::regclass::text AS child, p.relname AS parent,
+                  p.relname || substr(t.relname, length(pt.relname) + 1) AS wanted
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid AND c.relkind = 'i'
+           JOIN pg_class p ON p.oid = i.inhparent
+           JOIN pg_index x ON x.indexrelid = c.oid JOIN pg_class t ON t.oid = x.indrelid
+           JOIN pg_index px ON px.indexrelid = p.oid JOIN pg_class pt ON pt.oid = px.indrelid
+           WHERE pt.relname IN ('pipeline_jobs', 'job_steps', 'related_records')
+  LOOP
+    IF r.child <> r.wanted THEN
+      EXECUTE format('ALTER INDEX %s RENAME TO %I', r.child, r.wanted);
+    END IF;
+  END LOOP;
+END $$"""
 _BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
 _UNFINISHED = "status NOT IN (" + ", ".join(f"'{s}'" for s in TERMINAL) + ")"
 
@@ -113,6 +130,7 @@ def create_range(conn: Connection, lo: int, hi: int) -> Range:
                 f"FOREIGN KEY (job_id) REFERENCES {r.name} (id) ON DELETE CASCADE"
             )
         )
+    conn.execute(text(NAME_INDEXES))
     return r
 
 

@@ -64,6 +64,23 @@ INDEXES = (
     "CREATE INDEX ix_related_records_record_label ON related_records (lower(record_label))",
     "CREATE INDEX ix_related_records_tenant_id_record_id ON related_records (tenant_id, record_id)",
 )
+# A partition's index is named after its parent index (ix_pipeline_jobs_claimable_p0), so a plan
+# names the index it uses (db/jobs/partitions.py runs the same for new ranges).
+NAME_INDEXES = """
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid::regclass::text AS child, p.relname AS parent,
+                  p.relname || substr(t.relname, length(pt.relname) + 1) AS wanted
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid AND c.relkind = 'i'
+           JOIN pg_class p ON p.oid = i.inhparent
+           JOIN pg_index x ON x.indexrelid = c.oid JOIN pg_class t ON t.oid = x.indrelid
+           JOIN pg_index px ON px.indexrelid = p.oid JOIN pg_class pt ON pt.oid = px.indrelid
+           WHERE pt.relname IN ('pipeline_jobs', 'job_steps', 'related_records')
+  LOOP
+    IF r.child <> r.wanted THEN
+      EXECUTE format('ALTER INDEX %s RENAME TO %I', r.child, r.wanted);
+    END IF;
+  END LOOP;
+END $$"""
 # Foreign keys into pipeline_jobs from tables this migration does not rebuild.
 INBOUND = (
     ("job_waits", "fk_job_waits_job_id_pipeline_jobs", "job_id", "CASCADE"),
@@ -90,14 +107,16 @@ def _rebuild(partitioned: bool) -> None:
         op.execute(f"ALTER SEQUENCE {table}_id_seq OWNED BY NONE")
         op.execute(f"ALTER TABLE {table} RENAME TO {table}_before_0018")
         how = f" PARTITION BY RANGE ({key})" if partitioned else ""
-        op.execute(
-            f"CREATE TABLE {table} (LIKE {table}_before_0018 INCLUDING DEFAULTS INCLUDING CONSTRAINTS){how}"
-        )
+        op.execute(f"CREATE TABLE {table} (LIKE {table}_before_0018 INCLUDING DEFAULTS INCLUDING CONSTRAINTS){how}")
     if partitioned:
-        top = op.get_bind().exec_driver_sql(
-            "SELECT greatest(coalesce(max(id), 0), "
-            "coalesce(pg_sequence_last_value('pipeline_jobs_id_seq'), 0)) FROM pipeline_jobs_before_0018"
-        ).scalar()
+        top = (
+            op.get_bind()
+            .exec_driver_sql(
+                "SELECT greatest(coalesce(max(id), 0), "
+                "coalesce(pg_sequence_last_value('pipeline_jobs_id_seq'), 0)) FROM pipeline_jobs_before_0018"
+            )
+            .scalar()
+        )
         for lo in range(0, (int(top or 0) // SIZE + AHEAD) * SIZE, SIZE):
             for table, _ in TABLES:
                 op.execute(f"CREATE TABLE {table}_p{lo} PARTITION OF {table} FOR VALUES FROM ({lo}) TO ({lo + SIZE})")
@@ -128,6 +147,8 @@ def _rebuild(partitioned: bool) -> None:
     op.execute(f"ALTER TABLE related_records ADD CONSTRAINT pk_related_records PRIMARY KEY ({child_pk})")
     for ddl in INDEXES:
         op.execute(ddl)
+    if partitioned:
+        op.execute(NAME_INDEXES)
     for table in ("pipeline_jobs", "related_records"):
         op.execute(
             f"ALTER TABLE {table} ADD CONSTRAINT fk_{table}_tenant_id_tenants FOREIGN KEY (tenant_id) "
