@@ -41,18 +41,21 @@ from db.engine import make_engine  # noqa: E402
 from db.jobs.retention import retain  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 
-RETENTION_DAYS = 60
+RETENTION_DAYS = 60  # --retention-days
 
 
 def table_state(engine: Any) -> dict[str, Any]:
     """Size, live and dead rows per table, summed over its partitions (a plain table is its own)."""
     sql = """SELECT t, sum(pg_total_relation_size(p.relid)), sum(s.n_live_tup), sum(s.n_dead_tup), count(*)
-             FROM unnest(CAST(:t AS text[])) AS t, pg_partition_tree(t::regclass) p
+             FROM unnest(CAST(:t AS text[])) AS t
+             CROSS JOIN LATERAL (SELECT relid FROM pg_partition_tree(t::regclass) WHERE isleaf
+                                 UNION SELECT t::regclass WHERE NOT EXISTS
+                                   (SELECT 1 FROM pg_partition_tree(t::regclass) WHERE NOT isleaf)) p
              LEFT JOIN pg_stat_user_tables s ON s.relid = p.relid
-             WHERE to_regclass(t) IS NOT NULL AND p.isleaf GROUP BY t"""
+             WHERE to_regclass(t) IS NOT NULL GROUP BY t"""
     with engine.connect() as conn:
         return {
-            r[0]: {"total_mb": round(int(r[1]) / 1e6), "live": int(r[2] or 0), "dead": int(r[3] or 0), "partitions": r[4]}
+            r[0]: {"total_mb": round(int(r[1]) / 1e6), "live": int(r[2] or 0), "dead": int(r[3] or 0), "parts": r[4]}
             for r in conn.execute(text(sql), {"t": [*TABLES, KEYS]})
         }
 
@@ -87,7 +90,7 @@ class Claimers:
         return {phase: summary(xs) for phase, xs in self.times.items()}
 
 
-def prune_month(engine: Any, claimers: int) -> dict[str, Any]:
+def prune_month(engine: Any, claimers: int, retention_days: int = RETENTION_DAYS) -> dict[str, Any]:
     """The runner's retention pass (``sync.scheduler.prune``), with claims running beside it."""
     with engine.begin() as conn:
         tenant = conn.execute(text("SELECT min(id) FROM tenants")).scalar_one()
@@ -98,7 +101,7 @@ def prune_month(engine: Any, claimers: int) -> dict[str, Any]:
     time.sleep(5 if claimers else 0)
     watch.phase = "during"
     t0 = time.perf_counter()
-    done = retain(engine, RETENTION_DAYS, now=dt.datetime.now(dt.UTC))
+    done = retain(engine, retention_days, now=dt.datetime.now(dt.UTC))
     took = time.perf_counter() - t0
     watch.phase = "after"
     time.sleep(3 if claimers else 0)
@@ -116,6 +119,7 @@ def prune_month(engine: Any, claimers: int) -> dict[str, Any]:
         "row_transactions": done.row_transactions,
         "longest_statement_ms": round(done.longest_statement_s * 1000, 1),
         "longest_transaction_ms": round(done.longest_transaction_s * 1000, 1),
+        "longest_by_statement_ms": {k: round(v * 1000, 1) for k, v in done.longest_by_kind_s.items()},
         "claims": watch.report() if claimers else None,
     }
 
@@ -138,6 +142,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--partition-size", type=int, default=jobs.partitions.DEFAULT_SIZE,
                     help="PostgreSQL: ids per range in a fresh database (tiny history, tiny ranges)")  # fmt: skip
+    ap.add_argument("--retention-days", type=int, default=RETENTION_DAYS)
     ap.add_argument("--claimers", type=int, default=1, help="threads claiming during retention (0: none)")
     args = ap.parse_args()
     name = args.reuse or f"zixly_bench_prune_{os.getpid()}"
@@ -156,7 +161,7 @@ def main() -> int:
             result["seed_s"] = round(seed(url.set(drivername="postgresql").render_as_string(hide_password=False),
                                           args.history))  # fmt: skip
         result["before"] = table_state(engine)
-        result.update(prune_month(engine, args.claimers))
+        result.update(prune_month(engine, args.claimers, args.retention_days))
         with engine.connect() as conn:
             result["jobs_left"] = conn.execute(text("SELECT count(*) FROM pipeline_jobs")).scalar_one()
         result["after"] = table_state(engine)
