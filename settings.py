@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         "(tests and the sandbox bench run Xero's minute as seconds); 1 outside tests",
     )
     job_retention_days: int = Field(90, ge=1, description="Finished jobs older than this are pruned, with their steps")
+    job_partition_size: int = Field(
+        1_000_000,
+        ge=1000,
+        description="PostgreSQL: job ids per history partition; retention drops a partition once all its jobs "
+        "are finished and past the retention (db/jobs/partitions.py says why 1,000,000)",
+    )
 
     # -- dashboard ------------------------------------------------------------------
     session_timeout_min: int = Field(60, ge=1, description="Idle minutes before a dashboard login expires")

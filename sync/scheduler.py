@@ -12,6 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from db import jobs, schedules
+from db.jobs.retention import retain
 from sync import metrics
 from sync.alerts.check import check
 from sync.alerts.deliver import deliver_due
@@ -22,6 +23,10 @@ log = logging.getLogger("zixly.runner")
 
 METRICS_EVERY_S = 5.0
 PRUNE_EVERY_S = 3600.0
+# PostgreSQL: id ranges are made ahead (db.jobs.partitions.ensure_ahead). Two ranges of a million
+# ids last days at a busy agency's rate; a minute keeps even a bulk import from outrunning them
+# for long (the DEFAULT partition takes what does).
+PARTITIONS_EVERY_S = 60.0
 # Marking PAUSED the jobs a pause covers that became QUEUED again (a retry, a callback) is only
 # for the eye: the claim never takes them anyway. It scans the queued jobs, so not every poll.
 HOLD_EVERY_S = 10.0
@@ -49,6 +54,8 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("pauses", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: pauses_tick(runner))
     tick("hold", HOLD_EVERY_S, lambda: hold_tick(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
+    if jobs.partitions.partitioned(runner.engine):
+        tick("partitions", PARTITIONS_EVERY_S, lambda: partitions_tick(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
     tick("quota metrics", QUOTA_METRICS_EVERY_S, lambda: refresh_quota_metrics(runner.engine, runner.clock()))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
@@ -87,18 +94,24 @@ def alerts_tick(runner: Runner) -> None:
     deliver_due(runner.engine, runner.settings, runner.id, runner.clock)
 
 
+def partitions_tick(runner: Runner) -> int:
+    """Make the id ranges ahead of the newest job (PostgreSQL)."""
+    made = jobs.partitions.ensure_ahead(runner.engine, size=runner.settings.job_partition_size)
+    for r in made:
+        log.info("job partition made", extra={"lo": r.lo, "hi": r.hi})
+    return len(made)
+
+
 def prune(runner: Runner) -> int:
-    """Delete finished jobs past the retention, in chunks (one transaction each)."""
-    total = 0
-    while not runner.stopping.is_set():
-        with runner.engine.begin() as conn:
-            n = jobs.prune(conn, runner.settings.job_retention_days, now=runner.clock())
-        total += n
-        if n < 5000:
-            break
-    if total:
-        log.info("pruned %d finished jobs older than %d days", total, runner.settings.job_retention_days)
-    return total
+    """Retention (``db.jobs.retention``): whole id ranges on PostgreSQL, row by row on SQLite."""
+    days = runner.settings.job_retention_days
+    done = retain(runner.engine, days, now=runner.clock(), should_stop=runner.stopping.is_set)
+    if done.jobs or done.skipped:
+        log.info(
+            "pruned %d finished jobs older than %d days (%d id ranges dropped, %d left for the next tick)",
+            done.jobs, days, len(done.ranges), done.skipped,
+        )  # fmt: skip
+    return done.jobs
 
 
 def refresh_metrics(runner: Runner) -> None:

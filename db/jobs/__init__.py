@@ -7,7 +7,7 @@ batch. See README "The runner and the job lifecycle" for the states and rules th
 
 from __future__ import annotations
 
-from db.jobs import pauses, waits
+from db.jobs import partitions, pauses, waits
 from db.jobs._sql import CHANNEL, Executor
 from db.jobs.claim import ClaimedJob, claim, release, start, start_many
 from db.jobs.enqueue import Enqueued, JobSpec, bulk_rerun, enqueue, enqueue_many, notify_runners, rerun
@@ -56,6 +56,7 @@ __all__ = [
     "job_counts",
     "notify_runners",
     "oldest_queued_age_s",
+    "partitions",
     "pauses",
     "poll_later",
     "prune",

@@ -7,7 +7,8 @@ when that transaction commits, waking the runners' dispatch within milliseconds.
 A batch is one ``INSERT … SELECT`` over a JSON document (``jsonb_to_recordset`` on
 PostgreSQL, ``json_each`` on SQLite): one statement and one bind parameter whatever the
 batch size, so the statement is compiled once and cached. An idempotency key that already
-exists (per tenant) is skipped by ``ON CONFLICT DO NOTHING`` and the existing job's id is
+exists (per tenant; on PostgreSQL in ``job_idempotency_keys``, see ``_PG_INSERT``) is skipped
+by ``ON CONFLICT DO NOTHING`` and the existing job's id is
 returned with ``created=False``; a concurrent duplicate waits on the unique index and then
 resolves to the winner's row, so two callers can never create two jobs for one key.
 """
@@ -63,20 +64,33 @@ def _held(tenant: str, job_type: str) -> str:
     )
 
 
+# On PostgreSQL the jobs table is partitioned by id (``db.jobs.partitions``), where a unique
+# key must contain the id: the per-tenant idempotency key lives in ``job_idempotency_keys``.
+# Each row takes its id first (``nextval`` in ``i`` order, so ids follow the batch's order);
+# the keys are inserted with ON CONFLICT DO NOTHING and a keyed job is inserted only if its
+# key row was (a concurrent duplicate waits on the key's unique index, then is skipped).
 _PG_INSERT = text(
     f"""
-WITH ins AS (
-    INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, priority, run_at, attempts,
-        max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
-        cancel_requested, created_at)
-    SELECT r.tenant_id, r.job_type, {_held("r.tenant_id", "r.job_type")}, r.params, r.priority, r.run_at, 0,
-        r.max_attempts, r.timeout_s, r.idempotency_key, r.concurrency_key, r.created_by,
-        r.parent_job_id, false, CAST(:now AS timestamptz)
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(i int, tenant_id int, job_type text,
+WITH r AS MATERIALIZED (
+    SELECT r.*, nextval('pipeline_jobs_id_seq') AS id
+    FROM (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(i int, tenant_id int, job_type text,
         params jsonb, priority int, run_at timestamptz, max_attempts int, timeout_s int,
         idempotency_key text, concurrency_key text, created_by text, parent_job_id bigint)
+        ORDER BY r.i) AS r
+), k AS (
+    INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id)
+    SELECT r.tenant_id, r.idempotency_key, r.id FROM r WHERE r.idempotency_key IS NOT NULL ORDER BY r.i
+    ON CONFLICT DO NOTHING
+    RETURNING job_id
+), ins AS (
+    INSERT INTO pipeline_jobs (id, tenant_id, job_type, status, params, priority, run_at, attempts,
+        max_attempts, timeout_s, idempotency_key, concurrency_key, created_by, parent_job_id,
+        cancel_requested, created_at)
+    SELECT r.id, r.tenant_id, r.job_type, {_held("r.tenant_id", "r.job_type")}, r.params, r.priority, r.run_at, 0,
+        r.max_attempts, r.timeout_s, r.idempotency_key, r.concurrency_key, r.created_by,
+        r.parent_job_id, false, CAST(:now AS timestamptz)
+    FROM r WHERE r.idempotency_key IS NULL OR r.id IN (SELECT job_id FROM k)
     ORDER BY r.i
-    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING id, tenant_id, idempotency_key
 )
 SELECT ins.id, ins.tenant_id, ins.idempotency_key
@@ -231,6 +245,16 @@ def _enqueue_chunk(session: Executor, specs: Sequence[JobSpec], now: dt.datetime
 
 
 def _ids_for_keys(session: Executor, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    if dialect(session) == "postgresql":
+        rows = session.execute(
+            text(
+                "SELECT k.job_id, k.tenant_id, k.idempotency_key FROM job_idempotency_keys k "
+                "JOIN unnest(CAST(:tenants AS int[]), CAST(:keys AS text[])) AS w(tenant_id, key) "
+                "ON k.tenant_id = w.tenant_id AND k.idempotency_key = w.key"
+            ),
+            {"tenants": [k[0] for k in sorted(keys)], "keys": [k[1] for k in sorted(keys)]},
+        ).all()
+        return {(r[1], r[2]): r[0] for r in rows}
     t = JOBS
     rows = session.execute(
         select(t.c.id, t.c.tenant_id, t.c.idempotency_key).where(

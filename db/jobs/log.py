@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import delete, insert, select, text
 
+from db.jobs import partitions
 from db.jobs._sql import JOBS, RELATED, STEPS, TERMINAL, Executor, dialect, utcnow
 from db.models import RECORD_ACTIONS
 
@@ -102,9 +103,15 @@ def prune(session: Executor, older_than_days: int, *, limit: int = 5000, now: dt
     Their steps and related records go with them (ON DELETE CASCADE); reruns keep living with
     ``parent_job_id`` set to NULL. Returns how many were deleted: call again (in a new
     transaction) while it returns ``limit``.
+
+    This is SQLite's retention. On PostgreSQL the runner's retention (``db.jobs.retention``)
+    drops whole id ranges instead and deletes row by row only in the DEFAULT partition; this
+    function still deletes single jobs there, wherever they are (``partitions.prune_rows``).
     """
     t = JOBS
     cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
+    if partitions.partitioned(session):
+        return partitions.prune_rows(session, cutoff, limit)
     victims = (
         select(t.c.id)
         .where(t.c.status.in_(TERMINAL), t.c.completed_at < cutoff)

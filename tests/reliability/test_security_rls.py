@@ -39,7 +39,8 @@ from db.tenancy import create_tenant_role, tenant_role_name, tenant_session
 pytestmark = pytest.mark.reliability
 
 TENANT_TABLES = ("pipeline_jobs", "job_steps", "related_records", "webhook_deliveries", "connections", "schedules",
-                 "sync_cursors", "workflow_settings", "job_waits", "client_pauses", "tenants")  # fmt: skip
+                 "sync_cursors", "workflow_settings", "job_waits", "client_pauses", "job_idempotency_keys",
+                 "tenants")  # fmt: skip
 SECRET_ERROR = "other-tenant-secret-error"
 
 
@@ -66,6 +67,9 @@ def _seed(session: Session, name: str, secret: str) -> int:
                     paused_at=dt.datetime.now(dt.UTC)),
     ])  # fmt: skip
     session.flush()
+    # Since 0018 a job's idempotency key is a row of its own (the job tables are partitioned).
+    session.execute(text("INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id) VALUES (:t, :k, :j)"),
+                    {"t": tenant.id, "k": f"key-{name}", "j": job.id})  # fmt: skip
     return tenant.id
 
 
@@ -200,11 +204,21 @@ def test_a_leaky_function_and_the_planner_statistics_reveal_nothing(two_tenants:
         )
         conn.execute("SELECT * FROM pipeline_jobs WHERE pg_temp.leak(error)").fetchall()
         stats = conn.execute(
-            "SELECT tablename, attname, most_common_vals::text FROM pg_stats WHERE tablename = ANY(%s)",
+            "SELECT tablename, attname, most_common_vals::text FROM pg_stats WHERE tablename = ANY(%s) "
+            "OR tablename ~ '^(pipeline_jobs|job_steps|related_records)_(p[0-9]+|default)$'",  # 0018's partitions
             (list(TENANT_TABLES),),
         ).fetchall()
     assert not any(SECRET_ERROR in n for n in notices), notices
     assert stats == []  # pg_stats hides tables whose row security applies to the reader
+
+
+def test_a_tenant_role_cannot_read_a_partition_of_the_job_tables_directly(two_tenants: tuple[str, int, int]) -> None:
+    """The policies live on the partitioned parents (0018); a partition is reachable only through them."""
+    url, a, _b = two_tenants
+    with _as(url, tenant_role_name(a)) as conn:
+        for table in ("pipeline_jobs_p0", "job_steps_p0", "related_records_p0", "pipeline_jobs_default"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT * FROM {table}")  # type: ignore[misc]
 
 
 def test_a_pooled_tenant_session_is_scoped_and_the_app_role_is_not(two_tenants: tuple[str, int, int]) -> None:
