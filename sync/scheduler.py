@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from db import jobs, schedules
+from db import jobs, rollups, schedules
 from sync import metrics
 from sync.alerts.check import check
 from sync.alerts.deliver import deliver_due
@@ -25,6 +25,9 @@ PRUNE_EVERY_S = 3600.0
 # Marking PAUSED the jobs a pause covers that became QUEUED again (a retry, a callback) is only
 # for the eye: the claim never takes them anyway. It scans the queued jobs, so not every poll.
 HOLD_EVERY_S = 10.0
+# The dashboard's hourly rollups (db/rollups.py): a page counts the hours marked since the last
+# tick directly, so the period bounds how much it reads, not whether its numbers are right.
+ROLLUP_EVERY_S = 10.0
 
 
 def build_scheduler(runner: Runner) -> BackgroundScheduler:
@@ -49,6 +52,7 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("pauses", max(0.2, min(settings.runner_poll_s, 5.0)), lambda: pauses_tick(runner))
     tick("hold", HOLD_EVERY_S, lambda: hold_tick(runner))
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
+    tick("rollups", ROLLUP_EVERY_S, lambda: rollup_tick(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
     tick("quota metrics", QUOTA_METRICS_EVERY_S, lambda: refresh_quota_metrics(runner.engine, runner.clock()))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
@@ -99,6 +103,12 @@ def prune(runner: Runner) -> int:
     if total:
         log.info("pruned %d finished jobs older than %d days", total, runner.settings.job_retention_days)
     return total
+
+
+def rollup_tick(runner: Runner) -> int:
+    """Recompute the rollup hours marked since the last tick (a week of them at most per tick)."""
+    with runner.engine.begin() as conn:
+        return rollups.refresh(conn)
 
 
 def refresh_metrics(runner: Runner) -> None:

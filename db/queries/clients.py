@@ -23,6 +23,7 @@ from db.models import (
     WebhookDelivery,
     WorkflowSetting,
 )
+from db.queries import rollup_read
 from db.queries._sql import as_utc, utcnow
 
 SYSTEMS = ("xero", "hubspot", "shopify", "asana")
@@ -55,21 +56,12 @@ def _severity(row: dict[str, Any]) -> int:
 def _job_history(tenant_ids: tuple[int, ...], since: dt.datetime) -> tuple[Any, Any]:
     """Per connection over the lookback window: the newest success, and the failures after it.
 
-    Two aggregates over the window instead of subqueries per connection (which rescanned the
-    tenant's window two or three times for each of its connections): the successes are first
-    grouped per tenant × job type (a few hundred rows), then spread to the connections whose
-    system the job type names; the failures join the connections directly (they are few).
+    The newest success per tenant × job type comes from the rollup (``job_last_success``, plus
+    the hours with jobs finished since the rollup tick, counted directly), then is spread to the
+    connections whose system the job type names; the failures after it join the connections
+    directly (an index range of ``(tenant_id, status, created_at)`` after the newest success).
     """
-    job = aliased(PipelineJob)
-    in_window = [job.created_at >= since]
-    if tenant_ids:
-        in_window.append(job.tenant_id.in_(tenant_ids))
-    ok_by_type = (
-        select(job.tenant_id, job.job_type, func.max(job.created_at).label("last_ok"))
-        .where(job.status == "COMPLETED", *in_window)
-        .group_by(job.tenant_id, job.job_type)
-        .cte("ok_by_type")
-    )
+    ok_by_type = rollup_read.last_success(tenant_ids, since).cte("ok_by_type")
     mine = [Connection.tenant_id.in_(tenant_ids)] if tenant_ids else []
     # An outer join, so every connection has a row: the planner then expects one per connection
     # (an inner join with LIKE is estimated at one row, and a nested loop over it follows).

@@ -1,0 +1,204 @@
+"""job_hour_counts, job_hour_durations, job_last_success, job_rollup_dirty: the dashboard's rollups
+
+Revision ID: 0019_job_rollups
+Revises: 0017_quota
+Create Date: 2026-12-06 22:30:00
+
+Hourly pre-aggregated counts so the Overview and the health board do not read every job of
+their window (db/rollups.py). Triggers on ``pipeline_jobs`` leave a marker for the creation hour
+of each job that becomes (or stops being, or is deleted as) a finished job, in the writer's own
+transaction; the runner's rollup tick recomputes marked hours. Every existing hour with a
+finished job is marked here, so the tick catches up on the history (readers count marked hours
+directly meanwhile: correct, just as slow as before until it has).
+
+NOTE for the lead: written against 0017_quota; re-chain after 0018 (job partitions) — the
+triggers must be created on the table 0018 leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import db.types
+
+revision: str = "0019_job_rollups"
+down_revision: str | None = "0017_quota"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+T = "('COMPLETED', 'FAILED', 'CANCELLED')"
+
+
+def _pg_hour(c: str) -> str:
+    return f"(date_trunc('hour', {c} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+def _lite_hour(c: str, shift: str = "") -> str:
+    return f"strftime('%Y-%m-%d %H:00:00.000000', {c}{shift})"
+
+
+def _mark_pg(c: str) -> str:
+    return f"INSERT INTO job_rollup_dirty (hour, hour_end) VALUES ({_pg_hour(c)}, {_pg_hour(c)} + interval '1 hour');"
+
+
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION zixly_job_rollup_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND OLD.status IN {T} THEN
+    {_mark_pg("OLD.created_at")}
+  END IF;
+  IF NEW.status IN {T} AND (TG_OP = 'INSERT' OR NOT OLD.status IN {T}
+                             OR {_pg_hour("OLD.created_at")} <> {_pg_hour("NEW.created_at")}) THEN
+    {_mark_pg("NEW.created_at")}
+  END IF;
+  -- A rerun (or its loss) changes whether its FAILED parent still needs attention.
+  IF NEW.parent_job_id IS NOT NULL OR (TG_OP = 'UPDATE' AND OLD.parent_job_id IS NOT NULL) THEN
+    INSERT INTO job_rollup_dirty (hour, hour_end)
+    SELECT {_pg_hour("p.created_at")}, {_pg_hour("p.created_at")} + interval '1 hour' FROM pipeline_jobs p
+    WHERE p.status = 'FAILED' AND (p.id = NEW.parent_job_id
+                                   OR (TG_OP = 'UPDATE' AND p.id = OLD.parent_job_id));
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION zixly_job_rollup_mark_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO job_rollup_dirty (hour, hour_end)
+  SELECT DISTINCT h, h + interval '1 hour' FROM (
+    SELECT {_pg_hour("g.created_at")} AS h FROM gone g WHERE g.status IN {T}
+    UNION ALL
+    SELECT {_pg_hour("p.created_at")} FROM gone g JOIN pipeline_jobs p ON p.id = g.parent_job_id
+    WHERE p.status = 'FAILED'
+  ) x;
+  RETURN NULL;
+END $$;
+"""
+
+_CHANGED = (
+    "OLD.status IS DISTINCT FROM NEW.status OR OLD.created_at IS DISTINCT FROM NEW.created_at "
+    "OR OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.job_type IS DISTINCT FROM NEW.job_type "
+    "OR OLD.started_at IS DISTINCT FROM NEW.started_at OR OLD.completed_at IS DISTINCT FROM NEW.completed_at"
+)
+_COLUMNS = "status, created_at, tenant_id, job_type, started_at, completed_at, parent_job_id"
+
+_PG_TRIGGERS = [
+    f"""CREATE TRIGGER job_rollup_insert AFTER INSERT ON pipeline_jobs FOR EACH ROW
+WHEN (NEW.status IN {T} OR NEW.parent_job_id IS NOT NULL) EXECUTE FUNCTION zixly_job_rollup_mark()""",
+    # Fires only on a change that touches a finished job: the claim's QUEUED → RUNNING costs the WHEN test.
+    f"""CREATE TRIGGER job_rollup_update AFTER UPDATE OF {_COLUMNS} ON pipeline_jobs FOR EACH ROW
+WHEN (((OLD.status IN {T} OR NEW.status IN {T}) AND ({_CHANGED}))
+      OR OLD.parent_job_id IS DISTINCT FROM NEW.parent_job_id)
+EXECUTE FUNCTION zixly_job_rollup_mark()""",
+    # One statement per prune chunk, not one per deleted row.
+    """CREATE TRIGGER job_rollup_delete AFTER DELETE ON pipeline_jobs REFERENCING OLD TABLE AS gone
+FOR EACH STATEMENT EXECUTE FUNCTION zixly_job_rollup_mark_deleted()""",
+]
+
+
+_PLUS_1H = ", '+1 hour'"
+
+
+def _lite_mark(c: str, where: str) -> str:
+    return (
+        f"INSERT INTO job_rollup_dirty (hour, hour_end) SELECT {_lite_hour(c)}, {_lite_hour(c, _PLUS_1H)} "
+        f"WHERE {where};"
+    )
+
+
+def _lite_parent(ids: str) -> str:
+    return (
+        f"INSERT INTO job_rollup_dirty (hour, hour_end) SELECT {_lite_hour('p.created_at')}, "
+        f"{_lite_hour('p.created_at', _PLUS_1H)} FROM pipeline_jobs p WHERE p.status = 'FAILED' AND p.id IN ({ids});"
+    )
+
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER job_rollup_insert AFTER INSERT ON pipeline_jobs
+WHEN NEW.status IN {T} OR NEW.parent_job_id IS NOT NULL BEGIN
+  {_lite_mark("NEW.created_at", f"NEW.status IN {T}")}
+  {_lite_parent("NEW.parent_job_id")}
+END""",
+    f"""CREATE TRIGGER job_rollup_update AFTER UPDATE OF {_COLUMNS} ON pipeline_jobs
+WHEN ((OLD.status IN {T} OR NEW.status IN {T}) AND ({_CHANGED.replace("IS DISTINCT FROM", "IS NOT")}))
+     OR OLD.parent_job_id IS NOT NEW.parent_job_id BEGIN
+  {_lite_mark("OLD.created_at", f"OLD.status IN {T}")}
+  {_lite_mark("NEW.created_at", f"NEW.status IN {T}")}
+  {_lite_parent("OLD.parent_job_id, NEW.parent_job_id")}
+END""",
+    f"""CREATE TRIGGER job_rollup_delete AFTER DELETE ON pipeline_jobs
+WHEN OLD.status IN {T} OR OLD.parent_job_id IS NOT NULL BEGIN
+  {_lite_mark("OLD.created_at", f"OLD.status IN {T}")}
+  {_lite_parent("OLD.parent_job_id")}
+END""",
+]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "job_rollup_dirty",
+        sa.Column("id", db.types.BigId, nullable=False),
+        sa.Column("hour", db.types.UTCDateTime(), nullable=False),
+        sa.Column("hour_end", db.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_rollup_dirty")),
+    )
+    op.create_index("ix_job_rollup_dirty_hour", "job_rollup_dirty", ["hour"])
+    op.create_table(
+        "job_hour_counts",
+        sa.Column("hour", db.types.UTCDateTime(), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("jobs", sa.Integer(), nullable=False),
+        sa.Column("attention", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("hour", "tenant_id", "status", name=op.f("pk_job_hour_counts")),
+    )
+    op.create_table(
+        "job_hour_durations",
+        sa.Column("hour", db.types.UTCDateTime(), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("job_type", sa.String(64), nullable=False),
+        sa.Column("bucket_ms", sa.BigInteger(), nullable=False),
+        sa.Column("jobs", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("hour", "tenant_id", "job_type", "bucket_ms", name=op.f("pk_job_hour_durations")),
+    )
+    op.create_index("ix_job_hour_durations_tenant_id_hour", "job_hour_durations", ["tenant_id", "hour"])
+    op.create_table(
+        "job_last_success",
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("job_type", sa.String(64), nullable=False),
+        sa.Column("created_at", db.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "job_type", name=op.f("pk_job_last_success")),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTION)
+        for ddl in _PG_TRIGGERS:
+            op.execute(ddl)
+        hour, end = _pg_hour("created_at"), _pg_hour("created_at") + " + interval '1 hour'"
+    else:
+        for ddl in _SQLITE_TRIGGERS:
+            op.execute(ddl)
+        hour, end = _lite_hour("created_at"), _lite_hour("created_at", ", '+1 hour'")
+    # The history so far: every hour with a finished job, for the tick to catch up on.
+    op.execute(
+        f"INSERT INTO job_rollup_dirty (hour, hour_end) SELECT DISTINCT {hour}, {end} "
+        f"FROM pipeline_jobs WHERE status IN {T}"
+    )
+
+
+def downgrade() -> None:
+    for name in ("job_rollup_insert", "job_rollup_update", "job_rollup_delete"):
+        if op.get_bind().dialect.name == "postgresql":
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON pipeline_jobs")
+        else:
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS zixly_job_rollup_mark()")
+        op.execute("DROP FUNCTION IF EXISTS zixly_job_rollup_mark_deleted()")
+    op.drop_table("job_last_success")
+    op.drop_index("ix_job_hour_durations_tenant_id_hour", table_name="job_hour_durations")
+    op.drop_table("job_hour_durations")
+    op.drop_table("job_hour_counts")
+    op.drop_index("ix_job_rollup_dirty_hour", table_name="job_rollup_dirty")
+    op.drop_table("job_rollup_dirty")
