@@ -73,7 +73,7 @@ def bucket_sql(dialect: str, ms: str) -> str:
 
 def bucket_width(lower_ms: int) -> int:
     """The width of the bucket that starts at ``lower_ms`` (the inverse of :func:`bucket_sql`)."""
-    return 10 ** max(len(str(lower_ms)) - 2, 0)
+    return int(10 ** max(len(str(lower_ms)) - 2, 0))
 
 
 def _recompute_sql(dialect: str) -> list[str]:
