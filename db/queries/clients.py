@@ -103,6 +103,7 @@ def health_board(
     """One row per active tenant × system (the dashboard passes the registered vendors), worst first."""
     now = utcnow()
     since = now - LOOKBACK
+    rollup_read.no_jit(session)
     ok, failures = _job_history(tenant_ids, since)
     # The newest success's completion time: one index probe (tenant, created_at) per connection.
     done = aliased(PipelineJob)

@@ -47,6 +47,17 @@ def _bind(sql: str, params: dict[str, Any]) -> TextClause:
     return text(sql).bindparams(*binds)
 
 
+def no_jit(session: Session) -> None:
+    """PostgreSQL: no JIT for this transaction's queries.
+
+    The planner cannot know how few jobs the marked hours hold (their bounds come from a table),
+    so it prices the direct branch at ~1 M rows and JIT-compiles the plan: ~2 s of compiling for a
+    query that runs in milliseconds (measured at 10 M jobs).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def _tenant(alias: str, tenant_ids: tuple[int, ...]) -> str:
     return f" AND {alias}.tenant_id IN :tenants" if tenant_ids else ""
 
@@ -74,6 +85,7 @@ def counts(
     ``attention``.
     """
     dialect = session.get_bind().dialect.name
+    no_jit(session)
     tenant = _tenant("j", tenant_ids)
     attention = (
         "CASE WHEN j.status = 'FAILED' AND NOT EXISTS "
@@ -104,6 +116,7 @@ def duration_histogram(
 ) -> dict[str, list[tuple[int, int]]]:
     """Completed jobs of the window per job type: [(bucket's lower bound in ms, jobs)], ascending."""
     dialect = session.get_bind().dialect.name
+    no_jit(session)
     tenant = _tenant("j", tenant_ids)
     rolled_tenant = _tenant("r", tenant_ids) if tenant_ids else f" AND r.tenant_id = {ALL_TENANTS}"
     done = " AND j.status = 'COMPLETED' AND j.started_at IS NOT NULL AND j.completed_at IS NOT NULL"
