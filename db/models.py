@@ -232,10 +232,12 @@ class PipelineJob(Base):
         Index("ix_pipeline_jobs_tenant_id_created_at", "tenant_id", "created_at"),
         Index("ix_pipeline_jobs_status_created_at", "status", "created_at"),
         # "This tenant's failed jobs": partial, so enqueue/claim/complete add no entries (migration 0004_tenant_status).
+        # job_type before created_at (0019): the health board's failures since the last success, per type.
         Index(
             "ix_pipeline_jobs_tenant_id_unsuccessful",
             "tenant_id",
             "status",
+            "job_type",
             "created_at",
             postgresql_where=text("status IN ('FAILED', 'CANCELLED')"),
             sqlite_where=text("status IN ('FAILED', 'CANCELLED')"),
