@@ -232,15 +232,23 @@ class PipelineJob(Base):
         Index("ix_pipeline_jobs_tenant_id_created_at", "tenant_id", "created_at"),
         Index("ix_pipeline_jobs_status_created_at", "status", "created_at"),
         # "This tenant's failed jobs": partial, so enqueue/claim/complete add no entries (migration 0004_tenant_status).
-        # job_type before created_at (0019): the health board's failures since the last success, per type.
         Index(
             "ix_pipeline_jobs_tenant_id_unsuccessful",
             "tenant_id",
             "status",
-            "job_type",
             "created_at",
             postgresql_where=text("status IN ('FAILED', 'CANCELLED')"),
             sqlite_where=text("status IN ('FAILED', 'CANCELLED')"),
+        ),
+        # The health board's failures since a connection's last success: one short range per job
+        # type; FAILED only, so only a permanent failure adds an entry (migration 0019_job_rollups).
+        Index(
+            "ix_pipeline_jobs_failed_type",
+            "tenant_id",
+            "job_type",
+            "created_at",
+            postgresql_where=text("status = 'FAILED'"),
+            sqlite_where=text("status = 'FAILED'"),
         ),
         Index("ix_pipeline_jobs_job_type_created_at", "job_type", "created_at"),
         # Mostly NULL, looked up only by value (lineage; prune's completed_at < cutoff): on

@@ -11,7 +11,7 @@ transaction; the runner's rollup tick recomputes marked hours. Every existing ho
 finished job is marked here, so the tick catches up on the history (readers count marked hours
 directly meanwhile: correct, just as slow as before until it has).
 
-Also ``ix_pipeline_jobs_tenant_id_unsuccessful`` becomes (tenant_id, status, job_type, created_at):
+Also ``ix_pipeline_jobs_failed_type`` (tenant_id, job_type, created_at) WHERE status = 'FAILED':
 the health board's failures since the last success are one short range per job type.
 
 NOTE for the lead: written against 0017_quota; re-chain after 0018 (job partitions) — the
@@ -149,19 +149,17 @@ END""",
 ]
 
 
-_UNSUCCESSFUL = "ix_pipeline_jobs_tenant_id_unsuccessful"
-_WHERE = sa.text("status IN ('FAILED', 'CANCELLED')")
-
-
-def _unsuccessful(columns: list[str]) -> None:
-    op.drop_index(_UNSUCCESSFUL, table_name="pipeline_jobs")
-    op.create_index(_UNSUCCESSFUL, "pipeline_jobs", columns, postgresql_where=_WHERE, sqlite_where=_WHERE)
+_FAILED_TYPE = "ix_pipeline_jobs_failed_type"
+_FAILED = sa.text("status = 'FAILED'")
 
 
 def upgrade() -> None:
-    # The health board counts each connection's failures after its last success: with job_type
-    # before created_at in this (partial, failed-only) index, one short range per job type.
-    _unsuccessful(["tenant_id", "status", "job_type", "created_at"])
+    # The health board counts each connection's failures after its last success: one short range
+    # per job type naming its system (FAILED only: a permanent failure adds the only entries).
+    op.create_index(
+        _FAILED_TYPE, "pipeline_jobs", ["tenant_id", "job_type", "created_at"],
+        postgresql_where=_FAILED, sqlite_where=_FAILED,
+    )  # fmt: skip
     op.create_table(
         "job_rollup_dirty",
         sa.Column("id", db.types.BigId, nullable=False),
@@ -214,7 +212,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _unsuccessful(["tenant_id", "status", "created_at"])
+    op.drop_index(_FAILED_TYPE, table_name="pipeline_jobs")
     for name in ("job_rollup_insert", "job_rollup_update", "job_rollup_delete"):
         if op.get_bind().dialect.name == "postgresql":
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON pipeline_jobs")
