@@ -119,8 +119,8 @@ def health_board(
     since = now - LOOKBACK
     rollup_read.no_jit(session)
     types = list(session.scalars(JOB_TYPES_SQL))
-    systems = session.scalars(select(Connection.system).distinct())
-    ok, failures = _job_history(tenant_ids, since, {s: [t for t in types if s in t] for s in systems})
+    connected = session.scalars(select(Connection.system).distinct()).all()
+    ok, failures = _job_history(tenant_ids, since, {s: [t for t in types if s in t] for s in connected})
     # The newest success's completion time: one index probe (tenant, created_at) per connection.
     done = aliased(PipelineJob)
     last_ok_done = (
