@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from db import jobs, schedules
+from db import jobs, rollups, schedules
 from db.jobs.retention import retain
 from sync import metrics
 from sync.alerts.check import check
@@ -30,6 +30,9 @@ PARTITIONS_EVERY_S = 60.0
 # Marking PAUSED the jobs a pause covers that became QUEUED again (a retry, a callback) is only
 # for the eye: the claim never takes them anyway. It scans the queued jobs, so not every poll.
 HOLD_EVERY_S = 10.0
+# The dashboard's hourly rollups (db/rollups.py): a page counts the hours marked since the last
+# tick directly, so the period bounds how much it reads, not whether its numbers are right.
+ROLLUP_EVERY_S = 10.0
 
 
 def build_scheduler(runner: Runner) -> BackgroundScheduler:
@@ -56,6 +59,7 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     tick("prune", PRUNE_EVERY_S, lambda: prune(runner))
     if jobs.partitions.partitioned(runner.engine):
         tick("partitions", PARTITIONS_EVERY_S, lambda: partitions_tick(runner))
+    tick("rollups", ROLLUP_EVERY_S, lambda: rollup_tick(runner))
     tick("metrics", METRICS_EVERY_S, lambda: refresh_metrics(runner))
     tick("quota metrics", QUOTA_METRICS_EVERY_S, lambda: refresh_quota_metrics(runner.engine, runner.clock()))
     tick("alerts", settings.alert_check_s, lambda: alerts_tick(runner))
@@ -112,6 +116,12 @@ def prune(runner: Runner) -> int:
             done.jobs, days, len(done.ranges), done.skipped,
         )  # fmt: skip
     return done.jobs
+
+
+def rollup_tick(runner: Runner) -> int:
+    """Recompute the rollup hours marked since the last tick (a week of them at most per tick)."""
+    with runner.engine.begin() as conn:
+        return rollups.refresh(conn)
 
 
 def refresh_metrics(runner: Runner) -> None:

@@ -56,7 +56,7 @@ def test_no_bench_script_shadows_a_standard_library_module() -> None:
 
 def test_every_bench_script_has_a_quick_run_here() -> None:
     quick = {"dashboard.py", "history_seed.py", "job_queue.py", "partition_probe.py", "pauses.py", "prune.py",
-             "quota.py", "soak.py", "sweep.py", "webhook.py"}  # fmt: skip
+             "quota.py", "rollup_cost.py", "soak.py", "sweep.py", "webhook.py"}  # fmt: skip
     assert set(SCRIPTS) == quick, "a new bench script needs a tiny run in this file"
 
 
@@ -136,6 +136,7 @@ def test_dashboard(pg_template: str) -> None:
     figures = bench("dashboard.py", "--jobs", "3000", "--page", "2", "--url", PG_URL)
     assert figures["jobs"] == 3000
     assert "jobs.page2_all" in figures["queries_ms"]  # type: ignore[operator]
+    assert figures["rollup_catch_up"]["hours"] > 24 * 60  # type: ignore[index]  # most of the fill's 90 days of hours
     assert set(figures["refresh_ms"]) == set(figures["refresh_db_ms_per_minute"]) == {  # type: ignore[call-overload]
         "jobs.live_first_page_all", "jobs.live_first_page_failed", "overview.refresh_24h", "connections.probe",
         "job_page.probe",
@@ -190,6 +191,14 @@ def test_prune_tiny() -> None:
     assert figures["ranges_dropped"] >= 1 and figures["ranges_skipped_lock_timeout"] == 0
     assert figures["pruned_jobs"] <= 300 * figures["ranges_dropped"]  # type: ignore[operator]
     assert figures["claims"]["during"]["claims"] >= 0  # type: ignore[index]
+
+
+def test_rollup_cost_tiny() -> None:
+    """The rollup triggers' cost on claims and finishes: both ways timed, the markers one per hour per batch."""
+    figures = bench("rollup_cost.py", "--jobs", "300", "--batch", "100", "--rounds", "2", "--url", PG_URL)
+    assert figures["jobs"] == 300
+    assert all(len(v) == 2 for v in figures["finish_ms_per_1000_jobs_on_off"])  # type: ignore[union-attr]
+    assert 0 < figures["markers_left_by_last_round"] <= 3 * 2  # type: ignore[operator]
 
 
 def test_history_seed_and_partition_probe_tiny(pg_template: str) -> None:

@@ -13,6 +13,8 @@ REFRESH = {"Off": None, "10 s": 10, "30 s": 30, "1 min": 60}
 # Axis and legend titles in words, not the query's column names.
 AXES = {"bucket": "Time (UTC)", "jobs": "Jobs", "status": "Status", "job_type": "Job type",
         "seconds": "Duration (seconds)", "percentile": "Percentile", "tenant": "Tenant"}  # fmt: skip
+# Durations are rolled up per hour in buckets (db/rollups.py), so percentiles are close, not exact.
+PERCENTILE_HELP = "Approximate: durations are counted to two significant digits (within 5 %)."
 DEFAULT_REFRESH = "30 s"  # live by default; the cached reads make a refresh cheap (bench/dashboard.py)
 
 auth.require_actor()
@@ -37,7 +39,7 @@ def live() -> None:
     row1 = st.columns(4)
     row1[0].metric(f"Jobs ({range_label.lower()})", f"{k.jobs:,}")
     row1[1].metric("Success rate", widgets.percent(k.success_rate), help="completed ÷ (completed + failed)")
-    row1[2].metric("p95 duration", widgets.seconds(k.p95_s))
+    row1[2].metric("p95 duration", widgets.seconds(k.p95_s), help=PERCENTILE_HELP)
     row1[3].metric("Failed, needing attention", f"{k.needs_attention:,}", help="failed and not rerun yet")
     row2 = st.columns(4)
     row2[0].metric("Queue depth", f"{k.queue_depth:,}")
@@ -68,6 +70,7 @@ def live() -> None:
             )  # fmt: skip
             st.plotly_chart(px.bar(df, x="job_type", y="seconds", color="percentile", barmode="group", labels=AXES),
                             key="chart_durations")  # fmt: skip
+            st.caption(PERCENTILE_HELP)
         else:
             st.caption("No completed jobs in this range.")
     st.subheader("Volume by tenant")

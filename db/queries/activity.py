@@ -12,7 +12,7 @@ from db.models import ApiToken, AuditEntry, PipelineJob, Schedule, Tenant, User,
 LIST_LIMIT = 200
 
 # A loose index scan: one index probe per distinct job type instead of reading every job.
-_JOB_TYPES_SQL = text(
+JOB_TYPES_SQL = text(
     """
     WITH RECURSIVE t(job_type) AS (
         SELECT min(job_type) FROM pipeline_jobs
@@ -33,7 +33,7 @@ def tenants(session: Session, *, active_only: bool = False) -> list[dict[str, An
 
 
 def job_types(session: Session) -> list[str]:
-    seen = set(session.scalars(_JOB_TYPES_SQL))
+    seen = set(session.scalars(JOB_TYPES_SQL))
     seen.update(session.scalars(select(Schedule.job_type).distinct()))
     return sorted(seen)
 

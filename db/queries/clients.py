@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -23,7 +23,9 @@ from db.models import (
     WebhookDelivery,
     WorkflowSetting,
 )
+from db.queries import rollup_read
 from db.queries._sql import as_utc, utcnow
+from db.queries.activity import JOB_TYPES_SQL
 
 SYSTEMS = ("xero", "hubspot", "shopify", "asana")
 LOOKBACK = dt.timedelta(days=7)  # job history the board looks at per row (bounded work)
@@ -52,24 +54,17 @@ def _severity(row: dict[str, Any]) -> int:
     return score or 1
 
 
-def _job_history(tenant_ids: tuple[int, ...], since: dt.datetime) -> tuple[Any, Any]:
+def _job_history(
+    tenant_ids: tuple[int, ...], since: dt.datetime, types_by_system: dict[str, list[str]]
+) -> tuple[Any, Any]:
     """Per connection over the lookback window: the newest success, and the failures after it.
 
-    Two aggregates over the window instead of subqueries per connection (which rescanned the
-    tenant's window two or three times for each of its connections): the successes are first
-    grouped per tenant × job type (a few hundred rows), then spread to the connections whose
-    system the job type names; the failures join the connections directly (they are few).
+    The newest success per tenant × job type comes from the rollup (``job_last_success``, plus
+    the hours with jobs finished since the rollup tick, counted directly), then is spread to the
+    connections whose system the job type names; the failures after it join the connections
+    directly (an index range of ``(tenant_id, status, created_at)`` after the newest success).
     """
-    job = aliased(PipelineJob)
-    in_window = [job.created_at >= since]
-    if tenant_ids:
-        in_window.append(job.tenant_id.in_(tenant_ids))
-    ok_by_type = (
-        select(job.tenant_id, job.job_type, func.max(job.created_at).label("last_ok"))
-        .where(job.status == "COMPLETED", *in_window)
-        .group_by(job.tenant_id, job.job_type)
-        .cte("ok_by_type")
-    )
+    ok_by_type = rollup_read.last_success(tenant_ids, since).cte("ok_by_type")
     mine = [Connection.tenant_id.in_(tenant_ids)] if tenant_ids else []
     # An outer join, so every connection has a row: the planner then expects one per connection
     # (an inner join with LIKE is estimated at one row, and a nested loop over it follows).
@@ -84,18 +79,29 @@ def _job_history(tenant_ids: tuple[int, ...], since: dt.datetime) -> tuple[Any, 
         .cte("last_ok")
     )
     failed = aliased(PipelineJob)
-    failures = (
-        select(Connection.id.label("connection_id"), func.count().label("n"))
-        .join(
-            failed,
-            (failed.tenant_id == Connection.tenant_id)
-            & (failed.status == "FAILED")
-            & (failed.created_at >= since)
-            & failed.job_type.contains(Connection.system),
+
+    # Per connection, one index range of (tenant_id, status, job_type, created_at) per job type
+    # that names its system, after its newest success: a join over the window's failures read all
+    # of them (61,544 rows, 0.55 s at 10 M jobs), a LIKE per connection all of its tenant's.
+    def after_ok(types: list[str]) -> Any:
+        return (
+            select(func.count())
+            .where(
+                failed.tenant_id == Connection.tenant_id,
+                failed.status == "FAILED",
+                failed.job_type.in_(types),
+                failed.created_at > func.coalesce(ok.c.last_ok, since),
+            )
+            .correlate(Connection, ok)
+            .scalar_subquery()
         )
+
+    branches = [(Connection.system == system, after_ok(types)) for system, types in types_by_system.items() if types]
+    after_ok_n = case(*branches, else_=0) if branches else literal(0)
+    failures = (
+        select(Connection.id.label("connection_id"), after_ok_n.label("n"))
         .outerjoin(ok, ok.c.connection_id == Connection.id)
-        .where(failed.created_at > func.coalesce(ok.c.last_ok, since), *mine)
-        .group_by(Connection.id)
+        .where(*mine)
         .cte("failures")
     )
     return ok, failures
@@ -111,7 +117,10 @@ def health_board(
     """One row per active tenant × system (the dashboard passes the registered vendors), worst first."""
     now = utcnow()
     since = now - LOOKBACK
-    ok, failures = _job_history(tenant_ids, since)
+    rollup_read.no_jit(session)
+    types = list(session.scalars(JOB_TYPES_SQL))
+    connected = session.scalars(select(Connection.system).distinct()).all()
+    ok, failures = _job_history(tenant_ids, since, {s: [t for t in types if s in t] for s in connected})
     # The newest success's completion time: one index probe (tenant, created_at) per connection.
     done = aliased(PipelineJob)
     last_ok_done = (

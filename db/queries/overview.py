@@ -1,7 +1,9 @@
 """The Overview page: KPI tiles and chart series, for a tenant selection and a time range.
 
-Every query here is bounded by the time range (an index range on ``created_at``) or by the
-partial QUEUED/RUNNING indexes, so the page stays fast however long the history is.
+The window's counts and durations come from the hourly rollups plus a direct count of the
+partial edge hours, the hours with jobs finished since the rollup tick and the unfinished jobs
+(``db/queries/rollup_read.py``), so the page reads a few hundred rows per day of range however
+long the history is. Queue depth and runners are read live (partial QUEUED index, runners table).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.orm import Session
 
 from db.models import PipelineJob, Runner, Tenant
-from db.queries._sql import as_utc, bucket, duration_s, is_pg, quantile, utcnow
+from db.queries import rollup_read
+from db.queries._sql import as_utc, utcnow
+from db.rollups import as_hour
 
 RUNNER_ALIVE_S = 90  # a runner that has not heartbeated for this long is not live
 
@@ -34,36 +38,16 @@ class Kpis:
     needs_attention: int
 
 
-def _scope(tenant_ids: tuple[int, ...], since: dt.datetime, until: dt.datetime) -> ColumnElement[bool]:
-    conds = [PipelineJob.created_at >= since, PipelineJob.created_at < until]
-    if tenant_ids:
-        conds.append(PipelineJob.tenant_id.in_(tenant_ids))
-    return and_(*conds)
-
-
 def _tenant(tenant_ids: tuple[int, ...]) -> ColumnElement[bool]:
     return PipelineJob.tenant_id.in_(tenant_ids) if tenant_ids else true()
 
 
-def _p95(session: Session, where: ColumnElement[bool]) -> float | None:
-    done = and_(where, PipelineJob.status == "COMPLETED", PipelineJob.started_at.is_not(None))
-    if is_pg(session):
-        value = session.scalar(select(func.percentile_cont(0.95).within_group(duration_s(session))).where(done))
-        return float(value) if value is not None else None
-    values = sorted(float(v) for v in session.scalars(select(duration_s(session)).where(done)) if v is not None)
-    return quantile(values, 0.95)
-
-
 def kpis(session: Session, tenant_ids: tuple[int, ...], since: dt.datetime, until: dt.datetime) -> Kpis:
     now = utcnow()
-    where = _scope(tenant_ids, since, until)
-    jobs, completed, failed = session.execute(
-        select(
-            func.count(),
-            func.count(case((PipelineJob.status == "COMPLETED", 1))),
-            func.count(case((PipelineJob.status == "FAILED", 1))),
-        ).where(where)
-    ).one()
+    by_status = {r.status: r for r in rollup_read.counts(session, tenant_ids, since, until, ("status",))}
+    jobs = sum(int(r.jobs) for r in by_status.values())
+    completed = int(by_status["COMPLETED"].jobs) if "COMPLETED" in by_status else 0
+    failed = int(by_status["FAILED"].jobs) if "FAILED" in by_status else 0
     depth, oldest = session.execute(
         select(func.count(), func.min(PipelineJob.created_at)).where(
             PipelineJob.status == "QUEUED", _tenant(tenant_ids)
@@ -75,21 +59,15 @@ def kpis(session: Session, tenant_ids: tuple[int, ...], since: dt.datetime, unti
             Runner.stopped_at.is_(None), Runner.heartbeat_at >= now - dt.timedelta(seconds=RUNNER_ALIVE_S)
         )
     ).one()
-    child = aliased(PipelineJob)
-    attention = session.scalar(
-        select(func.count()).where(
-            where,
-            PipelineJob.status == "FAILED",
-            ~select(child.id).where(child.parent_job_id == PipelineJob.id).exists(),
-        )
-    )
+    attention = int(by_status["FAILED"].attention) if "FAILED" in by_status else 0
     finished = completed + failed
+    durations = rollup_read.duration_histogram(session, tenant_ids, since, until)
     return Kpis(
         jobs=jobs,
         completed=completed,
         failed=failed,
         success_rate=(completed / finished) if finished else None,
-        p95_s=_p95(session, where),
+        p95_s=rollup_read.quantile_s(rollup_read.merge(list(durations.values())), 0.95),
         queue_depth=depth,
         oldest_queued_age_s=(now - oldest_at).total_seconds() if oldest_at else None,
         live_runners=runners,
@@ -107,52 +85,32 @@ def jobs_over_time(
     session: Session, tenant_ids: tuple[int, ...], since: dt.datetime, until: dt.datetime
 ) -> list[dict[str, Any]]:
     """Jobs created per hour (ranges up to 48 h) or per day, by status."""
-    b = bucket(session, PipelineJob.created_at, bucket_unit(since, until)).label("bucket")
-    rows = session.execute(
-        select(b, PipelineJob.status, func.count().label("jobs"))
-        .where(_scope(tenant_ids, since, until))
-        .group_by(b, PipelineJob.status)
-        .order_by(b)
-    ).all()
-    return [{"bucket": as_utc(r.bucket), "status": r.status, "jobs": r.jobs} for r in rows]
+    daily = bucket_unit(since, until) == "day"
+    totals: dict[tuple[dt.datetime, str], int] = {}
+    for r in rollup_read.counts(session, tenant_ids, since, until, ("hour", "status")):
+        hour = as_hour(r.hour)
+        key = (hour.replace(hour=0) if daily else hour, r.status)
+        totals[key] = totals.get(key, 0) + int(r.jobs)
+    return [{"bucket": b, "status": status, "jobs": n} for (b, status), n in sorted(totals.items())]
 
 
 def duration_percentiles(
     session: Session, tenant_ids: tuple[int, ...], since: dt.datetime, until: dt.datetime
 ) -> list[dict[str, Any]]:
-    """p50, p95 and p99 of completed jobs' durations (seconds), per job type."""
-    done = and_(
-        _scope(tenant_ids, since, until), PipelineJob.status == "COMPLETED", PipelineJob.started_at.is_not(None)
-    )
-    d = duration_s(session)
-    if is_pg(session):
-        rows = session.execute(
-            select(
-                PipelineJob.job_type,
-                func.count().label("jobs"),
-                *(func.percentile_cont(q).within_group(d).label(f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)),
-            )
-            .where(done)
-            .group_by(PipelineJob.job_type)
-            .order_by(PipelineJob.job_type)
-        ).all()
-        return [
-            {"job_type": r.job_type, "jobs": r.jobs, "p50": float(r.p50), "p95": float(r.p95), "p99": float(r.p99)}
-            for r in rows
-        ]
-    by_type: dict[str, list[float]] = {}
-    for job_type, seconds in session.execute(select(PipelineJob.job_type, d).where(done)):
-        by_type.setdefault(job_type, []).append(float(seconds))
+    """p50, p95 and p99 of completed jobs' durations (seconds), per job type.
+
+    To bucket precision: durations are rolled up to two significant digits of milliseconds and a
+    percentile is read as its bucket's midpoint (within 5 % of the exact value; ``db/rollups.py``).
+    """
     out = []
-    for job_type in sorted(by_type):
-        values = sorted(by_type[job_type])
+    for job_type, buckets in sorted(rollup_read.duration_histogram(session, tenant_ids, since, until).items()):
         out.append(
             {
                 "job_type": job_type,
-                "jobs": len(values),
-                "p50": quantile(values, 0.5),
-                "p95": quantile(values, 0.95),
-                "p99": quantile(values, 0.99),
+                "jobs": sum(n for _, n in buckets),
+                "p50": rollup_read.quantile_s(buckets, 0.5),
+                "p95": rollup_read.quantile_s(buckets, 0.95),
+                "p99": rollup_read.quantile_s(buckets, 0.99),
             }
         )
     return out
@@ -161,11 +119,11 @@ def duration_percentiles(
 def volume_by_tenant(
     session: Session, tenant_ids: tuple[int, ...], since: dt.datetime, until: dt.datetime
 ) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Tenant.name.label("tenant"), PipelineJob.status, func.count().label("jobs"))
-        .join(Tenant, Tenant.id == PipelineJob.tenant_id)
-        .where(_scope(tenant_ids, since, until))
-        .group_by(Tenant.name, PipelineJob.status)
-        .order_by(Tenant.name)
-    ).all()
-    return [{"tenant": r.tenant, "status": r.status, "jobs": r.jobs} for r in rows]
+    rows = rollup_read.counts(session, tenant_ids, since, until, ("tenant_id", "status"))
+    names = dict(
+        session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_({r.tenant_id for r in rows}))).all()
+    )
+    out = [
+        {"tenant": names[r.tenant_id], "status": r.status, "jobs": int(r.jobs)} for r in rows if r.tenant_id in names
+    ]
+    return sorted(out, key=lambda r: (r["tenant"], r["status"]))

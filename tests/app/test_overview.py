@@ -15,3 +15,5 @@ def test_the_overview_shows_kpis_and_three_charts(app: Callable[..., AppTest]) -
     assert metrics["Live runners"] == "1" and metrics["Busy slots"] == "1 / 4"
     assert metrics["Failed, needing attention"] == "4"
     assert len(at.get("plotly_chart")) == 3
+    # README: the duration percentiles are approximate (rolled-up buckets, db/rollups.py) and say so.
+    assert any("two significant digits" in c.value for c in at.caption)

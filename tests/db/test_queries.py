@@ -36,7 +36,7 @@ def test_kpis_count_the_window_and_the_queue(session: Session, data: Seeded) -> 
     assert k.queue_depth == 1 and k.oldest_queued_age_s == pytest.approx(300, abs=60)
     assert (k.live_runners, k.busy_slots, k.total_slots) == (1, 1, 4)
     assert k.needs_attention == 4  # failed jobs that were rerun are handled
-    assert k.p95_s == pytest.approx(5.0, abs=0.01)
+    assert k.p95_s == pytest.approx(5.0, rel=0.05)  # to bucket precision: 2 significant digits (db/rollups.py)
 
 
 def test_kpis_follow_the_tenant_filter(session: Session, data: Seeded) -> None:
