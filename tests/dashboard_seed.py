@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from db.auth import hash_password
+from db.auth import create_user
 from db.models import (
     Connection,
     JobStep,
@@ -18,7 +17,6 @@ from db.models import (
     Schedule,
     SyncCursor,
     Tenant,
-    User,
     WebhookDelivery,
     WorkflowSetting,
 )
@@ -38,13 +36,6 @@ class Seeded:
     invoice_job: int
     delivery_id: int
     schedule_id: int
-
-
-@functools.cache
-def password_hash() -> str:
-    """PASSWORD's argon2 hash, made once per test process and shared by the seeded users: each
-    hash costs a tenth of a second or more, and every seed (one per dashboard test) made three."""
-    return hash_password(PASSWORD)
 
 
 def _job(tenant_id: int, job_type: str, status: str, minutes_ago: float, **kw: object) -> PipelineJob:
@@ -74,8 +65,7 @@ def seed(session: Session) -> Seeded:
         ("editor@example.com", "EDITOR"),
         ("viewer@example.com", "VIEWER"),
     ):
-        session.add(User(email=email, role=role, password_hash=password_hash(), active=True))
-        session.flush()  # ids 1, 2, 3 in this order (tests/app/conftest.py's USERS)
+        create_user(session, email, role, PASSWORD)
     acme = Tenant(name="Acme Outdoor", timezone="Australia/Sydney")
     bolt = Tenant(name="Bolt Bikes", timezone="UTC")
     session.add_all([acme, bolt])
