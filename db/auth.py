@@ -22,8 +22,10 @@ from db.models import ROLES, ApiToken, AuditEntry, Tenant, User
 ROLE_RANK = {"VIEWER": 1, "EDITOR": 2, "ADMIN": 3}
 TOKEN_PREFIX = "zx_"  # noqa: S105 (a marker, not a secret)
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a miss costs as much as a hit.
-_DUMMY_HASH = _hasher.hash("zixly-dummy-password")
+# Verified against when the email is unknown, so a miss costs as much as a hit. A constant made
+# with _hasher's parameters (tests/db/test_auth.py checks they still match), not hashed at import:
+# every process importing this module (each listener worker, the dashboard) paid an argon2 hash.
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$fv3Q5S9FldK7Djy8YieJ0Q$rU7tJkK4SPU2Mu5SRfr1TiCHoPmCcBSbzHjB2F6zpnY"
 
 
 class Forbidden(PermissionError):

@@ -20,8 +20,6 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from integrations.prices import sample_availability
-
 MAX_PAIRS = 100_000
 MAX_WINDOW = 1_000_000  # bounds the arrays a grid check allocates, far above any real history
 DEFAULT_FEE_BPS = 10.0
@@ -178,5 +176,9 @@ class TradingSweepParams(SweepParams):
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> TradingSweepParams:
         if kwargs.get("context") is None:
+            # Imported here: integrations.prices brings pandas, and every process that imports the
+            # job catalogue (runner, listener workers, dashboard) would pay for it at start.
+            from integrations.prices import sample_availability
+
             kwargs["context"] = {"available": sample_availability()}
         return super().model_validate(obj, **kwargs)

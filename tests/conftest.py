@@ -8,6 +8,7 @@ PostgreSQL cases skip locally and fail on CI (CI=true).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import auth
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from settings import Settings
@@ -41,6 +43,20 @@ def _libpq(url: str) -> str:
 
 def _admin() -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(_libpq(PG_URL), autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_argon2_hash_per_password() -> Iterator[None]:
+    """``create_user`` gives a password the same real argon2 hash all session (the first one made).
+
+    A hash costs ~0.1 s (seconds on a busy machine) and fixtures make users with the same few
+    passwords for every test: the API-token fixtures made three per test. Logins still verify
+    against a genuine argon2 hash; tests/db/test_auth.py checks what is stored.
+    """
+    real = auth.hash_password
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "hash_password", functools.cache(real))
+        yield
 
 
 @pytest.fixture(scope="session")

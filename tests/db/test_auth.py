@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import auth
 from db.auth import (
     Actor,
     Forbidden,
@@ -21,6 +22,12 @@ def test_a_user_logs_in_with_the_right_password_only(session: Session) -> None:
     assert authenticate(session, "ann@example.com", "correct horse") is not None
     assert authenticate(session, "ann@example.com", "wrong") is None
     assert authenticate(session, "nobody@example.com", "correct horse") is None
+
+
+def test_an_unknown_email_costs_a_full_argon2_verify() -> None:
+    # The dummy hash verified for unknown emails has the hasher's own parameters: a miss costs what a hit does.
+    assert not auth._hasher.check_needs_rehash(auth._DUMMY_HASH)
+    assert auth._hasher.verify(auth._DUMMY_HASH, "zixly-dummy-password")
 
 
 def test_passwords_are_stored_as_argon2_hashes(session: Session) -> None:
