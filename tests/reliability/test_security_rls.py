@@ -221,6 +221,28 @@ def test_a_tenant_role_cannot_read_a_partition_of_the_job_tables_directly(two_te
                 conn.execute(f"SELECT * FROM {table}")  # type: ignore[misc]
 
 
+def test_a_tenant_role_writes_its_own_finished_jobs_but_never_reads_the_rollups(
+    two_tenants: tuple[str, int, int],
+) -> None:
+    """The rollup triggers (0019) mark hours as the owner: a tenant's own writes still go through,
+    and the dashboard's all-tenant counts are no tenant role's to read."""
+    url, a, _b = two_tenants
+    with _as(url, tenant_role_name(a)) as conn:
+        row = conn.execute(
+            f"INSERT INTO pipeline_jobs (tenant_id, job_type, params, status, created_at, completed_at) "
+            f"VALUES ({a}, 'noop', '{{}}', 'COMPLETED', '2026-01-02 03:04:05+00', '2026-01-02 03:04:06+00')"
+            " RETURNING id"
+        ).fetchone()
+        assert row is not None
+        conn.execute(f"UPDATE pipeline_jobs SET status = 'CANCELLED' WHERE id = {row[0]}")  # type: ignore[misc]
+        for table in ("job_hour_counts", "job_hour_durations", "job_last_success", "job_rollup_dirty"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT * FROM {table}")  # type: ignore[misc]
+    with _as(url, "postgres") as admin:
+        marked = admin.execute("SELECT count(*) FROM job_rollup_dirty WHERE hour = '2026-01-02 03:00:00+00'").fetchone()
+        assert marked is not None and marked[0] >= 1
+
+
 def test_a_pooled_tenant_session_is_scoped_and_the_app_role_is_not(two_tenants: tuple[str, int, int]) -> None:
     url, a, b = two_tenants
     engine = make_engine(url)
