@@ -109,23 +109,41 @@ def _delayed(event: Event, now: dt.datetime) -> JobSpec:
     return replace(event.spec, run_at=now + dt.timedelta(seconds=event.window_s))
 
 
+# ``_TARGET`` for many records at once (PostgreSQL): which of them have a job to join.
+_PG_TARGETS = text(
+    """
+SELECT DISTINCT j.tenant_id, j.job_type, j.concurrency_key
+FROM unnest(CAST(:keys AS text[]), CAST(:tenants AS int[]), CAST(:types AS text[]), CAST(:bys AS text[]))
+    AS w(key, tenant, job_type, made_by)
+JOIN pipeline_jobs j ON j.concurrency_key = w.key AND j.status IN ('QUEUED', 'PAUSED') AND j.tenant_id = w.tenant
+    AND j.job_type = w.job_type AND j.created_by = w.made_by
+WHERE j.attempts = 0 AND j.parent_job_id IS NULL AND (j.status = 'PAUSED' OR (j.status = 'QUEUED' AND j.run_at > :now))
+"""
+)
+
+
 def _records_with_target(session: Executor, specs: Sequence[JobSpec], now: dt.datetime) -> set[str]:
     """The records (``_record``) among ``specs`` that have a job an event could join (``_TARGET``)."""
-    t = JOBS
-    wanted = sorted({(s.concurrency_key, s.tenant_id, s.job_type, s.created_by) for s in specs if s.created_by})
+    wanted = sorted({(s.concurrency_key or "", s.tenant_id, s.job_type, s.created_by) for s in specs if s.created_by})
     if not wanted:
         return set()
-    rows = session.execute(
-        select(t.c.tenant_id, t.c.job_type, t.c.concurrency_key)
-        .where(
-            tuple_(t.c.concurrency_key, t.c.tenant_id, t.c.job_type, t.c.created_by).in_(wanted),
-            t.c.status.in_(("QUEUED", "PAUSED")),
-            t.c.attempts == 0,
-            t.c.parent_job_id.is_(None),
-            or_(t.c.status == "PAUSED", and_(t.c.status == "QUEUED", t.c.run_at > now)),
-        )
-        .distinct()
-    ).all()
+    if dialect(session) == "postgresql":
+        keys, tenants, types, bys = (list(column) for column in zip(*wanted, strict=True))
+        params = {"keys": keys, "tenants": tenants, "types": types, "bys": bys, "now": now}
+        rows = session.execute(_PG_TARGETS, params).all()
+    else:
+        t = JOBS
+        rows = session.execute(
+            select(t.c.tenant_id, t.c.job_type, t.c.concurrency_key)
+            .where(
+                tuple_(t.c.concurrency_key, t.c.tenant_id, t.c.job_type, t.c.created_by).in_(wanted),
+                t.c.status.in_(("QUEUED", "PAUSED")),
+                t.c.attempts == 0,
+                t.c.parent_job_id.is_(None),
+                or_(t.c.status == "PAUSED", and_(t.c.status == "QUEUED", t.c.run_at > now)),
+            )
+            .distinct()
+        ).all()
     return {f"{tenant}:{job_type}:{key}" for tenant, job_type, key in rows}
 
 
