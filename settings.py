@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Seconds a request may take to send its headers, then its body, before a 408"
     )
     webhook_rate_limit_per_minute: int = Field(100, ge=1, description="Requests per tenant per minute before 429")
+    webhook_group_commit: bool = Field(
+        True,
+        description="On PostgreSQL, write the deliveries that arrive together in one transaction (each answered "
+        "after its commit)",
+    )
     webhook_unmatched_per_minute: int = Field(
         600,
         ge=0,

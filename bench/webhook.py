@@ -425,6 +425,20 @@ def _spent(before: dict[int, tuple[float, float]], after: dict[int, tuple[float,
     return sum(cpu[i] - before.get(pid, (0.0, 0.0))[i] for pid, cpu in after.items() for i in parts)
 
 
+def group_commits(port: int) -> tuple[float, float]:
+    """(deliveries, transactions) the listener's group commit wrote so far (0, 0 without one)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    found = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for part in found:
+            if line.startswith(f"webhook_group_commit_deliveries_{part} "):
+                found[part] = float(line.split()[1])
+    return found["sum"], found["count"]
+
+
 def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
     """The gunicorn workers serving ``listener_port`` and the PostgreSQL backends of database ``name``."""
     serving: dict[int, int] = {}  # pid -> parent pid, of every process holding the listening socket
@@ -562,11 +576,13 @@ def run(args: argparse.Namespace, server_url: str) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="zixly-bench-webhook-"))
     try:
-        with listener_process(env, log) as base:
+        # A worker's boot (its imports) took 20 s at load 10 on the shared machine: a longer wait.
+        with listener_process(env, log, timeout_s=90.0) as base:
             port = int(base.rsplit(":", 1)[1])
             saturation(port, 2.0, 1, 4, args.shops, tag="warm")  # warm-up: pools, imports, caches
             pids = server_pids(port, server_url, name)
             before = (_cpu_s(pids[0]), _cpu_s(pids[1]))
+            grouped = group_commits(port)
             if args.load_generator == "wrk":
                 rps, ok, sat_errors = saturation_wrk(
                     port, args.saturation_s, args.client_threads, args.connections, args.shops, workdir
@@ -577,6 +593,12 @@ def run(args: argparse.Namespace, server_url: str) -> int:
                 )
             pids = server_pids(port, server_url, name)
             cpu = cpu_per_request(pids, before, ok)
+            grouped_after = group_commits(port)
+            if grouped_after[1] > grouped[1]:
+                cpu["deliveries_per_commit"] = round(
+                    (grouped_after[0] - grouped[0]) / (grouped_after[1] - grouped[1]), 2
+                )
+                print(f"  group commit: {cpu['deliveries_per_commit']} deliveries per transaction")
             print(
                 f"saturation ({args.load_generator}): {rps:.0f} req/s ({ok} accepted, {sat_errors} errors) "
                 f"in {args.saturation_s:.0f} s"

@@ -171,7 +171,13 @@ def _is_postgres(session: Session) -> bool:
 
 
 def _driver_row(session: Session, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """The first row of ``sql`` run on the session's psycopg connection, in its transaction.
+    """The first row of ``sql`` run on the session's psycopg connection, in its transaction."""
+    rows = driver_rows(session, sql, params)
+    return rows[0] if rows else None
+
+
+def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (none for a statement without a result) run on the session's psycopg connection.
 
     No SQLAlchemy execution context per statement (a tenth of the listener's CPU per delivery);
     a driver error goes through SQLAlchemy's own handling all the same, so it arrives as the
@@ -181,11 +187,12 @@ def _driver_row(session: Session, sql: str, params: dict[str, Any]) -> tuple[Any
     conn = session.connection()
     driver = conn.connection.driver_connection
     try:
-        row: tuple[Any, ...] | None = driver.execute(sql, params).fetchone()  # type: ignore[union-attr]
+        cursor = driver.execute(sql, params)  # type: ignore[union-attr]
+        rows: list[tuple[Any, ...]] = cursor.fetchall() if cursor.description is not None else []
     except psycopg.Error as exc:
         conn._handle_dbapi_exception(exc, sql, params, None, None)  # raises the wrapped error
         raise  # pragma: no cover - the line above always raises
-    return row
+    return rows
 
 
 def claim_delivery(session: Session, row: NewDelivery) -> int | None:

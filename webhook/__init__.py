@@ -69,6 +69,8 @@ def create_app(
     from db.engine import make_engine, make_session_factory
     from webhook import callbacks, jobs_api, problems, service, vendors
     from webhook.context import Listener, close_session
+    from webhook.debounce import WindowCache
+    from webhook.group import GroupCommit
     from webhook.wakeup import RunnerWakeup
 
     app = ListenerApp(__name__, static_folder=None)
@@ -86,7 +88,20 @@ def create_app(
     engine = session_factory.kw.get("bind")
     # Runners are woken by NOTIFY on PostgreSQL only (SQLite has no LISTEN; runners poll).
     wakeup = RunnerWakeup(engine) if isinstance(engine, Engine) and engine.dialect.name == "postgresql" else None
-    app.extensions["zixly"] = Listener(settings=settings, session_factory=session_factory, clock=clock, wakeup=wakeup)
+    windows = WindowCache()
+    group = (
+        GroupCommit(session_factory, windows, settings.webhook_rate_limit_per_minute, wakeup)
+        if settings.webhook_group_commit and isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+        else None
+    )
+    app.extensions["zixly"] = Listener(
+        settings=settings,
+        session_factory=session_factory,
+        clock=clock,
+        debounce_windows=windows,
+        wakeup=wakeup,
+        group=group,
+    )
 
     problems.register(app)
     app.register_error_handler(SQLAlchemyError, _database_unavailable)

@@ -7,12 +7,11 @@ written in one transaction, and the answer names the job ids only after it commi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from flask import Response
+from flask import Response, g
 from sqlalchemy.orm import Session
 
 from db import intake
@@ -20,9 +19,11 @@ from db.jobs import JobSpec
 from db.jobs.debounce import enqueue_events
 from integrations.events import VendorEvent
 from integrations.registry import vendor
-from webhook import debounce, metrics, routing
+from webhook import debounce, metrics
 from webhook.context import get_session, listener
+from webhook.group import GroupCommit, Pending
 from webhook.problems import Problem
+from webhook.rows import delivery_id, job_label, job_specs, single_event_body
 from webhook.storable import cleaned
 
 log = logging.getLogger("webhook.intake")
@@ -35,31 +36,6 @@ COMMON_KEPT_HEADERS = frozenset(("content-type", "user-agent"))
 def kept_headers(source: str, headers: Mapping[str, str]) -> dict[str, str]:
     keep = COMMON_KEPT_HEADERS | vendor(source).webhooks.kept_headers
     return {low: v for k, v in headers.items() if (low := k.lower()) in keep}
-
-
-def delivery_id(dedup_key: str) -> str:
-    """The dedup key itself, or a digest of it when it would not fit the column."""
-    if len(dedup_key) <= 255:
-        return dedup_key
-    return dedup_key[:190] + ":" + hashlib.sha256(dedup_key.encode()).hexdigest()
-
-
-def delivery_label(dedup_key: str, limit: int = 80) -> str:
-    """The dedup key as a debounce step names it: whole, or its two ends when it is long.
-
-    The end is what tells deliveries about one record apart (Xero's key ends with the event's
-    time after 80 characters of organisation and invoice id), so it is never the part cut.
-    """
-    if len(dedup_key) <= limit:
-        return dedup_key
-    half = (limit - 1) // 2
-    return f"{dedup_key[:half]}…{dedup_key[-half:]}"
-
-
-def _single_event_body(source: str, event: VendorEvent) -> bytes:
-    """One event of a batch in its vendor's delivery shape, so it can be replayed alone."""
-    wrapped = vendor(source).webhooks.replay_body(event.payload)
-    return json.dumps(wrapped, separators=(",", ":")).encode()
 
 
 def answer(source: str, job_ids: Sequence[int], *, duplicate: bool = False) -> Response:
@@ -144,11 +120,17 @@ def accept(
             get_session().commit()  # the budget's count
             return answer(source, [])
         events, owners = [e for e, _ in kept], [o for _, o in kept]
+    headers = cleaned(kept_headers(source, request_headers))
+    keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
+    group = listener().group
+    if group is not None and None not in owners:
+        grouped = _grouped(group, source, events, owners, keys, headers, raw_body)  # type: ignore[arg-type]
+        if grouped is not None:
+            return grouped
+        # Handed back (a tenant over its limit, a failed batch): written alone, as without a group.
     enforce_rate_limit({o.tenant_id for o in owners if o is not None}, source)
 
     session = get_session()
-    headers = cleaned(kept_headers(source, request_headers))
-    keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
     duplicates: set[str] = set()
     for _attempt in range(3):
         specs_by_event, new_ids, conflicts, joined = _store(
@@ -178,6 +160,28 @@ def accept(
     else:
         outcome = "accepted"
     return _answered(source, outcome, len(events), len(duplicates), unmatched, new_ids, dup_ids)
+
+
+def _grouped(
+    group: GroupCommit,
+    source: str,
+    events: Sequence[VendorEvent],
+    owners: Sequence[intake.OrgTenant],
+    keys: Sequence[str],
+    headers: dict[str, str],
+    raw_body: bytes,
+) -> Response | None:
+    """The delivery written with the others arriving now (``webhook/group.py``); None: write it alone."""
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()  # the org look-up's transaction: no connection held while waiting
+    stored = group.submit(Pending(source, events, owners, keys, headers, raw_body))
+    if stored is None:
+        return None
+    for job_type, joined in stored.queued:
+        (metrics.EVENTS_DEBOUNCED if joined else metrics.JOBS_QUEUED).labels(job_type=job_type).inc()
+    outcome = "duplicate" if stored.duplicates == len(events) else "accepted"
+    return _answered(source, outcome, len(events), stored.duplicates, 0, stored.new_ids, stored.dup_ids)
 
 
 def _answered(
@@ -221,33 +225,11 @@ def _store(
     joined a queued job instead of making one).
     """
     todo = [i for i, key in enumerate(keys) if key not in skip]
-    specs_by_event: list[list[JobSpec]] = []
-    for i in todo:
-        owner = owners[i]
-        event = events[i]
-        if owner is None:
-            specs_by_event.append([])
-            continue
-        specs_by_event.append(
-            [
-                JobSpec(
-                    tenant_id=owner.tenant_id,
-                    job_type=workflow,
-                    params=cleaned(routing.job_params(event)),
-                    idempotency_key=delivery_id(f"{keys[i]}:{workflow}"),
-                    concurrency_key=cleaned(routing.concurrency_key(workflow, event)),
-                    created_by=f"webhook:{source}",
-                )
-                for workflow in routing.workflows_for(event)
-                if workflow not in owner.disabled
-            ]
-        )
+    specs_by_event = [job_specs(source, events[i], owners[i], keys[i]) for i in todo]
     flat = [spec for specs in specs_by_event for spec in specs]
     labels = [
-        f"{source} {events[i].event_type} (delivery {delivery_label(keys[i])})"
-        for i, specs in zip(todo, specs_by_event, strict=True)
-        for _ in specs
-    ]  # fmt: skip
+        job_label(source, events[i], keys[i]) for i, specs in zip(todo, specs_by_event, strict=True) for _ in specs
+    ]
     # Events about one record within its workflow's window join one job (db/jobs/debounce.py).
     results = (
         enqueue_events(session, debounce.events(session, listener().debounce_windows, flat, labels), notify=False)
@@ -270,7 +252,7 @@ def _store(
                 event_type=cleaned(event.event_type),
                 external_org_id=cleaned(event.org_id),
                 headers=headers,
-                body=raw_body if len(events) == 1 else _single_event_body(source, event),
+                body=raw_body if len(events) == 1 else single_event_body(source, event),
                 outcome="accepted" if owner else "unmatched",
                 job_ids=ids,
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import event
@@ -20,6 +20,9 @@ from webhook.debounce import WindowCache
 from webhook.orgs import OrgCache
 from webhook.wakeup import RunnerWakeup
 
+if TYPE_CHECKING:
+    from webhook.group import GroupCommit
+
 
 @dataclass(frozen=True)
 class Listener:
@@ -29,6 +32,7 @@ class Listener:
     orgs: OrgCache = field(default_factory=OrgCache)
     debounce_windows: WindowCache = field(default_factory=WindowCache)
     wakeup: RunnerWakeup | None = None
+    group: GroupCommit | None = None  # PostgreSQL: deliveries written together (webhook/group.py)
 
 
 def listener() -> Listener:

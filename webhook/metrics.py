@@ -31,6 +31,12 @@ EVENTS_DEBOUNCED = Counter(
     ["job_type"],
 )
 
+GROUP_COMMIT_SIZE = Histogram(
+    "webhook_group_commit_deliveries",
+    "Deliveries written together in one transaction by a listener worker's committer (webhook/group.py)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
 # Route label of answers the front gives before the app routes the request: 408 (head or body
 # not received in time) and 413 (body over the limit), see webhook/asgi.py and webhook/worker.py.
 EARLY_ROUTE = "early"

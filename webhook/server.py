@@ -36,9 +36,11 @@ from gunicorn.workers.gasgi import ASGIWorker
 from settings import Settings
 from webhook.asgi import BufferedWSGI
 
-# Threads running the Flask app per worker, matching its database pool (webhook.create_app);
-# gunicorn's ``--threads N`` (N > 1) sets another number.
-APP_THREADS = 4
+# Threads running the Flask app per worker; gunicorn's ``--threads N`` (N > 1) sets another number.
+# A delivery's thread waits for its group commit (webhook/group.py) without a database connection,
+# and the more deliveries a worker has in hand, the more each transaction takes: 8 threads made
+# 3–4 deliveries per commit where 4 made 2 (docs/benchmarks.md, "Webhook listener").
+APP_THREADS = 8
 
 DEFAULTS: dict[str, Any] = {
     # An event loop reads requests, so slow clients cannot hold the workers (webhook/asgi.py);

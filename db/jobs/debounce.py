@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, and_, or_, select, text, tuple_
 
-from db.jobs._sql import Executor, dialect, dumps, read_json, ts, utcnow
+from db.jobs._sql import JOBS, Executor, dialect, dumps, read_json, ts, utcnow
 from db.jobs.enqueue import Enqueued, JobSpec, enqueue_many
 from db.jobs.log import append_step
 from db.models import WorkflowSetting
@@ -57,31 +57,94 @@ class Event:
 def enqueue_events(
     session: Executor, events: Sequence[Event], *, now: dt.datetime | None = None, notify: bool = True
 ) -> list[Enqueued]:
-    """Queue or absorb each event's job; results in ``events`` order (absorbed: ``created=False``)."""
+    """Queue or absorb each event's job; results in ``events`` order (absorbed: ``created=False``).
+
+    Statements per call, not per event: the plain jobs and the first event of every record that
+    has no job to join go in one insert; only events that find a job to join (an earlier one,
+    or one made by an earlier event of this call) are absorbed one by one, in order. The
+    listener's group commit (``webhook/group.py``) passes many deliveries' events at once.
+    """
     now = now or utcnow()
     out: list[Enqueued | None] = [None] * len(events)
-    plain = [i for i, e in enumerate(events) if not _debounced(e)]
-    queued = enqueue_many(session, [events[i].spec for i in plain], now=now, notify=notify)
-    for i, res in zip(plain, queued, strict=True):
-        out[i] = res
+    fresh = [i for i, e in enumerate(events) if not _debounced(e)]
     keyed = [i for i, e in enumerate(events) if _debounced(e)]
-    if keyed and dialect(session) == "postgresql":
-        # A statement of its own: a look-up in the same statement would read the snapshot taken
-        # before the lock was granted and miss the job the lock holder just committed.
+    joining: list[int] = []
+    if keyed:
         records = sorted({_record(events[i].spec) for i in keyed})
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(:ns, hashtext(k)) "
-                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
-            ),
-            {"ns": ADVISORY_NS, "keys": records},
+        if dialect(session) == "postgresql":
+            # A statement of its own: a look-up in the same statement would read the snapshot taken
+            # before the lock was granted and miss the job the lock holder just committed.
+            session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(:ns, hashtext(k)) "
+                    "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
+                ),
+                {"ns": ADVISORY_NS, "keys": records},
+            )
+        # Which records have a job to join, in one look-up (under the locks: none can appear
+        # meanwhile). ``_absorb`` re-reads each target FOR UPDATE before it joins it.
+        have = _records_with_target(session, [events[i].spec for i in keyed], now)
+        for i in keyed:
+            record = _record(events[i].spec)
+            if record in have:
+                joining.append(i)  # a later event of the record joins the job the first one makes
+            else:
+                have.add(record)
+                fresh.append(i)
+    specs = [_delayed(events[i], now) for i in fresh]
+    for i, res in zip(fresh, enqueue_many(session, specs, now=now, notify=notify), strict=True):
+        out[i] = res
+    for i in joining:  # one by one, in order
+        out[i] = (
+            _absorb(session, events[i], now)
+            or enqueue_many(session, [_delayed(events[i], now)], now=now, notify=notify)[0]
         )
-    for i in keyed:  # one by one, in order: a later event of this delivery joins an earlier one's job
-        out[i] = _absorb(session, events[i], now) or enqueue_many(
-            session, [replace(events[i].spec, run_at=now + dt.timedelta(seconds=events[i].window_s))],
-            now=now, notify=notify,
-        )[0]  # fmt: skip
     return [o for o in out if o is not None]
+
+
+def _delayed(event: Event, now: dt.datetime) -> JobSpec:
+    """A debounced event's job runs once its window has passed; a plain one as asked."""
+    if not _debounced(event):
+        return event.spec
+    return replace(event.spec, run_at=now + dt.timedelta(seconds=event.window_s))
+
+
+# ``_TARGET`` for many records at once (PostgreSQL): which of them have a job to join.
+_PG_TARGETS = text(
+    """
+SELECT DISTINCT j.tenant_id, j.job_type, j.concurrency_key
+FROM unnest(CAST(:keys AS text[]), CAST(:tenants AS int[]), CAST(:types AS text[]), CAST(:bys AS text[]))
+    AS w(key, tenant, job_type, made_by)
+JOIN pipeline_jobs j ON j.concurrency_key = w.key AND j.status IN ('QUEUED', 'PAUSED') AND j.tenant_id = w.tenant
+    AND j.job_type = w.job_type AND j.created_by = w.made_by
+WHERE j.attempts = 0 AND j.parent_job_id IS NULL AND (j.status = 'PAUSED' OR (j.status = 'QUEUED' AND j.run_at > :now))
+"""
+)
+
+
+def _records_with_target(session: Executor, specs: Sequence[JobSpec], now: dt.datetime) -> set[str]:
+    """The records (``_record``) among ``specs`` that have a job an event could join (``_TARGET``)."""
+    wanted = sorted({(s.concurrency_key or "", s.tenant_id, s.job_type, s.created_by) for s in specs if s.created_by})
+    if not wanted:
+        return set()
+    if dialect(session) == "postgresql":
+        keys, tenants, types, bys = (list(column) for column in zip(*wanted, strict=True))
+        params = {"keys": keys, "tenants": tenants, "types": types, "bys": bys, "now": now}
+        rows = session.execute(_PG_TARGETS, params).all()
+    else:
+        t = JOBS
+        rows = session.execute(
+            select(t.c.tenant_id, t.c.job_type, t.c.concurrency_key)
+            .where(
+                tuple_(t.c.concurrency_key, t.c.tenant_id, t.c.job_type, t.c.created_by).in_(wanted),
+                t.c.status.in_(("QUEUED", "PAUSED")),
+                t.c.attempts == 0,
+                t.c.parent_job_id.is_(None),
+                or_(t.c.status == "PAUSED", and_(t.c.status == "QUEUED", t.c.run_at > now)),
+            )
+            .distinct()
+        ).all()
+    return {f"{tenant}:{job_type}:{key}" for tenant, job_type, key in rows}
 
 
 def _debounced(event: Event) -> bool:

@@ -152,3 +152,28 @@ def test_concurrent_listeners_make_one_job_for_one_record(pg_url: str) -> None:
         assert s.query(JobStep).count() == 7
     assert len(set(results)) == 1
     engine.dispose()
+
+
+def test_many_events_in_one_call_join_or_make_jobs_as_one_by_one_would(session: Session, tenant_id: int) -> None:
+    """The listener's group commit enqueues many deliveries' events in one call (webhook/group.py)."""
+    waiting = send(session, event(tenant_id, "a"), T0)  # record 42 has a job to join
+    out = enqueue_events(
+        session,
+        [
+            event(tenant_id, "b"),
+            event(tenant_id, "x", key="hubspot:deal:7"),  # a record without one: a new job
+            event(tenant_id, "c"),
+            event(tenant_id, "y", key="hubspot:deal:7"),  # joins the job the event before made
+            event(tenant_id, "p", window_s=0, key="hubspot:deal:7"),  # not debounced: its own job
+        ],
+        now=T0 + dt.timedelta(seconds=1),
+    )
+    session.commit()
+    assert out[0] == out[2] == jobs.Enqueued(waiting.id, False, joined=True)
+    assert out[1].created and out[3] == jobs.Enqueued(out[1].id, False, joined=True)
+    assert out[4].created and out[4].id not in (waiting.id, out[1].id)
+    by_id = {j.id: j for j in all_jobs(session)}
+    assert len(by_id) == 3
+    assert by_id[waiting.id].params["property_value"] == "c"
+    assert by_id[out[1].id].params["property_value"] == "y"
+    assert by_id[out[1].id].run_at == T0 + dt.timedelta(seconds=6)  # its window, from its first event

@@ -1,0 +1,256 @@
+"""Group commit: the deliveries that arrive together are written in one transaction.
+
+Written one by one, a delivery cost the listener and PostgreSQL a transaction of its own: the
+rate-limit counter, the debounce lock and look-up, the jobs insert, the delivery insert and a
+durable commit, each a round trip and a statement to run (docs/benchmarks.md, "Webhook
+listener"). Here a request thread that has verified and parsed its delivery hands it to the
+worker's **committer** thread and waits; the committer takes every delivery waiting at that
+moment and writes them all in one transaction — one counter upsert for all their tenants, one
+lock and one look-up for all their debounced records, one jobs insert, one delivery insert —
+commits, and only then answers each thread with what its delivery left behind. While it
+writes, the next deliveries gather: under load the batches grow by themselves, at a trickle a
+delivery waits for nobody.
+
+Every outcome is the one-delivery path's (``webhook.accept``): a delivery that already exists,
+or is a second copy within the batch, is a duplicate with the original's job ids; events about
+one record join one job, the later ones in arrival order. Anything else — a tenant over its
+rate limit, any database error, rows a concurrent writer kept conflicting on, the listener
+shutting down — rolls the batch back and answers every delivery in it "write yourself": each
+thread then runs the one-delivery path in its own transaction, so one bad delivery cannot fail
+the others and the 429, 503 and stale-connection answers stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from db import intake, intake_batch
+from db.jobs import JobSpec
+from db.jobs.debounce import enqueue_events
+from integrations.events import VendorEvent
+from webhook import debounce
+from webhook.rows import job_label, job_specs, single_event_body
+from webhook.storable import cleaned
+from webhook.wakeup import RunnerWakeup
+
+log = logging.getLogger("webhook.intake")
+
+# The most deliveries one transaction takes (its statements bind arrays of this length).
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a committed delivery left behind, for its answer and the metrics."""
+
+    new_ids: list[int]  # jobs its events made or joined
+    dup_ids: list[int]  # the jobs of its events that were duplicates
+    duplicates: int  # how many of its events were
+    queued: list[tuple[str, bool]]  # (job type, joined a queued job) of each job it made or joined
+
+
+class Pending:
+    """One verified delivery waiting for its batch; ``wait`` returns once the committer answered."""
+
+    __slots__ = ("_answered", "events", "headers", "keys", "owners", "raw_body", "source", "stored")
+
+    def __init__(
+        self,
+        source: str,
+        events: Sequence[VendorEvent],
+        owners: Sequence[intake.OrgTenant],
+        keys: Sequence[str],
+        headers: dict[str, str],
+        raw_body: bytes,
+    ) -> None:
+        self.source, self.events, self.owners, self.keys = source, events, owners, keys
+        self.headers, self.raw_body = headers, raw_body
+        self.stored: Stored | None = None
+        # A bare lock as a one-shot signal (as sync/starts.py): cheaper than an Event per delivery.
+        self._answered = threading.Lock()
+        self._answered.acquire()
+
+    def answer(self, stored: Stored | None) -> None:
+        self.stored = stored
+        self._answered.release()
+
+    def wait(self) -> Stored | None:
+        self._answered.acquire()
+        return self.stored
+
+
+class _Fallback(Exception):
+    """The batch cannot be written as one (a tenant over its limit, conflicts that kept coming)."""
+
+
+class GroupCommit:
+    """A worker's committer: ``submit`` blocks until the delivery is committed (its ``Stored``) or
+    handed back (None: write it alone)."""
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        windows: debounce.WindowCache,
+        rate_limit_per_minute: int,
+        wakeup: RunnerWakeup | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._windows = windows
+        self._limit = rate_limit_per_minute
+        self._wakeup = wakeup
+        self._cond = threading.Condition()
+        self._waiting: list[Pending] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, pending: Pending) -> Stored | None:
+        with self._cond:
+            if self._closed:
+                return None
+            if self._thread is None or self._pid != os.getpid():  # started in the serving process
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="intake-committer", daemon=True)
+                self._thread.start()
+            self._waiting.append(pending)
+            self._cond.notify()
+        return pending.wait()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Hand back every delivery waiting or yet to come, and let the thread end."""
+        with self._cond:
+            self._closed = True
+            handed_back, self._waiting = self._waiting, []
+            self._cond.notify()
+        for pending in handed_back:
+            pending.answer(None)
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return  # close() answered whoever was waiting
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            for pending, stored in zip(batch, self.run(batch), strict=True):
+                pending.answer(stored)
+
+    def run(self, batch: Sequence[Pending]) -> list[Stored | None]:
+        """Write ``batch`` in one transaction in this thread; each delivery's ``Stored``, or all None."""
+        from webhook.metrics import GROUP_COMMIT_SIZE  # not at import: see webhook.asgi
+
+        try:
+            with self._session_factory() as session:
+                stored = self._write(session, batch)
+        except _Fallback:
+            return [None] * len(batch)
+        except Exception as exc:  # each delivery then meets the error (or not) on its own
+            log.warning("group commit of %d deliveries failed (%s); writing them one by one", len(batch), exc)
+            return [None] * len(batch)
+        GROUP_COMMIT_SIZE.observe(len(batch))
+        if self._wakeup is not None and any(not joined for s in stored for _, joined in s.queued):
+            self._wakeup.poke()
+        return list(stored)
+
+    def _write(self, session: Session, batch: Sequence[Pending]) -> list[Stored]:
+        hits = Counter(t for p in batch for t in {o.tenant_id for o in p.owners})
+        skip: set[tuple[str, str]] = set()  # deliveries found stored already: duplicates
+        for _attempt in range(3):
+            counts = intake_batch.hit_tenants(session, dict(hits))
+            if any(count > self._limit for count in counts.values()):
+                raise _Fallback  # the one-delivery path refuses exactly those over the limit
+            first, ids = self._store(session, batch, skip)
+            if not (conflicts := first.keys() - ids.keys()):
+                break
+            session.rollback()  # a concurrent or earlier copy won: again without it
+            skip |= conflicts
+        else:  # pragma: no cover - three rounds of fresh conflicts in one batch
+            raise _Fallback
+        originals: dict[tuple[str, str], list[int]] = {}
+        for source in sorted({s for s, _ in skip}):
+            found = intake.original_job_ids(session, source, sorted(k for s, k in skip if s == source))
+            originals.update({(source, k): v for k, v in found.items()})
+        session.commit()
+        return [_answer(n, p, first, ids, skip, originals) for n, p in enumerate(batch)]
+
+    def _store(
+        self, session: Session, batch: Sequence[Pending], skip: set[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], list[tuple[int, str, bool]]]]:
+        """One attempt: every new event's jobs, then every new delivery row.
+
+        Returns where each stored key came from (its first copy in the batch: delivery and event
+        index) and the jobs of each key whose row went in (job id, type, joined a queued job).
+        """
+        first: dict[tuple[str, str], tuple[int, int]] = {}
+        for n, pending in enumerate(batch):
+            for e, dedup in enumerate(pending.keys):
+                if (pending.source, dedup) not in skip:
+                    first.setdefault((pending.source, dedup), (n, e))
+        specs: list[JobSpec] = []
+        labels: list[str] = []
+        owner_of: list[tuple[str, str]] = []
+        for key, (n, e) in first.items():
+            pending = batch[n]
+            made = job_specs(pending.source, pending.events[e], pending.owners[e], key[1])
+            specs += made
+            labels += [job_label(pending.source, pending.events[e], key[1])] * len(made)
+            owner_of += [key] * len(made)
+        results = enqueue_events(session, debounce.events(session, self._windows, specs, labels), notify=False)
+        jobs: dict[tuple[str, str], list[tuple[int, str, bool]]] = {key: [] for key in first}
+        for key, spec, result in zip(owner_of, specs, results, strict=True):
+            jobs[key].append((result.id, spec.job_type, result.joined))
+        rows = []
+        for key, (n, e) in first.items():
+            pending, event = batch[n], batch[n].events[e]
+            rows.append(
+                intake.NewDelivery(
+                    source=pending.source,
+                    delivery_id=key[1],
+                    tenant_id=pending.owners[e].tenant_id,
+                    event_type=cleaned(event.event_type),
+                    external_org_id=cleaned(event.org_id),
+                    headers=pending.headers,
+                    body=pending.raw_body if len(pending.events) == 1 else single_event_body(pending.source, event),
+                    outcome="accepted",
+                    job_ids=list(dict.fromkeys(job_id for job_id, _, _ in jobs[key])),
+                )
+            )
+        inserted = intake_batch.claim_deliveries(session, rows) if rows else set()
+        return first, {key: v for key, v in jobs.items() if key in inserted}
+
+
+def _answer(
+    n: int,
+    pending: Pending,
+    first: dict[tuple[str, str], tuple[int, int]],
+    ids: dict[tuple[str, str], list[tuple[int, str, bool]]],
+    skip: set[tuple[str, str]],
+    originals: dict[tuple[str, str], list[int]],
+) -> Stored:
+    """Delivery ``n``'s share of the committed batch."""
+    new_ids: list[int] = []
+    dup_ids: set[int] = set()
+    duplicates = 0
+    queued: list[tuple[str, bool]] = []
+    for e, key in enumerate(pending.keys):
+        where = (pending.source, key)
+        if where in skip:
+            duplicates += 1
+            dup_ids.update(originals.get(where, []))
+        elif first[where] != (n, e):  # a second copy within the batch: the first one's jobs
+            duplicates += 1
+            dup_ids.update(job_id for job_id, _, _ in ids[where])
+        else:
+            new_ids += [job_id for job_id, _, _ in ids[where]]
+            queued += [(job_type, joined) for _, job_type, joined in ids[where]]
+    return Stored(list(dict.fromkeys(new_ids)), sorted(dup_ids), duplicates, queued)
