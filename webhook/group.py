@@ -142,8 +142,12 @@ class GroupCommit:
                 if self._closed:
                     return  # close() answered whoever was waiting
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            for pending, stored in zip(batch, self.run(batch), strict=True):
-                pending.answer(stored)
+            results: list[Stored | None] = [None] * len(batch)
+            try:
+                results = self.run(batch)
+            finally:  # whatever happens here, no request thread is left waiting on this batch
+                for n, pending in enumerate(batch):
+                    pending.answer(results[n] if n < len(results) else None)
 
     def run(self, batch: Sequence[Pending]) -> list[Stored | None]:
         """Write ``batch`` in one transaction in this thread; each delivery's ``Stored``, or all None."""
