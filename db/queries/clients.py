@@ -226,8 +226,8 @@ def connections(
     tenant_id: int,
     *,
     systems: Sequence[str] = SYSTEMS,
-    workflows: Mapping[str, Sequence[str]] | None = None,
-    uses: Mapping[str, Sequence[str]] | None = None,
+    workflows: Mapping[str, Sequence[str]],
+    uses: Mapping[str, Sequence[str]],
 ) -> list[dict[str, Any]]:
     """The tenant's systems (connected or not), with what depends on each.
 
@@ -235,8 +235,6 @@ def connections(
     ``uses`` each job type to the systems it calls (``jobtypes.WORKFLOW_USES`` / ``USES``):
     a workflow or schedule is listed under every system whose dead connection stops it.
     """
-    workflows = workflows or {}
-    uses = uses or {}
     by_system = {c.system: c for c in session.scalars(select(Connection).where(Connection.tenant_id == tenant_id))}
     hooks = {
         h.connection_id: h

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+import jobtypes
 from db.alerts import conditions, freshness, outbox
 from db.alerts.groups import Condition
 from db.queries.clients import connections
@@ -39,7 +40,10 @@ def expiring_connections(session: Session, settings: Settings, now: dt.datetime)
         if f.dies_at is None or f.dies_at - now > warn:
             continue
         name = vendor(f.system).display_name
-        uses = next((c for c in connections(session, f.tenant_id, systems=(f.system,))), None)
+        found_uses = connections(
+            session, f.tenant_id, systems=(f.system,), workflows=jobtypes.WORKFLOW_USES, uses=jobtypes.USES
+        )
+        uses = next(iter(found_uses), None)
         stops = ", ".join((uses or {}).get("workflows", []) + (uses or {}).get("schedules", [])) or "nothing recorded"
         refreshed = f"last refreshed {f.last_refresh_at:%Y-%m-%d %H:%M} UTC" if f.last_refresh_at else "never refreshed"
         tenant = names.get(f.tenant_id, str(f.tenant_id))

@@ -87,7 +87,9 @@ def test_the_expiry_forecast_follows_each_vendors_rule_and_warns_before(
     run_check(engine, cfg, NOW)
     [(state, payload)] = messages(session, "connection_expiring")  # only Xero is within the 7 days
     assert state == "firing" and payload["title"].startswith("Xero connection of Acme dies ")
-    assert "these stop: #" in payload["detail"] and "xero-contacts-to-hubspot" in payload["detail"]
+    # What the Connections page lists: the workflows that call Xero (on by default) and its schedules.
+    stops = payload["detail"].split("these stop: ", 1)[1]
+    assert stops.startswith("xero-invoice-paid, shopify-order-to-xero, #") and "xero-contacts-to-hubspot" in stops
     xero.last_refresh_at = NOW  # used again: the forecast moves 60 days out
     session.commit()
     run_check(engine, cfg, NOW + dt.timedelta(minutes=1))
