@@ -44,6 +44,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+import jobtypes  # noqa: E402
 from bench.history_seed import seed  # noqa: E402
 from db import queries, rollups  # noqa: E402
 from db.engine import make_engine, make_session_factory  # noqa: E402
@@ -226,7 +227,9 @@ def run(engine: Any, jobs: int, deep: int = 100) -> dict[str, Any]:
         q["overview.volume_by_tenant_24h"] = timed(lambda: queries.volume_by_tenant(s, (), *day))
         q["overview.kpis_24h_one_tenant"] = timed(lambda: queries.kpis(s, (7,), *day))
         q["clients.health_board"] = timed(lambda: queries.health_board(s))
-        q["connections.one_tenant"] = timed(lambda: queries.connections(s, 7))
+        q["connections.one_tenant"] = timed(
+            lambda: queries.connections(s, 7, workflows=jobtypes.WORKFLOW_USES, uses=jobtypes.USES)
+        )
         q["filters.job_types"] = timed(lambda: queries.job_types(s))
         q["filters.tenants"] = timed(lambda: queries.tenants(s))
         q["jobs.page1_all"] = timed(lambda: queries.browse_jobs(s, JobFilter()))
