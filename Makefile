@@ -40,8 +40,11 @@ run: $(VENV)/.app-installed ## set up, migrate, seed the demo and start every pr
 	PATH="$(CURDIR)/$(BIN):$$PATH" ZIXLY_SANDBOX_EVENTS_PER_MIN=$${ZIXLY_SANDBOX_EVENTS_PER_MIN:-6} \
 		$(BIN)/honcho start -f Procfile
 
+# Two pytest workers (pytest-xdist): much of the suite waits on PostgreSQL's CREATE/DROP DATABASE
+# and on real processes booting, so a second worker uses the time one leaves idle.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev-installed ## run the test suite (SQLite and PostgreSQL)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS)
 
 test-slow: $(VENV)/.dev-installed ## the long soak and fault runs
 	$(BIN)/python -m pytest -m slow

@@ -103,8 +103,8 @@ class Stack:
         self.spawn("sandbox", "-m", "sandbox")
         self.spawn("webhook", "-m", "webhook")
         self.start_runner()
-        wait_for(lambda: self._up(f"{self.base}/_sandbox/health"), 30, "the sandbox")
-        wait_for(lambda: self._up(f"{self.listener}/health"), 30, "the listener")
+        wait_for(lambda: self._up(f"{self.base}/_sandbox/health"), 60, "the sandbox")
+        wait_for(lambda: self._up(f"{self.listener}/health"), 60, "the listener")
         return self
 
     def start_runner(self) -> subprocess.Popen[bytes]:
