@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from sqlalchemy import Connection as SqlConnection
 from sqlalchemy import and_, delete, false, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -176,7 +177,7 @@ def _driver_row(session: Session, sql: str, params: dict[str, Any]) -> tuple[Any
     return rows[0] if rows else None
 
 
-def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def driver_rows(session: Session | SqlConnection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` (none for a statement without a result) run on the session's psycopg connection.
 
     No SQLAlchemy execution context per statement (a tenth of the listener's CPU per delivery);
@@ -184,7 +185,7 @@ def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tupl
     ``DBAPIError`` it would have been, with a dead connection detected and the pool invalidated
     (the listener's 503 and its one run again on a fresh connection rely on that).
     """
-    conn = session.connection()
+    conn = session.connection() if isinstance(session, Session) else session
     driver = conn.connection.driver_connection
     try:
         cursor = driver.execute(sql, params)  # type: ignore[union-attr]
