@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from db.intake import WINDOW_S, NewDelivery, driver_rows, utcnow
+from db.intake import WINDOW_S, NewDelivery, utcnow
+from db.jobs._sql import driver_rows
 
 _PG_CLAIM_MANY = (
     "INSERT INTO webhook_deliveries (source, delivery_id, tenant_id, event_type, external_org_id, headers, body,"

@@ -91,7 +91,7 @@ def dumps(value: Any) -> str:
 @cache
 def driver_sql(stmt: TextClause) -> str:
     """A ``text()`` statement in psycopg's own placeholders (``:name`` → ``%(name)s``), compiled once."""
-    return str(stmt.compile(dialect=psycopg_dialect()))
+    return str(stmt.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 
 def driver_rows(ex: Executor, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, or_, select, text, tuple_
 
@@ -146,7 +146,7 @@ def _locked_records_with_target(session: Executor, specs: Sequence[JobSpec], now
             return set()
         keys, tenants, types, bys = (list(column) for column in zip(*wanted, strict=True))
         params = {"keys": keys, "tenants": tenants, "types": types, "bys": bys, "now": now}
-        rows = driver_pipeline(session, [lock, (driver_sql(_PG_TARGETS), params)])[1]
+        rows: Sequence[Any] = driver_pipeline(session, [lock, (driver_sql(_PG_TARGETS), params)])[1]
     elif not wanted:
         return set()
     else:
