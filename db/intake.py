@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from sqlalchemy import and_, delete, false, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from db.jobs._sql import driver_rows
 from db.models import Connection, JobStep, PipelineJob, RateLimitHit, Tenant, WebhookDelivery, WorkflowSetting
 
 
@@ -174,25 +174,6 @@ def _driver_row(session: Session, sql: str, params: dict[str, Any]) -> tuple[Any
     """The first row of ``sql`` run on the session's psycopg connection, in its transaction."""
     rows = driver_rows(session, sql, params)
     return rows[0] if rows else None
-
-
-def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` (none for a statement without a result) run on the session's psycopg connection.
-
-    No SQLAlchemy execution context per statement (a tenth of the listener's CPU per delivery);
-    a driver error goes through SQLAlchemy's own handling all the same, so it arrives as the
-    ``DBAPIError`` it would have been, with a dead connection detected and the pool invalidated
-    (the listener's 503 and its one run again on a fresh connection rely on that).
-    """
-    conn = session.connection()
-    driver = conn.connection.driver_connection
-    try:
-        cursor = driver.execute(sql, params)  # type: ignore[union-attr]
-        rows: list[tuple[Any, ...]] = cursor.fetchall() if cursor.description is not None else []
-    except psycopg.Error as exc:
-        conn._handle_dbapi_exception(exc, sql, params, None, None)  # raises the wrapped error
-        raise  # pragma: no cover - the line above always raises
-    return rows
 
 
 def claim_delivery(session: Session, row: NewDelivery) -> int | None:

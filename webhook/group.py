@@ -5,9 +5,11 @@ rate-limit counter, the debounce lock and look-up, the jobs insert, the delivery
 durable commit, each a round trip and a statement to run (docs/benchmarks.md, "Webhook
 listener"). Here a request thread that has verified and parsed its delivery hands it to the
 worker's **committer** thread and waits; the committer takes every delivery waiting at that
-moment and writes them all in one transaction — one counter upsert for all their tenants, one
-lock and one look-up for all their debounced records, one jobs insert, one delivery insert —
-commits, and only then answers each thread with what its delivery left behind. While it
+moment, counts them against their tenants' rate limits in one upsert committed on its own (a
+counter's row lock held through the batch kept the other worker's batches waiting), and writes
+them all in one transaction — one lock and one look-up for all their debounced records, one
+jobs insert, one delivery insert — commits, and only then answers each thread with what its
+delivery left behind. While it
 writes, the next deliveries gather: under load the batches grow by themselves, at a trickle a
 delivery waits for nobody.
 
@@ -15,7 +17,8 @@ Every outcome is the one-delivery path's (``webhook.accept``): a delivery that a
 or is a second copy within the batch, is a duplicate with the original's job ids; events about
 one record join one job, the later ones in arrival order. Anything else — a tenant over its
 rate limit, any database error, rows a concurrent writer kept conflicting on, the listener
-shutting down — rolls the batch back and answers every delivery in it "write yourself": each
+shutting down — rolls the batch back, gives its rate-limit hits back, and answers every
+delivery in it "write yourself": each
 thread then runs the one-delivery path in its own transaction, so one bad delivery cannot fail
 the others and the 429, 503 and stale-connection answers stay exactly as they were.
 """
@@ -26,10 +29,11 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from db import intake, intake_batch
 from db.jobs import JobSpec
@@ -96,12 +100,14 @@ class GroupCommit:
 
     def __init__(
         self,
-        session_factory: Callable[[], Session],
+        session_factory: sessionmaker[Session],
         windows: debounce.WindowCache,
         rate_limit_per_minute: int,
         wakeup: RunnerWakeup | None = None,
     ) -> None:
         self._session_factory = session_factory
+        # The tenants' counters are counted outside the batch's transaction (``db.intake_batch``).
+        self._autocommit: Engine = session_factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
         self._windows = windows
         self._limit = rate_limit_per_minute
         self._wakeup = wakeup
@@ -153,26 +159,37 @@ class GroupCommit:
         """Write ``batch`` in one transaction in this thread; each delivery's ``Stored``, or all None."""
         from webhook.metrics import GROUP_COMMIT_SIZE  # not at import: see webhook.asgi
 
+        hits = Counter(t for p in batch for t in {o.tenant_id for o in p.owners})
+        counted: intake_batch.TenantHits | None = None
         try:
+            with self._autocommit.connect() as conn:
+                counted = intake_batch.hit_tenants(conn, dict(hits))
+            if any(count > self._limit for count in counted.counts.values()):
+                raise _Fallback  # the one-delivery path refuses exactly those over the limit
             with self._session_factory() as session:
                 stored = self._write(session, batch)
-        except _Fallback:
-            return [None] * len(batch)
-        except Exception as exc:  # each delivery then meets the error (or not) on its own
-            log.warning("group commit of %d deliveries failed (%s); writing them one by one", len(batch), exc)
+        except Exception as exc:
+            if not isinstance(exc, _Fallback):  # each delivery then meets the error (or not) on its own
+                log.warning("group commit of %d deliveries failed (%s); writing them one by one", len(batch), exc)
+            if counted is not None:
+                self._return_hits(counted)
             return [None] * len(batch)
         GROUP_COMMIT_SIZE.observe(len(batch))
         if self._wakeup is not None and any(not joined for s in stored for _, joined in s.queued):
             self._wakeup.poke()
         return list(stored)
 
+    def _return_hits(self, counted: intake_batch.TenantHits) -> None:
+        """Give back an uncommitted batch's hits (its deliveries are counted again, alone)."""
+        try:
+            with self._autocommit.connect() as conn:
+                intake_batch.return_hits(conn, counted)
+        except Exception as exc:  # the counts stay high for the rest of the minute: stricter, not looser
+            log.warning("could not give back %d rate-limit hits (%s)", sum(counted.by_key.values()), exc)
+
     def _write(self, session: Session, batch: Sequence[Pending]) -> list[Stored]:
-        hits = Counter(t for p in batch for t in {o.tenant_id for o in p.owners})
         skip: set[tuple[str, str]] = set()  # deliveries found stored already: duplicates
         for _attempt in range(3):
-            counts = intake_batch.hit_tenants(session, dict(hits))
-            if any(count > self._limit for count in counts.values()):
-                raise _Fallback  # the one-delivery path refuses exactly those over the limit
             first, ids = self._store(session, batch, skip)
             if not (conflicts := first.keys() - ids.keys()):
                 break

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+import psycopg
+from sqlalchemy import Connection, Table, TextClause
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session
 
 from db.models import JobStep, PipelineJob, RelatedRecord, Runner
@@ -76,3 +80,52 @@ def read_json(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+# -- PostgreSQL statements on the psycopg connection itself ---------------------------------
+# The listener's hot path runs its fixed statements this way: SQLAlchemy's execution context
+# per statement (compile-cache look-up, result proxy) was a tenth of the listener's CPU per
+# delivery (docs/benchmarks.md, "Webhook listener"). psycopg prepares them after a few uses.
+
+
+@cache
+def driver_sql(stmt: TextClause) -> str:
+    """A ``text()`` statement in psycopg's own placeholders (``:name`` → ``%(name)s``), compiled once."""
+    return str(stmt.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
+
+
+def driver_rows(ex: Executor, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (none for a statement without a result) on the executor's psycopg connection.
+
+    In the executor's transaction. A driver error goes through SQLAlchemy's own handling all the
+    same, so it arrives as the ``DBAPIError`` it would have been, with a dead connection detected
+    and the pool invalidated (the listener's 503 and its one run again on a fresh connection rely
+    on that).
+    """
+    return driver_pipeline(ex, [(sql, params)])[0]
+
+
+def driver_pipeline(ex: Executor, statements: Sequence[tuple[str, dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, the statements sent together (psycopg's pipeline mode: one round trip).
+
+    PostgreSQL still runs them one after the other, each with its own snapshot (taken when the
+    previous one has finished), as if sent one by one.
+    """
+    if isinstance(ex, Session):
+        conn = ex.connection()
+    else:
+        conn = ex
+        if not conn.in_transaction():
+            conn.begin()  # as a statement run through it would (autobegin): the caller's commit commits
+    driver = cast(psycopg.Connection[Any], conn.connection.driver_connection)
+    sql, params = statements[0]
+    try:
+        if len(statements) == 1:
+            cursors = [driver.execute(sql, params)]
+        else:
+            with driver.pipeline():
+                cursors = [driver.execute(sql, params) for sql, params in statements]
+        return [c.fetchall() if c.description is not None else [] for c in cursors]
+    except psycopg.Error as exc:
+        conn._handle_dbapi_exception(exc, sql, params, None, None)  # raises the wrapped error
+        raise  # pragma: no cover - the line above always raises

@@ -22,11 +22,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, or_, select, text, tuple_
 
-from db.jobs._sql import JOBS, Executor, dialect, dumps, read_json, ts, utcnow
+from db.jobs._sql import (
+    JOBS,
+    Executor,
+    dialect,
+    driver_pipeline,
+    driver_rows,
+    driver_sql,
+    dumps,
+    read_json,
+    ts,
+    utcnow,
+)
 from db.jobs.enqueue import Enqueued, JobSpec, enqueue_many
 from db.jobs.log import append_step
 from db.models import WorkflowSetting
@@ -70,20 +81,9 @@ def enqueue_events(
     keyed = [i for i, e in enumerate(events) if _debounced(e)]
     joining: list[int] = []
     if keyed:
-        records = sorted({_record(events[i].spec) for i in keyed})
-        if dialect(session) == "postgresql":
-            # A statement of its own: a look-up in the same statement would read the snapshot taken
-            # before the lock was granted and miss the job the lock holder just committed.
-            session.execute(
-                text(
-                    "SELECT pg_advisory_xact_lock(:ns, hashtext(k)) "
-                    "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
-                ),
-                {"ns": ADVISORY_NS, "keys": records},
-            )
         # Which records have a job to join, in one look-up (under the locks: none can appear
         # meanwhile). ``_absorb`` re-reads each target FOR UPDATE before it joins it.
-        have = _records_with_target(session, [events[i].spec for i in keyed], now)
+        have = _locked_records_with_target(session, [events[i].spec for i in keyed], now)
         for i in keyed:
             record = _record(events[i].spec)
             if record in have:
@@ -122,15 +122,33 @@ WHERE j.attempts = 0 AND j.parent_job_id IS NULL AND (j.status = 'PAUSED' OR (j.
 )
 
 
-def _records_with_target(session: Executor, specs: Sequence[JobSpec], now: dt.datetime) -> set[str]:
-    """The records (``_record``) among ``specs`` that have a job an event could join (``_TARGET``)."""
+# The records' advisory locks, in key order. A statement of its own: a look-up in the same
+# statement would read the snapshot taken before the lock was granted and miss the job the lock
+# holder just committed. Sent in one round trip with the look-up (``driver_pipeline``), which
+# PostgreSQL runs after it, on a snapshot taken once the locks are held.
+_PG_LOCK = (
+    "SELECT pg_advisory_xact_lock(%(ns)s, hashtext(k))"
+    " FROM unnest(CAST(%(keys)s AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
+)
+
+
+def _locked_records_with_target(session: Executor, specs: Sequence[JobSpec], now: dt.datetime) -> set[str]:
+    """The records (``_record``) among ``specs`` that have a job an event could join (``_TARGET``).
+
+    On PostgreSQL, first locks every record of ``specs`` until the transaction ends.
+    """
+    records = sorted({_record(s) for s in specs})
     wanted = sorted({(s.concurrency_key or "", s.tenant_id, s.job_type, s.created_by) for s in specs if s.created_by})
-    if not wanted:
-        return set()
     if dialect(session) == "postgresql":
+        lock = (_PG_LOCK, {"ns": ADVISORY_NS, "keys": records})
+        if not wanted:
+            driver_rows(session, *lock)
+            return set()
         keys, tenants, types, bys = (list(column) for column in zip(*wanted, strict=True))
         params = {"keys": keys, "tenants": tenants, "types": types, "bys": bys, "now": now}
-        rows = session.execute(_PG_TARGETS, params).all()
+        rows: Sequence[Any] = driver_pipeline(session, [lock, (driver_sql(_PG_TARGETS), params)])[1]
+    elif not wanted:
+        return set()
     else:
         t = JOBS
         rows = session.execute(

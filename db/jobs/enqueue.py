@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, case, insert, literal, select, text, tuple_
 
 from db.filters import JobFilter
-from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, dumps, ts_json, utcnow
+from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, driver_rows, driver_sql, dumps, ts_json, utcnow
 from db.jobs.pauses import ALL, PAUSES
 from db.models import PipelineJob
 
@@ -215,8 +215,11 @@ def _enqueue_chunk(session: Executor, specs: Sequence[JobSpec], now: dt.datetime
         if s.parent_job_id is not None:
             row["parent_job_id"] = s.parent_job_id
         rows.append(row)
-    stmt = (_PG_INSERT if notify else _PG_INSERT_QUIET) if name == "postgresql" else _SQLITE_INSERT
-    inserted = list(session.execute(stmt, {"rows": dumps(rows), "now": now_json}).all())
+    params = {"rows": dumps(rows), "now": now_json}
+    if name == "postgresql":
+        inserted = driver_rows(session, driver_sql(_PG_INSERT if notify else _PG_INSERT_QUIET), params)
+    else:
+        inserted = list(session.execute(_SQLITE_INSERT, params).all())
     # Sequence values follow the insert order, so ascending ids are specs order minus skips.
     inserted.sort(key=lambda r: r[0])
     created_keys = {(r[1], r[2]) for r in inserted if r[2] is not None}

@@ -154,6 +154,40 @@ def test_concurrent_listeners_make_one_job_for_one_record(pg_url: str) -> None:
     engine.dispose()
 
 
+def test_an_event_that_waited_for_the_records_lock_joins_the_job_its_holder_committed(pg_url: str) -> None:
+    """A racing pair on PostgreSQL: the second listener's look-up runs after the lock is granted.
+
+    The lock and the look-up are sent together (psycopg's pipeline); the look-up must still read
+    a snapshot taken once the first transaction committed its job, or the pair makes two jobs.
+    """
+    engine: Engine = make_engine(pg_url)
+    factory: sessionmaker[Session] = make_session_factory(engine)
+    with factory() as s:
+        t = Tenant(name="Acme")
+        s.add(t)
+        s.commit()
+        tenant = t.id
+    with factory() as first, factory() as second:
+        [made] = enqueue_events(first, [event(tenant, "a")], now=T0)  # holds the record's lock
+        out: list[jobs.Enqueued] = []
+
+        def racing() -> None:
+            out.extend(enqueue_events(second, [event(tenant, "b")], now=T0))
+            second.commit()
+
+        waiting = threading.Thread(target=racing)
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive()  # waiting for the lock
+        first.commit()
+        waiting.join(30)
+    assert out == [jobs.Enqueued(made.id, False, joined=True)]
+    with factory() as s:
+        [job] = s.scalars(select(PipelineJob)).all()
+        assert job.params["property_value"] == "b"
+    engine.dispose()
+
+
 def test_many_events_in_one_call_join_or_make_jobs_as_one_by_one_would(session: Session, tenant_id: int) -> None:
     """The listener's group commit enqueues many deliveries' events in one call (webhook/group.py)."""
     waiting = send(session, event(tenant_id, "a"), T0)  # record 42 has a job to join

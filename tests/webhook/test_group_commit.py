@@ -120,6 +120,48 @@ def test_a_bad_delivery_in_a_batch_fails_alone(
     assert "group commit of 3 deliveries failed" in caplog.text  # the batch was tried, then one by one
     assert _count(pg_factory, WebhookDelivery) == 2
     assert _count(pg_factory, PipelineJob) == 2
+    with pg_factory() as session:  # the failed batch gave its hits back; each delivery counted once alone
+        counts = dict(session.execute(select(RateLimitHit.key, RateLimitHit.count)).all())
+    tenant = session.scalars(select(Tenant.id)).one()
+    assert [n for key, n in counts.items() if key.startswith(f"tenant:{tenant}:")] == [2]
+
+
+def test_a_batch_holds_no_rate_limit_counter_while_it_writes(
+    pg_url: str, tmp_path: Path, pg_factory: sessionmaker[Session]
+) -> None:
+    """Two workers' batches for one tenant: the second is not kept waiting by the first's transaction.
+
+    The counters are counted and committed before the batch's transaction (``db.intake_batch``); in
+    it, the counter's row lock was held until the batch committed and the workers took turns.
+    """
+    first, second = _app(pg_url, tmp_path, pg_factory), _app(pg_url, tmp_path, pg_factory)
+    group = first.extensions["zixly"].group
+    holding, release = threading.Event(), threading.Event()
+    store = group._store
+
+    def held_store(*args: Any) -> Any:
+        out = store(*args)  # the batch's rows are written, its transaction open
+        holding.set()
+        release.wait(20)
+        return out
+
+    group._store = held_store
+    with ThreadPoolExecutor(1) as pool:
+        body, headers = _delivery(1, "e1")
+        held = pool.submit(first.test_client().post, "/webhook/shopify", data=body, headers=headers)
+        assert holding.wait(30)
+        started = time.monotonic()
+        body, headers = _delivery(2, "e2")
+        answer = second.test_client().post("/webhook/shopify", data=body, headers=headers)
+        waited = time.monotonic() - started
+        release.set()
+        assert held.result().status_code == 202
+    for app in (first, second):
+        app.extensions["zixly"].group.close()
+    assert answer.status_code == 202
+    assert waited < 10  # not until the first batch let go (20 s)
+    with pg_factory() as session:
+        assert session.scalars(select(RateLimitHit.count)).all() == [2]
 
 
 def test_events_about_one_order_in_one_batch_make_one_job(
