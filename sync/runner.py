@@ -3,9 +3,10 @@
 Threads, each with one concern:
 - the **dispatcher** claims up to the free capacity (``slots + prefetch``) whenever it is
   woken — by NOTIFY (PostgreSQL), the APScheduler poll tick, or a worker freeing a slot while
-  the queue still had work — and hands the jobs to the workers;
+  the queue still had work — and hands the jobs to the workers (``sync/handoff.py``); the
+  claim itself starts as many as there are workers idle and waiting, which run them at once;
 - **workers** (``settings.runner_concurrency``) run one job at a time, each after its start
-  (its attempt spent) is committed;
+  (its attempt spent) is committed: by its claim, or by the starter;
 - the **starter** commits the starts all waiting workers handed it in one statement
   (``sync/starts.py``);
 - the **finisher** writes outcomes: all completions that piled up in one statement, and
@@ -39,6 +40,7 @@ from settings import Settings
 from sync import metrics, workflows
 from sync.context import JobContext
 from sync.execute import Outcome, completed_row, metric_status, record_outcome, run_handler
+from sync.handoff import Handoff
 from sync.starts import Starter
 
 log = logging.getLogger("zixly.runner")
@@ -75,7 +77,7 @@ class Runner:
         self.id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.clock = clock
         self.jitter = jitter
-        self._work: queue.Queue[jobs.ClaimedJob | None] = queue.Queue()
+        self._work = Handoff()
         self._outcomes: queue.Queue[tuple[jobs.ClaimedJob, Outcome] | None] = queue.Queue()
         self._held: dict[int, jobs.ClaimedJob] = {}  # claimed and not yet written back
         self._running: dict[int, Execution] = {}
@@ -133,14 +135,7 @@ class Runner:
         grace = self.settings.runner_grace_s if grace_s is None else grace_s
         self.stopping.set()
         self._wake.set()
-        unstarted: list[jobs.ClaimedJob] = []
-        while True:
-            try:
-                item = self._work.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                unstarted.append(item)
+        unstarted = self._work.drain_unstarted()  # jobs started by their claim run: a worker is on each
         if unstarted:
             with self.engine.begin() as conn:
                 jobs.release(conn, self.id, unstarted)
@@ -148,8 +143,7 @@ class Runner:
                 for job in unstarted:
                     self._held.pop(job.id, None)
             log.info("gave back %d claimed jobs that had not started", len(unstarted))
-        for _ in range(self.slots):
-            self._work.put(None)
+        self._work.stop_workers(self.slots)
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -195,15 +189,17 @@ class Runner:
             if not self._external_wake and free < self.refill_at and not self._work.empty():
                 break  # the workers still have claimed jobs waiting; a worker wakes us again
             self._external_wake = False
+            # Workers waiting idle can only grow until the put below (nothing else feeds them),
+            # so each job the claim starts has a worker that runs it the moment it is put.
+            start = min(free, self._work.idle())
             with self.engine.begin() as conn:
-                claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock())
+                claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock(), start=start)
             self._more = len(claimed) == free
             with self._lock:
                 self._inflight += len(claimed)
                 for job in claimed:
                     self._held[job.id] = job
-            for job in claimed:
-                self._work.put(job)
+            self._work.put(claimed)
             total += len(claimed)
             if not self._more:
                 break
@@ -211,10 +207,10 @@ class Runner:
 
     def _work_loop(self) -> None:
         while True:
-            job = self._work.get()
+            job = self._work.take()
             if job is None:
                 return
-            if not self._starter.submit(job):  # not ours any more, or the start failed
+            if not job.started and not self._starter.submit(job):  # not ours any more, or the start failed
                 with self._lock:
                     self._held.pop(job.id, None)
                     self._inflight -= 1
