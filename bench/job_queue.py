@@ -65,9 +65,11 @@ from bench.anchors.base import BATCH, System, libpq, sa_url, stamp  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SYSTEMS = ("zixly", "pgqueuer", "procrastinate", "graphile")
-# Zixly's own knobs for many tiny jobs: prefetch 256 peaked here (64 → 256: +50 %; 512 no better).
-# Overridable for tuning runs (``BENCH_ZIXLY_PREFETCH``; the workers inherit it).
-ZIXLY_CONCURRENCY = 4
+# Zixly's own knobs for many tiny jobs: prefetch 256 peaked here (64 → 256: +50 %; 512 no better);
+# 16 workers, since a start statement serves every worker waiting (4 → 16: CPU per job 666–960 →
+# 474–524 µs, 2026-12-07; see docs/benchmarks.md). Overridable for tuning runs
+# (``BENCH_ZIXLY_CONCURRENCY``, ``BENCH_ZIXLY_PREFETCH``; the workers inherit them).
+ZIXLY_CONCURRENCY = int(os.environ.get("BENCH_ZIXLY_CONCURRENCY", "16"))
 ZIXLY_PREFETCH = int(os.environ.get("BENCH_ZIXLY_PREFETCH", "256"))
 REUSE: str | None = None  # --reuse DBNAME
 HISTORY: int | None = None  # --history N: jobs of history seeded beside Zixly's (None: none, and TRUNCATE)

@@ -3,9 +3,10 @@
 Threads, each with one concern:
 - the **dispatcher** claims up to the free capacity (``slots + prefetch``) whenever it is
   woken — by NOTIFY (PostgreSQL), the APScheduler poll tick, or a worker freeing a slot while
-  the queue still had work — and hands the jobs to the workers;
+  the queue still had work — and hands the jobs to the workers (``sync/handoff.py``); the
+  claim itself starts as many as there are workers idle and waiting, which run them at once;
 - **workers** (``settings.runner_concurrency``) run one job at a time, each after its start
-  (its attempt spent) is committed;
+  (its attempt spent) is committed: by its claim, or by the starter;
 - the **starter** commits the starts all waiting workers handed it in one statement
   (``sync/starts.py``);
 - the **finisher** writes outcomes: all completions that piled up in one statement, and
@@ -28,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -36,9 +36,10 @@ from db import jobs
 from db.engine import make_engine
 from logconfig import job_context
 from settings import Settings
-from sync import metrics, workflows
+from sync import connections, metrics, workflows
 from sync.context import JobContext
 from sync.execute import Outcome, completed_row, metric_status, record_outcome, run_handler
+from sync.handoff import Handoff
 from sync.starts import Starter
 
 log = logging.getLogger("zixly.runner")
@@ -70,12 +71,14 @@ class Runner:
         # once this many are free: claims come in batches, not one statement per finished job.
         self.refill_at = max(1, self.capacity // 2)
         self.lease_s = settings.runner_lease_s
-        self.engine = engine or make_engine(settings, **_engine_options(settings))
-        self._start_engine = _start_engine(self.engine)
+        self.engine = engine or make_engine(settings, **connections.pool_options(settings))
+        self._claim_engine = connections.claim_engine(self.engine)
+        self._start_engine = connections.start_engine(self.engine)
+        self._outcome_engine = connections.outcome_engine(self.engine)
         self.id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.clock = clock
         self.jitter = jitter
-        self._work: queue.Queue[jobs.ClaimedJob | None] = queue.Queue()
+        self._work = Handoff()
         self._outcomes: queue.Queue[tuple[jobs.ClaimedJob, Outcome] | None] = queue.Queue()
         self._held: dict[int, jobs.ClaimedJob] = {}  # claimed and not yet written back
         self._running: dict[int, Execution] = {}
@@ -133,14 +136,7 @@ class Runner:
         grace = self.settings.runner_grace_s if grace_s is None else grace_s
         self.stopping.set()
         self._wake.set()
-        unstarted: list[jobs.ClaimedJob] = []
-        while True:
-            try:
-                item = self._work.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                unstarted.append(item)
+        unstarted = self._work.drain_unstarted()  # jobs started by their claim run: a worker is on each
         if unstarted:
             with self.engine.begin() as conn:
                 jobs.release(conn, self.id, unstarted)
@@ -148,8 +144,7 @@ class Runner:
                 for job in unstarted:
                     self._held.pop(job.id, None)
             log.info("gave back %d claimed jobs that had not started", len(unstarted))
-        for _ in range(self.slots):
-            self._work.put(None)
+        self._work.stop_workers(self.slots)
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -161,8 +156,9 @@ class Runner:
         self._outcomes.put(None)
         if self._finisher is not None:
             self._finisher.join(30)
-        if self._start_engine is not self.engine:
-            self._start_engine.dispose()
+        for own in (self._claim_engine, self._start_engine, self._outcome_engine):
+            if own is not self.engine:
+                own.dispose()
         with self.engine.begin() as conn:
             if stuck:
                 jobs.abandon(conn, self.id, stuck, now=self.clock())
@@ -195,15 +191,17 @@ class Runner:
             if not self._external_wake and free < self.refill_at and not self._work.empty():
                 break  # the workers still have claimed jobs waiting; a worker wakes us again
             self._external_wake = False
-            with self.engine.begin() as conn:
-                claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock())
+            # Workers waiting idle can only grow until the put below (nothing else feeds them),
+            # so each job the claim starts has a worker that runs it the moment it is put.
+            start = min(free, self._work.idle())
+            with self._claim_engine.begin() as conn:
+                claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock(), start=start)
             self._more = len(claimed) == free
             with self._lock:
                 self._inflight += len(claimed)
                 for job in claimed:
                     self._held[job.id] = job
-            for job in claimed:
-                self._work.put(job)
+            self._work.put(claimed)
             total += len(claimed)
             if not self._more:
                 break
@@ -211,10 +209,10 @@ class Runner:
 
     def _work_loop(self) -> None:
         while True:
-            job = self._work.get()
+            job = self._work.take()
             if job is None:
                 return
-            if not self._starter.submit(job):  # not ours any more, or the start failed
+            if not job.started and not self._starter.submit(job):  # not ours any more, or the start failed
                 with self._lock:
                     self._held.pop(job.id, None)
                     self._inflight -= 1
@@ -285,9 +283,7 @@ class Runner:
         """Write a batch of outcomes in one transaction (completions in one statement)."""
         now = self.clock()
         statuses: dict[int, str | None] = {}
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = on")  # outcomes are durable
+        with self._outcome_engine.begin() as conn:  # durable: see sync/connections.py
             finished = [completed_row(job, o) for job, o in batch if o.kind == "completed"]
             if finished:
                 ok = set(jobs.complete(conn, self.id, finished, now=now))
@@ -355,41 +351,3 @@ class Runner:
             log.info("queued %d waiting jobs whose wait passed its deadline: %s", len(due), sorted(due))
         if reaped or due:
             self.wake()
-
-
-def _start_engine(engine: Engine) -> Engine:
-    """Where the starter writes: on PostgreSQL its own connection, SQLite the runner's engine.
-
-    A batch of starts is one UPDATE that commits on its own (autocommit: one round trip, where
-    BEGIN / UPDATE / COMMIT took three). Its plan is kept generic: planned afresh for each batch
-    (PostgreSQL's choice for it, seeing the array's size) it cost 930 µs of wall time per
-    statement against 560 µs, measured back to back on 500 statements of 4 starts.
-    """
-    if engine.dialect.name != "postgresql":
-        return engine
-    return make_engine(
-        engine.url.render_as_string(hide_password=False),
-        pool_size=1,
-        max_overflow=1,
-        pool_pre_ping=False,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"options": "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan"},
-    )
-
-
-def _engine_options(settings: Settings) -> dict[str, Any]:
-    if settings.is_sqlite:
-        return {}
-    return {
-        # Workers (steps), dispatcher, finisher, ticks; PostgreSQL's connections are shared by all runners.
-        "pool_size": settings.runner_concurrency + 3,
-        "max_overflow": 4,
-        # No ping round trip per checkout on the hot path: a connection broken by a database
-        # restart fails one operation, the pool is invalidated, and the next tick retries.
-        "pool_pre_ping": False,
-        # Claims, heartbeats and steps commit asynchronously (no WAL flush wait). A database
-        # crash can then forget only a claim or a log line: the job is queued again, exactly as
-        # after a runner crash. Outcomes are written with synchronous commit (see _write), and
-        # flushing them flushes every earlier step of the job too (the WAL is sequential).
-        "connect_args": {"options": "-c synchronous_commit=off"},
-    }

@@ -8,6 +8,11 @@ in a CTE; SQLite: one atomic ``UPDATE … RETURNING``, SQLite having a single wr
 ``attempt_started``; the runner marks every start its workers have waiting in one statement),
 so the reaper gives a dead runner's prefetched, never-started jobs back at no cost.
 
+The exception: ``claim(start=k)`` also starts its first ``k`` jobs (in the order they are
+returned), for a runner that has ``k`` workers idle and waiting, which run them the moment the
+claim commits. Their start is then committed with their claim, before any handler runs, and
+each job writes one row version fewer (claim and start are one update; see docs/benchmarks.md).
+
 A job a client pause covers is never claimed (``db.jobs.pauses``).
 
 Concurrency keys: a candidate whose key is held by a RUNNING job is not claimable, and a batch
@@ -28,7 +33,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 
 from db.jobs._sql import Executor, dialect, read_json, read_ts, ts, utcnow
-from db.jobs.pauses import held_sql
+from db.jobs.pauses import not_held_sql
 
 # The advisory-lock namespace of concurrency keys (first argument of pg_advisory_xact_lock).
 ADVISORY_NS = 7_001_013
@@ -52,6 +57,7 @@ class ClaimedJob:
     concurrency_key: str | None
     cancel_requested: bool
     polls: int = 0  # times the job asked to be polled again (``metrics.polls``)
+    started: bool = False  # its attempt was spent by the claim itself (``claim(start=…)``)
 
 
 _CANDIDATES = f"""
@@ -60,13 +66,14 @@ _CANDIDATES = f"""
       AND (j.concurrency_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM pipeline_jobs r
             WHERE r.status = 'RUNNING' AND r.concurrency_key = j.concurrency_key))
-      AND NOT {held_sql("j")}
+      AND {not_held_sql("j")}
     ORDER BY j.priority DESC, j.run_at, j.id
     LIMIT :limit
 """
+# ``n`` numbers the picked jobs best first: the first ``:start`` of them are started at once.
 _ONE_PER_KEY = """
-    SELECT id FROM (
-        SELECT id, concurrency_key, row_number() OVER (
+    SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM (
+        SELECT id, concurrency_key, priority, run_at, row_number() OVER (
             PARTITION BY concurrency_key ORDER BY priority DESC, run_at, id) AS rn
         FROM candidates) AS c
     WHERE concurrency_key IS NULL OR rn = 1
@@ -75,14 +82,15 @@ _RETURNING = """
 RETURNING pipeline_jobs.id, pipeline_jobs.tenant_id, pipeline_jobs.job_type, pipeline_jobs.params,
     pipeline_jobs.attempts, pipeline_jobs.max_attempts, pipeline_jobs.timeout_s,
     pipeline_jobs.deadline_at, pipeline_jobs.priority, pipeline_jobs.run_at,
-    pipeline_jobs.concurrency_key, pipeline_jobs.cancel_requested, {polls}
+    pipeline_jobs.concurrency_key, pipeline_jobs.cancel_requested, {polls}, pipeline_jobs.attempt_started
 """
 
 _PG_CLAIM = text(
     f"""
 WITH candidates AS ({_CANDIDATES} FOR UPDATE SKIP LOCKED),
 picked AS ({_ONE_PER_KEY})
-UPDATE pipeline_jobs SET status = 'RUNNING', attempt_started = false,
+UPDATE pipeline_jobs SET status = 'RUNNING', attempt_started = picked.n <= :start,
+    attempts = pipeline_jobs.attempts + CASE WHEN picked.n <= :start THEN 1 ELSE 0 END,
     locked_by = :runner, locked_until = :until,
     started_at = COALESCE(pipeline_jobs.started_at, :now),
     deadline_at = COALESCE(pipeline_jobs.deadline_at,
@@ -95,12 +103,14 @@ FROM picked WHERE pipeline_jobs.id = picked.id
 _SQLITE_DEADLINE = "strftime('%Y-%m-%d %H:%M:%f', :now, '+' || timeout_s || ' seconds')"
 _SQLITE_CLAIM = text(
     f"""
-WITH candidates AS ({_CANDIDATES})
-UPDATE pipeline_jobs SET status = 'RUNNING', attempt_started = false,
+WITH candidates AS ({_CANDIDATES}), picked AS ({_ONE_PER_KEY}),
+started AS (SELECT id FROM picked WHERE n <= :start)
+UPDATE pipeline_jobs SET status = 'RUNNING', attempt_started = id IN (SELECT id FROM started),
+    attempts = attempts + (id IN (SELECT id FROM started)),
     locked_by = :runner, locked_until = :until,
     started_at = COALESCE(started_at, :now),
     deadline_at = COALESCE(deadline_at, {_SQLITE_DEADLINE})
-WHERE id IN ({_ONE_PER_KEY})
+WHERE id IN (SELECT id FROM picked)
 {_RETURNING.format(polls="COALESCE(json_extract(pipeline_jobs.metrics, '$.polls'), 0)")}
 """
 )
@@ -139,10 +149,13 @@ def claim(
     limit: int,
     lease_s: float,
     now: dt.datetime | None = None,
+    start: int = 0,
 ) -> list[ClaimedJob]:
     """Claim up to ``limit`` due jobs for ``runner_id``, best first (priority, run_at, id).
 
-    The caller commits; until then the claim is invisible to everyone else.
+    The first ``start`` of them are started too (``ClaimedJob.started``): only for workers that
+    run them as soon as this commits. The caller commits; until then the claim is invisible to
+    everyone else.
     """
     now = now or utcnow()
     name = dialect(session)
@@ -151,6 +164,7 @@ def claim(
         "until": ts(now + dt.timedelta(seconds=lease_s), name),
         "runner": runner_id,
         "limit": limit,
+        "start": start,
     }
     rows = session.execute(_PG_CLAIM if name == "postgresql" else _SQLITE_CLAIM, params).all()
     jobs = [
@@ -159,7 +173,7 @@ def claim(
             tenant_id=r[1],
             job_type=r[2],
             params=read_json(r[3]) or {},
-            attempt=r[4] + 1,  # the attempt this claim will run once started
+            attempt=r[4] if r[13] else r[4] + 1,  # the attempt this claim runs (once started)
             max_attempts=r[5],
             timeout_s=r[6],
             deadline_at=read_ts(r[7]) or now,
@@ -169,10 +183,11 @@ def claim(
             concurrency_key=r[10],
             cancel_requested=bool(r[11]),
             polls=int(r[12]),
+            started=bool(r[13]),
         )
         for r in rows
     ]
-    jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+    jobs.sort(key=lambda j: (not j.started, -j.priority, j.run_at, j.id))
     if name == "postgresql" and any(j.concurrency_key for j in jobs):
         jobs = _drop_key_races(session, runner_id, jobs, now)
     return jobs
@@ -199,6 +214,14 @@ def _drop_key_races(session: Executor, runner_id: str, jobs: list[ClaimedJob], n
         )
     }
     losers = [j for j in jobs if j.concurrency_key in busy]
+    if started := [j.id for j in losers if j.started]:  # started by this claim, not yet committed
+        session.execute(
+            text(
+                "UPDATE pipeline_jobs SET attempts = attempts - 1, attempt_started = false "
+                "WHERE id = ANY(:ids) AND locked_by = :runner AND attempt_started"
+            ),
+            {"ids": started, "runner": runner_id},
+        )
     if losers:
         release(session, runner_id, losers)
     return [j for j in jobs if j.concurrency_key not in busy]

@@ -384,7 +384,8 @@ def test_runner_rows_and_metric_queries(session: Session, tenant_id: int) -> Non
     session.commit()
 
 
-def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_url: str) -> None:
+@pytest.mark.parametrize("start", [0, 1], ids=["prefetch", "started-by-its-claim"])
+def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_url: str, start: int) -> None:
     engine: Engine = make_engine(pg_url)
     factory = sessionmaker(engine)
     with factory() as s:
@@ -399,7 +400,7 @@ def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_
 
     def second() -> None:
         with factory() as s:
-            result.append(claim(s, "r2", limit=1, lease_s=30))
+            result.append(claim(s, "r2", limit=1, lease_s=30, start=start))
             s.commit()
 
     # Force the race: r2 claims b while r1's claim of a is not yet committed.
@@ -412,8 +413,8 @@ def test_two_runners_racing_for_one_concurrency_key_get_one_job_between_them(pg_
     assert [j.id for j in got_a] == [a]
     assert result == [[]]
     with factory() as s:
-        assert s.get(PipelineJob, b).status == "QUEUED"  # type: ignore[union-attr]
-        assert s.get(PipelineJob, b).attempts == 0  # type: ignore[union-attr]
+        lost = s.get(PipelineJob, b)
+        assert lost is not None and (lost.status, lost.attempts, lost.attempt_started) == ("QUEUED", 0, False)
     engine.dispose()
 
 

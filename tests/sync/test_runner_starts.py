@@ -91,10 +91,11 @@ def _refuse_starts(engine: Engine) -> str:
 
 def test_a_start_the_database_refuses_runs_nothing_and_the_lease_gives_the_job_back_at_no_cost(
     runner: Runner, engine: Engine, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     ids = [enqueue(session_factory, tenant_id, {}) for _ in range(3)]
     undo = _refuse_starts(engine)
+    monkeypatch.setattr(runner._work, "idle", lambda: 0)  # no start in the claim: the starter's path
     runner.start()
     try:
         runner.wake()
@@ -152,3 +153,56 @@ def test_closing_the_starter_refuses_waiting_starts_at_once_and_never_hangs_a_wo
     first.join(10)
     assert answers == {1: True, 2: False}  # the batch already out gets its real answer
     assert batches == [[1]]
+
+
+def test_jobs_claimed_for_idle_workers_start_with_their_claim_and_need_no_start_statement(
+    runner: Runner, engine: Engine, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    ids = [enqueue(session_factory, tenant_id, {}) for _ in range(3)]
+    statements = _start_statements(runner._start_engine)
+    runner.start()
+    try:
+        wait_for(lambda: runner._work.idle() == runner.slots)  # every worker waits with nothing to do
+        runner.wake()
+        wait_for(lambda: all(read_job(j).status == "COMPLETED" for j in ids))
+    finally:
+        runner.stop(grace_s=1)
+    assert statements == []  # the claim spent the attempts: one row version fewer per job
+    for jid in ids:
+        row = read_job(jid)
+        assert (row.status, row.attempts, row.attempt_started) == ("COMPLETED", 1, True)
+
+
+def test_a_claim_that_starts_jobs_the_database_refuses_runs_nothing_and_spends_nothing(
+    runner: Runner, engine: Engine, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    ids = [enqueue(session_factory, tenant_id, {}) for _ in range(3)]
+    undo = _refuse_starts(engine)
+    runner.start()
+    try:
+        wait_for(lambda: runner._work.idle() == runner.slots)
+        runner.wake()
+        wait_for(lambda: "dispatch failed" in caplog.text)
+        time.sleep(0.3)
+        for jid in ids:
+            row = read_job(jid)
+            assert (row.status, row.attempts, row.attempt_started, row.result) == ("QUEUED", 0, False, None)
+    finally:
+        runner.stop(grace_s=1)
+        with engine.begin() as conn:
+            conn.execute(text(undo))
+
+
+def test_claim_starts_only_its_first_jobs_and_release_gives_back_only_the_unstarted(
+    engine: Engine, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    ids = [enqueue(session_factory, tenant_id, {}, priority=p) for p in (0, 5, 1)]
+    with engine.begin() as conn:
+        claimed = jobs.claim(conn, "r1", limit=3, lease_s=30, start=2)
+    assert [(j.id, j.started, j.attempt) for j in claimed] == [(ids[1], True, 1), (ids[2], True, 1), (ids[0], False, 1)]
+    with engine.begin() as conn:
+        assert jobs.release(conn, "r1", claimed) == [ids[0]]  # a started attempt is never given back
+        assert jobs.start_many(conn, "r1", claimed) == set()  # nor started twice
+    assert [(read_job(j).status, read_job(j).attempts, read_job(j).attempt_started) for j in ids] == [
+        ("QUEUED", 0, False), ("RUNNING", 1, True), ("RUNNING", 1, True)]  # fmt: skip

@@ -1,0 +1,73 @@
+"""The runner's database connections: the shared pool, and one own connection per hot statement.
+
+The three statements every job passes through each have their own connection on PostgreSQL,
+used by one thread only: the dispatcher's claims, the starter's starts and the finisher's
+outcomes. Each is planned once, generically (``plan_cache_mode=force_generic_plan``; psycopg
+prepares a statement on its fifth execution): planned afresh for every batch, as PostgreSQL
+chose to for the batch-sized arrays, the planning cost more than the execution — 930 against
+560 µs of wall time per 4-start statement, and for a claim of 16 (a partitioned table, four
+CTEs) 110–118 against 40–77 µs of PostgreSQL CPU per job (docs/benchmarks.md). On SQLite (one
+writer, no plans to keep) all of them use the runner's engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from db.engine import make_engine
+from settings import Settings
+
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """The shared pool's options: workers (steps), heartbeats and ticks."""
+    if settings.is_sqlite:
+        return {}
+    return {
+        # PostgreSQL's connections are shared by all runners.
+        "pool_size": settings.runner_concurrency + 3,
+        "max_overflow": 4,
+        # No ping round trip per checkout on the hot path: a connection broken by a database
+        # restart fails one operation, the pool is invalidated, and the next tick retries.
+        "pool_pre_ping": False,
+        # Claims, heartbeats and steps commit asynchronously (no WAL flush wait). A database
+        # crash can then forget only a claim or a log line: the job is queued again, exactly as
+        # after a runner crash. Outcomes are written with synchronous commit (``outcome_engine``),
+        # and flushing them flushes every earlier step of the job too (the WAL is sequential).
+        "connect_args": {"options": "-c synchronous_commit=off"},
+    }
+
+
+def _own(engine: Engine, *, durable: bool, autocommit: bool = False) -> Engine:
+    if engine.dialect.name != "postgresql":
+        return engine
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    commit = "on" if durable else "off"
+    return make_engine(
+        engine.url.render_as_string(hide_password=False),
+        pool_size=1,
+        max_overflow=1,
+        pool_pre_ping=False,
+        connect_args={"options": f"-c synchronous_commit={commit} {GENERIC_PLANS}"},
+        **options,
+    )
+
+
+def claim_engine(engine: Engine) -> Engine:
+    """The dispatcher's: a claim (and, rarely, its key-race check) in one transaction, committed asynchronously."""
+    return _own(engine, durable=False)
+
+
+def start_engine(engine: Engine) -> Engine:
+    """The starter's: a batch of starts is one UPDATE that commits on its own (autocommit: one
+    round trip, where BEGIN / UPDATE / COMMIT took three), asynchronously like the claim it follows."""
+    return _own(engine, durable=False, autocommit=True)
+
+
+def outcome_engine(engine: Engine) -> Engine:
+    """The finisher's: outcomes are durable (synchronous commit, set once for the connection
+    rather than by a ``SET LOCAL`` round trip per batch)."""
+    return _own(engine, durable=True)
