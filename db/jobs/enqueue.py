@@ -65,10 +65,13 @@ def _held(tenant: str, job_type: str) -> str:
 
 
 # On PostgreSQL the jobs table is partitioned by id (``db.jobs.partitions``), where a unique
-# key must contain the id: the per-tenant idempotency key lives in ``job_idempotency_keys``.
-# Each row takes its id first (``nextval`` in ``i`` order, so ids follow the batch's order);
-# the keys are inserted with ON CONFLICT DO NOTHING and a keyed job is inserted only if its
-# key row was (a concurrent duplicate waits on the key's unique index, then is skipped).
+# key must contain the id: the per-tenant idempotency key lives in ``job_idempotency_keys``,
+# itself partitioned by generation (``db.jobs.idempotency_keys`` says why this is exact under
+# concurrency). Each row takes its id first (``nextval`` in ``i`` order, so ids follow the
+# batch's order); a key is new if no closed generation holds it for a job that still exists,
+# and it is inserted into the current generation with ON CONFLICT DO NOTHING (a concurrent
+# duplicate waits on that partition's unique index, then is skipped); a keyed job is inserted
+# only if its key row was. Rows without a key skip both lookups.
 _PG_INSERT = text(
     f"""
 WITH r AS MATERIALIZED (
@@ -78,8 +81,13 @@ WITH r AS MATERIALIZED (
         idempotency_key text, concurrency_key text, created_by text, parent_job_id bigint)
         ORDER BY r.i) AS r
 ), k AS (
-    INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id)
-    SELECT r.tenant_id, r.idempotency_key, r.id FROM r WHERE r.idempotency_key IS NOT NULL ORDER BY r.i
+    INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id, generation)
+    SELECT r.tenant_id, r.idempotency_key, r.id, g.lo
+    FROM r CROSS JOIN (SELECT max(lo) AS lo FROM job_key_generations) AS g
+    WHERE r.idempotency_key IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM job_idempotency_keys o JOIN pipeline_jobs j ON j.id = o.job_id
+        WHERE o.tenant_id = r.tenant_id AND o.idempotency_key = r.idempotency_key AND o.generation < g.lo)
+    ORDER BY r.i
     ON CONFLICT DO NOTHING
     RETURNING job_id
 ), ins AS (
@@ -250,7 +258,9 @@ def _ids_for_keys(session: Executor, keys: set[tuple[int, str]]) -> dict[tuple[i
             text(
                 "SELECT k.job_id, k.tenant_id, k.idempotency_key FROM job_idempotency_keys k "
                 "JOIN unnest(CAST(:tenants AS int[]), CAST(:keys AS text[])) AS w(tenant_id, key) "
-                "ON k.tenant_id = w.tenant_id AND k.idempotency_key = w.key"
+                "ON k.tenant_id = w.tenant_id AND k.idempotency_key = w.key "
+                # A closed generation's key whose job retention dropped is free (db.jobs.idempotency_keys).
+                "JOIN pipeline_jobs j ON j.id = k.job_id"
             ),
             {"tenants": [k[0] for k in sorted(keys)], "keys": [k[1] for k in sorted(keys)]},
         ).all()
