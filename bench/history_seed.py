@@ -116,10 +116,11 @@ def _file_keys(conn: psycopg.Connection, url: str, after: int) -> None:
         lo = r.lo if r.hi <= current else current
         if lo not in gens:
             conn.execute(f"CREATE TABLE job_idempotency_keys_g{lo} PARTITION OF {KEYS} FOR VALUES IN ({lo})")
-            conn.execute("INSERT INTO job_key_generations (lo, closed_below) VALUES (%s, %s)", [lo, r.hi])
+            conn.execute("INSERT INTO job_key_generations VALUES (%s, %s, %s)", [lo, r.hi, r.lo])
         elif lo != current and _empty(conn, lo):
             # An empty generation the switch above closed at the newest id: closed at its range's end.
-            conn.execute("UPDATE job_key_generations SET closed_below = %s WHERE lo = %s", [r.hi, lo])
+            conn.execute("UPDATE job_key_generations SET closed_below = %s, lowest_id = %s WHERE lo = %s",
+                         [r.hi, r.lo, lo])  # fmt: skip
         conn.execute(_KEYS, {"generation": lo, "after": after, "lo": r.lo, "hi": r.hi})
 
 

@@ -2,10 +2,11 @@
 
 Since migration 0020, ``job_idempotency_keys (tenant_id, idempotency_key, job_id, generation)``
 is ``PARTITION BY LIST (generation)``, one partition ``job_idempotency_keys_g<lo>`` per row of
-``job_key_generations (lo, closed_below)``. Every new key goes to the current generation (the
-highest ``lo``); a closed generation's keys all name jobs with ids below its ``closed_below``, so
-once every job below it is gone its partition is dropped whole: no row-by-row delete, no dead
-rows (at 10 M jobs the delete was most of retention's 37–66 s, and left 3 M dead rows a month).
+``job_key_generations (lo, closed_below, lowest_id)``. Every new key goes to the current
+generation (the highest ``lo``); a closed generation's keys name ids from ``lowest_id`` to below
+``closed_below``, so once no job in that span is left (whichever ranges retention dropped, in
+whatever order) its partition is dropped whole: no row-by-row delete, no dead rows (at 10 M
+jobs the delete was most of retention's 37–66 s, and left 3 M dead rows a month).
 
 Why generations and not the jobs' own id ranges: a unique index on a partitioned table must
 contain the partition key, so uniqueness is only per partition, and the enqueue must see
@@ -46,7 +47,8 @@ log = logging.getLogger("zixly.jobs")
 @dataclass(frozen=True)
 class Generation:
     lo: int
-    closed_below: int | None  # None: the current generation
+    closed_below: int | None  # None: the current generation; its keys name ids below this
+    lowest_id: int | None = None  # its keys name ids from this (known once closed and scanned)
 
     @property
     def table(self) -> str:
@@ -55,8 +57,12 @@ class Generation:
 
 def generations(conn: Connection) -> list[Generation]:
     """Every generation, oldest first; the last is the current one."""
-    rows = conn.execute(text("SELECT lo, closed_below FROM job_key_generations ORDER BY lo")).all()
-    return [Generation(int(r[0]), None if r[1] is None else int(r[1])) for r in rows]
+    rows = conn.execute(text("SELECT lo, closed_below, lowest_id FROM job_key_generations ORDER BY lo")).all()
+    return [Generation(int(r[0]), _int(r[1]), _int(r[2])) for r in rows]
+
+
+def _int(v: object) -> int | None:
+    return None if v is None else int(v)  # type: ignore[call-overload]
 
 
 def rotate(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT_MS) -> Generation | None:
@@ -97,35 +103,30 @@ def _newest_range_lo(conn: Connection) -> int | None:
     return max((r.lo for r in partitions.ranges(conn) if r.lo <= newest), default=None)
 
 
-def lowest_live_id(conn: Connection) -> int:
-    """No job below this id exists: the lowest range's ``lo``, or a lower id in the DEFAULT partition."""
-    candidates = [r.lo for r in partitions.ranges(conn)[:1]]
-    in_default = conn.execute(text("SELECT min(id) FROM pipeline_jobs_default")).scalar()
-    if in_default is not None:
-        candidates.append(int(in_default))
-    return min(candidates) if candidates else partitions.newest_id(conn) + 1
+def _bounded(conn: Connection, g: Generation) -> Generation:
+    """``g`` with the exact ids its keys name (one scan of its partition, once, after it closed).
 
-
-def _spent(g: Generation, floor: int) -> bool:
-    return g.closed_below is not None and g.closed_below <= floor
-
-
-def _tightened(conn: Connection, g: Generation, floor: int) -> Generation:
-    """``g`` with ``closed_below`` lowered to its highest job id + 1 where that may make it spent.
-
-    The switch's bound is the newest id at the switch (read under its lock, so it cannot know
-    which ids were keyed); the generation's own highest id is one scan of its partition, safe
-    without a lock once it is closed (nothing is added to it), made only for the generation
-    the lowest live id has reached.
+    The switch's bound is the newest id at the switch (it cannot know which ids were keyed, and
+    an id range's jobs may not all be keyed); once closed nothing is added to the partition, so
+    its own lowest and highest ids are final, read without a lock and kept.
     """
-    if g.closed_below is None or g.closed_below <= floor or g.lo >= floor:
+    if g.closed_below is None or g.lowest_id is not None:
         return g
-    top = conn.execute(text(f"SELECT max(job_id) FROM {g.table}")).scalar()
-    exact = g.lo if top is None else int(top) + 1
-    if exact >= g.closed_below:
-        return g
-    conn.execute(text("UPDATE job_key_generations SET closed_below = :c WHERE lo = :lo"), {"c": exact, "lo": g.lo})
-    return Generation(g.lo, exact)
+    low, high = conn.execute(text(f"SELECT min(job_id), max(job_id) FROM {g.table}")).one()
+    lowest, below = (g.closed_below, g.closed_below) if low is None else (int(low), int(high) + 1)
+    conn.execute(
+        text("UPDATE job_key_generations SET lowest_id = :l, closed_below = :c WHERE lo = :lo"),
+        {"l": lowest, "c": below, "lo": g.lo},
+    )
+    return Generation(g.lo, below, lowest)
+
+
+def _spent(conn: Connection, g: Generation) -> bool:
+    """Closed, and no job left among the ids its keys name (an index probe per id range)."""
+    if g.closed_below is None or g.lowest_id is None:
+        return False
+    sql = "SELECT NOT EXISTS (SELECT 1 FROM pipeline_jobs WHERE id >= :l AND id < :c)"
+    return bool(conn.execute(text(sql), {"l": g.lowest_id, "c": g.closed_below}).scalar())
 
 
 def drop_spent(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT_MS) -> tuple[int, int]:
@@ -135,8 +136,7 @@ def drop_spent(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT
     enqueues wait) for a moment; a lock not had within the timeout leaves it to the next pass.
     """
     with engine.begin() as conn:
-        floor = lowest_live_id(conn)
-        spent = [g for g in (_tightened(conn, g, floor) for g in generations(conn)) if _spent(g, floor)]
+        spent = [g for g in (_bounded(conn, g) for g in generations(conn)) if _spent(conn, g)]
         sizes = {g.lo: int(conn.execute(text(f"SELECT count(*) FROM {g.table}")).scalar_one()) for g in spent}
     dropped = keys = 0
     for g in spent:

@@ -72,7 +72,7 @@ def upgrade() -> None:
         return
     op.execute(f"ALTER TABLE job_idempotency_keys RENAME TO {OLD}")
     op.execute(f"ALTER TABLE {OLD} RENAME CONSTRAINT pk_job_idempotency_keys TO pk_{OLD}")
-    op.execute("CREATE TABLE job_key_generations (lo bigint NOT NULL, closed_below bigint, "
+    op.execute("CREATE TABLE job_key_generations (lo bigint NOT NULL, closed_below bigint, lowest_id bigint, "
                "CONSTRAINT pk_job_key_generations PRIMARY KEY (lo))")  # fmt: skip
     op.execute(
         "CREATE TABLE job_idempotency_keys (tenant_id integer NOT NULL, idempotency_key varchar(255) NOT NULL, "
@@ -97,7 +97,7 @@ def upgrade() -> None:
             f"SELECT EXISTS (SELECT 1 FROM {OLD} WHERE job_id >= {lo} AND job_id < {hi})"
         ).scalar()
         if has_keys:  # a closed generation: its keys name jobs of this range only
-            op.execute(f"INSERT INTO job_key_generations (lo, closed_below) VALUES ({lo}, {hi})")
+            op.execute(f"INSERT INTO job_key_generations (lo, closed_below, lowest_id) VALUES ({lo}, {hi}, {lo})")
             op.execute(
                 f"CREATE TABLE job_idempotency_keys_g{lo} PARTITION OF job_idempotency_keys FOR VALUES IN ({lo})"
             )
