@@ -68,10 +68,13 @@ def _held(tenant: str, job_type: str) -> str:
 # key must contain the id: the per-tenant idempotency key lives in ``job_idempotency_keys``,
 # itself partitioned by generation (``db.jobs.idempotency_keys`` says why this is exact under
 # concurrency). Each row takes its id first (``nextval`` in ``i`` order, so ids follow the
-# batch's order); a key is new if no closed generation holds it for a job that still exists,
-# and it is inserted into the current generation with ON CONFLICT DO NOTHING (a concurrent
-# duplicate waits on that partition's unique index, then is skipped); a keyed job is inserted
-# only if its key row was. Rows without a key skip both lookups.
+# batch's order); a key is new if no closed generation holds it for a job that still exists
+# (one whose id range retention has not dropped: ``job_ranges_dropped``, a small table, where
+# a join to the partitioned jobs cost more planning than the whole batch's inserts), and it is
+# inserted into the current generation with ON CONFLICT DO NOTHING (a concurrent duplicate
+# waits on that partition's unique index, then is skipped); a keyed job is inserted only if its
+# key row was. The current generation is read once (an InitPlan: its partition is pruned from
+# the lookup). Rows without a key skip both lookups.
 _PG_INSERT = text(
     f"""
 WITH r AS MATERIALIZED (
@@ -82,11 +85,13 @@ WITH r AS MATERIALIZED (
         ORDER BY r.i) AS r
 ), k AS (
     INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id, generation)
-    SELECT r.tenant_id, r.idempotency_key, r.id, g.lo
-    FROM r CROSS JOIN (SELECT max(lo) AS lo FROM job_key_generations) AS g
+    SELECT r.tenant_id, r.idempotency_key, r.id, (SELECT max(lo) FROM job_key_generations)
+    FROM r
     WHERE r.idempotency_key IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM job_idempotency_keys o JOIN pipeline_jobs j ON j.id = o.job_id
-        WHERE o.tenant_id = r.tenant_id AND o.idempotency_key = r.idempotency_key AND o.generation < g.lo)
+        SELECT 1 FROM job_idempotency_keys o
+        WHERE o.tenant_id = r.tenant_id AND o.idempotency_key = r.idempotency_key
+        AND o.generation < (SELECT max(lo) FROM job_key_generations)
+        AND NOT EXISTS (SELECT 1 FROM job_ranges_dropped d WHERE d.lo <= o.job_id AND o.job_id < d.hi))
     ORDER BY r.i
     ON CONFLICT DO NOTHING
     RETURNING job_id

@@ -24,9 +24,11 @@ enqueue holds ROW EXCLUSIVE on it until it commits), so:
   generation can gain rows concurrently, where ``ON CONFLICT`` on its unique index waits for
   the other transaction.
 
-A key of a closed generation counts only while its job exists (the enqueue joins the jobs):
-a generation may outlive some of the jobs it names (it spans the end of an id range), and
-those keys are free again, as the row-by-row delete made them. The generation's ``lo`` is the
+A key of a closed generation counts only while its job exists: a generation may outlive some
+of the jobs it names (it spans the end of an id range), and those keys are free again, as the
+row-by-row delete made them. Retention records each id range it drops in
+``job_ranges_dropped`` (in the drop's transaction), which the enqueue reads; a row there is
+forgotten once no closed generation spans it. The generation's ``lo`` is the
 ``lo`` of the id range holding the newest id when it started (one generation per range, ~9 days
 at 1,000,000 ids); the partitions tick switches, and retention switches before it drops.
 """
@@ -152,4 +154,14 @@ def drop_spent(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT
             continue
         dropped += 1
         keys += sizes[g.lo]
+    with engine.begin() as conn:  # dropped ranges no closed generation's keys can name any more
+        conn.execute(text(_FORGET_DROPPED))
     return dropped, keys
+
+
+_FORGET_DROPPED = """
+DELETE FROM job_ranges_dropped d
+WHERE d.hi <= (SELECT max(lo) FROM job_key_generations) AND NOT EXISTS (
+    SELECT 1 FROM job_key_generations g
+    WHERE g.closed_below IS NOT NULL AND coalesce(g.lowest_id, g.lo) < d.hi AND g.closed_below > d.lo)
+"""

@@ -7,7 +7,8 @@ Create Date: 2026-12-07 02:00:00
 Issue 20: retention deleted a month's idempotency keys row by row (most of the 37.5–65.6 s of
 pruning a month at 10 M jobs) and left them dead in one ever-bloating table. Now the keys table
 is ``PARTITION BY LIST (generation)``, one partition per generation (``job_idempotency_keys_g<lo>``),
-listed in ``job_key_generations``; retention drops a generation's partition once every job its
+listed in ``job_key_generations`` (and the id ranges retention dropped in ``job_ranges_dropped``:
+a closed generation's key naming a job of one is free); retention drops a generation's partition once every job its
 keys name is gone (``db/jobs/idempotency_keys.py`` says how uniqueness still holds across
 generations, and why generations and not the jobs' id ranges).
 
@@ -74,6 +75,8 @@ def upgrade() -> None:
     op.execute(f"ALTER TABLE {OLD} RENAME CONSTRAINT pk_job_idempotency_keys TO pk_{OLD}")
     op.execute("CREATE TABLE job_key_generations (lo bigint NOT NULL, closed_below bigint, lowest_id bigint, "
                "CONSTRAINT pk_job_key_generations PRIMARY KEY (lo))")  # fmt: skip
+    op.execute("CREATE TABLE job_ranges_dropped (lo bigint NOT NULL, hi bigint NOT NULL, "
+               "CONSTRAINT pk_job_ranges_dropped PRIMARY KEY (lo))")  # fmt: skip
     op.execute(
         "CREATE TABLE job_idempotency_keys (tenant_id integer NOT NULL, idempotency_key varchar(255) NOT NULL, "
         "job_id bigint NOT NULL, generation bigint NOT NULL, "
@@ -117,7 +120,7 @@ def upgrade() -> None:
     op.execute(f"DROP TABLE {OLD}")
     _secure_keys()
     # The enqueue reads the current generation as whichever role it runs as.
-    _grant("GRANT SELECT ON job_key_generations TO zixly_tenant_access")
+    _grant("GRANT SELECT ON job_key_generations, job_ranges_dropped TO zixly_tenant_access")
 
 
 def downgrade() -> None:
@@ -140,5 +143,5 @@ def downgrade() -> None:
     )
     op.execute("CREATE INDEX ix_job_idempotency_keys_job_id ON job_idempotency_keys (job_id)")
     op.execute(f"DROP TABLE {OLD}")
-    op.execute("DROP TABLE job_key_generations")
+    op.execute("DROP TABLE job_key_generations, job_ranges_dropped")
     _secure_keys()
