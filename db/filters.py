@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Text, and_, cast, or_
+from sqlalchemy import ColumnElement, Text, and_, case, cast, or_
 
 from db.models import PipelineJob
 
@@ -60,13 +60,14 @@ def _contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     in ``INV-00042`` the trigrams of ``INV-`` are in nearly every job's params, and at 2 M jobs
     the scan read 2,135 buffers for 200 matches, against 367 when it looks up ``00042`` alone
     (docs/benchmarks.md, "rare-string text search"). So where the text has parts with digits,
-    the index is searched for those and the whole text is checked on each candidate row, through
-    ``column || ''``, which the index does not cover (else the planner would give the index
-    the whole pattern again). The result is the same rows: each part lies inside the text.
+    the index is searched for those and the whole text is checked on each candidate row inside
+    a CASE, which the index cannot take (else the planner would give it the whole pattern
+    again) and which the planner counts as matching half the rows: a common text ("HubSpot
+    answered 429") still looks common and keeps its newest-first index walk, where a plain
+    second ILIKE looked rare and sent it to fetch every match. Same rows: each part lies in the text.
     """
     parts = [p for p in _RARE_PART.findall(text) if len(p) >= 3]
     if not parts or parts == [text]:
         return column.ilike(_like(text), escape="\\")
-    return and_(
-        *(column.ilike(_like(p), escape="\\") for p in parts), column.concat("").ilike(_like(text), escape="\\")
-    )
+    whole = case((column.ilike(_like(text), escape="\\"), True), else_=False)
+    return and_(*(column.ilike(_like(p), escape="\\") for p in parts), whole)
