@@ -7,10 +7,10 @@ when that transaction commits, waking the runners' dispatch within milliseconds.
 A batch is one ``INSERT … SELECT`` over a JSON document (``jsonb_to_recordset`` on
 PostgreSQL, ``json_each`` on SQLite): one statement and one bind parameter whatever the
 batch size, so the statement is compiled once and cached. An idempotency key that already
-exists (per tenant; on PostgreSQL in ``job_idempotency_keys``, see ``_PG_INSERT``) is skipped
-by ``ON CONFLICT DO NOTHING`` and the existing job's id is
-returned with ``created=False``; a concurrent duplicate waits on the unique index and then
-resolves to the winner's row, so two callers can never create two jobs for one key.
+exists (per tenant; on PostgreSQL in ``job_idempotency_keys``, in the current generation or
+a closed one, see ``_PG_INSERT``) is skipped and the existing job's id is returned with
+``created=False``; a concurrent duplicate waits on the unique index and then resolves to the
+winner's row, so two callers can never create two jobs for one key.
 """
 
 from __future__ import annotations
@@ -264,8 +264,8 @@ def _ids_for_keys(session: Executor, keys: set[tuple[int, str]]) -> dict[tuple[i
                 "SELECT k.job_id, k.tenant_id, k.idempotency_key FROM job_idempotency_keys k "
                 "JOIN unnest(CAST(:tenants AS int[]), CAST(:keys AS text[])) AS w(tenant_id, key) "
                 "ON k.tenant_id = w.tenant_id AND k.idempotency_key = w.key "
-                # A closed generation's key whose job retention dropped is free (db.jobs.idempotency_keys).
-                "JOIN pipeline_jobs j ON j.id = k.job_id"
+                # A closed generation's key whose job's range retention dropped is free, as in _PG_INSERT.
+                "WHERE NOT EXISTS (SELECT 1 FROM job_ranges_dropped d WHERE d.lo <= k.job_id AND k.job_id < d.hi)"
             ),
             {"tenants": [k[0] for k in sorted(keys)], "keys": [k[1] for k in sorted(keys)]},
         ).all()
