@@ -11,7 +11,8 @@ tables are dropped first and rebuilt after (one sorted build instead of 10 M ran
 triggers are skipped (``session_replication_role = replica``: the rows are made consistent),
 and the tables are vacuumed, so the result is what autovacuum would leave: visibility map set,
 statistics fresh. On the partitioned layout (migration 0018) the id ranges for the new jobs are
-made first (``db.jobs.partitions.ensure_ahead``) and the keys go to ``job_idempotency_keys`` too.
+made first (``db.jobs.partitions.ensure_ahead``) and the keys go to ``job_idempotency_keys`` too, one
+generation per id range (migration 0020).
 Then the dashboard's hourly rollups are computed for it (``db/rollups.py``, the runner tick's own
 code: the triggers that mark hours are off under the replica role).
 Returns the seconds taken. PostgreSQL only; never run it on a real database.
@@ -28,7 +29,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from db.engine import make_engine
-from db.jobs import partitions
+from db.jobs import idempotency_keys, partitions
 
 TYPES = ("xero-invoice-paid", "shopify-order-to-xero", "hubspot-deal-won-to-asana", "xero-contacts-to-hubspot",
          "trading-sweep")  # fmt: skip
@@ -82,9 +83,45 @@ FROM pipeline_jobs WHERE id > %(after)s
 """
 
 _KEYS = """
-INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id)
-SELECT tenant_id, idempotency_key, id FROM pipeline_jobs WHERE id > %(after)s AND idempotency_key IS NOT NULL
+INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id, generation)
+SELECT tenant_id, idempotency_key, id, %(generation)s FROM pipeline_jobs
+WHERE id > %(after)s AND id >= %(lo)s AND id < %(hi)s AND idempotency_key IS NOT NULL
 """
+
+
+def _empty(conn: psycopg.Connection, generation: int) -> bool:
+    row = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM job_idempotency_keys_g{generation})").fetchone()
+    return bool(row and row[0])
+
+
+def _file_keys(conn: psycopg.Connection, url: str, after: int) -> None:
+    """The new jobs' keys, in the generations the partitions tick would have made as ids grew.
+
+    Each id range below the current generation gets its own generation (closed at the range's
+    end), as if the tick had switched at every range; the newest range's keys go to the current
+    generation (``db.jobs.idempotency_keys``), switched to first.
+    """
+    engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        idempotency_keys.rotate(engine)
+        with engine.connect() as c:
+            ranges = partitions.ranges(c)
+            gens = {g.lo: g for g in idempotency_keys.generations(c)}
+    finally:
+        engine.dispose()
+    current = max(gens)
+    for r in ranges:
+        if r.hi <= after:
+            continue
+        lo = r.lo if r.hi <= current else current
+        if lo not in gens:
+            conn.execute(f"CREATE TABLE job_idempotency_keys_g{lo} PARTITION OF {KEYS} FOR VALUES IN ({lo})")
+            conn.execute("INSERT INTO job_key_generations VALUES (%s, %s, %s)", [lo, r.hi, r.lo])
+        elif lo != current and _empty(conn, lo):
+            # An empty generation the switch above closed at the newest id: closed at its range's end.
+            conn.execute("UPDATE job_key_generations SET closed_below = %s, lowest_id = %s WHERE lo = %s",
+                         [r.hi, r.lo, lo])  # fmt: skip
+        conn.execute(_KEYS, {"generation": lo, "after": after, "lo": r.lo, "hi": r.hi})
 
 
 def seed(url: str, n: int, *, log: bool = True) -> float:
@@ -128,7 +165,7 @@ def seed(url: str, n: int, *, log: bool = True) -> float:
             say(f"{n:,} related records")
             if keyed:
                 with conn.transaction():
-                    conn.execute(_KEYS, {"after": after})
+                    _file_keys(conn, url, after)
                 say(f"{n:,} idempotency keys")
         finally:
             for name, ddl in indexes:

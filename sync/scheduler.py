@@ -12,6 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from db import jobs, rollups, schedules
+from db.jobs import idempotency_keys
 from db.jobs.retention import retain
 from sync import metrics
 from sync.alerts.check import check
@@ -99,10 +100,13 @@ def alerts_tick(runner: Runner) -> None:
 
 
 def partitions_tick(runner: Runner) -> int:
-    """Make the id ranges ahead of the newest job (PostgreSQL)."""
+    """Make the id ranges ahead of the newest job, and the idempotency keys' generation follow (PostgreSQL)."""
     made = jobs.partitions.ensure_ahead(runner.engine, size=runner.settings.job_partition_size)
     for r in made:
         log.info("job partition made", extra={"lo": r.lo, "hi": r.hi})
+    generation = idempotency_keys.rotate(runner.engine)
+    if generation is not None:
+        log.info("idempotency key generation started", extra={"lo": generation.lo})
     return len(made)
 
 

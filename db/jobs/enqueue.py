@@ -7,10 +7,10 @@ when that transaction commits, waking the runners' dispatch within milliseconds.
 A batch is one ``INSERT … SELECT`` over a JSON document (``jsonb_to_recordset`` on
 PostgreSQL, ``json_each`` on SQLite): one statement and one bind parameter whatever the
 batch size, so the statement is compiled once and cached. An idempotency key that already
-exists (per tenant; on PostgreSQL in ``job_idempotency_keys``, see ``_PG_INSERT``) is skipped
-by ``ON CONFLICT DO NOTHING`` and the existing job's id is
-returned with ``created=False``; a concurrent duplicate waits on the unique index and then
-resolves to the winner's row, so two callers can never create two jobs for one key.
+exists (per tenant; on PostgreSQL in ``job_idempotency_keys``, in the current generation or
+a closed one, see ``_PG_INSERT``) is skipped and the existing job's id is returned with
+``created=False``; a concurrent duplicate waits on the unique index and then resolves to the
+winner's row, so two callers can never create two jobs for one key.
 """
 
 from __future__ import annotations
@@ -65,10 +65,16 @@ def _held(tenant: str, job_type: str) -> str:
 
 
 # On PostgreSQL the jobs table is partitioned by id (``db.jobs.partitions``), where a unique
-# key must contain the id: the per-tenant idempotency key lives in ``job_idempotency_keys``.
-# Each row takes its id first (``nextval`` in ``i`` order, so ids follow the batch's order);
-# the keys are inserted with ON CONFLICT DO NOTHING and a keyed job is inserted only if its
-# key row was (a concurrent duplicate waits on the key's unique index, then is skipped).
+# key must contain the id: the per-tenant idempotency key lives in ``job_idempotency_keys``,
+# itself partitioned by generation (``db.jobs.idempotency_keys`` says why this is exact under
+# concurrency). Each row takes its id first (``nextval`` in ``i`` order, so ids follow the
+# batch's order); a key is new if no closed generation holds it for a job that still exists
+# (one whose id range retention has not dropped: ``job_ranges_dropped``, a small table, where
+# a join to the partitioned jobs cost more planning than the whole batch's inserts), and it is
+# inserted into the current generation with ON CONFLICT DO NOTHING (a concurrent duplicate
+# waits on that partition's unique index, then is skipped); a keyed job is inserted only if its
+# key row was. The current generation is read once (an InitPlan: its partition is pruned from
+# the lookup). Rows without a key skip both lookups.
 _PG_INSERT = text(
     f"""
 WITH r AS MATERIALIZED (
@@ -78,8 +84,15 @@ WITH r AS MATERIALIZED (
         idempotency_key text, concurrency_key text, created_by text, parent_job_id bigint)
         ORDER BY r.i) AS r
 ), k AS (
-    INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id)
-    SELECT r.tenant_id, r.idempotency_key, r.id FROM r WHERE r.idempotency_key IS NOT NULL ORDER BY r.i
+    INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id, generation)
+    SELECT r.tenant_id, r.idempotency_key, r.id, (SELECT max(lo) FROM job_key_generations)
+    FROM r
+    WHERE r.idempotency_key IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM job_idempotency_keys o
+        WHERE o.tenant_id = r.tenant_id AND o.idempotency_key = r.idempotency_key
+        AND o.generation < (SELECT max(lo) FROM job_key_generations)
+        AND NOT EXISTS (SELECT 1 FROM job_ranges_dropped d WHERE d.lo <= o.job_id AND o.job_id < d.hi))
+    ORDER BY r.i
     ON CONFLICT DO NOTHING
     RETURNING job_id
 ), ins AS (
@@ -253,7 +266,9 @@ def _ids_for_keys(session: Executor, keys: set[tuple[int, str]]) -> dict[tuple[i
             text(
                 "SELECT k.job_id, k.tenant_id, k.idempotency_key FROM job_idempotency_keys k "
                 "JOIN unnest(CAST(:tenants AS int[]), CAST(:keys AS text[])) AS w(tenant_id, key) "
-                "ON k.tenant_id = w.tenant_id AND k.idempotency_key = w.key"
+                "ON k.tenant_id = w.tenant_id AND k.idempotency_key = w.key "
+                # A closed generation's key whose job's range retention dropped is free, as in _PG_INSERT.
+                "WHERE NOT EXISTS (SELECT 1 FROM job_ranges_dropped d WHERE d.lo <= k.job_id AND k.job_id < d.hi)"
             ),
             {"tenants": [k[0] for k in sorted(keys)], "keys": [k[1] for k in sorted(keys)]},
         ).all()

@@ -41,7 +41,6 @@ log = logging.getLogger("zixly.jobs")
 DEFAULT_SIZE = 1_000_000
 AHEAD = 2  # ranges kept ready above the newest id: an hour's tick never lets the DEFAULT fill
 LOCK_TIMEOUT_MS = 500  # a retention or creation step that would wait longer gives up until next tick
-KEY_BATCH = 20_000  # idempotency keys forgotten per transaction (row locks only)
 
 # The range-partitioned tables and their partition key; the jobs table first.
 TABLES = (("pipeline_jobs", "id"), ("job_steps", "job_id"), ("related_records", "job_id"))
@@ -94,7 +93,7 @@ class Retired:
 
     ranges: list[tuple[int, int]] = field(default_factory=list)  # dropped (lo, hi)
     jobs: int = 0
-    keys: int = 0
+    keys: int = 0  # idempotency keys gone with their generations (db.jobs.idempotency_keys)
     skipped: int = 0  # droppable ranges given up on this time (lock timeout)
     row_transactions: int = 0  # row-by-row chunks (SQLite; the DEFAULT partition)
     longest_statement_s: float = 0.0
@@ -211,15 +210,21 @@ def _droppable(conn: Connection, r: Range, cutoff: dt.datetime, newest: int) -> 
 
 
 def drop_expired(
-    engine: Engine, retention_days: int, *, now: dt.datetime, lock_timeout_ms: int = LOCK_TIMEOUT_MS
+    engine: Engine,
+    retention_days: int,
+    *,
+    now: dt.datetime,
+    lock_timeout_ms: int = LOCK_TIMEOUT_MS,
+    keep_from: int | None = None,
 ) -> Retired:
     """Drop every range whose jobs are all finished and completed more than ``retention_days`` ago.
 
-    Per range: its idempotency keys are forgotten first (batches of ``KEY_BATCH``, row locks
-    only); then, in one transaction under ``lock_timeout``, references into the range are cleared
+    Ranges reaching ``keep_from`` or above are kept (the current generation of idempotency keys,
+    ``db.jobs.idempotency_keys``, whose keys would outlive them). Per range, in one transaction
+    under ``lock_timeout``, references into the range are cleared
     (reruns' ``parent_job_id``, ``schedules.last_job_id``, waits, alert links), the step and
     related-record partitions dropped, the job partition detached and dropped. A lock not had
-    within the timeout rolls the range back untouched (its keys aside) for the next tick, so
+    within the timeout rolls the range back untouched for the next tick, so
     claims never queue behind retention for longer than the timeout.
     """
     out = Retired()
@@ -230,6 +235,8 @@ def drop_expired(
         newest = newest_id(conn)
         conn.rollback()
     for r in candidates:
+        if keep_from is not None and r.hi > keep_from:
+            continue  # the current generation of idempotency keys may name its jobs
         with engine.connect() as conn:
             ok = _droppable(conn, r, cutoff, newest)
             # Counted for the report outside the locking transaction (a scan of the range).
@@ -238,17 +245,6 @@ def drop_expired(
         if not ok:
             continue
         params = {"lo": r.lo, "hi": r.hi}
-        while True:
-            with engine.begin() as conn:
-                n = clock.run(
-                    conn,
-                    "DELETE FROM job_idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM job_idempotency_keys "
-                    f"WHERE job_id >= :lo AND job_id < :hi LIMIT {KEY_BATCH}))",
-                    params,
-                )
-            out.keys += n
-            if n < KEY_BATCH:
-                break
         t = time.perf_counter()
         try:
             with engine.begin() as conn:
@@ -276,6 +272,8 @@ def drop_expired(
                 if not ok:
                     raise _Changed
                 clock.run(conn, f"DROP TABLE {r.name}")
+                # With the drop: the enqueue reads a closed generation's keys for these ids as free.
+                clock.run(conn, "INSERT INTO job_ranges_dropped (lo, hi) VALUES (:lo, :hi)", params)
                 t_commit = time.perf_counter()
             clock.by_kind["commit"] = max(clock.by_kind.get("commit", 0.0), time.perf_counter() - t_commit)
         except _Changed:
@@ -319,5 +317,12 @@ def prune_rows(conn: Executor, cutoff: dt.datetime, limit: int, *, table: str = 
         text("UPDATE pipeline_jobs SET parent_job_id = NULL WHERE parent_job_id = ANY(:ids) AND NOT id = ANY(:ids)"),
         {"ids": ids},
     )
-    conn.execute(text("DELETE FROM job_idempotency_keys WHERE job_id = ANY(:ids)"), {"ids": ids})
+    # Found by the job's own copy of its key (the primary key's columns; no index on job_id).
+    conn.execute(
+        text(
+            f"DELETE FROM job_idempotency_keys k USING {table} j WHERE j.id = ANY(:ids) "
+            "AND k.tenant_id = j.tenant_id AND k.idempotency_key = j.idempotency_key AND k.job_id = j.id"
+        ),
+        {"ids": ids},
+    )
     return int(conn.execute(text(f"DELETE FROM {table} WHERE id = ANY(:ids)"), {"ids": ids}).rowcount)  # type: ignore[attr-defined]

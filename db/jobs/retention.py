@@ -2,9 +2,10 @@
 
 PostgreSQL (job tables partitioned by id range, ``db.jobs.partitions``): whole ranges whose jobs
 are all finished and past the retention are dropped, then the DEFAULT partition is pruned row by
-row. A range with one unfinished or recent job waits whole (a job outlives the retention by at
-most one range). SQLite: row by row, ``db.jobs.prune``, 5,000 jobs per transaction. The
-scheduler's hourly tick and ``bench/prune.py`` both run this.
+row, then each generation of idempotency keys whose jobs are all gone is dropped whole
+(``db.jobs.idempotency_keys``). A range with one unfinished or recent job waits whole (a job
+outlives the retention by at most one range). SQLite: row by row, ``db.jobs.prune``, 5,000 jobs
+per transaction. The scheduler's hourly tick and ``bench/prune.py`` both run this.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from db.jobs import partitions
+from db.jobs import idempotency_keys, partitions
 from db.jobs.log import prune
 
 CHUNK = 5000
@@ -29,7 +30,11 @@ def retain(
     cutoff = now - dt.timedelta(days=retention_days)
     pg = partitions.partitioned(engine)
     if pg:
-        out = partitions.drop_expired(engine, retention_days, now=now)
+        # The newest range's generation first, so the ranges below it are not held back by it.
+        idempotency_keys.rotate(engine)
+        with engine.connect() as conn:
+            current = idempotency_keys.generations(conn)[-1].lo
+        out = partitions.drop_expired(engine, retention_days, now=now, keep_from=current)
     while not should_stop():
         t = time.perf_counter()
         with engine.begin() as conn:
@@ -43,4 +48,6 @@ def retain(
         out.row_transactions += 1
         if n < CHUNK:
             break
+    if pg:  # after the DEFAULT's prune: its jobs' keys went with them, and its lowest id counts
+        _, out.keys = idempotency_keys.drop_spent(engine)
     return out

@@ -27,8 +27,9 @@ EXPRESSION_INDEXES = {"ix_pipeline_jobs_claimable"}
 # idempotency-key table are not models, the key moved off pipeline_jobs, and the steps' and
 # related records' keys to their jobs are per partition (db/jobs/partitions.py). SQLite has
 # exactly the models.
-PARTITION = re.compile(r"^(pipeline_jobs|job_steps|related_records)_(p\d+|default)$")
-PG_ONLY_TABLES = {"job_idempotency_keys"}
+PARTITION = re.compile(r"^((pipeline_jobs|job_steps|related_records)_(p\d+|default)|job_idempotency_keys_g\d+)$")
+# and since 0020 the keys' generations and the id ranges retention dropped
+PG_ONLY_TABLES = {"job_idempotency_keys", "job_key_generations", "job_ranges_dropped"}
 PG_MISSING = {
     "uq_pipeline_jobs_tenant_id_idempotency_key",
     "fk_pipeline_jobs_parent_job_id_pipeline_jobs",

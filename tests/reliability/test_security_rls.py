@@ -67,8 +67,10 @@ def _seed(session: Session, name: str, secret: str) -> int:
                     paused_at=dt.datetime.now(dt.UTC)),
     ])  # fmt: skip
     session.flush()
-    # Since 0018 a job's idempotency key is a row of its own (the job tables are partitioned).
-    session.execute(text("INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id) VALUES (:t, :k, :j)"),
+    # Since 0018 a job's idempotency key is a row of its own (the job tables are partitioned),
+    # since 0020 in the current generation.
+    session.execute(text("INSERT INTO job_idempotency_keys (tenant_id, idempotency_key, job_id, generation) "
+                         "SELECT :t, :k, :j, max(lo) FROM job_key_generations"),
                     {"t": tenant.id, "k": f"key-{name}", "j": job.id})  # fmt: skip
     return tenant.id
 

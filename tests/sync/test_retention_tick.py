@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Engine, text
 
 from db import jobs
+from db.jobs import idempotency_keys
 from db.jobs._sql import ts
 from sync import scheduler
 from sync.runner import Runner
@@ -41,3 +42,5 @@ def test_the_partitions_tick_keeps_ranges_ahead_on_postgresql_only(runner: Runne
             conn.execute(text("SELECT setval('pipeline_jobs_id_seq', 1500000)"))
         assert scheduler.partitions_tick(runner) == 1
         assert scheduler.partitions_tick(runner) == 0
+        with engine.connect() as conn:  # and the idempotency keys' generation followed the newest id
+            assert idempotency_keys.generations(conn)[-1].lo == 1_000_000
