@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Text, and_, case, cast, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import PipelineJob
 
@@ -53,7 +54,7 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
+def _contains(column: ColumnElement[str] | InstrumentedAttribute[str | None], text: str) -> ColumnElement[bool]:
     """``column ILIKE '%text%'``, with the trigram index asked only for the text's rare parts.
 
     A trigram index scan costs per trigram of the pattern, and the common ones cost the most:

@@ -124,7 +124,7 @@ def accept(
     keys = [delivery_id(cleaned(e.dedup_key)) for e in events]
     group = listener().group
     if group is not None and None not in owners:
-        grouped = _grouped(group, source, events, owners, keys, headers, raw_body)  # type: ignore[arg-type]
+        grouped = _grouped(group, Pending(source, events, owners, keys, headers, raw_body))  # type: ignore[arg-type]
         if grouped is not None:
             return grouped
         # Handed back (a tenant over its limit, a failed batch): written alone, as without a group.
@@ -162,22 +162,15 @@ def accept(
     return _answered(source, outcome, len(events), len(duplicates), unmatched, new_ids, dup_ids)
 
 
-def _grouped(
-    group: GroupCommit,
-    source: str,
-    events: Sequence[VendorEvent],
-    owners: Sequence[intake.OrgTenant],
-    keys: Sequence[str],
-    headers: dict[str, str],
-    raw_body: bytes,
-) -> Response | None:
+def _grouped(group: GroupCommit, pending: Pending) -> Response | None:
     """The delivery written with the others arriving now (``webhook/group.py``); None: write it alone."""
     session = g.get("db_session")
     if session is not None:
         session.rollback()  # the org look-up's transaction: no connection held while waiting
-    stored = group.submit(Pending(source, events, owners, keys, headers, raw_body))
+    stored = group.submit(pending)
     if stored is None:
         return None
+    source, events = pending.source, pending.events
     for job_type, joined in stored.queued:
         (metrics.EVENTS_DEBOUNCED if joined else metrics.JOBS_QUEUED).labels(job_type=job_type).inc()
     outcome = "duplicate" if stored.duplicates == len(events) else "accepted"

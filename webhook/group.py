@@ -26,8 +26,6 @@ the others and the 429, 503 and stale-connection answers stay exactly as they we
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import intake, intake_batch
+from db.committer import Committer
 from db.jobs import JobSpec
 from db.jobs.debounce import enqueue_events
 from integrations.events import VendorEvent
@@ -60,43 +59,25 @@ class Stored:
     queued: list[tuple[str, bool]]  # (job type, joined a queued job) of each job it made or joined
 
 
+@dataclass(frozen=True)
 class Pending:
-    """One verified delivery waiting for its batch; ``wait`` returns once the committer answered."""
+    """One verified delivery of known tenants, waiting for its batch."""
 
-    __slots__ = ("_answered", "events", "headers", "keys", "owners", "raw_body", "source", "stored")
-
-    def __init__(
-        self,
-        source: str,
-        events: Sequence[VendorEvent],
-        owners: Sequence[intake.OrgTenant],
-        keys: Sequence[str],
-        headers: dict[str, str],
-        raw_body: bytes,
-    ) -> None:
-        self.source, self.events, self.owners, self.keys = source, events, owners, keys
-        self.headers, self.raw_body = headers, raw_body
-        self.stored: Stored | None = None
-        # A bare lock as a one-shot signal (as sync/starts.py): cheaper than an Event per delivery.
-        self._answered = threading.Lock()
-        self._answered.acquire()
-
-    def answer(self, stored: Stored | None) -> None:
-        self.stored = stored
-        self._answered.release()
-
-    def wait(self) -> Stored | None:
-        self._answered.acquire()
-        return self.stored
+    source: str
+    events: Sequence[VendorEvent]
+    owners: Sequence[intake.OrgTenant]
+    keys: Sequence[str]  # each event's dedup key
+    headers: dict[str, str]
+    raw_body: bytes
 
 
 class _Fallback(Exception):
     """The batch cannot be written as one (a tenant over its limit, conflicts that kept coming)."""
 
 
-class GroupCommit:
-    """A worker's committer: ``submit`` blocks until the delivery is committed (its ``Stored``) or
-    handed back (None: write it alone)."""
+class GroupCommit(Committer[Pending, "Stored | None"]):
+    """A worker's committer (``db.committer``): ``submit`` blocks until the delivery is committed
+    (its ``Stored``) or handed back (None: write it alone)."""
 
     def __init__(
         self,
@@ -105,55 +86,13 @@ class GroupCommit:
         rate_limit_per_minute: int,
         wakeup: RunnerWakeup | None = None,
     ) -> None:
+        super().__init__(self.run, refused=None, name="intake-committer", max_batch=MAX_BATCH)
         self._session_factory = session_factory
         # The tenants' counters are counted outside the batch's transaction (``db.intake_batch``).
         self._autocommit: Engine = session_factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
         self._windows = windows
         self._limit = rate_limit_per_minute
         self._wakeup = wakeup
-        self._cond = threading.Condition()
-        self._waiting: list[Pending] = []
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    def submit(self, pending: Pending) -> Stored | None:
-        with self._cond:
-            if self._closed:
-                return None
-            if self._thread is None or self._pid != os.getpid():  # started in the serving process
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._loop, name="intake-committer", daemon=True)
-                self._thread.start()
-            self._waiting.append(pending)
-            self._cond.notify()
-        return pending.wait()
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Hand back every delivery waiting or yet to come, and let the thread end."""
-        with self._cond:
-            self._closed = True
-            handed_back, self._waiting = self._waiting, []
-            self._cond.notify()
-        for pending in handed_back:
-            pending.answer(None)
-        if self._thread is not None and self._pid == os.getpid():
-            self._thread.join(timeout_s)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._waiting and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return  # close() answered whoever was waiting
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            results: list[Stored | None] = [None] * len(batch)
-            try:
-                results = self.run(batch)
-            finally:  # whatever happens here, no request thread is left waiting on this batch
-                for n, pending in enumerate(batch):
-                    pending.answer(results[n] if n < len(results) else None)
 
     def run(self, batch: Sequence[Pending]) -> list[Stored | None]:
         """Write ``batch`` in one transaction in this thread; each delivery's ``Stored``, or all None."""
