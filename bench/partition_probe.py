@@ -87,6 +87,7 @@ def claim_ms(conn: psycopg.Connection, table: str) -> dict[str, float]:
         ("until", "now() + interval '30 s'"),
         ("runner", "'probe'"),
         ("limit", "256"),
+        ("start", "0"),
     ):
         sql = sql.replace(f":{name}", value)
     plan, run = [], []
