@@ -530,6 +530,8 @@ def main() -> int:
         "open-loop client (wrk has no fixed-rate mode)",
     )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (--load-generator wrk)")
+    # Passed as settings: the listener is started with none of this shell's ZIXLY_* variables.
+    parser.add_argument("--group-commit", choices=("on", "off"), default="on", help="ZIXLY_WEBHOOK_GROUP_COMMIT")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--shops", type=int, default=8, help="tenants (one Shopify shop each)")
@@ -569,6 +571,7 @@ def run(args: argparse.Namespace, server_url: str) -> int:
         "ZIXLY_LOG_LEVEL": "WARNING",
         "ZIXLY_SECRET_KEY": "u5QmJ0eUVbpXhmqWQ8M_ajaEo3WqWeC8MgcI-3wT3aA=",
     }
+    env["ZIXLY_WEBHOOK_GROUP_COMMIT"] = str(args.group_commit == "on").lower()
     if args.gunicorn_args:
         env["GUNICORN_CMD_ARGS"] = args.gunicorn_args
     log = Path(f"/tmp/{name}.log")
@@ -640,7 +643,17 @@ def run(args: argparse.Namespace, server_url: str) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     fixed.pop("achieved_rps")
     print(json.dumps({"cpu_per_delivery": cpu}))
-    print(json.dumps({"saturation_rps": round(rps, 1), "load_generator": args.load_generator, "fixed_rate": fixed}))
+    print(
+        json.dumps(
+            {
+                "saturation_rps": round(rps, 1),
+                "load_generator": args.load_generator,
+                # None: no delivery went through a group commit (--group-commit off)
+                "deliveries_per_commit": cpu.get("deliveries_per_commit"),
+                "fixed_rate": fixed,
+            }
+        )
+    )
     return 0
 
 

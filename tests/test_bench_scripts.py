@@ -148,6 +148,15 @@ def test_webhook(pg_template: str) -> None:
     figures = bench("webhook.py", *args, "--rate", "20", "--duration-s", "1")
     assert figures["fixed_rate"]["errors"] == 0  # type: ignore[index]
     assert figures["load_generator"] == "python" and figures["saturation_rps"] > 0  # type: ignore[operator]
+    assert figures["deliveries_per_commit"] >= 1  # type: ignore[operator]  # group commit, the default
+
+
+def test_webhook_group_commit_off_reaches_the_listener(pg_template: str) -> None:
+    # The listener starts without the shell's ZIXLY_* variables: the bench passes the setting itself.
+    args = ("--workers", "1", "--shops", "2", "--client-threads", "2", "--saturation-s", "1", "--group-commit", "off")
+    figures = bench("webhook.py", *args, "--rate", "20", "--duration-s", "1")
+    assert figures["fixed_rate"]["errors"] == 0  # type: ignore[index]
+    assert figures["deliveries_per_commit"] is None  # every delivery written alone
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)")
