@@ -29,6 +29,23 @@ TENANT_SETTING = "zixly.tenant_id"
 MAX_TENANT_ID = 999_999_999  # the policy's role-name pattern takes at most 9 digits
 
 
+def if_access_role(statement: str) -> str:
+    """SQL (for a migration) running ``statement``, a grant to ``ACCESS_ROLE``, where that role exists.
+
+    Migration 0002 makes the role only where the migrating user may create roles; where it may
+    not grant either, the grant is skipped with a notice rather than failing the migration.
+    """
+    quoted = statement.replace("'", "''")
+    return f"""
+DO $$ BEGIN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{ACCESS_ROLE}') THEN
+    EXECUTE '{quoted}';
+  END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE NOTICE 'zixly: not allowed to run: %', '{quoted}';
+END $$"""
+
+
 def tenant_role_name(tenant_id: int) -> str:
     if not isinstance(tenant_id, int) or isinstance(tenant_id, bool) or not 1 <= tenant_id <= MAX_TENANT_ID:
         raise ValueError(f"not a tenant id: {tenant_id!r}")

@@ -119,6 +119,14 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg(pg_url: str) -> Iterator[Engine]:
+    """An engine on a clean, migrated PostgreSQL database."""
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         env="test",

@@ -75,7 +75,7 @@ def rotate(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT_MS)
     """
     try:
         with engine.begin() as conn:
-            conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+            partitions.limit_lock_waits(conn, lock_timeout_ms)
             target = _newest_range_lo(conn)
             if target is None or target <= generations(conn)[-1].lo:
                 return None
@@ -95,7 +95,8 @@ def rotate(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT_MS)
             conn.execute(text("INSERT INTO job_key_generations (lo) VALUES (:lo)"), {"lo": target})
             return made
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in ("55P03", "42P07"):  # lock timeout; another runner made it
+        # The lock not had in time, or another runner made the generation first: nothing to do.
+        if partitions.sqlstate(exc) in (partitions.LOCK_TIMED_OUT, partitions.ALREADY_EXISTS):
             return None
         raise
 
@@ -144,11 +145,11 @@ def drop_spent(engine: Engine, *, lock_timeout_ms: int = partitions.LOCK_TIMEOUT
     for g in spent:
         try:
             with engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+                partitions.limit_lock_waits(conn, lock_timeout_ms)
                 conn.execute(text(f"DROP TABLE IF EXISTS {g.table}"))
                 conn.execute(text("DELETE FROM job_key_generations WHERE lo = :lo"), {"lo": g.lo})
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03":
+            if partitions.sqlstate(exc) != partitions.LOCK_TIMED_OUT:
                 raise
             log.warning("idempotency keys of generation %d waited too long for a lock; next tick", g.lo)
             continue

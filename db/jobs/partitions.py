@@ -158,7 +158,7 @@ def ensure_ahead(engine: Engine, *, size: int = DEFAULT_SIZE, upto: int | None =
     while True:
         try:
             with engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+                limit_lock_waits(conn)
                 existing = ranges(conn)
                 top = existing[-1].hi if existing else 0
                 newest = max(newest_id(conn), upto or 0)
@@ -168,15 +168,25 @@ def ensure_ahead(engine: Engine, *, size: int = DEFAULT_SIZE, upto: int | None =
                 lo = max(top, int(in_default or 0) + 1)
                 made.append(create_range(conn, lo, lo + size))
         except DBAPIError as exc:
-            if _sqlstate(exc) == "42P07":  # another runner made this range first: look again
+            if sqlstate(exc) == ALREADY_EXISTS:  # another runner made this range first: look again
                 continue
-            if _sqlstate(exc) == "55P03":  # lock timeout: the next tick
+            if sqlstate(exc) == LOCK_TIMED_OUT:  # the next tick
                 return made
             raise
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The PostgreSQL error code behind ``exc`` (``LOCK_TIMED_OUT``, ``ALREADY_EXISTS``, …)."""
     return getattr(exc.orig, "sqlstate", None)
+
+
+LOCK_TIMED_OUT = "55P03"
+ALREADY_EXISTS = "42P07"
+
+
+def limit_lock_waits(conn: Connection, lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> None:
+    """Make any lock wait of this transaction give up (``LOCK_TIMED_OUT``) after ``lock_timeout_ms``."""
+    conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
 
 
 class _Changed(Exception):
@@ -249,7 +259,7 @@ def drop_expired(
         try:
             with engine.begin() as conn:
                 clock.by_kind["begin"] = max(clock.by_kind.get("begin", 0.0), time.perf_counter() - t)
-                conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+                limit_lock_waits(conn, lock_timeout_ms)
                 # The parents first, steps before jobs, as the queue takes them (a claim locks
                 # pipeline_jobs, then each partition; a worker's step, job_steps, then its job's
                 # partition for the key): taking a partition first would wait on a claim that
@@ -279,7 +289,7 @@ def drop_expired(
         except _Changed:
             continue
         except DBAPIError as exc:
-            if _sqlstate(exc) != "55P03":
+            if sqlstate(exc) != LOCK_TIMED_OUT:
                 raise
             log.warning("retention of jobs %d–%d waited too long for a lock; next tick", r.lo, r.hi - 1)
             out.skipped += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -26,6 +27,20 @@ def tenant_id(session: Session) -> int:
     session.add(t)
     session.commit()
     return t.id
+
+
+@pytest.fixture
+def acme_on_pg(pg_url: str) -> Iterator[tuple[sessionmaker[Session], int]]:
+    """Sessions on a real PostgreSQL (for real concurrency) and the id of a tenant in it."""
+    engine: Engine = make_engine(pg_url)
+    factory: sessionmaker[Session] = make_session_factory(engine)
+    with factory() as s:
+        t = Tenant(name="Acme")
+        s.add(t)
+        s.commit()
+        tenant = t.id
+    yield factory, tenant
+    engine.dispose()
 
 
 def event(tenant_id: int, stage: str, window_s: float = 5, key: str = KEY, **kw: object) -> Event:
@@ -118,15 +133,9 @@ def test_a_paused_clients_held_job_absorbs_every_event_about_its_record(session:
     assert (job.status, job.params["property_value"]) == ("PAUSED", "b")
 
 
-def test_concurrent_listeners_make_one_job_for_one_record(pg_url: str) -> None:
+def test_concurrent_listeners_make_one_job_for_one_record(acme_on_pg: tuple[sessionmaker[Session], int]) -> None:
     """Eight transactions at once (PostgreSQL, real concurrency) about one record: one job."""
-    engine: Engine = make_engine(pg_url)
-    factory: sessionmaker[Session] = make_session_factory(engine)
-    with factory() as s:
-        t = Tenant(name="Acme")
-        s.add(t)
-        s.commit()
-        tenant = t.id
+    factory, tenant = acme_on_pg
     barrier = threading.Barrier(8)
     results: list[int] = []
     errors: list[BaseException] = []
@@ -151,22 +160,17 @@ def test_concurrent_listeners_make_one_job_for_one_record(pg_url: str) -> None:
         assert s.query(PipelineJob).count() == 1
         assert s.query(JobStep).count() == 7
     assert len(set(results)) == 1
-    engine.dispose()
 
 
-def test_an_event_that_waited_for_the_records_lock_joins_the_job_its_holder_committed(pg_url: str) -> None:
+def test_an_event_that_waited_for_the_records_lock_joins_the_job_its_holder_committed(
+    acme_on_pg: tuple[sessionmaker[Session], int],
+) -> None:
     """A racing pair on PostgreSQL: the second listener's look-up runs after the lock is granted.
 
     The lock and the look-up are sent together (psycopg's pipeline); the look-up must still read
     a snapshot taken once the first transaction committed its job, or the pair makes two jobs.
     """
-    engine: Engine = make_engine(pg_url)
-    factory: sessionmaker[Session] = make_session_factory(engine)
-    with factory() as s:
-        t = Tenant(name="Acme")
-        s.add(t)
-        s.commit()
-        tenant = t.id
+    factory, tenant = acme_on_pg
     with factory() as first, factory() as second:
         [made] = enqueue_events(first, [event(tenant, "a")], now=T0)  # holds the record's lock
         out: list[jobs.Enqueued] = []
@@ -185,7 +189,6 @@ def test_an_event_that_waited_for_the_records_lock_joins_the_job_its_holder_comm
     with factory() as s:
         [job] = s.scalars(select(PipelineJob)).all()
         assert job.params["property_value"] == "b"
-    engine.dispose()
 
 
 def test_many_events_in_one_call_join_or_make_jobs_as_one_by_one_would(session: Session, tenant_id: int) -> None:

@@ -6,25 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Connection, Engine, text
 
 from db import jobs
-from db.engine import make_engine
 from db.jobs import idempotency_keys, partitions
 from db.jobs.retention import retain
 
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
 OLD = NOW - dt.timedelta(days=100)
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
 
 
 def _tenant(conn: Connection) -> int:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from sqlalchemy import Connection, Engine, text
 
 from db import jobs
@@ -20,13 +18,6 @@ from sync.listen import libpq_url
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
 OLD = NOW - dt.timedelta(days=100)
 YOUNG = NOW - dt.timedelta(days=10)
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
 
 
 def _tenant(conn: Connection, name: str = "Acme") -> int:

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from db.tenancy import if_access_role
+
 revision: str = "0018_job_partitions"
 down_revision: str | None = "0017_quota"
 branch_labels: str | Sequence[str] | None = None
@@ -90,15 +92,7 @@ INBOUND = (
 
 
 def _grant(statement: str) -> None:
-    quoted = statement.replace("'", "''")
-    op.execute(f"""
-DO $$ BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'zixly_tenant_access') THEN
-    EXECUTE '{quoted}';
-  END IF;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE NOTICE 'zixly: not allowed to run: %', '{quoted}';
-END $$""")
+    op.execute(if_access_role(statement))
 
 
 def _rebuild(partitioned: bool) -> None:

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from db.tenancy import if_access_role
+
 revision: str = "0020_idempotency_key_generations"
 down_revision: str | None = "0019_job_rollups"
 branch_labels: str | Sequence[str] | None = None
@@ -37,15 +39,7 @@ _BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
 
 
 def _grant(statement: str) -> None:
-    quoted = statement.replace("'", "''")
-    op.execute(f"""
-DO $$ BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'zixly_tenant_access') THEN
-    EXECUTE '{quoted}';
-  END IF;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE NOTICE 'zixly: not allowed to run: %', '{quoted}';
-END $$""")
+    op.execute(if_access_role(statement))
 
 
 def _secure_keys() -> None:
