@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -214,3 +215,38 @@ def test_many_events_in_one_call_join_or_make_jobs_as_one_by_one_would(session: 
     assert by_id[waiting.id].params["property_value"] == "c"
     assert by_id[out[1].id].params["property_value"] == "y"
     assert by_id[out[1].id].run_at == T0 + dt.timedelta(seconds=6)  # its window, from its first event
+
+
+def test_the_look_up_for_jobs_to_join_probes_each_records_key_however_many_jobs_wait(
+    acme_on_pg: tuple[sessionmaker[Session], int],
+) -> None:
+    """A backlog of queued jobs (runners down, a burst) must not make every delivery read all of it.
+
+    As a join, PostgreSQL's generic plan (the one a prepared statement settles on) read every
+    queued job; each record is now one probe of the pending-key index.
+    """
+    from sqlalchemy import text
+
+    from db.jobs._sql import driver_sql
+    from db.jobs.debounce import _PG_TARGETS
+
+    factory, tenant = acme_on_pg
+    with factory() as s:
+        later = T0 + dt.timedelta(seconds=5)  # each within its window: joinable
+        waiting = [replace(event(tenant, f"s{n}", key=f"hubspot:deal:{n}").spec, run_at=later) for n in range(3000)]
+        jobs.enqueue_many(s, waiting, now=T0)
+        s.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        sql = driver_sql(_PG_TARGETS).replace("%(", "$").replace(")s", "")
+        names = {"keys": 1, "tenants": 2, "types": 3, "bys": 4, "now": 5}
+        for name, n in names.items():
+            sql = sql.replace(f"${name}", f"${n}")
+        s.connection().exec_driver_sql(f"PREPARE targets(text[], int[], text[], text[], timestamptz) AS {sql}")
+        key = f"'{{hubspot:deal:7}}', '{{{tenant}}}', '{{hubspot-deal-won-to-asana}}', '{{webhook:hubspot}}'"
+        plan = "\n".join(r[0] for r in s.connection().exec_driver_sql(
+            f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE targets({key}, '{T0.isoformat()}')"))  # fmt: skip
+        found = s.connection().exec_driver_sql(f"EXECUTE targets({key}, '{T0.isoformat()}')").all()
+        s.rollback()
+    assert found == [(tenant, "hubspot-deal-won-to-asana", "hubspot:deal:7")]
+    assert "ix_pipeline_jobs_pending_concurrency_key" in plan, plan
+    read = [int(n) for n in re.findall(r"(?:Scan .*rows=|Rows Removed by Filter: )(\d+)", plan)]
+    assert read and max(read) <= 1, plan  # the record's own job, not the 3,000 others
