@@ -23,7 +23,7 @@ updated on every request). The last line printed is JSON:
 "fixed_rate": {"rps": 200, "p50_ms": …, "p95_ms": …, "p99_ms": …, "errors": …}}``.
 
     python bench/webhook.py                      # defaults: 2 workers, 10 s saturation, 200/s × 30 s
-    python bench/webhook.py --load-generator wrk --client-threads 2 --connections 16
+    python bench/webhook.py --load-generator wrk --client-threads 2 --connections 64
     python bench/webhook.py --slow-clients 100   # 100 trickling connections during the fixed-rate run
 """
 
@@ -425,12 +425,31 @@ def _spent(before: dict[int, tuple[float, float]], after: dict[int, tuple[float,
     return sum(cpu[i] - before.get(pid, (0.0, 0.0))[i] for pid, cpu in after.items() for i in parts)
 
 
-def group_commits(port: int) -> tuple[float, float]:
-    """(deliveries, transactions) the listener's group commit wrote so far (0, 0 without one)."""
+def _metrics(port: int) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()
+    return text
+
+
+def answered_within(port: int) -> dict[str, float]:
+    """The listener's own count of accepted Shopify deliveries answered within each bucket (seconds).
+
+    From its ``http_request_duration_seconds`` histogram: the time from the complete request to
+    its answer, inside the listener, without the client's share of the latency.
+    """
+    counts: dict[str, float] = {}
+    for line in _metrics(port).splitlines():
+        if line.startswith("http_request_duration_seconds_bucket") and "shopify" in line and 'status="202"' in line:
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            counts[bound] = counts.get(bound, 0.0) + float(line.split()[-1])
+    return counts
+
+
+def group_commits(port: int) -> tuple[float, float]:
+    """(deliveries, transactions) the listener's group commit wrote so far (0, 0 without one)."""
+    text = _metrics(port)
     found = {"sum": 0.0, "count": 0.0}
     for line in text.splitlines():
         for part in found:
@@ -529,7 +548,13 @@ def main() -> int:
         "--client-threads wrk threads × --connections); the fixed-rate phase always uses the Python "
         "open-loop client (wrk has no fixed-rate mode)",
     )
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (--load-generator wrk)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=64,
+        help="wrk connections (--load-generator wrk); a closed loop of too few measures their round trip, "
+        "not the listener's capacity: 16 left the workers half idle (docs/benchmarks.md)",
+    )
     # Passed as settings: the listener is started with none of this shell's ZIXLY_* variables.
     parser.add_argument("--group-commit", choices=("on", "off"), default="on", help="ZIXLY_WEBHOOK_GROUP_COMMIT")
     parser.add_argument("--rate", type=float, default=200.0)
@@ -618,12 +643,24 @@ def run(args: argparse.Namespace, server_url: str) -> int:
                 slow = mp.Process(target=_slow_clients, args=(port, args.slow_clients, stop, queue))
                 slow.start()
                 time.sleep(1.0)  # every slow connection open
+            inside_before = answered_within(port)
             fixed = fixed_rate(port, args.rate, args.duration_s, 32, args.shops)
+            inside_after = answered_within(port)
             print(
                 f"fixed {fixed['rps']}/s for {args.duration_s:.0f} s: achieved {fixed['achieved_rps']}/s, "
                 f"p50 {fixed['p50_ms']} ms, p95 {fixed['p95_ms']} ms, p99 {fixed['p99_ms']} ms, "
                 f"{fixed['errors']} errors"
             )
+            total = inside_after.get("+Inf", 0.0) - inside_before.get("+Inf", 0.0)
+            if total:
+                shares = {
+                    bound: round((n - inside_before.get(bound, 0.0)) / total, 3)
+                    for bound, n in inside_after.items()
+                    if bound != "+Inf" and float(bound) <= 0.1
+                }
+                fixed["listener_answered_within_s"] = shares  # type: ignore[assignment]
+                within = ", ".join(f"{100 * share:.1f} % ≤ {float(b) * 1000:g} ms" for b, share in shares.items())
+                print(f"  inside the listener (its own histogram): {within}")
             if slow is not None:
                 stop.set()
                 slow_figures = queue.get(timeout=60)

@@ -38,9 +38,11 @@ from webhook.asgi import BufferedWSGI
 
 # Threads running the Flask app per worker; gunicorn's ``--threads N`` (N > 1) sets another number.
 # A delivery's thread waits for its group commit (webhook/group.py) without a database connection,
-# and the more deliveries a worker has in hand, the more each transaction takes: 8 threads made
-# 3–4 deliveries per commit where 4 made 2 (docs/benchmarks.md, "Webhook listener").
-APP_THREADS = 8
+# so the threads bound how many deliveries a worker has in hand, and so a commit's size: with 8,
+# 64 connections made 4 deliveries per commit and PostgreSQL spent 1.4 ms per delivery; with 32,
+# 14 per commit and 0.2–0.4 ms, and saturation went from 407–443 to 608–1,106 req/s
+# (docs/benchmarks.md, "Webhook listener", 2026-12-07 05:05). 64 measured no better than 32.
+APP_THREADS = 32
 
 DEFAULTS: dict[str, Any] = {
     # An event loop reads requests, so slow clients cannot hold the workers (webhook/asgi.py);
