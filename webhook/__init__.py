@@ -81,7 +81,10 @@ def create_app(
         # No pre-ping: it costs a round trip per checkout. After a database restart the
         # first statement on a stale connection fails, which invalidates the pool at once,
         # and the request is run again on a fresh connection (``ListenerApp``).
-        extra: dict[str, object] = {"pool_size": 4, "pool_pre_ping": False}
+        # At most 8 connections per worker, whatever its thread count (webhook.server.APP_THREADS):
+        # deliveries written alone (a batch handed back, the job API) wait briefly for one rather
+        # than open a connection each, so a flood cannot take PostgreSQL's connection slots.
+        extra: dict[str, object] = {"pool_size": 4, "max_overflow": 4, "pool_pre_ping": False}
         if not settings.is_sqlite:
             extra["connect_args"] = {"connect_timeout": 3}
         session_factory = make_session_factory(make_engine(settings, **extra))
