@@ -3,9 +3,9 @@
 ``webhook/group.py`` writes the deliveries that arrive together in one transaction; these are
 its statements beyond the job queue's (``db.jobs``, already one statement per batch). Each binds
 its rows as a whole (the counters as two arrays, the deliveries as one JSON document), so the
-statement's text never changes with the batch size and psycopg prepares it once. Rows go in a fixed order (counters by tenant id, as
-``intake.hit_budget`` callers lock them; deliveries by key), so two batches lock rows in one
-order and cannot deadlock on them.
+statement's text never changes with the batch size and psycopg prepares it once. Rows go in a
+fixed order (counters by tenant id, as ``intake.hit_budget`` callers lock them; deliveries by
+key), so two batches lock rows in one order and cannot deadlock on them.
 
 The tenants' counters are counted in a statement of their own, committed at once and without
 waiting for its WAL flush (``hit_tenants``), not in the batch's transaction: there, a counter's

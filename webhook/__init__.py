@@ -36,27 +36,42 @@ SECURITY_HEADERS = {
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+# Runs of a request again while SQLite is busy (its transaction rolled back: nothing done yet).
+BUSY_RETRIES = 4
+
+
 class ListenerApp(Flask):
-    """Flask, but a request whose database connection turned out dead is run once more.
+    """Flask, but a request that met a dead connection or a busy SQLite file is run again.
 
     A pooled connection left over from before a database restart fails at its first
     statement (``connection_invalidated``); SQLAlchemy then discards the whole pool. If the
     request had committed nothing yet, running it again on a fresh connection is safe — and
-    the vendor gets its 2xx instead of a 503 for a database that is back.
+    the vendor gets its 2xx instead of a 503 for a database that is back. The same holds on
+    SQLite when another of ``make run``'s processes wrote between this request's read and its
+    write ("database is locked" at once, whatever the busy timeout): an Asana handshake that
+    met the runner's step log would otherwise fail the webhook's creation.
     """
 
     def dispatch_request(self) -> ft.ResponseReturnValue:
-        try:
-            return super().dispatch_request()
-        except DBAPIError as exc:
-            if not exc.connection_invalidated or g.get("committed"):
-                raise
+        from db.engine import is_busy
         from webhook.context import close_session
 
-        log.warning("stale database connection: running the request again on a fresh one")
-        close_session()
-        g.retrying = True
-        return super().dispatch_request()
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return super().dispatch_request()
+            except DBAPIError as exc:
+                if g.get("committed"):
+                    raise
+                if exc.connection_invalidated and not g.get("retrying"):
+                    log.warning("stale database connection: running the request again on a fresh one")
+                elif is_busy(exc) and attempt < BUSY_RETRIES:
+                    log.warning("SQLite is busy: running the request again")
+                    time.sleep(0.05 * (attempt + 1))
+                else:
+                    raise
+            close_session()
+            g.retrying = True
+        raise AssertionError("unreachable")
 
 
 def create_app(

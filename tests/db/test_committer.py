@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 from db.committer import Committer
@@ -67,21 +68,23 @@ def test_a_batch_that_raises_or_answers_short_refuses_its_submitters_and_the_thr
 
 
 def test_closing_refuses_whoever_waits_and_whoever_comes_later() -> None:
-    release = threading.Event()
+    taken, release = threading.Event(), threading.Event()
 
     def slow(batch: Sequence[int]) -> list[str]:
-        release.wait(10)
+        taken.set()
+        release.wait(60)
         return [f"done {i}" for i in batch]
 
     committer: Committer[int, str | None] = Committer(slow, refused=None, name="test")
     answers: dict[int, str | None] = {}
     first = threading.Thread(target=lambda: answers.update({1: committer.submit(1)}))
     first.start()
-    while not committer._thread or committer._waiting:  # the thread has taken item 1
-        threading.Event().wait(0.01)
+    assert taken.wait(30)  # the thread is writing item 1 (and holds it until released)
     second = threading.Thread(target=lambda: answers.update({2: committer.submit(2)}))
     second.start()
-    while not committer._waiting:
+    deadline = time.monotonic() + 30
+    while not committer._waiting:  # item 2 waits for the next batch
+        assert time.monotonic() < deadline
         threading.Event().wait(0.01)
     closer = threading.Thread(target=committer.close)
     closer.start()
