@@ -29,21 +29,26 @@ TENANT_SETTING = "zixly.tenant_id"
 MAX_TENANT_ID = 999_999_999  # the policy's role-name pattern takes at most 9 digits
 
 
-def if_access_role(statement: str) -> str:
-    """SQL (for a migration) running ``statement``, a grant to ``ACCESS_ROLE``, where that role exists.
+def if_role_exists(role: str, statement: str) -> str:
+    """SQL (for a migration) running ``statement``, a grant to or of ``role``, where that role exists.
 
-    Migration 0002 makes the role only where the migrating user may create roles; where it may
+    Migration 0002 makes the roles only where the migrating user may create roles; where it may
     not grant either, the grant is skipped with a notice rather than failing the migration.
     """
     quoted = statement.replace("'", "''")
     return f"""
 DO $$ BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{ACCESS_ROLE}') THEN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
     EXECUTE '{quoted}';
   END IF;
 EXCEPTION WHEN insufficient_privilege THEN
   RAISE NOTICE 'zixly: not allowed to run: %', '{quoted}';
 END $$"""
+
+
+def if_access_role(statement: str) -> str:
+    """``if_role_exists`` for ``ACCESS_ROLE``, the role the tenant roles' grants go through."""
+    return if_role_exists(ACCESS_ROLE, statement)
 
 
 def tenant_role_name(tenant_id: int) -> str:

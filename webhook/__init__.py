@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Flask, Response, g, request
 from flask import typing as ft
@@ -38,10 +39,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # Runs of a request again while SQLite is busy (its transaction rolled back: nothing done yet).
 BUSY_RETRIES = 4
+T = TypeVar("T")
 
 
-class ListenerApp(Flask):
-    """Flask, but a request that met a dead connection or a busy SQLite file is run again.
+def run_again_when_safe(run: Callable[[], T]) -> T:
+    """``run()`` (a request's work, in its app context), run again when that is safe.
 
     A pooled connection left over from before a database restart fails at its first
     statement (``connection_invalidated``); SQLAlchemy then discards the whole pool. If the
@@ -51,27 +53,32 @@ class ListenerApp(Flask):
     write ("database is locked" at once, whatever the busy timeout): an Asana handshake that
     met the runner's step log would otherwise fail the webhook's creation.
     """
+    from db.engine import is_busy
+    from webhook.context import close_session
+
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            return run()
+        except DBAPIError as exc:
+            if g.get("committed"):
+                raise
+            if exc.connection_invalidated and not g.get("retrying"):
+                log.warning("stale database connection: running the request again on a fresh one")
+            elif is_busy(exc) and attempt < BUSY_RETRIES:
+                log.warning("SQLite is busy: running the request again")
+                time.sleep(0.05 * (attempt + 1))
+            else:
+                raise
+        close_session()
+        g.retrying = True
+    raise AssertionError("unreachable")
+
+
+class ListenerApp(Flask):
+    """Flask, each request run again when that is safe (``run_again_when_safe``)."""
 
     def dispatch_request(self) -> ft.ResponseReturnValue:
-        from db.engine import is_busy
-        from webhook.context import close_session
-
-        for attempt in range(BUSY_RETRIES + 1):
-            try:
-                return super().dispatch_request()
-            except DBAPIError as exc:
-                if g.get("committed"):
-                    raise
-                if exc.connection_invalidated and not g.get("retrying"):
-                    log.warning("stale database connection: running the request again on a fresh one")
-                elif is_busy(exc) and attempt < BUSY_RETRIES:
-                    log.warning("SQLite is busy: running the request again")
-                    time.sleep(0.05 * (attempt + 1))
-                else:
-                    raise
-            close_session()
-            g.retrying = True
-        raise AssertionError("unreachable")
+        return run_again_when_safe(super().dispatch_request)
 
 
 def create_app(

@@ -7,8 +7,9 @@ the complete request here instead, and this runs the *same* code the Flask view 
 (``webhook.vendors.app_wide_delivery``: 404, 415, signature, parse, ``webhook.accept``) inside the
 app's application context (its settings, session per request, teardown), and does what the
 app's hooks do around it: request id and log context, the answer's security headers and
-``X-Request-Id``, the duration metric, problem documents, 503 for database errors and one run
-again on a fresh connection when a pooled one turned out dead before anything was committed.
+``X-Request-Id``, the duration metric, problem documents, 503 for database errors, and running
+it again (``webhook.run_again_when_safe``) when a pooled connection turned out dead or SQLite was
+busy before anything was committed.
 Every other route (the job API, callbacks, per-connection vendors, health, metrics) goes to Flask.
 """
 
@@ -21,13 +22,12 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from flask import Flask, Response, g
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 import logconfig
 from integrations.registry import vendors
 from integrations.vendor import Vendor
-from webhook import _REQUEST_ID, SECURITY_HEADERS, _database_unavailable, _internal_error
-from webhook.context import close_session
+from webhook import _REQUEST_ID, SECURITY_HEADERS, _database_unavailable, _internal_error, run_again_when_safe
 from webhook.problems import Problem, problem_response
 from webhook.vendors import Inbound, app_wide_delivery, webhook_path
 
@@ -81,15 +81,7 @@ class DirectDeliveries:
     def _dispatch(self, record: Vendor[Any], inbound: Inbound, body: bytes) -> Response:
         """The delivery with the app's error handling (``webhook.ListenerApp`` and its handlers)."""
         try:
-            try:
-                return app_wide_delivery(record, inbound, lambda: body)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or g.get("committed"):
-                    raise
-            log.warning("stale database connection: running the request again on a fresh one")
-            close_session()
-            g.retrying = True
-            return app_wide_delivery(record, inbound, lambda: body)
+            return run_again_when_safe(lambda: app_wide_delivery(record, inbound, lambda: body))
         except Problem as problem:
             return problem_response(problem)
         except SQLAlchemyError as exc:

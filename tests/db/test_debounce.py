@@ -236,10 +236,9 @@ def test_the_look_up_for_jobs_to_join_probes_each_records_key_however_many_jobs_
         waiting = [replace(event(tenant, f"s{n}", key=f"hubspot:deal:{n}").spec, run_at=later) for n in range(3000)]
         jobs.enqueue_many(s, waiting, now=T0)
         s.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        sql = driver_sql(_PG_TARGETS).replace("%(", "$").replace(")s", "")
-        names = {"keys": 1, "tenants": 2, "types": 3, "bys": 4, "now": 5}
-        for name, n in names.items():
-            sql = sql.replace(f"${name}", f"${n}")
+        sql = driver_sql(_PG_TARGETS)  # as a prepared statement: %(name)s becomes $n
+        for n, name in enumerate(("keys", "tenants", "types", "bys", "now"), 1):
+            sql = sql.replace(f"%({name})s", f"${n}")
         s.connection().exec_driver_sql(f"PREPARE targets(text[], int[], text[], text[], timestamptz) AS {sql}")
         key = f"'{{hubspot:deal:7}}', '{{{tenant}}}', '{{hubspot-deal-won-to-asana}}', '{{webhook:hubspot}}'"
         plan = "\n".join(r[0] for r in s.connection().exec_driver_sql(

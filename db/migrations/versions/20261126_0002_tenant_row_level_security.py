@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from db.tenancy import if_role_exists
+
 revision: str = "0002_rls"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -48,18 +50,6 @@ EXCEPTION WHEN OTHERS THEN
 END $$"""
 
 
-def _if_role(name: str, statement: str) -> str:
-    quoted = statement.replace("'", "''")
-    return f"""
-DO $$ BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN
-    EXECUTE '{quoted}';
-  END IF;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE NOTICE 'zixly: not allowed to run: %', '{quoted}';
-END $$"""
-
-
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
@@ -79,19 +69,20 @@ $$""")
             f"CREATE POLICY tenant_isolation ON {table} "
             f"USING (tenant_id = {CURRENT}) WITH CHECK (tenant_id = {CURRENT})"
         )
-    via_job = (
-        "EXISTS (SELECT 1 FROM pipeline_jobs j "
-        f"WHERE j.id = job_steps.job_id AND j.tenant_id = {CURRENT})"
-    )
+    via_job = f"EXISTS (SELECT 1 FROM pipeline_jobs j WHERE j.id = job_steps.job_id AND j.tenant_id = {CURRENT})"
     op.execute(f"CREATE POLICY tenant_isolation ON job_steps USING ({via_job}) WITH CHECK ({via_job})")
     op.execute(f"CREATE POLICY tenant_isolation ON tenants USING (id = {CURRENT})")
 
     op.execute(_role("zixly_tenant_access", "NOLOGIN"))
     op.execute(_role("zixly_tenant", "NOLOGIN IN ROLE zixly_tenant_access"))
     writable = ", ".join((*DIRECT, "job_steps"))
-    op.execute(_if_role("zixly_tenant_access", "GRANT USAGE ON SCHEMA public TO zixly_tenant_access"))
-    op.execute(_if_role("zixly_tenant_access", f"GRANT SELECT, INSERT, UPDATE, DELETE ON {writable} TO zixly_tenant_access"))
-    op.execute(_if_role("zixly_tenant_access", "GRANT SELECT ON tenants TO zixly_tenant_access"))
+    op.execute(if_role_exists("zixly_tenant_access", "GRANT USAGE ON SCHEMA public TO zixly_tenant_access"))
+    op.execute(
+        if_role_exists(
+            "zixly_tenant_access", f"GRANT SELECT, INSERT, UPDATE, DELETE ON {writable} TO zixly_tenant_access"
+        )
+    )
+    op.execute(if_role_exists("zixly_tenant_access", "GRANT SELECT ON tenants TO zixly_tenant_access"))
     for table in (*DIRECT, "job_steps"):
         op.execute(f"""
 DO $$ DECLARE seq text := pg_get_serial_sequence('public.{table}', 'id'); BEGIN
@@ -100,14 +91,14 @@ DO $$ DECLARE seq text := pg_get_serial_sequence('public.{table}', 'id'); BEGIN
   END IF;
 END $$""")
     # The application's role may switch to the pooled tenant role (SET LOCAL ROLE zixly_tenant).
-    op.execute(_if_role("zixly_tenant", "GRANT zixly_tenant TO CURRENT_USER"))
+    op.execute(if_role_exists("zixly_tenant", "GRANT zixly_tenant TO CURRENT_USER"))
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     writable = ", ".join((*DIRECT, "job_steps"))
-    op.execute(_if_role("zixly_tenant_access", f"REVOKE ALL ON {writable}, tenants FROM zixly_tenant_access"))
+    op.execute(if_role_exists("zixly_tenant_access", f"REVOKE ALL ON {writable}, tenants FROM zixly_tenant_access"))
     for table in ALL_TABLES:
         op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
