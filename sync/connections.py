@@ -16,10 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from db.engine import make_engine
+from db.engine import hot_statement_engine
 from settings import Settings
-
-GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 def pool_options(settings: Settings) -> dict[str, Any]:
@@ -41,33 +39,18 @@ def pool_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _own(engine: Engine, *, durable: bool, autocommit: bool = False) -> Engine:
-    if engine.dialect.name != "postgresql":
-        return engine
-    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
-    commit = "on" if durable else "off"
-    return make_engine(
-        engine.url.render_as_string(hide_password=False),
-        pool_size=1,
-        max_overflow=1,
-        pool_pre_ping=False,
-        connect_args={"options": f"-c synchronous_commit={commit} {GENERIC_PLANS}"},
-        **options,
-    )
-
-
 def claim_engine(engine: Engine) -> Engine:
     """The dispatcher's: a claim (and, rarely, its key-race check) in one transaction, committed asynchronously."""
-    return _own(engine, durable=False)
+    return hot_statement_engine(engine, durable=False)
 
 
 def start_engine(engine: Engine) -> Engine:
     """The starter's: a batch of starts is one UPDATE that commits on its own (autocommit: one
     round trip, where BEGIN / UPDATE / COMMIT took three), asynchronously like the claim it follows."""
-    return _own(engine, durable=False, autocommit=True)
+    return hot_statement_engine(engine, durable=False, autocommit=True)
 
 
 def outcome_engine(engine: Engine) -> Engine:
     """The finisher's: outcomes are durable (synchronous commit, set once for the connection
     rather than by a ``SET LOCAL`` round trip per batch)."""
-    return _own(engine, durable=True)
+    return hot_statement_engine(engine, durable=True)

@@ -115,7 +115,7 @@ def create_app(
     wakeup = RunnerWakeup(engine) if isinstance(engine, Engine) and engine.dialect.name == "postgresql" else None
     windows = WindowCache()
     group = (
-        GroupCommit(session_factory, windows, settings.webhook_rate_limit_per_minute, wakeup)
+        GroupCommit(engine, windows, settings.webhook_rate_limit_per_minute, wakeup)
         if settings.webhook_group_commit and isinstance(engine, Engine) and engine.dialect.name == "postgresql"
         else None
     )

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import intake, intake_batch
 from db.committer import Committer
+from db.engine import hot_statement_engine, make_session_factory
 from db.jobs import JobSpec
 from db.jobs.debounce import enqueue_events
 from integrations.events import VendorEvent
@@ -81,18 +82,27 @@ class GroupCommit(Committer[Pending, "Stored | None"]):
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        engine: Engine,
         windows: debounce.WindowCache,
         rate_limit_per_minute: int,
         wakeup: RunnerWakeup | None = None,
     ) -> None:
         super().__init__(self.run, refused=None, name="intake-committer", max_batch=MAX_BATCH)
-        self._session_factory = session_factory
+        # Connections of its own, where every statement is planned once (``hot_statement_engine``):
+        # on the shared pool the debounce look-up was planned afresh for every batch, 0.6 ms of
+        # PostgreSQL's CPU per batch, most of its cost per delivery at a few deliveries a batch.
+        # A stale one fails its batch, which the deliveries then write alone on the shared pool.
+        self._engine = hot_statement_engine(engine, durable=True, connections=2, connect_timeout=3)
+        self._session_factory: sessionmaker[Session] = make_session_factory(self._engine)
         # The tenants' counters are counted outside the batch's transaction (``db.intake_batch``).
-        self._autocommit: Engine = session_factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit: Engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._windows = windows
         self._limit = rate_limit_per_minute
         self._wakeup = wakeup
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        super().close(timeout_s)
+        self._engine.dispose()
 
     def run(self, batch: Sequence[Pending]) -> list[Stored | None]:
         """Write ``batch`` in one transaction in this thread; each delivery's ``Stored``, or all None."""

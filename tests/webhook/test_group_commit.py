@@ -104,6 +104,27 @@ def test_one_batch_stores_each_delivery_and_its_job_and_a_copy_is_a_duplicate(
     assert counters == [4]  # every request counted, as the one-delivery path does
 
 
+def test_the_committer_plans_each_statement_once(
+    pg_url: str, tmp_path: Path, pg_factory: sessionmaker[Session]
+) -> None:
+    """Its connections keep generic plans: planned afresh per batch, the debounce look-up alone
+    cost 0.6 ms of PostgreSQL's CPU (docs/benchmarks.md, "Webhook listener", 2026-12-07 08:00)."""
+    app = _app(pg_url, tmp_path, pg_factory)
+    client = app.test_client()
+    for n in range(12):  # one at a time: twelve batches of one
+        body, headers = _delivery(n, f"e{n}")
+        assert client.post("/webhook/shopify", data=body, headers=headers).status_code == 202
+    group = app.extensions["zixly"].group
+    with group._engine.connect() as conn:  # the committer's own connection (it used only one)
+        plans = conn.exec_driver_sql(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        ).all()
+    group.close()
+    assert _count(pg_factory, WebhookDelivery) == 12
+    [(_, generic, custom)] = [p for p in plans if "jsonb_to_recordset" in p[0] and "pipeline_jobs" in p[0]]
+    assert generic >= 7 and custom == 0, plans  # prepared at the fifth run, then never planned again
+
+
 def test_a_bad_delivery_in_a_batch_fails_alone(
     pg_url: str, tmp_path: Path, pg_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
