@@ -116,9 +116,7 @@ def test_the_committer_plans_each_statement_once(
         assert client.post("/webhook/shopify", data=body, headers=headers).status_code == 202
     group = app.extensions["zixly"].group
     with group._engine.connect() as conn:  # the committer's own connection (it used only one)
-        plans = conn.exec_driver_sql(
-            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-        ).all()
+        plans = conn.exec_driver_sql("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements").all()
     group.close()
     assert _count(pg_factory, WebhookDelivery) == 12
     [(_, generic, custom)] = [p for p in plans if "jsonb_to_recordset" in p[0] and "pipeline_jobs" in p[0]]
