@@ -475,16 +475,52 @@ def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[in
     return sorted(set(workers)), backends
 
 
+class BackendWatch:
+    """The database's backends, read every 50 ms while a phase runs: each one's CPU as last seen.
+
+    Read only at the start and the end, a backend a pool opened and closed during the phase
+    (an overflow connection) was never seen, and one open at the start but closed by the end was
+    dropped: the listener's PostgreSQL CPU read 0.03–0.17 ms per delivery where the whole
+    (private) cluster spent 0.28 (docs/benchmarks.md, "Webhook listener", 2026-12-07 08:00). What a
+    backend spends in its last 50 ms, or in a life shorter than that, is still missed.
+    """
+
+    def __init__(self, server_url: str, name: str) -> None:
+        self.seen: dict[int, tuple[float, float]] = {}
+        self._url, self._name = server_url, name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BackendWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with _admin(self._url) as conn:
+            while True:
+                found = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._name,))
+                pids = [r[0] for r in found]
+                self.seen.update(_cpu_s(pids))
+                if self._stop.wait(0.05):
+                    return
+
+
 def cpu_per_request(
     pids: tuple[list[int], list[int]],
     before: tuple[dict[int, tuple[float, float]], dict[int, tuple[float, float]]],
     requests: int,
+    backends_seen: dict[int, tuple[float, float]] | None = None,
 ) -> dict[str, float]:
     """CPU milliseconds per accepted delivery since ``before``: listener workers and PostgreSQL backends.
 
-    ``pids`` are taken again at the end: backends opened during the run are counted too.
+    ``pids`` are taken again at the end: backends opened during the run are counted too, and with
+    ``backends_seen`` (a ``BackendWatch``'s) those closed during it, as last seen.
     """
-    after = (_cpu_s(pids[0]), _cpu_s(pids[1]))
+    after = (_cpu_s(pids[0]), {**(backends_seen or {}), **_cpu_s(pids[1])})
     return {
         "listener_cpu_ms": round(_spent(before[0], after[0]) * 1000 / max(1, requests), 3),
         "listener_system_ms": round(_spent(before[0], after[0], 1) * 1000 / max(1, requests), 3),
@@ -611,16 +647,17 @@ def run(args: argparse.Namespace, server_url: str) -> int:
             pids = server_pids(port, server_url, name)
             before = (_cpu_s(pids[0]), _cpu_s(pids[1]))
             grouped = group_commits(port)
-            if args.load_generator == "wrk":
-                rps, ok, sat_errors = saturation_wrk(
-                    port, args.saturation_s, args.client_threads, args.connections, args.shops, workdir
-                )
-            else:
-                rps, ok, sat_errors = saturation(
-                    port, args.saturation_s, args.client_processes, args.client_threads, args.shops
-                )
+            with BackendWatch(server_url, name) as backends:
+                if args.load_generator == "wrk":
+                    rps, ok, sat_errors = saturation_wrk(
+                        port, args.saturation_s, args.client_threads, args.connections, args.shops, workdir
+                    )
+                else:
+                    rps, ok, sat_errors = saturation(
+                        port, args.saturation_s, args.client_processes, args.client_threads, args.shops
+                    )
             pids = server_pids(port, server_url, name)
-            cpu = cpu_per_request(pids, before, ok)
+            cpu = cpu_per_request(pids, before, ok, backends.seen)
             grouped_after = group_commits(port)
             if grouped_after[1] > grouped[1]:
                 cpu["deliveries_per_commit"] = round(
