@@ -159,7 +159,7 @@ def _complete_a_task(stack: Stack, project: str) -> list[dict[str, Any]]:
     return deliveries
 
 
-def test_connecting_without_a_project_creates_no_webhook(stack: Stack, asana: dict[str, int]) -> None:
+def connecting_without_a_project_creates_no_webhook(stack: Stack, asana: dict[str, int]) -> None:
     def ensured() -> PipelineJob | None:
         with stack.factory() as session:
             return session.scalar(
@@ -180,9 +180,7 @@ def test_connecting_without_a_project_creates_no_webhook(stack: Stack, asana: di
         )
 
 
-def test_naming_the_project_creates_the_webhook_and_a_signed_event_makes_a_job(
-    stack: Stack, asana: dict[str, int]
-) -> None:
+def naming_the_project_creates_the_webhook_and_a_signed_event_makes_a_job(stack: Stack, asana: dict[str, int]) -> None:
     _set_project(stack, asana["tenant"], ASANA_ONBOARDING_PROJECT_GID)
     row = _active(stack, asana["connection"])
     assert row.resource_gid == ASANA_ONBOARDING_PROJECT_GID and row.handshake_sha256 is None
@@ -197,7 +195,7 @@ def test_naming_the_project_creates_the_webhook_and_a_signed_event_makes_a_job(
     assert _reconcile_jobs(stack, asana["tenant"]) > before
 
 
-def test_a_forged_or_replayed_handshake_is_refused_and_stores_nothing(stack: Stack, asana: dict[str, int]) -> None:
+def a_forged_or_replayed_handshake_is_refused_and_stores_nothing(stack: Stack, asana: dict[str, int]) -> None:
     row = _active(stack, asana["connection"])
     assert row.webhook_gid is not None
     hook = _sandbox_hook(stack, row.webhook_gid)
@@ -224,7 +222,7 @@ def test_a_forged_or_replayed_handshake_is_refused_and_stores_nothing(stack: Sta
     assert _secret_and_deliveries(stack, asana["connection"]) == before
 
 
-def test_a_webhook_asana_deleted_is_re_created_by_the_scheduled_check(stack: Stack, asana: dict[str, int]) -> None:
+def a_webhook_asana_deleted_is_re_created_by_the_scheduled_check(stack: Stack, asana: dict[str, int]) -> None:
     old = _active(stack, asana["connection"]).webhook_gid
     assert old is not None
     stack.sandbox_post(f"/asana/_sandbox/webhooks/{old}/fail")  # as after a day of failed deliveries
@@ -244,7 +242,7 @@ def test_a_webhook_asana_deleted_is_re_created_by_the_scheduled_check(stack: Sta
     assert _reconcile_jobs(stack, asana["tenant"]) > before
 
 
-def test_changing_the_project_moves_the_webhook(stack: Stack, asana: dict[str, int]) -> None:
+def changing_the_project_moves_the_webhook(stack: Stack, asana: dict[str, int]) -> None:
     old = _active(stack, asana["connection"]).webhook_gid
     assert old is not None
     _set_project(stack, asana["tenant"], OTHER_PROJECT)
@@ -255,7 +253,7 @@ def test_changing_the_project_moves_the_webhook(stack: Stack, asana: dict[str, i
     assert hook is not None and hook["resource"]["gid"] == OTHER_PROJECT
 
 
-def test_disconnecting_deletes_the_webhook(stack: Stack, asana: dict[str, int]) -> None:
+def disconnecting_deletes_the_webhook(stack: Stack, asana: dict[str, int]) -> None:
     gid = _active(stack, asana["connection"]).webhook_gid
     assert gid is not None
     _write(stack, lambda session: actions.disconnect(session, stack.settings, ADMIN, asana["tenant"], "asana"))
@@ -269,3 +267,14 @@ def test_disconnecting_deletes_the_webhook(stack: Stack, asana: dict[str, int]) 
             None,
             None,
         )
+
+
+def test_an_asana_webhook_from_connecting_to_disconnecting(stack: Stack, asana: dict[str, int]) -> None:
+    """One tenant's story, in order: each step starts from the state the one before it left (so
+    they are one test, which pytest-xdist cannot split across its workers)."""
+    connecting_without_a_project_creates_no_webhook(stack, asana)
+    naming_the_project_creates_the_webhook_and_a_signed_event_makes_a_job(stack, asana)
+    a_forged_or_replayed_handshake_is_refused_and_stores_nothing(stack, asana)
+    a_webhook_asana_deleted_is_re_created_by_the_scheduled_check(stack, asana)
+    changing_the_project_moves_the_webhook(stack, asana)
+    disconnecting_deletes_the_webhook(stack, asana)
