@@ -125,7 +125,7 @@ UPDATE pipeline_jobs SET status = 'QUEUED',
     started_at = CASE WHEN started_at = :now THEN NULL ELSE started_at END,
     deadline_at = CASE WHEN deadline_at = :now + make_interval(secs => timeout_s)
                        THEN NULL ELSE deadline_at END
-WHERE id = ANY(:ids) AND status = 'RUNNING' AND locked_by = :runner AND NOT attempt_started
+WHERE id = ANY(:ids) AND (status = 'RUNNING') IS TRUE AND locked_by = :runner AND NOT attempt_started
 RETURNING id
 """
     ),

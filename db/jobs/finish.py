@@ -41,6 +41,11 @@ class Finished:
     metrics: dict[str, Any] | None = None
 
 
+# PostgreSQL: the rows are found by their ids (``= ANY``: primary-key probes) and only then
+# checked for their status, as in the starts (``db.jobs.claim._START``). As a join on the JSON
+# rows with ``status = 'RUNNING'``, the generic plan read every RUNNING job (the runners' whole
+# prefetch, and the partial index's dead entries) for each batch, and with ``IS TRUE`` alone it
+# scanned the partition (``tests/db/test_jobs.py``).
 _COMPLETE = {
     "postgresql": text(
         """
@@ -49,7 +54,8 @@ UPDATE pipeline_jobs AS j SET status = 'COMPLETED', result = v.result,
                    ELSE COALESCE(j.metrics, '{}'::jsonb) || v.metrics END,
     error = NULL, completed_at = :now, locked_by = NULL, locked_until = NULL
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id bigint, attempt int, result jsonb, metrics jsonb)
-WHERE j.id = v.id AND j.status = 'RUNNING' AND j.locked_by = :runner AND j.attempts = v.attempt
+WHERE j.id = ANY(CAST(:ids AS bigint[])) AND j.id = v.id
+  AND (j.status = 'RUNNING') IS TRUE AND j.locked_by = :runner AND j.attempts = v.attempt
 RETURNING j.id
 """
     ),
@@ -77,6 +83,8 @@ def complete(
     name = dialect(session)
     rows = [{"id": f.job_id, "attempt": f.attempt, "result": f.result, "metrics": f.metrics} for f in finished]
     params = {"rows": dumps(rows), "now": ts(now or utcnow(), name), "runner": runner_id}
+    if name == "postgresql":
+        params["ids"] = [f.job_id for f in finished]
     return [r[0] for r in session.execute(_COMPLETE[name], params)]
 
 

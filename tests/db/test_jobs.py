@@ -534,3 +534,56 @@ def test_a_quiet_enqueue_wakes_no_one_until_notify_runners_after_the_commit(pg_u
         assert conn.execute(select(PipelineJob.status).where(PipelineJob.id == created.id)).scalar_one() == "QUEUED"
     listen.close()
     engine.dispose()
+
+
+def _generic_plan(conn: Any, stmt: Any, args: dict[str, tuple[str, str]]) -> str:
+    """EXPLAIN ANALYZE of ``stmt`` as a prepared statement settles on it: the generic plan.
+
+    ``args``: each parameter's type and SQL literal, in ``$n`` order.
+    """
+    from db.jobs._sql import driver_sql
+
+    sql = driver_sql(stmt)
+    for n, name in enumerate(args, 1):
+        sql = sql.replace(f"%({name})s", f"${n}")
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    conn.exec_driver_sql(f"PREPARE probe({', '.join(t for t, _ in args.values())}) AS {sql}")
+    values = ", ".join(v for _, v in args.values())
+    return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE probe({values})"))
+
+
+def test_a_completion_finds_its_jobs_by_id_however_many_jobs_run(pg: Engine) -> None:
+    """The runners' prefetch keeps thousands of jobs RUNNING: completing a batch must not read them.
+
+    As ``status = 'RUNNING'``, the generic plan walked the RUNNING jobs' partial index (28,172
+    entries, live and dead, and 732 heap pages, for a batch of 17 in a 20,000-job benchmark).
+    """
+    import json
+    import re
+
+    from db.jobs.finish import _COMPLETE
+
+    with pg.begin() as conn:
+        tenant = conn.execute(text("INSERT INTO tenants (name) VALUES ('Acme') RETURNING id")).scalar_one()
+        jobs.enqueue_many(conn, [jobs.JobSpec(tenant, "noop")] * 3000, now=T0)
+        claimed = jobs.claim(conn, "r1", limit=3000, lease_s=600, now=T0, start=3000)
+    assert len(claimed) == 3000
+    one = claimed[1234]
+    rows = json.dumps([{"id": one.id, "attempt": 1, "result": {"ok": True}, "metrics": None}])
+    with pg.begin() as conn:
+        plan = _generic_plan(
+            conn,
+            _COMPLETE["postgresql"],
+            {
+                "now": ("timestamptz", f"'{T0.isoformat()}'"),
+                "rows": ("text", f"'{rows}'"),
+                "runner": ("text", "'r1'"),
+                "ids": ("bigint[]", f"'{{{one.id}}}'"),
+            },
+        )
+        done = conn.execute(text("SELECT status FROM pipeline_jobs WHERE id = :id"), {"id": one.id}).scalar_one()
+        conn.rollback()
+    assert done == "COMPLETED", plan
+    found = r"(?:on pipeline_jobs_p0 j\S* \(actual time=\S+ rows=|Removed by \w+: )(\d+)"
+    read = [int(n) for n in re.findall(found, plan)]
+    assert read and max(read) <= 1, plan  # the job's own row, not the 2,999 others running
