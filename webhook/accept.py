@@ -151,15 +151,16 @@ def accept(
     for n, spec in enumerate(queued):
         counter = metrics.EVENTS_DEBOUNCED if n in joined else metrics.JOBS_QUEUED
         counter.labels(job_type=spec.job_type).inc()
-    unmatched = sum(1 for key, owner in zip(keys, owners, strict=True) if owner is None and key not in duplicates)
+    unmatched = len({key for key, owner in zip(keys, owners, strict=True) if owner is None and key not in duplicates})
     dup_ids = sorted({j for key in duplicates for j in original.get(key, [])})
-    if len(duplicates) == len(events):
+    copies = len(keys) - len(set(keys))  # an event listed again in the same body: a duplicate of its first copy
+    if len(duplicates) == len(set(keys)):
         outcome = "duplicate"
-    elif unmatched and unmatched + len(duplicates) == len(events):
+    elif unmatched and unmatched + len(duplicates) == len(set(keys)):
         outcome = "unmatched"
     else:
         outcome = "accepted"
-    return _answered(source, outcome, len(events), len(duplicates), unmatched, new_ids, dup_ids)
+    return _answered(source, outcome, len(events), len(duplicates) + copies, unmatched, new_ids, dup_ids)
 
 
 def _grouped(group: GroupCommit, pending: Pending) -> Response | None:
@@ -193,7 +194,7 @@ def _answered(
                 "job_ids": new_ids,
             },
         )
-    return answer(source, new_ids + dup_ids, duplicate=outcome == "duplicate")
+    return answer(source, list(dict.fromkeys(new_ids + dup_ids)), duplicate=outcome == "duplicate")
 
 
 def _wake_runners(queued: int) -> None:
@@ -217,7 +218,13 @@ def _store(
     Returns (specs, job ids, conflicts, the positions among the flattened specs of events that
     joined a queued job instead of making one).
     """
-    todo = [i for i, key in enumerate(keys) if key not in skip]
+    # An event a body lists twice (one dedup key) is stored once, from its first copy: the second
+    # copy's delivery row would conflict with the first's and roll the whole attempt back.
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key not in skip:
+            first.setdefault(key, i)
+    todo = sorted(first.values())
     specs_by_event = [job_specs(source, events[i], owners[i], keys[i]) for i in todo]
     flat = [spec for specs in specs_by_event for spec in specs]
     labels = [

@@ -80,6 +80,26 @@ def test_xero_invoice_events_enqueue_per_tenant_and_unknown_orgs_are_unmatched(
     assert again.headers["Zixly-Job-Ids"] == str(job_ids[0])
 
 
+def test_a_xero_delivery_that_lists_one_event_twice_stores_it_once(
+    client: FlaskClient, session: Session, tenants: dict[str, int]
+) -> None:
+    """Both copies share one dedup key: the second is a duplicate of the first, not of itself.
+
+    (The one-delivery path rolled the first copy back as if an earlier delivery had won, then
+    skipped both: 200 to Xero, nothing stored.)"""
+    event = _xero_event("INVOICE", "inv-twice")
+    response = _xero_post(client, [event, event])
+    assert response.status_code == 200
+    [job_id] = [int(i) for i in response.headers["Zixly-Job-Ids"].split(",")]
+    job = session.get(PipelineJob, job_id)
+    assert job is not None and job.params["invoice_id"] == "inv-twice"
+    [stored] = session.scalars(select(WebhookDelivery)).all()
+    assert stored.outcome == "accepted" and stored.job_ids == [job_id]
+    again = _xero_post(client, [event])  # and the delivery is known from then on
+    assert again.headers["Zixly-Job-Ids"] == str(job_id)
+    assert len(session.scalars(select(PipelineJob)).all()) == 1
+
+
 def test_xero_intent_to_receive_is_200_signed_and_401_unsigned(
     client: FlaskClient, session: Session, tenants: dict[str, int]
 ) -> None:

@@ -191,6 +191,34 @@ def test_an_idempotency_key_reused_for_another_request_is_422_naming_what_differ
     assert (again.status_code, again.json["job_ids"]) == (200, first.json["job_ids"])
 
 
+def test_a_callers_key_never_meets_the_keys_zixly_makes(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    """A schedule claims each fire with the key ``schedule:<id>:<fire time>``: a token that sent
+    that key first made the schedule take its job for the fire, and the sync never ran."""
+    import datetime as dt
+
+    from db.models import Schedule
+    from db.schedules import fire_due
+
+    fire = dt.datetime(2026, 12, 7, 8, 45, tzinfo=dt.UTC)
+    schedule = Schedule(tenant_id=tenants["acme"], job_type="noop", cron="*/15 * * * *", timezone="UTC", params={})
+    schedule.next_run_at = fire
+    session.add(schedule)
+    session.commit()
+    key = {"Idempotency-Key": f"schedule:{schedule.id}:{fire.isoformat()}"}
+    payload = {"job_type": "noop", "tenant": tenants["acme"], "params": {}}
+    planted = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["EDITOR"]) | key)
+    assert planted.status_code == 202
+    [(_, fired)] = fire_due(session, now=fire)
+    session.commit()
+    assert fired != planted.json["job_ids"][0]
+    job = session.get(PipelineJob, fired)
+    assert job is not None and job.created_by == f"schedule:{schedule.id}"
+    again = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["EDITOR"]) | key)
+    assert (again.status_code, again.json["job_ids"]) == (200, planted.json["job_ids"])  # still the caller's own
+
+
 def test_out_of_range_ids_and_unstorable_text_are_4xx_not_5xx(
     client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
 ) -> None:
