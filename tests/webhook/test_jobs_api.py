@@ -219,6 +219,20 @@ def test_a_callers_key_never_meets_the_keys_zixly_makes(
     assert (again.status_code, again.json["job_ids"]) == (200, planted.json["job_ids"])  # still the caller's own
 
 
+def test_a_key_longer_than_251_characters_is_422(
+    client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
+) -> None:
+    payload = {"job_type": "noop", "tenant": tenants["acme"], "params": {}}
+    longest = client.post(
+        "/webhook/jobs", json=payload, headers=_auth(tokens["EDITOR"]) | {"Idempotency-Key": "k" * 251}
+    )
+    assert longest.status_code == 202
+    over = client.post("/webhook/jobs", json=payload, headers=_auth(tokens["EDITOR"]) | {"Idempotency-Key": "k" * 252})
+    assert over.status_code == 422 and over.json["errors"] == [
+        {"field": "Idempotency-Key", "message": "at most 251 characters"}
+    ]
+
+
 def test_out_of_range_ids_and_unstorable_text_are_4xx_not_5xx(
     client: FlaskClient, session: Session, tenants: dict[str, int], tokens: dict[str, str]
 ) -> None:
