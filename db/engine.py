@@ -70,12 +70,21 @@ def hot_statement_engine(
     statements bind, and over the partitioned job tables the planning costs more than the run:
     the listener's debounce look-up took 0.6 ms to plan and 0.02 ms to run, the runner's starts
     930 against 560 µs (docs/benchmarks.md). ``durable``: wait for the commit's WAL flush.
+
+    Sequential scans are off on these connections: each statement touches a few rows by key,
+    and a plan is kept until the table's statistics change, so one made while a partition looked small
+    (no statistics yet, a fresh range) kept scanning it whole as it grew — the starts' plan read
+    every job of the newest range per batch once ten older ranges existed (46 → 350 µs per
+    start, docs/benchmarks.md). Where no index serves a statement PostgreSQL still scans.
     SQLite has no plans to keep and one writer: its engine is returned as it is.
     """
     if engine.dialect.name != "postgresql":
         return engine
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
-    settings = f"-c synchronous_commit={'on' if durable else 'off'} -c plan_cache_mode=force_generic_plan"
+    settings = (
+        f"-c synchronous_commit={'on' if durable else 'off'} -c plan_cache_mode=force_generic_plan"
+        " -c enable_seqscan=off"
+    )
     return make_engine(
         engine.url.render_as_string(hide_password=False),
         pool_size=connections,

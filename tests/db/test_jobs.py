@@ -587,3 +587,42 @@ def test_a_completion_finds_its_jobs_by_id_however_many_jobs_run(pg: Engine) -> 
     found = r"(?:on pipeline_jobs_p0 j\S* \(actual time=\S+ rows=|Removed by \w+: )(\d+)"
     read = [int(n) for n in re.findall(found, plan)]
     assert read and max(read) <= 1, plan  # the job's own row, not the 2,999 others running
+
+
+def test_the_runners_statements_probe_by_key_however_many_ranges_exist(pg: Engine) -> None:
+    """On the runner's own connections (``hot_statement_engine``) a start finds its job by id.
+
+    A generic plan is kept until the statistics change: made while the newest range looked
+    small, the starts' plan scanned it whole for every batch once older ranges existed (46 →
+    350 µs per start with ten of them in the benchmark).
+    """
+    import re
+
+    from db.engine import hot_statement_engine
+    from db.jobs.claim import _START
+    from db.jobs.partitions import create_range
+
+    with pg.begin() as conn:
+        for lo in range(2_000_000, 12_000_000, 1_000_000):  # ten older ranges, as 90 days of history make
+            create_range(conn, lo, lo + 1_000_000)
+        tenant = conn.execute(text("INSERT INTO tenants (name) VALUES ('Acme') RETURNING id")).scalar_one()
+        jobs.enqueue_many(conn, [jobs.JobSpec(tenant, "noop")] * 3000, now=T0)
+        claimed = jobs.claim(conn, "r1", limit=3000, lease_s=600, now=T0)
+    one = claimed[1234]
+    hot = hot_statement_engine(pg, durable=False)
+    try:
+        with hot.begin() as conn:
+            plan = _generic_plan(
+                conn,
+                _START["postgresql"],
+                {"ids": ("bigint[]", f"'{{{one.id}}}'"), "attempts": ("int[]", "'{1}'"), "runner": ("text", "'r1'")},
+            )
+            started = conn.execute(text("SELECT attempts FROM pipeline_jobs WHERE id = :id"), {"id": one.id})
+            assert started.scalar_one() == 1, plan
+            conn.rollback()
+    finally:
+        hot.dispose()
+    read = [
+        int(n) for n in re.findall(r"(?:on pipeline_jobs_p0 \S+ \(actual time=\S+ rows=|Removed by \w+: )(\d+)", plan)
+    ]
+    assert read and max(read) <= 1, plan  # the job's own row, not the 2,999 others
