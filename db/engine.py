@@ -76,6 +76,9 @@ def hot_statement_engine(
     (no statistics yet, a fresh range) kept scanning it whole as it grew — the starts' plan read
     every job of the newest range per batch once ten older ranges existed (46 → 350 µs per
     start, docs/benchmarks.md). Where no index serves a statement PostgreSQL still scans.
+    JIT compilation is off too: a generic plan is compiled again at every execution, and at
+    10,000,000 jobs of history the estimates passed ``jit_above_cost``, so LLVM took 61 % of the
+    runners' backends' CPU and processing fell to a third (docs/benchmarks.md).
     SQLite has no plans to keep and one writer: its engine is returned as it is.
     """
     if engine.dialect.name != "postgresql":
@@ -83,7 +86,7 @@ def hot_statement_engine(
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     settings = (
         f"-c synchronous_commit={'on' if durable else 'off'} -c plan_cache_mode=force_generic_plan"
-        " -c enable_seqscan=off"
+        " -c enable_seqscan=off -c jit=off"
     )
     return make_engine(
         engine.url.render_as_string(hide_password=False),
