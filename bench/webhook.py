@@ -458,6 +458,11 @@ def group_commits(port: int) -> tuple[float, float]:
     return found["sum"], found["count"]
 
 
+def _backends(conn: psycopg.Connection, name: str) -> list[int]:  # type: ignore[type-arg]
+    """The pids of database ``name``'s backends."""
+    return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+
+
 def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[int], list[int]]:
     """The gunicorn workers serving ``listener_port`` and the PostgreSQL backends of database ``name``."""
     serving: dict[int, int] = {}  # pid -> parent pid, of every process holding the listening socket
@@ -471,7 +476,7 @@ def server_pids(listener_port: int, server_url: str, name: str) -> tuple[list[in
                 continue
     workers = [pid for pid, parent in serving.items() if parent in serving] or list(serving)
     with _admin(server_url) as conn:
-        backends = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+        backends = _backends(conn, name)
     return sorted(set(workers)), backends
 
 
@@ -502,9 +507,7 @@ class BackendWatch:
     def _run(self) -> None:
         with _admin(self._url) as conn:
             while True:
-                found = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._name,))
-                pids = [r[0] for r in found]
-                self.seen.update(_cpu_s(pids))
+                self.seen.update(_cpu_s(_backends(conn, self._name)))
                 if self._stop.wait(0.05):
                     return
 

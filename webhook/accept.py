@@ -153,13 +153,14 @@ def accept(
         counter.labels(job_type=spec.job_type).inc()
     unmatched = len({key for key, owner in zip(keys, owners, strict=True) if owner is None and key not in duplicates})
     dup_ids = sorted({j for key in duplicates for j in original.get(key, [])})
-    copies = len(keys) - len(set(keys))  # an event listed again in the same body: a duplicate of its first copy
-    if len(duplicates) == len(set(keys)):
+    distinct = len(set(keys))  # an event a body lists again is a duplicate of its first copy
+    if len(duplicates) == distinct:
         outcome = "duplicate"
-    elif unmatched and unmatched + len(duplicates) == len(set(keys)):
+    elif unmatched and unmatched + len(duplicates) == distinct:
         outcome = "unmatched"
     else:
         outcome = "accepted"
+    copies = len(keys) - distinct
     return _answered(source, outcome, len(events), len(duplicates) + copies, unmatched, new_ids, dup_ids)
 
 
