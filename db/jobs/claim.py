@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 
-from db.jobs._sql import Executor, dialect, read_json, read_ts, ts, utcnow
+from db.jobs._sql import Executor, dialect, driver_rows, driver_sql, read_json, read_ts, ts, utcnow
 from db.jobs.pauses import not_held_sql
 
 # The advisory-lock namespace of concurrency keys (first argument of pg_advisory_xact_lock).
@@ -166,7 +166,10 @@ def claim(
         "limit": limit,
         "start": start,
     }
-    rows = session.execute(_PG_CLAIM if name == "postgresql" else _SQLITE_CLAIM, params).all()
+    if name == "postgresql":  # the runner's hot path: straight to psycopg (``driver_rows``)
+        rows = driver_rows(session, driver_sql(_PG_CLAIM), params)
+    else:
+        rows = list(session.execute(_SQLITE_CLAIM, params).all())
     jobs = [
         ClaimedJob(
             id=r[0],
@@ -284,8 +287,8 @@ def start_many(session: Executor, runner_id: str, jobs: Sequence[ClaimedJob]) ->
     if name == "postgresql":
         params["ids"] = [j.id for j in jobs]
         params["attempts"] = [j.attempt for j in jobs]
-    else:
-        params["jobs"] = json.dumps([[j.id, j.attempt] for j in jobs])
+        return {r[0] for r in driver_rows(session, driver_sql(_START[name]), params)}
+    params["jobs"] = json.dumps([[j.id, j.attempt] for j in jobs])
     return {r[0] for r in session.execute(_START[name], params)}
 
 

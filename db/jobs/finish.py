@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from db.jobs._sql import Executor, dialect, dumps, ts, utcnow
+from db.jobs._sql import Executor, dialect, driver_rows, driver_sql, dumps, ts, utcnow
 
 BACKOFF_BASE_S = 2.0
 
@@ -83,8 +83,9 @@ def complete(
     name = dialect(session)
     rows = [{"id": f.job_id, "attempt": f.attempt, "result": f.result, "metrics": f.metrics} for f in finished]
     params = {"rows": dumps(rows), "now": ts(now or utcnow(), name), "runner": runner_id}
-    if name == "postgresql":
+    if name == "postgresql":  # the runner's hot path: straight to psycopg (``driver_rows``)
         params["ids"] = [f.job_id for f in finished]
+        return [r[0] for r in driver_rows(session, driver_sql(_COMPLETE[name]), params)]
     return [r[0] for r in session.execute(_COMPLETE[name], params)]
 
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import jobs
@@ -21,14 +21,20 @@ from sync.starts import Starter
 from tests.sync.test_runner import ReadJob, enqueue, wait_for
 
 
-def _start_statements(engine: Engine) -> list[str]:
-    seen: list[str] = []
+def _start_batches(runner: Runner) -> list[list[int]]:
+    """The job ids of every start statement the runner's starter sends from now on.
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "attempt_started = true" in statement:
-            seen.append(statement)
+    Recorded where the starter writes (``jobs.start_many``: one statement per batch), since on
+    PostgreSQL the statement goes to psycopg directly, past SQLAlchemy's execution events.
+    """
+    seen: list[list[int]] = []
+    write = runner._starter._write_starts
 
-    event.listen(engine, "before_cursor_execute", record)
+    def record(batch: Any) -> set[int]:
+        seen.append([j.id for j in batch])
+        return write(batch)
+
+    runner._starter._write_starts = record
     return seen
 
 
@@ -41,7 +47,7 @@ def test_waiting_starts_are_committed_in_one_statement_and_a_lost_one_is_skipped
         lost = claimed[-1]
         jobs.release(conn, runner.id, [lost])  # ... and another runner claims it meanwhile
         assert [j.id for j in jobs.claim(conn, "other-runner", limit=1, lease_s=30)] == [lost.id]
-    statements = _start_statements(runner._start_engine)
+    statements = _start_batches(runner)
     starter: Starter = runner._starter
     answers: dict[int, bool] = {}
     workers = [threading.Thread(target=lambda j=j: answers.update({j.id: starter.submit(j)})) for j in claimed]
@@ -57,6 +63,11 @@ def test_waiting_starts_are_committed_in_one_statement_and_a_lost_one_is_skipped
     for jid in ids[:3]:
         row = read_job(jid)
         assert (row.status, row.attempts, row.attempt_started, row.locked_by) == ("RUNNING", 1, True, runner.id)
+    if engine.dialect.name == "postgresql":  # and the database wrote the three in one transaction
+        with engine.connect() as conn:
+            writers = conn.execute(text("SELECT DISTINCT xmin::text FROM pipeline_jobs WHERE id = ANY(:ids)"),
+                                   {"ids": ids[:3]}).all()  # fmt: skip
+        assert len(writers) == 1
     row = read_job(lost.id)
     assert (row.attempts, row.attempt_started, row.locked_by) == (0, False, "other-runner")
 
@@ -159,7 +170,7 @@ def test_jobs_claimed_for_idle_workers_start_with_their_claim_and_need_no_start_
     runner: Runner, engine: Engine, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
 ) -> None:
     ids = [enqueue(session_factory, tenant_id, {}) for _ in range(3)]
-    statements = _start_statements(runner._start_engine)
+    statements = _start_batches(runner)
     runner.start()
     try:
         wait_for(lambda: runner._work.idle() == runner.slots)  # every worker waits with nothing to do
