@@ -235,8 +235,14 @@ class Runner:
                     self._cancel_seen.discard(job.id)
             if not execution.abandoned:
                 self._outcomes.put((job, outcome))
-            if self._more and not self.stopping.is_set():
+            if self._more and not self.stopping.is_set() and self._claim_due():
                 self._wake.set()
+
+    def _claim_due(self) -> bool:
+        """Whether a freed slot should wake the dispatcher: it claims only once ``refill_at`` slots
+        are free or the workers ran out of claimed jobs (``dispatch``); woken for less, it checks
+        and sleeps again, a thread switch per job for nothing."""
+        return self.capacity - self._inflight >= self.refill_at or self._work.empty()
 
     def _starts_coming(self) -> int:
         """Starts to wait for: every worker not in a handler, while claimed jobs wait for them."""
