@@ -1,12 +1,10 @@
 """Group commit: one thread writes, together, what many threads are waiting to have written.
 
 Behind the listener's intake (``webhook/group.py``: the deliveries that arrive together, one
-transaction) and the runner's starts (``sync/starts.py``: the starts its workers wait for, one
-statement). A thread hands its item to ``submit`` and blocks; the **committer** thread takes
+transaction). A thread hands its item to ``submit`` and blocks; the **committer** thread takes
 every item waiting at that moment (at most ``max_batch``), passes the batch to ``write`` and
 answers each submitter with its own result. While it writes, the next items gather: under load
-the batches grow by themselves, at a trickle an item waits for nobody — unless ``gather_s`` is
-set, when the committer waits that long after the first item for the ``expected()`` others.
+the batches grow by themselves, at a trickle an item waits for nobody.
 
 A submitter is answered ``refused`` instead when the committer is closed, or when ``write``
 raised or answered too few items: no thread ever waits on a batch that died or on a committer
@@ -19,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -58,16 +55,12 @@ class Committer(Generic[T, R]):
         refused: R,
         name: str,
         max_batch: int | None = None,
-        gather_s: float = 0.0,
-        expected: Callable[[], int] = lambda: 0,
         autostart: bool = True,
     ) -> None:
         self._write_batch = write
         self._refused = refused
         self._name = name
         self._max_batch = max_batch
-        self._gather_s = gather_s
-        self._expected = expected
         self._autostart = autostart
         self._cond = threading.Condition()
         self._waiting: list[_Request[T, R]] = []
@@ -89,11 +82,7 @@ class Committer(Generic[T, R]):
             if self._autostart:
                 self._start_here()
             self._waiting.append(request)
-            # Woken only when this item ends its wait: the first item of a batch, or the one the
-            # gather waits for. A wake per item made the runner's starter switch in and out for
-            # nearly every start (0.9 thread switches per job) only to find the batch still short.
-            if len(self._waiting) == 1 or len(self._waiting) >= self._expected():
-                self._cond.notify()
+            self._cond.notify()
         return request.wait()
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -118,12 +107,6 @@ class Committer(Generic[T, R]):
             with self._cond:
                 while not self._waiting and not self._closed:
                     self._cond.wait()
-                until = time.monotonic() + self._gather_s
-                while not self._closed and len(self._waiting) < self._expected():
-                    left = until - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
                 if self._closed:
                     return  # close() answered whoever was waiting
                 cut = len(self._waiting) if self._max_batch is None else self._max_batch

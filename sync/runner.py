@@ -4,11 +4,11 @@ Threads, each with one concern:
 - the **dispatcher** claims up to the free capacity (``slots + prefetch``) whenever it is
   woken — by NOTIFY (PostgreSQL), the APScheduler poll tick, or a worker freeing a slot while
   the queue still had work — and hands the jobs to the workers (``sync/handoff.py``); the
-  claim itself starts as many as there are workers idle and waiting, which run them at once;
-- **workers** (``settings.runner_concurrency``) run one job at a time, each after its start
-  (its attempt spent) is committed: by its claim, or by the starter;
-- the **starter** commits the starts all waiting workers handed it in one statement
-  (``sync/starts.py``);
+  claim itself starts as many as there are workers free, which run them at once;
+- the **starter** spends the attempts of prefetched jobs, one statement for as many as there
+  are workers free for them (``sync/starts.py``);
+- **workers** (``settings.runner_concurrency``) run started jobs, one at a time each; one worker
+  is woken per batch and runs its jobs in turn while they are short (``sync/handoff.py``);
 - the **finisher** writes outcomes: all completions that piled up in one statement, and
   failures, polls and cancellations one by one, all in one transaction per drain;
 - APScheduler ticks heartbeats (leases, cancel flags, timeouts), the reaper, schedules,
@@ -78,7 +78,7 @@ class Runner:
         self.id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.clock = clock
         self.jitter = jitter
-        self._work = Handoff()
+        self._work = Handoff(self.slots)
         self._outcomes: queue.Queue[tuple[jobs.ClaimedJob, Outcome] | None] = queue.Queue()
         self._held: dict[int, jobs.ClaimedJob] = {}  # claimed and not yet written back
         self._running: dict[int, Execution] = {}
@@ -91,7 +91,7 @@ class Runner:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._finisher: threading.Thread | None = None
-        self._starter = Starter(self._write_starts, coming=self._starts_coming)
+        self._starter = Starter(self._work, self._write_starts, dropped=self._forget)
 
     # -- single steps, for tests ------------------------------------------------------------
     def run_once(self) -> bool:
@@ -117,9 +117,9 @@ class Runner:
             jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
         metrics.RUNNER_SLOTS_TOTAL.set(self.slots)
         log.info("workflows: %s", ", ".join(workflows.load()))  # import them before claiming
-        self._starter.start()
         for i in range(self.slots):
             self._spawn(self._work_loop, f"worker-{i}")
+        self._starter.start()
         self._spawn(self._dispatch_loop, "dispatcher")
         self._finisher = threading.Thread(target=self._finish_loop, name="finisher", daemon=True)
         self._finisher.start()
@@ -136,7 +136,8 @@ class Runner:
         grace = self.settings.runner_grace_s if grace_s is None else grace_s
         self.stopping.set()
         self._wake.set()
-        unstarted = self._work.drain_unstarted()  # jobs started by their claim run: a worker is on each
+        self._starter.close()  # a batch being written still runs: a worker is free for each job
+        unstarted = self._work.drain_unstarted()  # started jobs run: a worker is free for each
         if unstarted:
             with self.engine.begin() as conn:
                 jobs.release(conn, self.id, unstarted)
@@ -148,7 +149,6 @@ class Runner:
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._starter.close()  # a worker still waiting for its start is refused: nothing runs
         with self._lock:
             stuck = [e.job.id for e in self._running.values() if not e.abandoned]
             for e in self._running.values():
@@ -191,17 +191,20 @@ class Runner:
             if not self._external_wake and free < self.refill_at and not self._work.empty():
                 break  # the workers still have claimed jobs waiting; a worker wakes us again
             self._external_wake = False
-            # Workers waiting idle can only grow until the put below (nothing else feeds them),
-            # so each job the claim starts has a worker that runs it the moment it is put.
-            start = min(free, self._work.idle())
-            with self._claim_engine.begin() as conn:
-                claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock(), start=start)
-            self._more = len(claimed) == free
-            with self._lock:
-                self._inflight += len(claimed)
-                for job in claimed:
-                    self._held[job.id] = job
-            self._work.put(claimed)
+            # The claim starts a job for each free worker, reserved until the put below: no
+            # more jobs are started than there are workers to run them at once.
+            start = self._work.reserve(free)
+            claimed: list[jobs.ClaimedJob] = []
+            try:
+                with self._claim_engine.begin() as conn:
+                    claimed = jobs.claim(conn, self.id, limit=free, lease_s=self.lease_s, now=self.clock(), start=start)
+                self._more = len(claimed) == free
+                with self._lock:
+                    self._inflight += len(claimed)
+                    for job in claimed:
+                        self._held[job.id] = job
+            finally:
+                self._work.put(claimed, reserved=start)
             total += len(claimed)
             if not self._more:
                 break
@@ -212,12 +215,6 @@ class Runner:
             job = self._work.take()
             if job is None:
                 return
-            if not job.started and not self._starter.submit(job):  # not ours any more, or the start failed
-                with self._lock:
-                    self._held.pop(job.id, None)
-                    self._inflight -= 1
-                    self._cancel_seen.discard(job.id)
-                continue
             ctx = self._context(job)
             execution = Execution(job, ctx)
             with self._lock:
@@ -233,6 +230,7 @@ class Runner:
                     self._running.pop(job.id, None)
                     self._inflight -= 1
                     self._cancel_seen.discard(job.id)
+                self._work.done()
             if not execution.abandoned:
                 self._outcomes.put((job, outcome))
             if self._more and not self.stopping.is_set() and self._claim_due():
@@ -244,9 +242,15 @@ class Runner:
         and sleeps again, a thread switch per job for nothing."""
         return self.capacity - self._inflight >= self.refill_at or self._work.empty()
 
-    def _starts_coming(self) -> int:
-        """Starts to wait for: every worker not in a handler, while claimed jobs wait for them."""
-        return 0 if self._work.empty() else self.slots - len(self._running)
+    def _forget(self, lost: list[jobs.ClaimedJob]) -> None:
+        """Claimed jobs the starter could not start: not ours to run (their leases give them back)."""
+        with self._lock:
+            for job in lost:
+                self._held.pop(job.id, None)
+                self._inflight -= 1
+                self._cancel_seen.discard(job.id)
+        if self._more and not self.stopping.is_set():
+            self._wake.set()
 
     def _write_starts(self, batch: Sequence[jobs.ClaimedJob]) -> set[int]:
         """Spend the attempts of ``batch`` (committed) before any of their handlers runs.

@@ -93,18 +93,3 @@ def test_closing_refuses_whoever_waits_and_whoever_comes_later() -> None:
     release.set()
     assert _joined(first) and answers[1] == "done 1"  # the batch in hand still completes
     assert _joined(closer)
-
-
-def test_a_gathering_batch_goes_out_when_the_last_expected_item_arrives() -> None:
-    """The gather waits up to a minute here: only the expected items' arrival can end it in time."""
-    batches: list[list[int]] = []
-
-    def write(batch: Sequence[int]) -> list[str]:
-        batches.append(list(batch))
-        return [f"done {i}" for i in batch]
-
-    committer: Committer[int, str | None] = Committer(write, refused=None, name="test", gather_s=60, expected=lambda: 3)
-    answers = _submit_all(committer, [1, 2, 3])  # each joined within 10 s, or none answered
-    committer.close()
-    assert answers == {i: f"done {i}" for i in (1, 2, 3)}
-    assert [sorted(b) for b in batches] == [[1, 2, 3]]

@@ -1,11 +1,14 @@
-"""Group-committed starts, on SQLite and PostgreSQL: one statement for every waiting start.
+"""Starts, on SQLite and PostgreSQL: one statement for every worker free, and short jobs in turn.
 
-A worker's handler runs only once its own start is committed; a start that is no longer ours
-or that the database refused runs nothing, and the job comes back at no cost.
+A handler runs only once its job's start is committed; a start that is no longer ours or that
+the database refused runs nothing, and the job comes back at no cost. No more jobs are started
+than there are workers free to run them, and one worker runs short started jobs one after
+another while the others sleep; started jobs a slow handler holds up are taken by others.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -16,6 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import jobs
+from sync.handoff import STALL_S, Handoff
 from sync.runner import Runner
 from sync.starts import Starter
 from tests.sync.test_runner import ReadJob, enqueue, wait_for
@@ -38,38 +42,38 @@ def _start_batches(runner: Runner) -> list[list[int]]:
     return seen
 
 
-def test_waiting_starts_are_committed_in_one_statement_and_a_lost_one_is_skipped(
+def test_prefetched_jobs_are_started_in_one_statement_for_the_free_workers_and_a_lost_one_is_skipped(
     runner: Runner, engine: Engine, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
 ) -> None:
-    ids = [enqueue(session_factory, tenant_id, {}) for _ in range(4)]
+    ids = [enqueue(session_factory, tenant_id, {}) for _ in range(6)]
     with engine.begin() as conn:
-        claimed = jobs.claim(conn, runner.id, limit=4, lease_s=30)
-        lost = claimed[-1]
+        claimed = jobs.claim(conn, runner.id, limit=6, lease_s=30)
+        lost = claimed[2]
         jobs.release(conn, runner.id, [lost])  # ... and another runner claims it meanwhile
         assert [j.id for j in jobs.claim(conn, "other-runner", limit=1, lease_s=30)] == [lost.id]
     statements = _start_batches(runner)
-    starter: Starter = runner._starter
-    answers: dict[int, bool] = {}
-    workers = [threading.Thread(target=lambda j=j: answers.update({j.id: starter.submit(j)})) for j in claimed]
-    for w in workers:
-        w.start()
-    wait_for(lambda: len(starter._waiting) == 4)  # all four workers wait before the starter runs
+    work = Handoff(slots=4)  # four workers free: four of the six are started, two stay prefetched
+    dropped: list[jobs.ClaimedJob] = []
+    starter = Starter(work, runner._starter._write_starts, dropped=dropped.extend)
+    work.put(claimed)
     starter.start()
-    for w in workers:
-        w.join(10)
+    taken = [work.take() for _ in range(3)]  # the test's thread is the workers
     starter.close()
-    assert answers == {ids[0]: True, ids[1]: True, ids[2]: True, lost.id: False}
-    assert len(statements) == 1
-    for jid in ids[:3]:
+    assert [j.id for j in taken if j] == [claimed[0].id, claimed[1].id, claimed[3].id]
+    assert statements == [[j.id for j in claimed[:4]]] and dropped == [lost]
+    assert [j.id for j in work.drain_unstarted()] == [j.id for j in claimed[4:]]
+    for jid in (claimed[0].id, claimed[1].id, claimed[3].id):
         row = read_job(jid)
         assert (row.status, row.attempts, row.attempt_started, row.locked_by) == ("RUNNING", 1, True, runner.id)
     if engine.dialect.name == "postgresql":  # and the database wrote the three in one transaction
         with engine.connect() as conn:
             writers = conn.execute(text("SELECT DISTINCT xmin::text FROM pipeline_jobs WHERE id = ANY(:ids)"),
-                                   {"ids": ids[:3]}).all()  # fmt: skip
+                                   {"ids": [claimed[0].id, claimed[1].id, claimed[3].id]}).all()  # fmt: skip
         assert len(writers) == 1
-    row = read_job(lost.id)
-    assert (row.attempts, row.attempt_started, row.locked_by) == (0, False, "other-runner")
+    for jid in (lost.id, claimed[4].id, claimed[5].id):
+        row = read_job(jid)
+        assert (row.attempts, row.attempt_started) == (0, False)
+    assert sorted(ids) == sorted(j.id for j in claimed)
 
 
 def test_a_start_is_spent_once_only_by_the_attempt_its_claim_expects(
@@ -106,7 +110,7 @@ def test_a_start_the_database_refuses_runs_nothing_and_the_lease_gives_the_job_b
 ) -> None:  # fmt: skip
     ids = [enqueue(session_factory, tenant_id, {}) for _ in range(3)]
     undo = _refuse_starts(engine)
-    monkeypatch.setattr(runner._work, "idle", lambda: 0)  # no start in the claim: the starter's path
+    monkeypatch.setattr(runner._work, "reserve", lambda most: 0)  # no start in the claim: the starter's
     runner.start()
     try:
         runner.wake()
@@ -137,7 +141,7 @@ def _job(job_id: int) -> jobs.ClaimedJob:
     )  # fmt: skip
 
 
-def test_closing_the_starter_refuses_waiting_starts_at_once_and_never_hangs_a_worker() -> None:
+def test_closing_the_starter_starts_nothing_more_and_the_batch_being_written_still_runs() -> None:
     gate = threading.Event()
     batches: list[list[int]] = []
 
@@ -146,23 +150,22 @@ def test_closing_the_starter_refuses_waiting_starts_at_once_and_never_hangs_a_wo
         gate.wait(10)  # the database is slow to answer the first batch
         return {j.id for j in batch}
 
-    starter = Starter(write)
+    work = Handoff(slots=1)
+    starter = Starter(work, write)
     starter.start()
-    answers: dict[int, bool] = {}
-    first = threading.Thread(target=lambda: answers.update({1: starter.submit(_job(1))}))
-    first.start()
+    work.put([_job(1), _job(2)])  # one worker free: one start
     wait_for(lambda: batches == [[1]])
-    second = threading.Thread(target=lambda: answers.update({2: starter.submit(_job(2))}))
-    second.start()
-    wait_for(lambda: len(starter._waiting) == 1)
-    t0 = time.monotonic()
-    starter.close(timeout_s=0.2)  # the runner stopping while the first batch is still out
-    second.join(2)
-    assert time.monotonic() - t0 < 2 and answers == {2: False}  # refused, nothing written for it
-    assert starter.submit(_job(3)) is False  # a start after the close is refused at once
+    starter.close(timeout_s=0.2)  # the runner stopping while the batch is still out
+    assert [j.id for j in work.drain_unstarted()] == [2]  # given back, never started
+    work.stop_workers(1)
+    worker: list[int | None] = []
+    thread = threading.Thread(target=lambda: worker.extend([getattr(work.take(), "id", None), work.take()]))
+    thread.start()  # it waits for the batch being written rather than exiting before it
+    time.sleep(0.1)
+    assert worker == [] and thread.is_alive()
     gate.set()
-    first.join(10)
-    assert answers == {1: True, 2: False}  # the batch already out gets its real answer
+    thread.join(10)
+    assert worker == [1, None]  # the batch already out runs, then the worker exits
     assert batches == [[1]]
 
 
@@ -173,8 +176,7 @@ def test_jobs_claimed_for_idle_workers_start_with_their_claim_and_need_no_start_
     statements = _start_batches(runner)
     runner.start()
     try:
-        wait_for(lambda: runner._work.idle() == runner.slots)  # every worker waits with nothing to do
-        runner.wake()
+        runner.wake()  # every worker is free: the claim starts all three
         wait_for(lambda: all(read_job(j).status == "COMPLETED" for j in ids))
     finally:
         runner.stop(grace_s=1)
@@ -192,7 +194,6 @@ def test_a_claim_that_starts_jobs_the_database_refuses_runs_nothing_and_spends_n
     undo = _refuse_starts(engine)
     runner.start()
     try:
-        wait_for(lambda: runner._work.idle() == runner.slots)
         runner.wake()
         wait_for(lambda: "dispatch failed" in caplog.text)
         time.sleep(0.3)
@@ -217,3 +218,50 @@ def test_claim_starts_only_its_first_jobs_and_release_gives_back_only_the_unstar
         assert jobs.start_many(conn, "r1", claimed) == set()  # nor started twice
     assert [(read_job(j).status, read_job(j).attempts, read_job(j).attempt_started) for j in ids] == [
         ("QUEUED", 0, False), ("RUNNING", 1, True), ("RUNNING", 1, True)]  # fmt: skip
+
+
+def test_no_more_jobs_are_started_than_there_are_workers_free() -> None:
+    work = Handoff(slots=3)
+    assert work.reserve(10) == 3  # a claim may start three
+    assert work.reserve(10) == 0  # a second claim meanwhile may start none
+    started = [dataclasses.replace(_job(i), started=True) for i in (1, 2)]
+    work.put([*started, _job(3)], reserved=3)  # the claim found two to start and one to prefetch
+    assert work.reserve(10) == 1  # the third worker is still free
+    work.put([], reserved=1)
+    assert work.take() == started[0]  # a worker in a handler is not free: still one
+    assert work.reserve(10) == 1
+    work.put([], reserved=1)
+    work.done()
+    assert work.reserve(10) == 2
+
+
+def test_started_jobs_a_slow_handler_holds_up_are_taken_by_a_sleeping_worker() -> None:
+    """One worker is woken per batch; when it stays in its handler, the starter's watch wakes another."""
+    work = Handoff(slots=2)
+    starter = Starter(work, lambda batch: {j.id for j in batch})
+    starter.start()
+    taken: list[int] = []
+    workers = [threading.Thread(target=lambda: taken.append(getattr(work.take(), "id", 0))) for _ in range(2)]
+    for w in workers:
+        w.start()  # both wait in take(); each takes one job and never calls done(): a slow handler
+    wait_for(lambda: len(work._ready._waiters) == 2)  # type: ignore[attr-defined]
+    work.put([dataclasses.replace(_job(1), started=True), dataclasses.replace(_job(2), started=True)])
+    for w in workers:
+        w.join(10)
+    starter.close()
+    assert sorted(taken) == [1, 2]
+
+
+def test_a_slow_job_does_not_hold_up_the_short_ones_started_with_it(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob
+) -> None:
+    slow = enqueue(session_factory, tenant_id, {"sleep_ms": 30_000}, priority=9)  # taken first
+    short = [enqueue(session_factory, tenant_id, {}) for _ in range(3)]
+    runner.start()
+    try:
+        runner.wake()
+        wait_for(lambda: all(read_job(j).status == "COMPLETED" for j in short))
+        assert read_job(slow).status == "RUNNING"
+    finally:
+        runner.stop(grace_s=0.2)
+    assert STALL_S < 0.01
