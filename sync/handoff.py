@@ -65,11 +65,6 @@ class Handoff:
                     self._unstarted.append(job)
             self._ask_for_starts()
 
-    def waiting(self) -> int:
-        """Claimed jobs no worker has taken yet, started or not."""
-        with self._lock:
-            return len(self._started) + len(self._unstarted) + self._starting
-
     def empty(self) -> bool:
         return not (self._started or self._unstarted or self._starting)
 

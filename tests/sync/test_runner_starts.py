@@ -265,3 +265,17 @@ def test_a_slow_job_does_not_hold_up_the_short_ones_started_with_it(
     finally:
         runner.stop(grace_s=0.2)
     assert STALL_S < 0.01
+
+
+def test_a_batch_of_started_jobs_wakes_one_worker_not_one_per_job() -> None:
+    work = Handoff(slots=4)
+    workers = [threading.Thread(target=work.take) for _ in range(4)]
+    for w in workers:
+        w.start()
+    wait_for(lambda: len(work._ready._waiters) == 4)  # type: ignore[attr-defined]
+    work.put([dataclasses.replace(_job(i), started=True) for i in (1, 2, 3)])
+    assert len(work._ready._waiters) == 3  # type: ignore[attr-defined]  # notified: one
+    for _ in workers:  # let them all go (each takes one or exits)
+        work.stop_workers(1)
+    for w in workers:
+        w.join(10)
