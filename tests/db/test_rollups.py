@@ -197,3 +197,37 @@ def test_a_finish_committed_behind_a_tick_is_not_lost(pg_url: str, tmp_path: Any
             assert _check(session, tenants) == before_tick
     finally:
         engine.dispose()
+
+
+def test_an_update_marks_exactly_the_hours_whose_figures_it_changes(engine: Engine, session: Session) -> None:
+    """The claims, starts and releases of the queue mark nothing (PostgreSQL's trigger returns before
+    its query, migration 0021); a job leaving a finished status, and a rerun link, still mark."""
+    tenant = Tenant(name="Marks")
+    session.add(tenant)
+    session.flush()
+    hour = NOW.replace(minute=0) - dt.timedelta(hours=5)
+    parent, child, job = (
+        PipelineJob(
+            tenant_id=tenant.id, job_type=TYPES[0], status=s, params={}, created_at=hour + dt.timedelta(minutes=1)
+        )
+        for s in ("FAILED", "QUEUED", "QUEUED")
+    )
+    session.add_all([parent, child, job])
+    session.commit()
+    session.execute(delete(JobRollupDirty))
+    session.commit()
+
+    def marked(sql: str, **params: Any) -> list[dt.datetime]:
+        session.execute(text(sql), params)
+        session.commit()
+        hours = sorted(session.scalars(select(JobRollupDirty.hour)))
+        session.execute(delete(JobRollupDirty))
+        session.commit()
+        return [h.replace(tzinfo=dt.UTC) if h.tzinfo is None else h for h in hours]
+
+    claim = "UPDATE pipeline_jobs SET status = 'RUNNING', locked_by = 'r' WHERE id IN (:a, :b)"
+    assert marked(claim, a=child.id, b=job.id) == []
+    assert marked("UPDATE pipeline_jobs SET attempts = attempts + 1 WHERE id IN (:a, :b)", a=child.id, b=job.id) == []
+    assert marked("UPDATE pipeline_jobs SET status = 'QUEUED' WHERE id IN (:a, :b)", a=child.id, b=job.id) == []
+    assert marked("UPDATE pipeline_jobs SET parent_job_id = :p WHERE id = :c", p=parent.id, c=child.id) == [hour]
+    assert marked("UPDATE pipeline_jobs SET status = 'QUEUED' WHERE id = :p", p=parent.id) == [hour]
