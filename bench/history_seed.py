@@ -1,6 +1,6 @@
 """Seed a migrated scratch database with N finished jobs of history, fast (issue 20 item 3).
 
-    python bench/history_seed.py URL N        # or: from bench.history_seed import seed
+    python bench/history_seed.py URL N [SIZE]  # or: from bench.history_seed import seed
 
 What a busy agency's database holds after 90 days: N finished jobs (90 % COMPLETED, 8 % FAILED,
 2 % CANCELLED) over 50 tenants and five job types, created evenly from 90 days ago to an hour
@@ -124,8 +124,11 @@ def _file_keys(conn: psycopg.Connection, url: str, after: int) -> None:
         conn.execute(_KEYS, {"generation": lo, "after": after, "lo": r.lo, "hi": r.hi})
 
 
-def seed(url: str, n: int, *, log: bool = True) -> float:
-    """Add ``n`` finished jobs (with steps and related records) to the migrated database at ``url``."""
+def seed(url: str, n: int, *, log: bool = True, size: int = partitions.DEFAULT_SIZE) -> float:
+    """Add ``n`` finished jobs (with steps and related records) to the migrated database at ``url``.
+
+    ``size``: job ids per new partition (``ZIXLY_JOB_PARTITION_SIZE``), for the ranges made first.
+    """
     t0 = time.perf_counter()
     if n <= 0:
         return 0.0
@@ -146,7 +149,7 @@ def seed(url: str, n: int, *, log: bool = True) -> float:
             after = conn.execute("SELECT coalesce(max(id), 0) FROM pipeline_jobs").fetchone()[0]  # type: ignore[index]
             engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
             try:
-                partitions.ensure_ahead(engine, upto=after + n)
+                partitions.ensure_ahead(engine, size=size, upto=after + n)
             finally:
                 engine.dispose()
         indexes = conn.execute(_INDEXES, [[*TABLES, KEYS]]).fetchall()
@@ -207,5 +210,6 @@ def _roll_up(url: str) -> tuple[int, float]:
 if __name__ == "__main__":
     # Run as a script, sys.path[0] is bench/: the rollup step imports db from the project root.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    took = seed(sys.argv[1], int(sys.argv[2]))
+    size = int(sys.argv[3]) if len(sys.argv) > 3 else partitions.DEFAULT_SIZE
+    took = seed(sys.argv[1], int(sys.argv[2]), size=size)
     print(f"seeded {int(sys.argv[2]):,} jobs of history in {took:.0f} s")
