@@ -9,7 +9,7 @@ the batches grow by themselves, at a trickle an item waits for nobody.
 A submitter is answered ``refused`` instead when the committer is closed, or when ``write``
 raised or answered too few items: no thread ever waits on a batch that died or on a committer
 that is gone. The thread starts on first use in the process that submits (after a fork too:
-gunicorn forks its workers after the app is made), or, with ``autostart=False``, at ``start``.
+gunicorn forks its workers after the app is made).
 """
 
 from __future__ import annotations
@@ -55,23 +55,16 @@ class Committer(Generic[T, R]):
         refused: R,
         name: str,
         max_batch: int | None = None,
-        autostart: bool = True,
     ) -> None:
         self._write_batch = write
         self._refused = refused
         self._name = name
         self._max_batch = max_batch
-        self._autostart = autostart
         self._cond = threading.Condition()
         self._waiting: list[_Request[T, R]] = []
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pid = 0
-
-    def start(self) -> None:
-        """Start the committer thread now (``submit`` also does, on first use in a process)."""
-        with self._cond:
-            self._start_here()
 
     def submit(self, item: T) -> R:
         """Block until ``item``'s batch is written: its result, or ``refused``."""
@@ -79,8 +72,7 @@ class Committer(Generic[T, R]):
         with self._cond:
             if self._closed:
                 return self._refused
-            if self._autostart:
-                self._start_here()
+            self._start_here()
             self._waiting.append(request)
             self._cond.notify()
         return request.wait()

@@ -5,15 +5,16 @@ free for it; the starter then spends the attempts of as many as there are free w
 statement (``sync/starts.py``) and they wait **started**, each promised to a free worker. A job
 the claim itself started (``ClaimedJob.started``, ``jobs.claim(start=k)``) arrives started; the
 dispatcher reserves its ``k`` free workers first (``reserve``), so no more jobs are ever started
-than there are workers not in a handler: a started job never waits for a handler to end.
+than there are workers not in a handler: each started job has a worker free to run it.
 
 Workers only ever take started jobs. One worker is woken per batch, not one per job: it runs the
 started jobs one after another while they are short, and the others sleep. Every wake-up of a
 thread costs a switch and a turn for the GIL; with one worker woken per job, a busy runner made
 five thread switches per job and spent about a third of its CPU on them (docs/benchmarks.md).
 Should no worker take a started job for ``STALL_S`` (the awake ones are in slow handlers), the
-starter's wait wakes one sleeping worker per started job, so a started job waits at most about
-that long for a free worker.
+starter's wait wakes one sleeping worker per started job, so a started job waits behind another's
+handler about that long at most (longer only while a start statement is out: the starter watches
+between statements).
 
 A free worker is one not in a handler. The starter is asked for a batch once the started jobs
 have all been taken and a worker is free: the batch is written while the last one runs.

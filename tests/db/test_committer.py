@@ -24,22 +24,28 @@ def _joined(thread: threading.Thread) -> bool:
 
 def test_what_waits_together_is_written_together_at_most_max_batch_at_once() -> None:
     batches: list[list[int]] = []
+    gate = threading.Event()
 
     def write(batch: Sequence[int]) -> list[str]:
         batches.append(list(batch))
+        gate.wait(10)  # the first batch is slow: the other seven gather behind it
         return [f"done {i}" for i in batch]
 
-    committer: Committer[int, str | None] = Committer(write, refused=None, name="test", max_batch=3, autostart=False)
-    threads = [threading.Thread(target=committer.submit, args=(i,)) for i in range(7)]
+    committer: Committer[int, str | None] = Committer(write, refused=None, name="test", max_batch=3)
+    first = threading.Thread(target=committer.submit, args=(0,))
+    first.start()
+    while batches != [[0]]:
+        threading.Event().wait(0.01)
+    threads = [threading.Thread(target=committer.submit, args=(i,)) for i in range(1, 8)]
     for t in threads:
         t.start()
-    while len(committer._waiting) < 7:  # all seven wait before the thread runs
+    while len(committer._waiting) < 7:  # all seven wait while the first batch is written
         threading.Event().wait(0.01)
-    committer.start()
-    assert all(_joined(t) for t in threads)
+    gate.set()
+    assert all(_joined(t) for t in [first, *threads])
     committer.close()
-    assert [len(b) for b in batches] == [3, 3, 1]
-    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert [len(b) for b in batches] == [1, 3, 3, 1]
+    assert sorted(i for b in batches for i in b) == list(range(8))
 
 
 def test_each_submitter_gets_its_own_answer() -> None:
