@@ -134,7 +134,8 @@ def test_staff_log_in_rerun_a_failed_job_see_it_complete_and_export(stack: tuple
         expect(page.get_by_role("heading", name=f"Job #{failed_id} · FAILED")).to_be_visible(timeout=30_000)
         page.get_by_role("button", name="Rerun", exact=True).click()
         expect(page.get_by_text(f"(rerun of #{failed_id})")).to_be_visible(timeout=30_000)
-        done = page.get_by_role("heading", name="· COMPLETED")
+        # .first: while the page refreshes itself, Streamlit briefly holds the old heading beside the new one.
+        done = page.get_by_role("heading", name="· COMPLETED").first
         expect(done).to_be_visible(timeout=60_000)  # the runner ran it; the page refreshed itself
         page.screenshot(path=str(ARTIFACTS / "3-rerun-completed.png"), full_page=True)
 
