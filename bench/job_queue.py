@@ -1,6 +1,7 @@
 """Job-queue benchmark: Zixly vs its anchors (pgqueuer, procrastinate, graphile-worker), same database.
 
     python bench/job_queue.py [--jobs N] [--runners 1,2,4] [--samples 200] [--systems …] [--history N]
+        [--payload empty|webhook]
 
 ``ZIXLY_BENCH_POSTGRES_URL`` names the server (default: the test database's server). The run
 creates a scratch database on it and drops it afterwards; nothing touches the ``test`` tables.
@@ -57,11 +58,12 @@ from typing import Any  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.anchors import base as anchor_base  # noqa: E402
 from bench.anchors import cpu  # noqa: E402
 from bench.anchors import graphile as graphile_anchor  # noqa: E402
 from bench.anchors import pgqueuer as pgqueuer_anchor  # noqa: E402
 from bench.anchors import procrastinate as procrastinate_anchor  # noqa: E402
-from bench.anchors.base import BATCH, System, libpq, sa_url, stamp  # noqa: E402
+from bench.anchors.base import BATCH, PAYLOADS, System, libpq, payload, sa_url, stamp  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SYSTEMS = ("zixly", "pgqueuer", "procrastinate", "graphile")
@@ -221,7 +223,9 @@ class Zixly(System):
     def enqueue_batch(self, n: int) -> None:
         with self.engine.begin() as conn:
             for start in range(0, n, BATCH):
-                specs = [self.jobs.JobSpec(self.tenant, "noop", {}) for _ in range(min(BATCH, n - start))]
+                specs = [
+                    self.jobs.JobSpec(self.tenant, "noop", payload(i)) for i in range(start, min(start + BATCH, n))
+                ]
                 self.jobs.enqueue_many(conn, specs)
 
     def enqueue_stamp(self, i: int) -> None:
@@ -394,11 +398,18 @@ def main() -> int:
     parser.add_argument("--worker", choices=list(WORKERS))
     parser.add_argument("--url")
     parser.add_argument("--stamp")
+    parser.add_argument(
+        "--payload",
+        choices=PAYLOADS,
+        default="empty",
+        help="what each processed job carries, for every system (webhook: a webhook job's params)",
+    )
     parser.add_argument("--history", type=int, help="seed N finished jobs of history first (Zixly only)")
     parser.add_argument("--reuse", metavar="DBNAME", help="run in this existing database, and keep it (with --history)")
     args = parser.parse_args()
     global HISTORY, REUSE
     HISTORY, REUSE = args.history, args.reuse
+    anchor_base.PAYLOAD = args.payload
     if args.worker:
         WORKERS[args.worker](args.url, args.stamp)
         return 0

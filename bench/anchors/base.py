@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -10,6 +11,29 @@ from sqlalchemy.engine import make_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BATCH = 5000  # jobs per batched-enqueue call, for every system
+# What each batched job carries (``--payload``), the same for every system: nothing, or the
+# params Zixly's listener gives a webhook's job (webhook.routing.job_params): ids and the event.
+PAYLOADS = ("empty", "webhook")
+PAYLOAD = "empty"
+
+
+def payload(i: int) -> dict[str, object]:
+    """Job ``i``'s payload (``PAYLOAD``): ``{}``, or about 250 characters of a Shopify order's webhook."""
+    if PAYLOAD == "empty":
+        return {}
+    order = str(4_000_000 + i)
+    return {
+        "shop": "acme-outdoor.myshopify.com",
+        "order_id": order,
+        "gid": f"gid://shopify/Order/{order}",
+        "event": {
+            "source": "shopify",
+            "type": "orders/paid",
+            "occurred_at": "2026-12-07T12:00:00.123456+00:00",
+            "dedup_key": hashlib.sha256(order.encode()).hexdigest(),
+            "org_id": "acme-outdoor.myshopify.com",
+        },
+    }
 
 
 def libpq(url: str) -> str:

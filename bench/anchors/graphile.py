@@ -14,7 +14,7 @@ import shutil
 
 import psycopg
 
-from bench.anchors.base import BATCH, System, libpq
+from bench.anchors.base import BATCH, System, libpq, payload
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphile")
 WORKER = os.path.join(HERE, "worker.mjs")
@@ -69,7 +69,8 @@ class GraphileSystem(System):
     def enqueue_batch(self, n: int) -> None:
         sql = "SELECT graphile_worker.add_jobs(%s::graphile_worker.job_spec[])"
         for start in range(0, n, BATCH):
-            self.raw.execute(sql, (job_specs("noop", [{} for _ in range(min(BATCH, n - start))]),))
+            payloads = [payload(i) for i in range(start, min(start + BATCH, n))]
+            self.raw.execute(sql, (job_specs("noop", payloads),))
 
     def enqueue_stamp(self, i: int) -> None:
         self.raw.execute("SELECT graphile_worker.add_job('stamp', json_build_object('i', %s::int))", (i,))

@@ -12,11 +12,12 @@ connection while it waits, so the wake-up's dequeue queued behind it).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from typing import Any
 
-from bench.anchors.base import BATCH, System, libpq, stamp
+from bench.anchors.base import BATCH, System, libpq, payload, stamp
 
 DEQUEUE = int(os.environ.get("BENCH_PGQ_DEQUEUE", "5"))
 BATCH_SIZE = int(os.environ.get("BENCH_PGQ_BATCH", "10"))
@@ -81,7 +82,8 @@ class PgQueuerSystem(System):
     def enqueue_batch(self, n: int) -> None:
         for start in range(0, n, BATCH):
             k = min(BATCH, n - start)
-            self.loop.run_until_complete(self.q.enqueue(["noop"] * k, [None] * k, [0] * k))
+            payloads = [json.dumps(p).encode() if (p := payload(start + j)) else None for j in range(k)]
+            self.loop.run_until_complete(self.q.enqueue(["noop"] * k, payloads, [0] * k))
 
     def enqueue_stamp(self, i: int) -> None:
         self.loop.run_until_complete(self.q.enqueue("stamp", str(i).encode()))

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from bench.anchors.base import BATCH, System, libpq, stamp
+from bench.anchors.base import BATCH, System, libpq, payload, stamp
 
 CONCURRENCY = int(os.environ.get("BENCH_PROC_CONCURRENCY", "30"))
 SETTINGS = (
@@ -38,7 +38,7 @@ def app(url: str, stamp_file: str | None = None) -> Any:
     application = procrastinate.App(connector=connector)
 
     @application.task(name="noop")
-    async def noop() -> None:
+    async def noop(**params: object) -> None:  # the payload (``--payload``) comes as keyword arguments
         return None
 
     @application.task(name="stamp")
@@ -86,7 +86,7 @@ class ProcrastinateSystem(System):
 
     def enqueue_batch(self, n: int) -> None:
         for start in range(0, n, BATCH):
-            self.app.tasks["noop"].batch_defer(*({} for _ in range(min(BATCH, n - start))))
+            self.app.tasks["noop"].batch_defer(*(payload(i) for i in range(start, min(start + BATCH, n))))
 
     def enqueue_stamp(self, i: int) -> None:
         self.app.tasks["stamp"].defer(i=i)
