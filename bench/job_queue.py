@@ -81,9 +81,14 @@ HISTORY: int | None = None  # --history N: jobs of history seeded beside Zixly's
 
 
 def worker_zixly(url: str, stamp_file: str) -> None:
+    import dataclasses
+
     from apscheduler.schedulers.background import BackgroundScheduler
+    from pydantic import ConfigDict
 
     import jobtypes
+    import jobtypes.catalogue
+    import jobtypes.params
     from settings import Settings
     from sync import workflows
     from sync.listen import Listener
@@ -97,8 +102,15 @@ def worker_zixly(url: str, stamp_file: str) -> None:
             stamp(stamp_file, str(ctx.job_id))
         return {}
 
+    # ``--payload webhook``: the noop takes a webhook job's params too (its own model refuses
+    # unknown fields); they are validated as a real job's are, then ignored.
+    class PayloadParams(jobtypes.params.NoopParams):
+        model_config = ConfigDict(extra="allow")
+
     workflows.load()
-    workflows._registry[jobtypes.NOOP] = workflows.Workflow(jobtypes.job_type(jobtypes.NOOP), noop_stamp)
+    noop = dataclasses.replace(jobtypes.job_type(jobtypes.NOOP), params=PayloadParams)
+    jobtypes.catalogue.BY_NAME[jobtypes.NOOP] = noop  # the runner's check reads the catalogue
+    workflows._registry[jobtypes.NOOP] = workflows.Workflow(noop, noop_stamp)
 
     settings = Settings(
         env="test", database_url=sa_url(url), runner_concurrency=ZIXLY_CONCURRENCY, runner_prefetch=ZIXLY_PREFETCH,
