@@ -10,6 +10,9 @@ from sqlalchemy import ColumnElement, Text, and_, case, cast, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import PipelineJob
+from db.models.base import JOB_STATUSES, TERMINAL
+
+UNFINISHED = tuple(s for s in JOB_STATUSES if s not in TERMINAL)
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,16 @@ class JobFilter:
             conds.append(PipelineJob.created_at < self.created_to)
         if self.text:
             # CAST(params AS TEXT) is exactly the expression of the pg_trgm index
-            # ix_pipeline_jobs_params_trgm (migration 0003_trgm); AS VARCHAR would miss it.
+            # ix_pipeline_jobs_params_trgm (migration 0003_trgm); AS VARCHAR would miss it. That
+            # index holds finished jobs only (0022), so its status list is spelled out for the
+            # planner to pick it, and the unfinished jobs (the queue: few) come from the status index.
+            params = cast(PipelineJob.params, Text)
             conds.append(
-                or_(_contains(cast(PipelineJob.params, Text), self.text), _contains(PipelineJob.error, self.text))
+                or_(
+                    and_(PipelineJob.status.in_(TERMINAL), _contains(params, self.text)),
+                    and_(PipelineJob.status.in_(UNFINISHED), _contains(params, self.text)),
+                    _contains(PipelineJob.error, self.text),
+                )
             )
         return and_(*conds) if conds else and_(PipelineJob.id.is_not(None))
 

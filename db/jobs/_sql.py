@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session
 
 from db.models import JobStep, PipelineJob, RelatedRecord, Runner
+from db.models.base import TERMINAL  # noqa: F401  (re-exported: the queue modules take it from here)
 
 # A session or a bare connection: every queue function accepts either. The runner's hot path
 # passes connections (no ORM bookkeeping); the listener and the dashboard pass sessions.
@@ -27,7 +28,6 @@ Executor = Session | Connection
 # The NOTIFY channel the runner LISTENs on.
 CHANNEL = "zixly_jobs"
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 # The tables as Core objects (the hot path never builds ORM instances).
 JOBS = cast(Table, PipelineJob.__table__)

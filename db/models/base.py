@@ -21,6 +21,7 @@ NAMING_CONVENTION = {
 ROLES = ("ADMIN", "EDITOR", "VIEWER")
 # PAUSED: held while its client (or workflow) is paused; never claimed until resumed (db/jobs/pauses.py).
 JOB_STATUSES = ("QUEUED", "RUNNING", "WAITING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED")
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")  # a job in one of these has finished for good
 WAIT_REASONS = ("callback", "approval")
 WAIT_OUTCOMES = ("received", "approved", "rejected", "timed_out")
 RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")

@@ -100,8 +100,13 @@ class PipelineJob(Base):
         Index("ix_pipeline_jobs_completed_at", "completed_at", postgresql_where=text("completed_at IS NOT NULL")),
         # The browser's free-text search (pg_trgm, PostgreSQL only; migration 0003_trgm). Written
         # as text() so Alembic treats them as expression indexes (it cannot compare opclasses).
+        # Params: finished jobs only, so a job's trigrams are written once, not at every row
+        # version of its life (migration 0022; db/filters.py finds the unfinished ones).
         Index(
-            "ix_pipeline_jobs_params_trgm", text("(CAST(params AS TEXT)) gin_trgm_ops"), postgresql_using="gin"
+            "ix_pipeline_jobs_params_trgm",
+            text("(CAST(params AS TEXT)) gin_trgm_ops"),
+            postgresql_using="gin",
+            postgresql_where=text("status IN ('COMPLETED', 'FAILED', 'CANCELLED')"),
         ).ddl_if(dialect="postgresql"),
         Index(
             "ix_pipeline_jobs_error_trgm",
