@@ -11,7 +11,8 @@ that index alone cost about four times the rest of the job's PostgreSQL work (do
 "the params search index"). Now it covers finished jobs (COMPLETED, FAILED, CANCELLED) only: a
 job enters it once, when it finishes. The browser's search finds unfinished jobs, which are few
 (the queue), through the status index instead (``db.filters``). The index is rebuilt in one
-transaction: plan a short pause on a big database.
+transaction, during which enqueues and the runners wait: 154 s at 10,000,000 finished jobs on the
+2-core benchmark machine (docs/benchmarks.md); plan the upgrade for a quiet moment.
 """
 
 from __future__ import annotations
