@@ -19,7 +19,6 @@ from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session
 
 from db.models import JobStep, PipelineJob, RelatedRecord, Runner
-from db.models.base import TERMINAL  # noqa: F401  (re-exported: the queue modules take it from here)
 
 # A session or a bare connection: every queue function accepts either. The runner's hot path
 # passes connections (no ORM bookkeeping); the listener and the dashboard pass sessions.

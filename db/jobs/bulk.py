@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import and_, select, update
 
 from db.filters import JobFilter
-from db.jobs._sql import JOBS, TERMINAL, Executor, read_json, utcnow
+from db.jobs._sql import JOBS, Executor, read_json, utcnow
 from db.models import PipelineJob
+from db.models.base import TERMINAL
 
 ACTIVE = ("QUEUED", "PAUSED", "RUNNING")  # PAUSED: held while its client is paused
 

@@ -7,8 +7,9 @@ import datetime as dt
 from sqlalchemy import delete, insert, select, text
 
 from db.jobs import partitions
-from db.jobs._sql import JOBS, RELATED, STEPS, TERMINAL, Executor, dialect, utcnow
+from db.jobs._sql import JOBS, RELATED, STEPS, Executor, dialect, utcnow
 from db.models import RECORD_ACTIONS
+from db.models.base import TERMINAL
 
 STEP_KINDS = ("info", "warning", "error", "call", "progress")
 

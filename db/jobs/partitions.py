@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from db.jobs._sql import TERMINAL, Executor, dialect
+from db.jobs._sql import Executor, dialect
 from db.models import JOB_STATUSES
+from db.models.base import TERMINAL
 
 log = logging.getLogger("zixly.jobs")
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 from sqlalchemy import func, select, update
 
-from db.jobs._sql import JOBS, RUNNERS, TERMINAL, Executor, utcnow
+from db.jobs._sql import JOBS, RUNNERS, Executor, utcnow
 from db.models import JOB_STATUSES
+from db.models.base import TERMINAL
 
 
 def register_runner(

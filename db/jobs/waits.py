@@ -21,9 +21,10 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Table, delete, insert, select, text
 
-from db.jobs._sql import JOBS, TERMINAL, Executor, dialect, dumps, read_json, read_ts, ts, utcnow
+from db.jobs._sql import JOBS, Executor, dialect, dumps, read_json, read_ts, ts, utcnow
 from db.jobs.log import append_step
 from db.models import JobWait, Tenant
+from db.models.base import TERMINAL
 
 Delivery = Literal["resumed", "duplicate", "unknown"]
 WAITS = cast(Table, JobWait.__table__)
