@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
-from db import jobs
+from db import jobs, queries
 from db.filters import JobFilter
 from db.models import PipelineJob, Tenant
 from db.models.base import JOB_STATUSES
+from db.queries.jobs import FEW_MATCHES, PAGE_SIZE
 
 # A webhook job's params, as db.jobs gets them from webhook.routing.job_params.
 PARAMS = {
@@ -73,3 +74,51 @@ def test_a_jobs_params_enter_the_search_index_once_when_it_finishes(pg: Engine) 
         assert _pending(conn, index) == 5  # the five finished jobs, once each
         hits = conn.scalars(select(PipelineJob.id).where(JobFilter(text="orders/paid").where())).all()
         assert sorted(hits) == sorted(ids)  # finished or not
+
+
+def test_a_rare_string_is_fetched_by_index_and_a_common_one_by_walking_the_newest(session: Session) -> None:
+    # The planner expects thousands of matches for any ILIKE; the browser counts them first
+    # (db.queries.jobs.FEW_MATCHES) and takes the index for a few, else walks the newest jobs.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the plans are PostgreSQL's")
+    tenant = Tenant(name="Acme")
+    session.add(tenant)
+    session.flush()
+    session.execute(
+        text(
+            "INSERT INTO pipeline_jobs (tenant_id, job_type, status, params, completed_at, created_at) "
+            "SELECT :t, 'noop', 'COMPLETED', jsonb_build_object('invoice_number', 'INV-' || lpad(g::text, 5, '0'), "
+            "'shop', 'shop-' || g % 2), now(), now() - g * interval '1 minute' FROM generate_series(1, :n) AS g"
+        ),
+        {"t": tenant.id, "n": 2 * FEW_MATCHES + 2000},
+    )
+    session.execute(text("ANALYZE pipeline_jobs"))
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        statements.append(f"{statement} {parameters}")
+
+    def page(needle: str) -> list[str]:
+        statements.clear()
+        rows = queries.browse_jobs(session, JobFilter(text=needle)).rows
+        assert [r["created_at"] for r in rows] == sorted((r["created_at"] for r in rows), reverse=True)
+        return [r["id"] for r in rows]
+
+    settings = "SELECT current_setting('enable_indexscan'), current_setting('max_parallel_workers_per_gather')"
+    before = session.execute(text(settings)).one()
+    event.listen(session.connection(), "before_cursor_execute", record)
+    try:
+        rare = page("INV-04242")
+        assert rare == list(
+            session.scalars(
+                select(PipelineJob.id).where(PipelineJob.params["invoice_number"].as_string() == "INV-04242")
+            )
+        )
+        assert any("enable_indexscan" in s for s in statements), statements  # by index: a few matches
+        common = page("shop-1")  # FEW_MATCHES + 1,000 matches
+        assert len(common) == PAGE_SIZE
+        assert not any("enable_indexscan" in s for s in statements), statements  # the walk
+    finally:
+        event.remove(session.connection(), "before_cursor_execute", record)
+    assert session.execute(text(settings)).one() == before  # put back for the rest of the transaction
+    session.rollback()
