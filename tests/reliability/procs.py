@@ -88,6 +88,17 @@ class Procs(Stack):
     def alive_runners(self) -> list[str]:
         return [n for n, p in self.procs.items() if n.startswith("runner-") and p.poll() is None]
 
+    def wait_runners_registered(self, timeout: float = 60) -> None:
+        """Until every runner started has registered (its first statement): a runner still booting
+        on a loaded machine when a test stops the database is not yet one that runs through it."""
+        wanted = sum(1 for n in self.procs if n.startswith("runner-"))
+
+        def registered() -> bool:
+            with self.engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM runners")).scalar_one()) >= wanted
+
+        wait_for(registered, timeout, f"{wanted} runners to register")
+
     def kill9(self, name: str) -> None:
         """``kill -9`` the process group of ``name`` (no drain, no goodbye)."""
         proc = self.procs[name]

@@ -77,6 +77,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             stack.start_listener()
             stack.start_runner()
             stack.start_runner()
+            stack.wait_runners_registered()
             stack.generous_limits()
             tenant_id = stack.create_tenant()
             # Every delivery its own job: the deliveries cycle through a few orders, which debounce
