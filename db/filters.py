@@ -10,9 +10,7 @@ from sqlalchemy import ColumnElement, Text, and_, case, cast, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import PipelineJob
-from db.models.base import JOB_STATUSES, TERMINAL
-
-UNFINISHED = tuple(s for s in JOB_STATUSES if s not in TERMINAL)
+from db.models.base import TERMINAL, UNFINISHED
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 
 from db.jobs._sql import JOBS, RUNNERS, Executor, utcnow
-from db.models import JOB_STATUSES
-from db.models.base import TERMINAL
+from db.models.base import UNFINISHED
 
 
 def register_runner(
@@ -34,7 +33,6 @@ def stop_runner(session: Executor, runner_id: str, *, now: dt.datetime | None = 
 
 
 # What the metric counts: every status but the finished ones (statuses added later count too).
-UNFINISHED = tuple(s for s in JOB_STATUSES if s not in TERMINAL)
 
 
 def job_counts(session: Executor) -> dict[str, int]:

@@ -22,6 +22,7 @@ ROLES = ("ADMIN", "EDITOR", "VIEWER")
 # PAUSED: held while its client (or workflow) is paused; never claimed until resumed (db/jobs/pauses.py).
 JOB_STATUSES = ("QUEUED", "RUNNING", "WAITING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED")
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")  # a job in one of these has finished for good
+UNFINISHED = tuple(s for s in JOB_STATUSES if s not in TERMINAL)
 WAIT_REASONS = ("callback", "approval")
 WAIT_OUTCOMES = ("received", "approved", "rejected", "timed_out")
 RECORD_ACTIONS = ("READ", "CREATE", "UPDATE")

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models.base import JOB_STATUSES, RECORD_ACTIONS, WAIT_OUTCOMES, WAIT_REASONS, Base, in_values
+from db.models.base import JOB_STATUSES, RECORD_ACTIONS, TERMINAL, WAIT_OUTCOMES, WAIT_REASONS, Base, in_values
 from db.types import BigId
 
 
@@ -106,7 +106,7 @@ class PipelineJob(Base):
             "ix_pipeline_jobs_params_trgm",
             text("(CAST(params AS TEXT)) gin_trgm_ops"),
             postgresql_using="gin",
-            postgresql_where=text("status IN ('COMPLETED', 'FAILED', 'CANCELLED')"),
+            postgresql_where=text(in_values("status", TERMINAL)),
         ).ddl_if(dialect="postgresql"),
         Index(
             "ix_pipeline_jobs_error_trgm",
