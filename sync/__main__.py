@@ -34,7 +34,9 @@ def serve(settings: Settings) -> int:
             start_http_server(settings.runner_metrics_port, addr=settings.runner_metrics_host)
         except OSError as exc:  # e.g. a second runner on one host: run on, without /metrics
             log.warning("metrics port %d unavailable: %s", settings.runner_metrics_port, exc)
-    runner.start()
+    if not runner.start(until=stop):
+        log.info("stopped before the database answered")
+        return 0
     scheduler = build_scheduler(runner)
     scheduler.start()
     if not settings.is_sqlite:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from db import jobs
 from db.engine import make_engine
@@ -45,6 +46,7 @@ from sync.starts import Starter
 log = logging.getLogger("zixly.runner")
 
 FINISH_BATCH = 1000
+REGISTER_RETRY_S = (0.5, 5.0)  # first and longest wait between tries to reach the database
 
 
 @dataclass
@@ -112,9 +114,10 @@ class Runner:
         return n
 
     # -- the threaded runner ----------------------------------------------------------------
-    def start(self) -> None:
-        with self.engine.begin() as conn:
-            jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
+    def start(self, until: threading.Event | None = None) -> bool:
+        """Register, then start the threads; False if ``until`` was set before the database answered."""
+        if not self._register(until or self.stopping):
+            return False
         metrics.RUNNER_SLOTS_TOTAL.set(self.slots)
         log.info("workflows: %s", ", ".join(workflows.load()))  # import them before claiming
         for i in range(self.slots):
@@ -124,6 +127,25 @@ class Runner:
         self._finisher = threading.Thread(target=self._finish_loop, name="finisher", daemon=True)
         self._finisher.start()
         log.info("runner %s started with %d slots", self.id, self.slots)
+        return True
+
+    def _register(self, until: threading.Event) -> bool:
+        """Register in ``runners``, waiting for the database if it does not answer yet.
+
+        A runner started during a PostgreSQL outage (or before the database is up, as in a
+        compose file's start order) waits for it, as a running one does, instead of exiting.
+        """
+        delay = REGISTER_RETRY_S[0]
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    jobs.register_runner(conn, self.id, host=socket.gethostname(), pid=os.getpid(), slots=self.slots)
+                return True
+            except OperationalError as exc:
+                log.warning("database unreachable (%s); trying again in %.1f s", str(exc.orig).strip(), delay)
+            if until.wait(delay):
+                return False
+            delay = min(delay * 2, REGISTER_RETRY_S[1])
 
     def wake(self, external: bool = True) -> None:
         """Ask the dispatcher to claim now (NOTIFY arrived, poll tick, slot freed)."""

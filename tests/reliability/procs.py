@@ -99,6 +99,17 @@ class Procs(Stack):
 
         wait_for(registered, timeout, f"{wanted} runners to register")
 
+    @contextmanager
+    def paused(self, names: list[str]) -> Iterator[None]:
+        """SIGSTOP these processes' groups for the block (they hold their connections, claim nothing)."""
+        for name in names:
+            _killpg(self.procs[name].pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for name in names:
+                _killpg(self.procs[name].pid, signal.SIGCONT)
+
     def kill9(self, name: str) -> None:
         """``kill -9`` the process group of ``name`` (no drain, no goodbye)."""
         proc = self.procs[name]

@@ -6,11 +6,14 @@ again; the shared server on :5432 is never touched. Counted afterwards: the list
 only 202 (stored) or 503 (not stored) — never a 2xx for something it did not store; every
 202-acknowledged delivery has its job; the vendor's retries of the rest were accepted; every
 job ended COMPLETED or FAILED with an error, none ran twice per attempt; and the listener and
-both runners are the same processes as before the outage (they recovered without a restart).
+both runners are the same processes as before the outage (they recovered without a restart);
+and a runner started while PostgreSQL is down waits for it, then registers and runs jobs.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -201,3 +204,50 @@ def test_an_outage_during_processing_is_survived_by_the_runners_without_a_restar
     assert stale_503s == 0
     assert tally["COMPLETED"] + tally["FAILED"] == len(job_ids)
     assert system.same_processes()
+
+
+def runner_rows(stack: Procs, pid: int) -> int:
+    with stack.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM runners WHERE pid = :pid"), {"pid": pid}).scalar_one())
+
+
+def log_of(stack: Procs, proc: subprocess.Popen[bytes]) -> str:
+    name = next(n for n, p in stack.procs.items() if p is proc)
+    return (stack.tmp / f"{name}.log").read_text(errors="replace")
+
+
+def test_a_runner_started_during_an_outage_waits_for_postgresql_then_runs_jobs(system: System) -> None:
+    stack = system.stack
+    earlier = stack.alive_runners()
+    system.cluster.stop()
+    try:
+        late = stack.start_runner()
+        told_to_stop = stack.start_runner()
+        for proc in (late, told_to_stop):  # booted (signal handlers in place) and found no database
+            wait_for(lambda p=proc: "database unreachable" in log_of(stack, p) or p.poll() is not None, 60,
+                     "a runner to find the database down")  # fmt: skip
+        time.sleep(OUTAGE_S)
+        assert late.poll() is None, f"the runner exited during the outage\n{stack.logs()[-4000:]}"
+        told_to_stop.send_signal(signal.SIGTERM)  # a deploy that gives up: it leaves at once
+        assert told_to_stop.wait(10) == 0
+    finally:
+        system.cluster.start()
+    wait_for(lambda: runner_rows(stack, late.pid) == 1, 60, "the late runner to register")
+    assert runner_rows(stack, told_to_stop.pid) == 0
+    # With the runners that were there before paused, only the late one can run these.
+    with stack.paused(earlier):
+        with stack.factory() as session, session.begin():
+            specs = noop_specs(8, system.tenant_id, sleep_ms=(10, 50), max_attempts=1, seed=12)
+            job_ids = [e.id for e in jobs.enqueue_many(session, specs)]
+
+        def statuses() -> dict[str, int]:
+            with stack.engine.connect() as conn:
+                q = "SELECT status, count(*) FROM pipeline_jobs WHERE id = ANY(:ids) GROUP BY status"
+                return {str(k): int(v) for k, v in conn.execute(text(q), {"ids": job_ids})}
+
+        wait_for(lambda: statuses().get("COMPLETED") == len(job_ids), 60, "the late runner to run the jobs")
+    waited = log_of(stack, late)
+    count("faults: a runner started during an outage").update(
+        jobs=len(job_ids), completed=statuses()["COMPLETED"], **{"waits logged": waited.count("database unreachable")}
+    )  # fmt: skip
+    assert "database unreachable" in waited

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -13,6 +16,7 @@ import jobtypes
 from db import jobs
 from db.models import JobStep, PipelineJob, RelatedRecord
 from jobtypes import NOOP
+from settings import Settings
 from sync import workflows
 from sync.context import JobContext
 from sync.runner import Runner
@@ -217,3 +221,26 @@ def test_stopping_gives_back_unstarted_jobs_and_lets_running_ones_finish(
     for jid in rest:
         row = read_job(jid)
         assert (row.status, row.attempts, row.locked_by, row.started_at) == ("QUEUED", 0, None, None)
+
+
+def test_a_runner_started_while_the_database_is_down_waits_for_it_and_can_be_stopped(
+    fast_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on this port: the database "is down" (tests/reliability/test_faults_postgres.py
+    # starts one during a real outage and sees it register and work once PostgreSQL is back).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://zixly:not-a-real-secret@127.0.0.1:{port}/zixly"
+    down = Runner(fast_settings.model_copy(update={"database_url": url}), runner_id="r-down")
+    until = threading.Event()
+    threading.Timer(1.2, until.set).start()
+    caplog.set_level(logging.WARNING, logger="zixly.runner")
+    started = time.monotonic()
+    assert down.start(until=until) is False  # gave up only because it was told to stop
+    assert 1.1 < time.monotonic() - started < 3.0
+    waits = [r.getMessage() for r in caplog.records if "database unreachable" in r.getMessage()]
+    assert len(waits) >= 2, waits  # it tried more than once: it waited instead of exiting
+    assert all("not-a-real-secret" not in m for m in caplog.messages)
+    assert down._threads == []  # no worker, dispatcher or finisher started
+    down.engine.dispose()
