@@ -9,7 +9,8 @@ Threads, each with one concern:
   are workers free for them (``sync/starts.py``);
 - **workers** (``settings.runner_concurrency``) run started jobs, one at a time each; one worker
   is woken per batch and runs its jobs in turn while they are short (``sync/handoff.py``);
-- the **finisher** writes outcomes: all completions that piled up in one statement, and
+- the **finisher** writes outcomes: the completions in one statement (gathered for up to 10 ms
+  while other jobs are in flight: each statement costs about as much as a batch of them), and
   failures, polls and cancellations one by one, all in one transaction per drain;
 - APScheduler ticks heartbeats (leases, cancel flags, timeouts), the reaper, schedules,
   pruning and metrics (``sync/scheduler.py``).
@@ -46,6 +47,12 @@ from sync.starts import Starter
 log = logging.getLogger("zixly.runner")
 
 FINISH_BATCH = 1000
+# Every statement costs about a millisecond of CPU, runner and PostgreSQL together, whatever
+# its size (a round trip alone is ~130 µs on the benchmark machine), and a durable completion
+# batch the most. Drained as they came, completions went 16–48 per statement; gathered for up
+# to 10 ms, ~80, and CPU per job fell by about a sixth (docs/benchmarks.md, session 11).
+FINISH_GATHER = 128
+FINISH_GATHER_S = 0.010
 REGISTER_RETRY_S = (0.5, 5.0)  # first and longest wait between tries to reach the database
 
 
@@ -293,9 +300,14 @@ class Runner:
                 done = True
             else:
                 batch.append(first)
+            # While other jobs are in flight or due their outcomes are moments away: wait for them
+            # (up to FINISH_GATHER of them, FINISH_GATHER_S at most) and write them together.
+            busy = (self._inflight or self._more) and not done
+            gather_until = time.monotonic() + FINISH_GATHER_S if busy else 0.0
             while len(batch) < FINISH_BATCH:
                 try:
-                    item = self._outcomes.get_nowait()
+                    wait_s = gather_until - time.monotonic() if len(batch) < FINISH_GATHER else 0.0
+                    item = self._outcomes.get(timeout=wait_s) if wait_s > 0 else self._outcomes.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:

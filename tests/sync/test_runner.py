@@ -244,3 +244,34 @@ def test_a_runner_started_while_the_database_is_down_waits_for_it_and_can_be_sto
     assert all("not-a-real-secret" not in m for m in caplog.messages)
     assert down._threads == []  # no worker, dispatcher or finisher started
     down.engine.dispose()
+
+
+def test_under_load_completions_are_written_many_per_statement(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each statement costs about as much as a batch of completions (sync/runner.py, FINISH_GATHER):
+    # while other jobs are in flight, the finisher waits a few ms for their outcomes.
+    statements: list[int] = []
+    complete = jobs.complete
+
+    def counted(conn: object, runner_id: str, finished: list[jobs.Finished], **kw: object) -> list[int]:
+        statements.append(len(finished))
+        return complete(conn, runner_id, finished, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs, "complete", counted)
+    with session_factory() as s:
+        jobs.enqueue_many(s, [jobs.JobSpec(tenant_id, "noop") for _ in range(400)])
+        s.commit()
+    runner.start()
+    try:
+        runner.wake()
+
+        def all_done() -> bool:
+            with session_factory() as s:
+                return s.query(PipelineJob).filter_by(status="COMPLETED").count() == 400
+
+        wait_for(all_done, timeout=60)
+    finally:
+        runner.stop(grace_s=5)
+    assert sum(statements) == 400
+    assert len(statements) <= 400 / 8, statements  # drained as they came: 1–4 per statement
