@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -104,11 +104,12 @@ def driver_rows(ex: Executor, sql: str, params: dict[str, Any]) -> list[tuple[An
     return driver_pipeline(ex, [(sql, params)])[0]
 
 
-def driver_pipeline(ex: Executor, statements: Sequence[tuple[str, dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
+def driver_pipeline(ex: Executor, statements: Iterable[tuple[str, dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
     """Each statement's rows, the statements sent together (psycopg's pipeline mode: one round trip).
 
     PostgreSQL still runs them one after the other, each with its own snapshot (taken when the
-    previous one has finished), as if sent one by one.
+    previous one has finished), as if sent one by one. ``statements`` is read lazily, each sent
+    as soon as it is made: from a generator, PostgreSQL runs one while the next is being built.
     """
     if isinstance(ex, Session):
         conn = ex.connection()
@@ -117,13 +118,16 @@ def driver_pipeline(ex: Executor, statements: Sequence[tuple[str, dict[str, Any]
         if not conn.in_transaction():
             conn.begin()  # as a statement run through it would (autobegin): the caller's commit commits
     driver = cast(psycopg.Connection[Any], conn.connection.driver_connection)
-    sql, params = statements[0]
+    sql, params = "", {}  # the statement being sent, for the error
+    cursors: list[psycopg.Cursor[Any]] = []
     try:
-        if len(statements) == 1:
-            cursors = [driver.execute(sql, params)]
+        if isinstance(statements, Sequence) and len(statements) == 1:  # no pipeline for one
+            sql, params = statements[0]
+            cursors.append(driver.execute(sql, params))
         else:
             with driver.pipeline():
-                cursors = [driver.execute(sql, params) for sql, params in statements]
+                for sql, params in statements:
+                    cursors.append(driver.execute(sql, params))
         return [c.fetchall() if c.description is not None else [] for c in cursors]
     except psycopg.Error as exc:
         conn._handle_dbapi_exception(exc, sql, params, None, None)  # raises the wrapped error

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import jobs
@@ -16,6 +18,8 @@ from db.engine import make_engine
 from db.filters import JobFilter
 from db.models import JobStep, PipelineJob, RelatedRecord, Tenant
 from sync.listen import libpq_url
+
+enqueue_module = importlib.import_module("db.jobs.enqueue")  # db.jobs.enqueue is also a function
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
@@ -80,6 +84,29 @@ def test_enqueue_many_keeps_order_and_dedupes_within_and_across_batches(session:
     assert out[1].id == old and out[4].id == out[2].id
     assert [job(session, out[i].id).params["n"] for i in (0, 2, 3)] == [1, 3, 4]
     assert session.query(PipelineJob).count() == 4
+
+
+def test_a_batch_of_several_statements_keeps_order_and_keys_across_them_and_fails_whole(
+    session: Session, tenant_id: int
+) -> None:
+    # More specs than one statement takes (pipelined on PostgreSQL): a key repeated in a later
+    # statement is the earlier statement's job, and the results follow the specs.
+    size = enqueue_module.PG_CHUNK if session.get_bind().dialect.name == "postgresql" else enqueue_module.CHUNK
+    n = 2 * size + 7
+    specs = [jobs.JobSpec(tenant_id, "noop", {"n": i}, idempotency_key=f"k{i % (size + 3)}") for i in range(n)]
+    out = jobs.enqueue_many(session, specs)
+    session.commit()
+    assert len(out) == n
+    assert [o.created for o in out] == [i < size + 3 for i in range(n)]
+    assert all(out[i].id == out[i % (size + 3)].id for i in range(n))
+    assert [job(session, out[i].id).params["n"] for i in (0, size - 1, size, size + 2)] == [0, size - 1, size, size + 2]
+    assert session.query(PipelineJob).count() == size + 3
+    # A statement that fails (a tenant that does not exist) fails the whole batch: nothing of it stays.
+    bad = [jobs.JobSpec(tenant_id, "noop", {"m": i}) for i in range(size + 1)] + [jobs.JobSpec(999_999, "noop")]
+    with pytest.raises(IntegrityError):
+        jobs.enqueue_many(session, bad)
+    session.rollback()
+    assert session.query(PipelineJob).count() == size + 3
 
 
 def test_claim_takes_higher_priority_first_then_older_run_at(session: Session, tenant_id: int) -> None:
