@@ -31,7 +31,8 @@ from db.models import PipelineJob
 # chunk keeps each statement's JSON document and its RETURNING set reasonably small. On
 # PostgreSQL the statements of a batch are pipelined (``driver_pipeline``): it inserts one while
 # Python builds the next, so a batch takes about the longer of the two instead of their sum
-# (5,000 jobs: 40,600 → 45,800 jobs/s with 500-row statements, docs/benchmarks.md).
+# (5,000 jobs: the statements alone 40,600 → 45,900 jobs/s with 500 rows each; through
+# ``enqueue_many``, which also builds and maps the rows, +4–10 %: docs/benchmarks.md).
 CHUNK = 5000
 PG_CHUNK = 500
 
