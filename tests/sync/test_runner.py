@@ -275,3 +275,21 @@ def test_under_load_completions_are_written_many_per_statement(
         runner.stop(grace_s=5)
     assert sum(statements) == 400
     assert len(statements) <= 400 / 8, statements  # drained as they came: 1–4 per statement
+
+
+def test_an_idle_runner_writes_a_lone_completion_without_gathering(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, read_job: ReadJob,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # A gather window far longer than the wait below: had the finisher waited for more outcomes
+    # with nothing else in flight, this job would still be RUNNING when the wait gives up.
+    monkeypatch.setattr("sync.runner.FINISH_GATHER_S", 120.0)
+    runner.start()
+    try:
+        runner.wake()
+        wait_for(lambda: runner._more is False, timeout=10)  # the first claim found the queue empty
+        jid = enqueue(session_factory, tenant_id, {})
+        runner.wake()
+        wait_for(lambda: read_job(jid).status == "COMPLETED", timeout=20)
+    finally:
+        runner.stop(grace_s=5)
