@@ -288,8 +288,18 @@ def cancel_queued_job(day: Day, db: Engine, job_type: str) -> int:
             if failed_chip.count() == 0:
                 break
         expect(failed_chip).to_have_count(0)
-        day.choose("Status", "QUEUED", multi=True)
-        day.type("Search params and errors", "")  # a rerun has no error yet
+        queued_chip = status.get_by_label("Remove QUEUED")
+        search = day.page.get_by_label("Search params and errors", exact=True)
+        for _ in range(3):  # as above: a change made while the live table redraws can be lost
+            if queued_chip.count() == 0:
+                day.choose("Status", "QUEUED", multi=True)
+            if search.input_value() != "":
+                day.type("Search params and errors", "")  # a rerun has no error yet
+            day.settle()
+            if queued_chip.count() == 1 and search.input_value() == "":
+                break
+        expect(queued_chip).to_have_count(1)
+        expect(search).to_have_value("")
         rows = rows_when(day, lambda rows: {(r[2], r[3]) for r in rows} == {(job_type, "QUEUED")}, "queued reruns")
         assert held in {int(r[0]) for r in rows}, "the waiting rerun is not listed"
         queued_id = held
