@@ -23,7 +23,18 @@ from typing import Any
 from sqlalchemy import and_, case, insert, literal, select, text, tuple_
 
 from db.filters import JobFilter
-from db.jobs._sql import CHANNEL, JOBS, Executor, dialect, driver_pipeline, driver_sql, dumps, ts_json, utcnow
+from db.jobs._sql import (
+    CHANNEL,
+    JOBS,
+    Executor,
+    dialect,
+    driver_pipeline,
+    driver_rows,
+    driver_sql,
+    dumps,
+    ts_json,
+    utcnow,
+)
 from db.jobs.pauses import ALL, PAUSES
 from db.models import PipelineJob
 
@@ -198,8 +209,10 @@ def enqueue_many(
     chunks = [specs[start : start + size] for start in range(0, len(specs), size)]
     if name == "postgresql":
         sql = driver_sql(_PG_INSERT if notify else _PG_INSERT_QUIET)
-        statements = ((sql, _chunk_params(chunk, now_json, name)) for chunk in chunks)
-        results = driver_pipeline(session, list(statements) if len(chunks) == 1 else statements)
+        if len(chunks) == 1:
+            results = [driver_rows(session, sql, _chunk_params(chunks[0], now_json, name))]
+        else:  # each statement built as the one before it runs
+            results = driver_pipeline(session, ((sql, _chunk_params(chunk, now_json, name)) for chunk in chunks))
     else:
         results = [list(session.execute(_SQLITE_INSERT, _chunk_params(chunk, now_json, name))) for chunk in chunks]
     out: list[Enqueued] = []

@@ -38,6 +38,28 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def run_burst(
+    runner: Runner, session_factory: sessionmaker[Session], tenant_id: int, n: int, *,
+    timeout: float = 10.0, then: Callable[[], None] = lambda: None,
+) -> None:  # fmt: skip
+    """Queue ``n`` noop jobs, run the threaded runner until all are COMPLETED, call ``then``, stop it."""
+    with session_factory() as s:
+        jobs.enqueue_many(s, [jobs.JobSpec(tenant_id, "noop") for _ in range(n)])
+        s.commit()
+    runner.start()
+    try:
+        runner.wake()
+
+        def all_done() -> bool:
+            with session_factory() as s:
+                return s.query(PipelineJob).filter_by(status="COMPLETED").count() == n
+
+        wait_for(all_done, timeout)
+        then()
+    finally:
+        runner.stop(grace_s=5)
+
+
 def test_the_registry_handles_noop_and_refuses_uncatalogued_names() -> None:
     assert NOOP in workflows.load()
     assert workflows.get(NOOP).entry is jobtypes.job_type(NOOP)
@@ -167,21 +189,7 @@ def test_the_context_writes_steps_calls_records_and_progress(
 def test_the_threaded_runner_runs_a_burst_and_records_itself(
     runner: Runner, session_factory: sessionmaker[Session], tenant_id: int
 ) -> None:
-    with session_factory() as s:
-        jobs.enqueue_many(s, [jobs.JobSpec(tenant_id, "noop") for _ in range(50)])
-        s.commit()
-    runner.start()
-    try:
-        runner.wake()
-
-        def all_done() -> bool:
-            with session_factory() as s:
-                return s.query(PipelineJob).filter_by(status="COMPLETED").count() == 50
-
-        wait_for(all_done)
-        runner.heartbeat()
-    finally:
-        runner.stop(grace_s=5)
+    run_burst(runner, session_factory, tenant_id, 50, then=runner.heartbeat)
     with session_factory() as s:
         row = s.execute(jobs._sql.RUNNERS.select()).one()
         assert (row.id, row.slots, row.stopped_at is not None) == ("test-runner", 4, True)
@@ -259,20 +267,7 @@ def test_under_load_completions_are_written_many_per_statement(
         return complete(conn, runner_id, finished, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(jobs, "complete", counted)
-    with session_factory() as s:
-        jobs.enqueue_many(s, [jobs.JobSpec(tenant_id, "noop") for _ in range(400)])
-        s.commit()
-    runner.start()
-    try:
-        runner.wake()
-
-        def all_done() -> bool:
-            with session_factory() as s:
-                return s.query(PipelineJob).filter_by(status="COMPLETED").count() == 400
-
-        wait_for(all_done, timeout=60)
-    finally:
-        runner.stop(grace_s=5)
+    run_burst(runner, session_factory, tenant_id, 400, timeout=60)
     assert sum(statements) == 400
     assert len(statements) <= 400 / 8, statements  # drained as they came: 1–4 per statement
 
