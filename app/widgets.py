@@ -143,7 +143,11 @@ def job_filter(prefix: str = "jf") -> JobFilter:
             st.session_state[k["dates"]] = ()  # a range picker with nothing chosen
         dates = st.date_input("Created between", key=k["dates"])
     with c5:
-        text = st.text_input("Search params and errors", key=k["text"], placeholder="e.g. INV-0042 or 429")
+        text = st.text_input(
+            "Search params and errors", key=k["text"], placeholder="e.g. INV-0042 or 429",
+            help="A value in the job's params (an order or invoice number, an email, a shop) or text of its "
+            "error. Key names and digests (32 or more hexadecimal digits) are not searched.",
+        )  # fmt: skip
     url = _url_from(tenant_ids, types, statuses, dates, text)
     st.session_state[url_key] = url
     for name in FILTER_PARAMS:  # only what changed: each write is a message to the browser

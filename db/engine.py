@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import search_text
 from settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -48,6 +49,7 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    search_text.register(dbapi_conn)  # what the job browser's search reads (PostgreSQL: a SQL function)
 
 
 def is_busy(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Text, and_, case, cast, or_
+from sqlalchemy import ColumnElement, Text, and_, case, func, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import PipelineJob
@@ -38,11 +38,11 @@ class JobFilter:
         if self.created_to is not None:
             conds.append(PipelineJob.created_at < self.created_to)
         if self.text:
-            # CAST(params AS TEXT) is exactly the expression of the pg_trgm index
-            # ix_pipeline_jobs_params_trgm (migration 0003_trgm); AS VARCHAR would miss it. That
-            # index holds finished jobs only (0022), so its status list is spelled out for the
-            # planner to pick it, and the unfinished jobs (the queue: few) come from the status index.
-            params = cast(PipelineJob.params, Text)
+            # zixly_search_text(params) (db/search_text.py) is exactly the expression of the
+            # pg_trgm index ix_pipeline_jobs_params_trgm (migration 0023). That index holds
+            # finished jobs only (0022), so its status list is spelled out for the planner to
+            # pick it, and the unfinished jobs (the queue: few) come from the status index.
+            params = func.zixly_search_text(PipelineJob.params, type_=Text)
             conds.append(
                 or_(
                     and_(PipelineJob.status.in_(TERMINAL), _contains(params, self.text)),

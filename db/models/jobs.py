@@ -101,10 +101,11 @@ class PipelineJob(Base):
         # The browser's free-text search (pg_trgm, PostgreSQL only; migration 0003_trgm). Written
         # as text() so Alembic treats them as expression indexes (it cannot compare opclasses).
         # Params: finished jobs only, so a job's trigrams are written once, not at every row
-        # version of its life (migration 0022; db/filters.py finds the unfinished ones).
+        # version of its life (migration 0022; db/filters.py finds the unfinished ones), and
+        # only of what a user searches for (db/search_text.py, migration 0023).
         Index(
             "ix_pipeline_jobs_params_trgm",
-            text("(CAST(params AS TEXT)) gin_trgm_ops"),
+            text("zixly_search_text(params) gin_trgm_ops"),
             postgresql_using="gin",
             postgresql_where=text(in_values("status", TERMINAL)),
         ).ddl_if(dialect="postgresql"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
@@ -10,6 +12,7 @@ from db import jobs, queries
 from db.filters import JobFilter
 from db.models import PipelineJob, Tenant
 from db.models.base import JOB_STATUSES
+from db.search_text import search_text
 from db.queries.jobs import FEW_MATCHES, PAGE_SIZE
 
 # A webhook job's params, as db.jobs gets them from webhook.routing.job_params.
@@ -35,6 +38,53 @@ def test_a_search_finds_a_job_by_its_params_whatever_its_status(session: Session
     only = JobFilter(text="4477123", statuses=(status,))
     assert list(session.scalars(select(PipelineJob.id).where(only.where()))) == [job.id]
     session.rollback()
+
+
+SHOPIFY_DIGEST = "5417cb5c01dbfe17508f25de75cfd9eb408ae0e0ba39fe56"  # a Shopify dedup key's body digest
+
+
+def test_a_search_reads_values_not_key_names_or_digests(session: Session) -> None:
+    # What a user types is a value (an order number, a shop, an event type); key names are in
+    # every job, and digests no one types cost the index more trigrams than the rest (db/search_text.py).
+    tenant = Tenant(name="Acme")
+    session.add(tenant)
+    session.flush()
+    params = {
+        "shop": "acme-outdoor.myshopify.com",
+        "order_id": "4477123",
+        "total": 129.5,
+        "lines": [{"sku": "TENT-2P"}],
+        "ref": "9f1c2e7a55d04b6e",  # hexadecimal, but shorter than a digest
+        "event": {"type": "orders/paid", "dedup_key": f"shopify:orders/paid:{SHOPIFY_DIGEST}"},
+    }
+    for status in ("QUEUED", "COMPLETED"):  # the queue's branch and the trigram index's
+        job = PipelineJob(tenant_id=tenant.id, job_type="noop", status=status, params=params)
+        session.add(job)
+        session.flush()
+        for needle in ("4477123", "129.5", "tent-2p", "shopify:orders/paid:", "9f1c2e7a"):
+            hits = set(session.scalars(select(PipelineJob.id).where(JobFilter(text=needle).where())))
+            assert hits == {job.id}, (status, needle)
+        for needle in ("order_id", "dedup_key", SHOPIFY_DIGEST, SHOPIFY_DIGEST[:16]):
+            hits = set(session.scalars(select(PipelineJob.id).where(JobFilter(text=needle).where())))
+            assert hits == set(), (status, needle)
+        session.delete(job)
+        session.flush()
+    session.rollback()
+
+
+def test_sqlite_and_postgresql_search_the_same_text(pg: Engine) -> None:
+    samples = [
+        PARAMS,
+        {"a": [1, 2.25, True, None, {"b": "Zoë's \"quote\""}], "digest": "x" + "ab" * 20 + "y", "n": -7},
+        {},
+    ]
+    with pg.connect() as conn:
+        for params in samples:
+            in_pg = conn.scalar(text("SELECT zixly_search_text(CAST(:p AS jsonb))"), {"p": json.dumps(params)})
+            in_sqlite = search_text(json.dumps(params))
+            assert in_sqlite is not None
+            # the same values, each as often (jsonb keeps an object's keys in its own order)
+            assert sorted(map(repr, json.loads(in_pg))) == sorted(map(repr, json.loads(in_sqlite))), params
 
 
 def _pending(conn: object, index: str) -> int:

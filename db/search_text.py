@@ -1,0 +1,49 @@
+"""What the job browser's free-text search reads in a job's params: ``zixly_search_text(params)``.
+
+The values a user would type — record ids, invoice and order numbers, emails, shop names, event
+types — and nothing else: the params' strings and numbers as a JSON array (``["acme.myshopify.com",
+"4242", …]``), without the key names (the same in every job) and with every run of 32 or more
+hexadecimal digits taken out (digests and signatures, such as the body digest in a Shopify
+event's dedup key; no one types one). A job's search text enters a trigram index when it
+finishes, and its trigrams are what that costs: a Shopify webhook's params make 162 as text and
+72 this way, and PostgreSQL's CPU to index a finished job fell from ~99 to ~46 µs
+(docs/benchmarks.md, "the search text"; migration 0023).
+
+PostgreSQL has it as an immutable SQL function (the index's expression, migration 0023); SQLite
+as this module's Python function, registered on each connection (``db.engine``): same values,
+same digests left out. ``db.filters`` searches it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from typing import Any
+
+NAME = "zixly_search_text"
+DIGEST = re.compile(r"[0-9A-Fa-f]{32,}")  # the migration's regexp_replace pattern
+
+
+def search_text(params: str | None) -> str | None:
+    """SQLite's ``zixly_search_text``: the params' strings and numbers, digests taken out."""
+    if params is None:
+        return None
+    values: list[Any] = []
+    _collect(json.loads(params), values)
+    return DIGEST.sub("", json.dumps(values, ensure_ascii=False))
+
+
+def _collect(node: Any, into: list[Any]) -> None:
+    if isinstance(node, dict):
+        for value in node.values():
+            _collect(value, into)
+    elif isinstance(node, list):
+        for value in node:
+            _collect(value, into)
+    elif isinstance(node, str) or (isinstance(node, int | float) and not isinstance(node, bool)):
+        into.append(node)
+
+
+def register(dbapi_conn: sqlite3.Connection) -> None:
+    dbapi_conn.create_function(NAME, 1, search_text, deterministic=True)
