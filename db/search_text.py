@@ -6,7 +6,7 @@ types — and nothing else: the params' strings and numbers as a JSON array (``[
 hexadecimal digits taken out (digests and signatures, such as the body digest in a Shopify
 event's dedup key; no one types one). A job's search text enters a trigram index when it
 finishes, and its trigrams are what that costs: a Shopify webhook's params make 162 as text and
-72 this way, and PostgreSQL's CPU to index a finished job fell from ~99 to ~46 µs
+72 this way, and PostgreSQL's CPU to index a finished job fell from ~97 to ~45 µs
 (docs/benchmarks.md, "the search text"; migration 0023).
 
 PostgreSQL has it as an immutable SQL function (the index's expression, migration 0023); SQLite

@@ -30,7 +30,8 @@ def payload(i: int) -> dict[str, object]:
             "source": "shopify",
             "type": "orders/paid",
             "occurred_at": "2026-12-07T12:00:00.123456+00:00",
-            "dedup_key": hashlib.sha256(order.encode()).hexdigest(),
+            # as integrations/shopify/webhooks.py makes it: the topic and 48 hex digits of the body's digest
+            "dedup_key": f"shopify:orders/paid:{hashlib.sha256(order.encode()).hexdigest()[:48]}",
             "org_id": "acme-outdoor.myshopify.com",
         },
     }

@@ -5,11 +5,11 @@ Revises: 0022_params_search_finished
 Create Date: 2026-12-07 20:20:00
 
 Issue 20: entering a finished job's params into ``ix_pipeline_jobs_params_trgm`` cost PostgreSQL
-~99 µs of CPU per job for a Shopify webhook's params, more than the rest of the job's writes
+~97 µs of CPU per job for a Shopify webhook's params, more than the rest of the job's writes
 together: a GIN entry per trigram, and ``CAST(params AS TEXT)`` of those params makes 162, among
 them the key names (the same in every job) and the 48 hexadecimal digits of the event's body
 digest. ``zixly_search_text(params)`` keeps the string and number values and takes out runs of 32
-or more hexadecimal digits: 72 trigrams, ~46 µs (docs/benchmarks.md, "the search text";
+or more hexadecimal digits: 72 trigrams, ~45 µs (docs/benchmarks.md, "the search text";
 ``db/search_text.py`` says what is searched and has SQLite's version). The index is rebuilt in
 one transaction, during which enqueues and the runners wait, as 0022's was; plan the upgrade for
 a quiet moment.
