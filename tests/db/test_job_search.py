@@ -12,8 +12,8 @@ from db import jobs, queries
 from db.filters import JobFilter
 from db.models import PipelineJob, Tenant
 from db.models.base import JOB_STATUSES
-from db.search_text import search_text
 from db.queries.jobs import FEW_MATCHES, PAGE_SIZE
+from db.search_text import search_text
 
 # A webhook job's params, as db.jobs gets them from webhook.routing.job_params.
 PARAMS = {
@@ -75,7 +75,7 @@ def test_a_search_reads_values_not_key_names_or_digests(session: Session) -> Non
 def test_sqlite_and_postgresql_search_the_same_text(pg: Engine) -> None:
     samples = [
         PARAMS,
-        {"a": [1, 2.25, True, None, {"b": "Zoë's \"quote\""}], "digest": "x" + "ab" * 20 + "y", "n": -7},
+        {"a": [1, 2.25, True, None, {"b": 'Zoë\'s "quote"'}], "digest": "x" + "ab" * 20 + "y", "n": -7},
         {},
     ]
     with pg.connect() as conn:
