@@ -10,6 +10,10 @@ order's), its only index the finished-jobs trigram GIN of the variant measured:
 round marks every job COMPLETED, ``--batch`` per statement as the runner's completions are, and
 times it in the one backend doing the work; the variants alternate. Prints JSON: per variant,
 the median µs per job and the trigrams per job.
+
+Then SQLite (a scratch file, migrated): ``--jobs`` finished jobs with those params, and how long
+the job browser's filter takes to count the matches of a rare value, a text no job holds, and
+a key name (every job's JSON holds it, so SQLite's search text is read for every job).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,6 +60,36 @@ def measure(conn: psycopg.Connection, expression: str | None, jobs: int, batch: 
     return elapsed / jobs * 1e6, float(trigrams.fetchone()[0])  # type: ignore[index]
 
 
+def sqlite_searches(jobs: int) -> dict[str, float]:
+    """Seconds to count a search's matches among ``jobs`` webhook jobs on SQLite, by text."""
+    from sqlalchemy import func, insert, select
+    from sqlalchemy.orm import Session
+
+    from db.filters import JobFilter
+    from db.models import PipelineJob, Tenant
+
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{folder}/zixly.db")
+        upgrade(engine)
+        base.PAYLOAD = "webhook"
+        timings: dict[str, float] = {}
+        with Session(engine) as session:
+            tenant = Tenant(name="Bench")
+            session.add(tenant)
+            session.flush()
+            rows = [{"tenant_id": tenant.id, "job_type": "noop", "status": "COMPLETED", "params": base.payload(i)}
+                    for i in range(jobs)]  # fmt: skip
+            session.execute(insert(PipelineJob), rows)
+            session.commit()
+            for label, needle in (("a rare value", str(4_000_000 + jobs // 2)), ("no job's text", "nothing-like-it"),
+                                  ("a key name", "order_id")):  # fmt: skip
+                started = time.perf_counter()
+                session.scalar(select(func.count()).select_from(PipelineJob).where(JobFilter(text=needle).where()))
+                timings[label] = round(time.perf_counter() - started, 3)
+        engine.dispose()
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -79,8 +114,12 @@ def main() -> None:
                     us, trigrams[name] = measure(conn, VARIANTS[name], args.jobs, args.batch)
                     times[name].append(us)
                     print(f"round {r + 1}: {name}: {us:.1f} µs per job", file=sys.stderr)
-        print(json.dumps({n: {"us_per_job": round(statistics.median(t), 1), "trigrams": round(trigrams[n], 1)}
-                          for n, t in times.items()}))  # fmt: skip
+        result: dict[str, object] = {
+            n: {"us_per_job": round(statistics.median(t), 1), "trigrams": round(trigrams[n], 1)}
+            for n, t in times.items()
+        }
+        result["sqlite_search_s"] = sqlite_searches(args.jobs)
+        print(json.dumps(result))
     finally:
         with psycopg.connect(libpq(args.url), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')

@@ -11,6 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import PipelineJob
 from db.models.base import TERMINAL, UNFINISHED
+from db.search_text import raw_params_like
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,13 @@ class JobFilter:
             # pg_trgm index ix_pipeline_jobs_params_trgm (migration 0023). That index holds
             # finished jobs only (0022), so its status list is spelled out for the planner to
             # pick it, and the unfinished jobs (the queue: few) come from the status index.
+            # (SQLite matches the stored JSON first: raw_params_like, db/search_text.py says why.)
             params = func.zixly_search_text(PipelineJob.params, type_=Text)
+            in_params = and_(raw_params_like(PipelineJob.params, _like(self.text)), _contains(params, self.text))
             conds.append(
                 or_(
-                    and_(PipelineJob.status.in_(TERMINAL), _contains(params, self.text)),
-                    and_(PipelineJob.status.in_(UNFINISHED), _contains(params, self.text)),
+                    and_(PipelineJob.status.in_(TERMINAL), in_params),
+                    and_(PipelineJob.status.in_(UNFINISHED), in_params),
                     _contains(PipelineJob.error, self.text),
                 )
             )

@@ -11,7 +11,10 @@ finishes, and its trigrams are what that costs: a Shopify webhook's params make 
 
 PostgreSQL has it as an immutable SQL function (the index's expression, migration 0023); SQLite
 as this module's Python function, registered on each connection (``db.engine``): same values,
-same digests left out. ``db.filters`` searches it.
+same digests left out. ``db.filters`` searches it. SQLite has no index to spare it the reading:
+the Python function costs ~11 µs a job (1.09 s to count a search's matches among 100,000 webhook jobs, against
+0.025 s for a LIKE on their JSON), so there the raw JSON is matched first (``raw_params_like``)
+and the function runs only on the jobs whose JSON holds the text — every value's text is in it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ import json
 import re
 import sqlite3
 from typing import Any
+
+from sqlalchemy import Boolean
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 NAME = "zixly_search_text"
 DIGEST = re.compile(r"[0-9A-Fa-f]{32,}")  # the migration's regexp_replace pattern
@@ -31,7 +39,7 @@ def search_text(params: str | None) -> str | None:
         return None
     values: list[Any] = []
     _collect(json.loads(params), values)
-    return DIGEST.sub("", json.dumps(values, ensure_ascii=False))
+    return DIGEST.sub("", json.dumps(values))  # escaped as the stored JSON is: its text holds every value's
 
 
 def _collect(node: Any, into: list[Any]) -> None:
@@ -47,3 +55,27 @@ def _collect(node: Any, into: list[Any]) -> None:
 
 def register(dbapi_conn: sqlite3.Connection) -> None:
     dbapi_conn.create_function(NAME, 1, search_text, deterministic=True)
+
+
+class raw_params_like(FunctionElement[bool]):
+    """``raw_params_like(params, pattern)``: SQLite's first, cheap pass of a search; ``true`` elsewhere.
+
+    On SQLite, ``lower(CAST(params AS TEXT)) LIKE lower(pattern)``: the stored JSON holds every
+    value's text as the search text does, so no job the search finds is missed. On PostgreSQL the
+    trigram index does that work, and the planner drops the ``true``.
+    """
+
+    type = Boolean()
+    inherit_cache = True
+    name = "raw_params_like"
+
+
+@compiles(raw_params_like)
+def _true(element: raw_params_like, compiler: SQLCompiler, **kw: Any) -> str:
+    return "true"
+
+
+@compiles(raw_params_like, "sqlite")
+def _raw_like(element: raw_params_like, compiler: SQLCompiler, **kw: Any) -> str:
+    params, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(lower(CAST({params} AS TEXT)) LIKE lower({pattern}) ESCAPE '\\')"

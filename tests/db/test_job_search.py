@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from db import jobs, queries
+from db.engine import make_engine
 from db.filters import JobFilter
+from db.migrate import upgrade
 from db.models import PipelineJob, Tenant
 from db.models.base import JOB_STATUSES
 from db.queries.jobs import FEW_MATCHES, PAGE_SIZE
@@ -70,6 +73,38 @@ def test_a_search_reads_values_not_key_names_or_digests(session: Session) -> Non
         session.delete(job)
         session.flush()
     session.rollback()
+
+
+def test_sqlite_reads_the_search_text_only_of_jobs_whose_json_holds_the_text(tmp_path: Path) -> None:
+    # SQLite's search text is a Python function (~11 µs a job): a LIKE on the stored JSON goes first.
+    engine = make_engine(f"sqlite:///{tmp_path / 'zixly.db'}")
+    upgrade(engine)
+    read: list[str] = []
+
+    def counting(params: str | None) -> str | None:
+        read.append(params or "")
+        return search_text(params)
+
+    with Session(engine) as session:
+        tenant = Tenant(name="Acme")
+        session.add(tenant)
+        session.flush()
+        session.add_all(
+            PipelineJob(tenant_id=tenant.id, job_type="noop", status="COMPLETED", params={**PARAMS, "order_id": str(n)})
+            for n in range(40)
+        )
+        session.flush()
+        session.connection().connection.driver_connection.create_function(  # type: ignore[union-attr]
+            "zixly_search_text", 1, counting, deterministic=True
+        )
+        found = session.scalars(select(PipelineJob.params).where(JobFilter(text="Order_ID-less 17").where())).all()
+        assert found == [] and read == []  # no job's JSON holds it: the function never ran
+        found = session.scalars(select(PipelineJob.params).where(JobFilter(text="17").where())).all()
+        assert [p["order_id"] for p in found] == ["17"] and len(read) == 1
+        read.clear()
+        assert session.scalars(select(PipelineJob.id).where(JobFilter(text="order_id").where())).all() == []
+        assert len(read) == 40  # every JSON holds the key name; the search text of none does
+    engine.dispose()
 
 
 def test_sqlite_and_postgresql_search_the_same_text(pg: Engine) -> None:
