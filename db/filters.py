@@ -45,7 +45,9 @@ class JobFilter:
             # pick it, and the unfinished jobs (the queue: few) come from the status index.
             # (SQLite matches the stored JSON first: raw_params_like, db/search_text.py says why.)
             params = func.zixly_search_text(PipelineJob.params, type_=Text)
-            in_params = and_(raw_params_like(PipelineJob.params, _like(self.text)), _contains(params, self.text))
+            in_params = _contains(params, self.text)
+            if self.text.isascii():  # SQLite's stored JSON escapes the rest (ë as \u00eb): not to be matched there
+                in_params = and_(raw_params_like(PipelineJob.params, _like(self.text)), in_params)
             conds.append(
                 or_(
                     and_(PipelineJob.status.in_(TERMINAL), in_params),

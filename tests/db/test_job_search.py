@@ -58,13 +58,14 @@ def test_a_search_reads_values_not_key_names_or_digests(session: Session) -> Non
         "total": 129.5,
         "lines": [{"sku": "TENT-2P"}],
         "ref": "9f1c2e7a55d04b6e",  # hexadecimal, but shorter than a digest
+        "contact": "Zoë Müller",
         "event": {"type": "orders/paid", "dedup_key": f"shopify:orders/paid:{SHOPIFY_DIGEST}"},
     }
     for status in ("QUEUED", "COMPLETED"):  # the queue's branch and the trigram index's
         job = PipelineJob(tenant_id=tenant.id, job_type="noop", status=status, params=params)
         session.add(job)
         session.flush()
-        for needle in ("4477123", "129.5", "tent-2p", "shopify:orders/paid:", "9f1c2e7a"):
+        for needle in ("4477123", "129.5", "tent-2p", "shopify:orders/paid:", "9f1c2e7a", "Zoë M"):
             hits = set(session.scalars(select(PipelineJob.id).where(JobFilter(text=needle).where())))
             assert hits == {job.id}, (status, needle)
         for needle in ("order_id", "dedup_key", SHOPIFY_DIGEST, SHOPIFY_DIGEST[:16]):
