@@ -56,7 +56,7 @@ def test_no_bench_script_shadows_a_standard_library_module() -> None:
 
 def test_every_bench_script_has_a_quick_run_here() -> None:
     quick = {"dashboard.py", "history_seed.py", "job_queue.py", "partition_probe.py", "pauses.py", "prune.py",
-             "quota.py", "rollup_cost.py", "soak.py", "sweep.py", "webhook.py"}  # fmt: skip
+             "quota.py", "rollup_cost.py", "search_text.py", "soak.py", "sweep.py", "webhook.py"}  # fmt: skip
     assert set(SCRIPTS) == quick, "a new bench script needs a tiny run in this file"
 
 
@@ -211,6 +211,15 @@ def test_rollup_cost_tiny() -> None:
     assert figures["jobs"] == 300
     assert all(len(v) == 2 for v in figures["finish_ms_per_1000_jobs_on_off"])  # type: ignore[union-attr]
     assert 0 < figures["markers_left_by_last_round"] <= 3 * 2  # type: ignore[operator]
+
+
+def test_search_text_tiny() -> None:
+    """The search index's cost per finishing job by text, and SQLite's searches, on a few jobs."""
+    figures = bench("search_text.py", "--jobs", "300", "--batch", "100", "--rounds", "1", "--url", PG_URL)
+    as_text, search = figures["params as text"], figures["search text"]
+    assert as_text["trigrams"] > search["trigrams"] > 0  # type: ignore[index,operator]
+    assert all(v["us_per_job"] > 0 for k, v in figures.items() if k != "sqlite_search_s")  # type: ignore[union-attr]
+    assert set(figures["sqlite_search_s"]) == {"a rare value", "no job's text", "a key name"}  # type: ignore[arg-type]
 
 
 def test_history_seed_and_partition_probe_tiny(pg_template: str) -> None:

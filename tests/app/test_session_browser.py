@@ -64,7 +64,7 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             expect(tab.get_by_role("heading", name="Jobs")).to_be_visible(timeout=T)
             status = tab.get_by_test_id("stMultiSelect").filter(has_text="Status")
             expect(status).to_contain_text("FAILED", timeout=T)
-            search = tab.get_by_label("Search params and errors")
+            search = tab.get_by_label("Search params and errors", exact=True)
             search.fill("429")
             search.press("Enter")
             tab.wait_for_url(re.compile(r"status=FAILED.*q=429|q=429.*status=FAILED"), timeout=T)
@@ -76,7 +76,7 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             other = context.new_page()
             other.goto(filtered_url, wait_until="domcontentloaded")
             wait_for_app(other)
-            expect(other.get_by_label("Search params and errors")).to_have_value("429", timeout=T)
+            expect(other.get_by_label("Search params and errors", exact=True)).to_have_value("429", timeout=T)
             expect(other.get_by_test_id("stMultiSelect").filter(has_text="Status")).to_contain_text("FAILED")
             shot(other, SHOTS, "5-shared-filtered-url")
 
@@ -87,7 +87,7 @@ def test_login_lasts_across_reloads_tabs_and_links_and_logout_ends_it(tmp_path: 
             assert "status=FAILED" in other.url and "q=429" in other.url
             other.get_by_role("button", name="← All jobs").click()
             expect(other.get_by_role("heading", name="Jobs")).to_be_visible(timeout=T)
-            expect(other.get_by_label("Search params and errors")).to_have_value("429", timeout=T)
+            expect(other.get_by_label("Search params and errors", exact=True)).to_have_value("429", timeout=T)
             assert "status=FAILED" in other.url and "q=429" in other.url and "job=" not in other.url
             shot(other, SHOTS, "6-back-to-the-filtered-list")
             other.close()

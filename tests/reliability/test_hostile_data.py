@@ -27,6 +27,7 @@ from db.blobs import LocalBlobStore
 from db.export import jobs_csv, related_records_csv
 from db.filters import JobFilter
 from db.models import AuditEntry, Base, Connection, PipelineJob, RelatedRecord, Tenant, WebhookDelivery
+from db.search_text import search_text
 
 pytestmark = pytest.mark.reliability
 
@@ -210,10 +211,15 @@ def _table_counts(session: Session) -> dict[str, int]:
 
 
 def _text_matches(session: Session, needle: str) -> int:
-    """What a text search for ``needle`` should find, worked out in Python from the raw rows."""
+    """What a text search for ``needle`` should find, worked out in Python from the raw rows.
+
+    The search reads the params' values (``db.search_text``: no key names, no digests) and the error.
+    """
     rows = session.execute(select(cast(PipelineJob.params, String), PipelineJob.error)).all()
     low = needle.lower()
-    return sum(1 for params, error in rows if low in (params or "").lower() or low in (error or "").lower())
+    return sum(
+        1 for params, error in rows if low in (search_text(params) or "").lower() or low in (error or "").lower()
+    )
 
 
 def test_sql_injection_strings_in_every_filter_error_nothing_and_find_nothing_extra(session: Session) -> None:
