@@ -32,6 +32,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import psycopg  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.anchors import base  # noqa: E402
 from bench.anchors.base import libpq, sa_url  # noqa: E402
@@ -100,7 +101,7 @@ def main() -> None:
     scratch = f"zixly_bench_search_{os.getpid()}"
     with psycopg.connect(libpq(args.url), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{scratch}"')
-    url = sa_url(args.url).rsplit("/", 1)[0] + f"/{scratch}"
+    url = make_url(sa_url(args.url)).set(database=scratch).render_as_string(hide_password=False)
     try:
         engine = make_engine(url)
         upgrade(engine)

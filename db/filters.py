@@ -11,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import PipelineJob
 from db.models.base import TERMINAL, UNFINISHED
-from db.search_text import raw_params_like
+from db.search_text import json_may_hold
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,10 @@ class JobFilter:
             # pg_trgm index ix_pipeline_jobs_params_trgm (migration 0023). That index holds
             # finished jobs only (0022), so its status list is spelled out for the planner to
             # pick it, and the unfinished jobs (the queue: few) come from the status index.
-            # (SQLite matches the stored JSON first: raw_params_like, db/search_text.py says why.)
+            # (SQLite matches the stored JSON first: json_may_hold, db/search_text.py says why.)
             params = func.zixly_search_text(PipelineJob.params, type_=Text)
-            in_params = _contains(params, self.text)
-            if self.text.isascii():  # SQLite's stored JSON escapes the rest (ë as \u00eb): not to be matched there
-                in_params = and_(raw_params_like(PipelineJob.params, _like(self.text)), in_params)
+            first = json_may_hold(PipelineJob.params, self.text, _like(self.text))
+            in_params = and_(first, _contains(params, self.text))
             conds.append(
                 or_(
                     and_(PipelineJob.status.in_(TERMINAL), in_params),

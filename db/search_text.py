@@ -25,8 +25,9 @@ import re
 import sqlite3
 from typing import Any
 
-from sqlalchemy import Boolean
+from sqlalchemy import Boolean, ColumnElement, true
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -62,8 +63,8 @@ class raw_params_like(FunctionElement[bool]):
     """``raw_params_like(params, pattern)``: SQLite's first, cheap pass of a search; ``true`` elsewhere.
 
     On SQLite, ``lower(CAST(params AS TEXT)) LIKE lower(pattern)``: the stored JSON holds every
-    value's text as the search text does, so no job the search finds is missed. On PostgreSQL the
-    trigram index does that work, and the planner drops the ``true``.
+    value's ASCII text as the search text does, so no job the search finds is missed. On
+    PostgreSQL the trigram index does that work, and the planner drops the ``true``.
     """
 
     type = Boolean()
@@ -80,3 +81,13 @@ def _true(element: raw_params_like, compiler: SQLCompiler, **kw: Any) -> str:
 def _raw_like(element: raw_params_like, compiler: SQLCompiler, **kw: Any) -> str:
     params, pattern = (compiler.process(c, **kw) for c in element.clauses)
     return f"(lower(CAST({params} AS TEXT)) LIKE lower({pattern}) ESCAPE '\\')"
+
+
+def json_may_hold(
+    params: ColumnElement[Any] | InstrumentedAttribute[Any], text: str, pattern: str
+) -> ColumnElement[bool]:
+    """The first pass of a search for ``text`` (``pattern``: its LIKE pattern), where it can be had.
+
+    No pass (``true``) for a text beyond ASCII: SQLite's stored JSON escapes those letters (ë as ``\u00eb``).
+    """
+    return raw_params_like(params, pattern) if text.isascii() else true()
