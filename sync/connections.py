@@ -19,14 +19,20 @@ from sqlalchemy import Engine
 from db.engine import hot_statement_engine
 from settings import Settings
 
+# The shared pool keeps at most this many connections for workers, whatever their number. A worker
+# holds one only while it writes a step or a record (a short transaction of its own), so workers
+# beyond it wait a moment for one; a runner tuned for many tiny jobs (128 workers in
+# bench/job_queue.py) must not open a connection per worker: PostgreSQL's connections are shared
+# by every runner (max_connections is 100 by default).
+WORKER_CONNECTIONS = 32
+
 
 def pool_options(settings: Settings) -> dict[str, Any]:
     """The shared pool's options: workers (steps), heartbeats and ticks."""
     if settings.is_sqlite:
         return {}
     return {
-        # PostgreSQL's connections are shared by all runners.
-        "pool_size": settings.runner_concurrency + 3,
+        "pool_size": min(settings.runner_concurrency, WORKER_CONNECTIONS) + 3,
         "max_overflow": 4,
         # No ping round trip per checkout on the hot path: a connection broken by a database
         # restart fails one operation, the pool is invalidated, and the next tick retries.

@@ -288,3 +288,57 @@ def test_an_idle_runner_writes_a_lone_completion_without_gathering(
         wait_for(lambda: read_job(jid).status == "COMPLETED", timeout=20)
     finally:
         runner.stop(grace_s=5)
+
+
+def test_many_workers_share_a_bounded_pool_of_connections(
+    fast_settings: Settings, session_factory: sessionmaker[Session], tenant_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A runner tuned for many tiny jobs has far more workers than PostgreSQL has connections to
+    # spare (max_connections is 100 by default, shared by every runner): its workers share at
+    # most WORKER_CONNECTIONS; a worker past them waits for one.
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+    from sync.connections import WORKER_CONNECTIONS
+
+    if fast_settings.is_sqlite:
+        pytest.skip("SQLite has one writer and no connection limit")
+
+    def query_for_a_while(ctx: JobContext, params: dict[str, object]) -> dict[str, object]:
+        with ctx.engine.connect() as conn:  # all 64 at once: more than the pool holds
+            conn.execute(text("SELECT pg_sleep(0.2)"))
+        ctx.step("queried")
+        return {}
+
+    noop = workflows.get(NOOP)
+    monkeypatch.setitem(workflows._registry, NOOP, workflows.Workflow(noop.entry, query_for_a_while))
+    url = fast_settings.database_url + "?application_name=zixly-bounded-pool"
+    runner = Runner(
+        fast_settings.model_copy(update={"database_url": url, "runner_concurrency": 64}), runner_id="r-many"
+    )
+    watch = make_engine(fast_settings.database_url)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        with watch.connect() as conn:
+            while not stop.wait(0.005):
+                sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'zixly-bounded-pool'"
+                peak = max(peak, int(conn.execute(text(sql)).scalar_one()))
+                conn.rollback()  # pg_stat_activity is read once per transaction
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        run_burst(runner, session_factory, tenant_id, 64, timeout=30)
+    finally:
+        stop.set()
+        sampler.join()
+        watch.dispose()
+        runner.engine.dispose()
+    with session_factory() as s:
+        assert s.query(JobStep).filter_by(message="queried").count() == 64
+    # The shared pool (the workers' connections + 3 for ticks, 4 overflow) and the three hot
+    # statements' own (one each, one overflow).
+    assert 0 < peak <= WORKER_CONNECTIONS + 3 + 4 + 3 * 2, peak
