@@ -102,7 +102,12 @@ class Settings(BaseSettings):
     )
 
     # -- runner ---------------------------------------------------------------------
-    runner_concurrency: int = Field(4, ge=1, description="Worker slots per runner process")
+    runner_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Worker slots per runner process (raise for many tiny jobs: a claim starts one for each "
+        "free worker)",
+    )
     runner_poll_s: float = Field(
         1.0, gt=0, description="Polling interval when no NOTIFY arrives (the only way on SQLite)"
     )
@@ -112,7 +117,10 @@ class Settings(BaseSettings):
     runner_grace_s: float = Field(30.0, ge=0, description="Seconds running jobs get to finish after SIGTERM")
     runner_lease_s: float = Field(30.0, gt=0, description="Lease of a claimed job; heartbeats extend it")
     runner_prefetch: int = Field(
-        0, ge=0, description="Jobs a runner may claim beyond its free slots, ready to start (raise for many tiny jobs)"
+        0,
+        ge=0,
+        description="Jobs a runner may claim beyond its free slots, ready to start (their starts are a statement "
+        "of their own)",
     )
     runner_metrics_host: str = Field(
         "127.0.0.1", description="Address the runner's /metrics binds to (0.0.0.0 inside containers)"

@@ -67,12 +67,15 @@ from bench.anchors.base import BATCH, PAYLOADS, System, libpq, payload, sa_url, 
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SYSTEMS = ("zixly", "pgqueuer", "procrastinate", "graphile")
-# Zixly's own knobs for many tiny jobs: prefetch 256 peaked here (64 → 256: +50 %; 512 no better);
-# 16 workers, since a start statement serves every worker waiting (4 → 16: CPU per job 666–960 →
-# 474–524 µs, 2026-12-07; see docs/benchmarks.md). Overridable for tuning runs
+# Zixly's own knobs for many tiny jobs: 128 workers and no prefetch. A claim starts a job for
+# each free worker in the same update, so every job is claimed and started in one row version and
+# no start statement is left; with 16 workers and a prefetch of 256, four in five jobs took a start
+# statement of their own (16 a statement) and a third row version. Five alternated runs each
+# (2026-12-07 22:40 UTC): CPU per job, median, 214.3 µs (16 / 256) → 142.7 (64 / 128) → 114.7
+# (128 / 0) → 132.7 (256 / 0); see docs/benchmarks.md. Overridable for tuning runs
 # (``BENCH_ZIXLY_CONCURRENCY``, ``BENCH_ZIXLY_PREFETCH``; the workers inherit them).
-ZIXLY_CONCURRENCY = int(os.environ.get("BENCH_ZIXLY_CONCURRENCY", "16"))
-ZIXLY_PREFETCH = int(os.environ.get("BENCH_ZIXLY_PREFETCH", "256"))
+ZIXLY_CONCURRENCY = int(os.environ.get("BENCH_ZIXLY_CONCURRENCY", "128"))
+ZIXLY_PREFETCH = int(os.environ.get("BENCH_ZIXLY_PREFETCH", "0"))
 REUSE: str | None = None  # --reuse DBNAME
 HISTORY: int | None = None  # --history N: jobs of history seeded beside Zixly's (None: none, and TRUNCATE)
 
