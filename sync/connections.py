@@ -21,10 +21,12 @@ from settings import Settings
 
 # The shared pool keeps at most this many connections for workers, whatever their number. A worker
 # holds one only while it writes a step or a record (a short transaction of its own), so workers
-# beyond it wait a moment for one; a runner tuned for many tiny jobs (128 workers in
+# beyond it wait a moment for one. A runner tuned for many tiny jobs (128 workers in
 # bench/job_queue.py) must not open a connection per worker: PostgreSQL's connections are shared
-# by every runner (max_connections is 100 by default).
-WORKER_CONNECTIONS = 32
+# by every runner, listener and dashboard (max_connections is 100 by default), and three runners
+# of 128 tiny-job workers with 32 each ran out of them in the kill -9 test (its own connections:
+# this pool + 3 + 4 overflow, the three hot statements' 1 + 1 each, the LISTEN connection).
+WORKER_CONNECTIONS = 8
 
 
 def pool_options(settings: Settings) -> dict[str, Any]:

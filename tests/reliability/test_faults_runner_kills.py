@@ -103,3 +103,48 @@ def test_kill_9_runners_during_300_jobs_loses_and_doubles_nothing(pg_url: str, t
 @pytest.mark.timeout(1800)
 def test_kill_9_runners_during_5000_jobs_loses_and_doubles_nothing(pg_url: str, tmp_path: Path) -> None:
     run_kill_scenario(pg_url, tmp_path, 5000, max_kills=150, budget_s=900)
+
+
+# Tiny jobs on a runner tuned for them (README: many workers). A claim starts a job for every free
+# worker and one worker runs short jobs one after another, so a killed runner has spent the
+# attempts of the started jobs still waiting behind the one running: at most one per worker,
+# never more; its prefetch (unstarted) goes back at no cost. None may run out of attempts for it,
+# and nothing is lost or run twice.
+TINY_WORKERS = 128
+
+
+def test_kill_9_runners_during_tiny_jobs_spends_at_most_a_worker_s_worth_of_attempts_per_kill(
+    pg_url: str, tmp_path: Path
+) -> None:
+    n_jobs = 3000
+    stack = Procs(pg_url, tmp_path, ZIXLY_RUNNER_CONCURRENCY=str(TINY_WORKERS), ZIXLY_RUNNER_PREFETCH="64")
+    try:
+        with stack.factory() as session, session.begin():
+            tenant = Tenant(name="kill-9 tiny")
+            session.add(tenant)
+            session.flush()
+            specs = noop_specs(n_jobs, tenant.id, sleep_ms=(0, 3), max_attempts=5, seed=n_jobs)
+            job_ids = [e.id for e in jobs.enqueue_many(session, specs)]
+        for _ in range(RUNNERS):
+            stack.start_runner()
+        kills = chaos(stack, max_kills=6, budget_s=60, seed=11)
+        statuses = wait_all_final(stack.engine, n_jobs, timeout=120, what="every job to finish")
+        tally = check_noop_effects(stack.engine, job_ids)
+        with stack.engine.connect() as conn:
+            unrun = conn.execute(
+                text(
+                    "SELECT coalesce(sum(j.attempts - (SELECT count(*) FROM job_steps s WHERE s.job_id = j.id "
+                    "AND s.message LIKE 'noop ran (attempt %')), 0) FROM pipeline_jobs j WHERE j.id = ANY(:ids)"
+                ),
+                {"ids": job_ids},
+            ).scalar_one()
+        tally.update(kills=kills, **{"attempts spent without a handler run": int(unrun)})
+        count(f"faults: kill -9 runners ({n_jobs} tiny jobs, {TINY_WORKERS} workers)").update(tally)
+        assert kills >= 2, f"the chaos loop killed only {kills} runners: the run ended too soon to test anything"
+        assert statuses["COMPLETED"] == n_jobs, statuses
+        assert unrun <= kills * TINY_WORKERS, (unrun, kills)
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        stack.stop()
