@@ -317,6 +317,8 @@ def check_noop_effects(engine: Engine, job_ids: list[int]) -> Counter[str]:
         ran = effects.get(job_id, [])
         tally[status] += 1
         tally["executions"] += len(ran)
+        # Spent, but its handler never reached its first step: killed between a start's commit and it.
+        tally["attempts without an effect"] += attempts - len(ran)
         assert status in ("COMPLETED", "FAILED"), f"job {job_id} ended {status}"
         if status == "FAILED":
             assert error, f"job {job_id} FAILED without an error"

@@ -15,7 +15,9 @@ Quick: 300 jobs in every run. Full (``-m slow``): 5,000 jobs.
 from __future__ import annotations
 
 import random
+import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -57,19 +59,28 @@ def chaos(stack: Procs, *, max_kills: int, budget_s: float, seed: int) -> int:
     return kills
 
 
+def queue_runners_and_kill(
+    stack: Procs, n_jobs: int, *, sleep_ms: tuple[int, int], max_kills: int, budget_s: float, seed: int
+) -> tuple[list[subprocess.Popen[bytes]], int, Counter[str], Counter[str]]:
+    """Queue ``n_jobs`` noop jobs, start the runners, kill until done; (runners, kills, statuses, tally)."""
+    with stack.factory() as session, session.begin():
+        tenant = Tenant(name="kill-9")
+        session.add(tenant)
+        session.flush()
+        specs = noop_specs(n_jobs, tenant.id, sleep_ms=sleep_ms, max_attempts=5, seed=n_jobs)
+        job_ids = [e.id for e in jobs.enqueue_many(session, specs)]
+    originals = [stack.start_runner() for _ in range(RUNNERS)]
+    kills = chaos(stack, max_kills=max_kills, budget_s=budget_s, seed=seed)
+    statuses = wait_all_final(stack.engine, n_jobs, timeout=60 + n_jobs * 0.05, what="every job to finish")
+    return originals, kills, statuses, check_noop_effects(stack.engine, job_ids)
+
+
 def run_kill_scenario(pg_url: str, tmp_path: Path, n_jobs: int, *, max_kills: int, budget_s: float) -> None:
     stack = Procs(pg_url, tmp_path, ZIXLY_RUNNER_CONCURRENCY="4", ZIXLY_RUNNER_PREFETCH="2")
     try:
-        with stack.factory() as session, session.begin():
-            tenant = Tenant(name="kill-9")
-            session.add(tenant)
-            session.flush()
-            specs = noop_specs(n_jobs, tenant.id, sleep_ms=(100, 600), max_attempts=5, seed=n_jobs)
-            job_ids = [e.id for e in jobs.enqueue_many(session, specs)]
-        originals = [stack.start_runner() for _ in range(RUNNERS)]
-        kills = chaos(stack, max_kills=max_kills, budget_s=budget_s, seed=7)
-        statuses = wait_all_final(stack.engine, n_jobs, timeout=60 + n_jobs * 0.05, what="every job to finish")
-        tally = check_noop_effects(stack.engine, job_ids)
+        originals, kills, statuses, tally = queue_runners_and_kill(
+            stack, n_jobs, sleep_ms=(100, 600), max_kills=max_kills, budget_s=budget_s, seed=7
+        )
 
         survivors = [p for p in originals if p.poll() is None]
         tally.update(kills=kills, **{"runners alive at the end": len(stack.alive_runners())})
@@ -119,30 +130,14 @@ def test_kill_9_runners_during_tiny_jobs_spends_at_most_a_worker_s_worth_of_atte
     n_jobs = 3000
     stack = Procs(pg_url, tmp_path, ZIXLY_RUNNER_CONCURRENCY=str(TINY_WORKERS), ZIXLY_RUNNER_PREFETCH="64")
     try:
-        with stack.factory() as session, session.begin():
-            tenant = Tenant(name="kill-9 tiny")
-            session.add(tenant)
-            session.flush()
-            specs = noop_specs(n_jobs, tenant.id, sleep_ms=(0, 3), max_attempts=5, seed=n_jobs)
-            job_ids = [e.id for e in jobs.enqueue_many(session, specs)]
-        for _ in range(RUNNERS):
-            stack.start_runner()
-        kills = chaos(stack, max_kills=6, budget_s=60, seed=11)
-        statuses = wait_all_final(stack.engine, n_jobs, timeout=120, what="every job to finish")
-        tally = check_noop_effects(stack.engine, job_ids)
-        with stack.engine.connect() as conn:
-            unrun = conn.execute(
-                text(
-                    "SELECT coalesce(sum(j.attempts - (SELECT count(*) FROM job_steps s WHERE s.job_id = j.id "
-                    "AND s.message LIKE 'noop ran (attempt %')), 0) FROM pipeline_jobs j WHERE j.id = ANY(:ids)"
-                ),
-                {"ids": job_ids},
-            ).scalar_one()
-        tally.update(kills=kills, **{"attempts spent without a handler run": int(unrun)})
+        _, kills, statuses, tally = queue_runners_and_kill(
+            stack, n_jobs, sleep_ms=(0, 3), max_kills=6, budget_s=60, seed=11
+        )
+        tally.update(kills=kills)
         count(f"faults: kill -9 runners ({n_jobs} tiny jobs, {TINY_WORKERS} workers)").update(tally)
         assert kills >= 2, f"the chaos loop killed only {kills} runners: the run ended too soon to test anything"
         assert statuses["COMPLETED"] == n_jobs, statuses
-        assert unrun <= kills * TINY_WORKERS, (unrun, kills)
+        assert tally["attempts without an effect"] <= kills * TINY_WORKERS, (tally, kills)
     except BaseException:
         print(stack.logs())
         raise
