@@ -74,8 +74,11 @@ def test_it_lists_orders_updated_since_a_moment_following_the_cursor(base: str) 
     with shop_client(base) as api:
         every = list(api.orders_updated_since(datetime(2026, 1, 1, tzinfo=UTC), page_size=3))
         assert [o.name for o in every] == ["#1001", "#1002", "#1003", "#1004"]
+        # The moment is taken before the payment: taken after, a payment at hh:mm:59.99 fell in the
+        # minute before it (a red CI at 00:33 UTC).
+        since = datetime.now(UTC).replace(microsecond=0, second=0)
         httpx.post(f"{base}/shopify/_sandbox/orders/5100001002/pay", json={})
-        recent = list(api.orders_updated_since(datetime.now(UTC).replace(microsecond=0, second=0)))
+        recent = list(api.orders_updated_since(since))
     assert [o.name for o in recent] == ["#1002"] and recent[0].financial_status == "PAID"
 
 
