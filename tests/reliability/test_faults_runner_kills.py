@@ -116,10 +116,11 @@ def test_kill_9_runners_during_5000_jobs_loses_and_doubles_nothing(pg_url: str, 
     run_kill_scenario(pg_url, tmp_path, 5000, max_kills=150, budget_s=900)
 
 
-# Tiny jobs on a runner tuned for them (README: many workers). A claim starts a job for every free
-# worker and one worker runs short jobs one after another, so a killed runner has spent the
-# attempts of the started jobs still waiting behind the one running: at most one per worker,
-# never more; its prefetch (unstarted) goes back at no cost. Nothing is lost or run twice.
+# Tiny jobs on a runner tuned for them (README: many workers). A killed runner has spent the
+# attempts of jobs that never reached their handler's first step: started jobs waiting behind the
+# one running, and (most of them, docs/benchmarks.md session 14) jobs a worker had taken whose
+# handler waited for a pooled connection — at most one per worker, never more; its prefetch
+# (unstarted) goes back at no cost. Nothing is lost or run twice.
 TINY_WORKERS = 128
 
 
