@@ -317,7 +317,8 @@ def check_noop_effects(engine: Engine, job_ids: list[int]) -> Counter[str]:
         ran = effects.get(job_id, [])
         tally[status] += 1
         tally["executions"] += len(ran)
-        # Spent, but its handler never reached its first step: killed between a start's commit and it.
+        # Spent, but its handler never reached its first step: killed after the start's commit, before
+        # the handler began or while it waited (for a pooled connection, say) to write that step.
         tally["attempts without an effect"] += attempts - len(ran)
         assert status in ("COMPLETED", "FAILED"), f"job {job_id} ended {status}"
         if status == "FAILED":

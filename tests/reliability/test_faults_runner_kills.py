@@ -134,8 +134,9 @@ def run_tiny_kill_scenario(pg_url: str, tmp_path: Path, n_jobs: int, *, max_kill
         count(f"faults: kill -9 runners ({n_jobs} tiny jobs, {TINY_WORKERS} workers)").update(tally)
         assert kills >= 2, f"the chaos loop killed only {kills} runners: the run ended too soon to test anything"
         assert statuses["COMPLETED"] + statuses["FAILED"] == n_jobs, statuses
-        # The price of the tuning: a job may run out of attempts that never ran (20,000 jobs and
-        # 30 kills: 9 FAILED, docs/reliability.md), but a kill never spends more than a worker's worth.
+        # The price of the tuning: a job may run out of attempts that never reached their handler's
+        # first step (20,000 jobs and 30 kills: 9 FAILED, docs/reliability.md), but a kill never
+        # spends more than a worker's worth.
         assert tally["attempts without an effect"] <= kills * TINY_WORKERS, (tally, kills)
     except BaseException:
         print(stack.logs())
